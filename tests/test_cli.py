@@ -1,0 +1,94 @@
+"""The CLI's contract: --help everywhere, and bad input = one line on stderr, exit 2, nothing written."""
+
+import subprocess
+import sys
+
+import pytest
+
+from promot_bench.cli import build_parser, main
+
+SUBCOMMANDS = ["run", "sweep", "eval", "diagnose", "leaderboard", "tasks", "tuners", "models"]
+
+
+def test_every_subcommand_has_help(capsys):
+    for name in [None, *SUBCOMMANDS]:
+        argv = ([name] if name else []) + ["--help"]
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+        assert "usage: promot-bench" in capsys.readouterr().out
+
+
+def test_parser_lists_all_subcommands():
+    text = build_parser().format_help()
+    for name in SUBCOMMANDS:
+        assert name in text
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "promot_bench.cli", *args], capture_output=True,
+                          text=True, env=env)
+
+
+def assert_one_line_error(done, exit_code, *needles):
+    assert done.returncode == exit_code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("promot-bench: error: ")
+    assert "Traceback" not in done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+BAD_INPUT = [
+    (["run", "--tuner", "ft", "--train", "nli", "--shots", "3"], ["--shots", "1, 4"]),
+    (["run", "--tuner", "ft", "--train", "nli", "--limit", "0"], ["--limit", "positive"]),
+    (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], ["--suite", "'mini', 'paper'"]),
+    (["run", "--train", "nli"], ["--tuner"]),
+    (["models", "frobnicate"], ["'list', 'fetch', 'path'"]),
+    (["nosuchcommand"], ["nosuchcommand"]),
+    (["models", "fetch", "nonexistent/model-xyz"], ["nonexistent/model-xyz"]),
+    (["models", "fetch", "not a model"], ["unknown model", "smollm2-135m"]),
+    (["models", "fetch", "./missing/model.gguf"], ["no such file"]),
+    (["models", "fetch", ""], ["empty"]),
+]
+
+
+@pytest.mark.parametrize("argv,needles", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_exit_2(argv, needles, private_cache):
+    done = run_cli(*argv)
+    assert_one_line_error(done, 2, *needles)
+    assert not private_cache.exists() or not any(private_cache.rglob("*.safetensors"))
+
+
+def test_corrupt_gguf_is_refused_and_nothing_written(tmp_path, private_cache):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 64)
+    done = run_cli("models", "fetch", str(bad))
+    assert_one_line_error(done, 2, "not a valid GGUF")
+    assert not (private_cache / "models").exists() or not any((private_cache / "models").iterdir())
+
+
+def test_model_that_is_a_plain_file_is_refused(tmp_path):
+    plain = tmp_path / "weights.bin"
+    plain.write_bytes(b"x")
+    assert_one_line_error(run_cli("models", "fetch", str(plain)), 2, "not a .gguf")
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    assert_one_line_error(run_cli("models", "fetch", str(tmp_path)), 2, "config.json")
+
+
+def test_unprepared_path_says_how_to_fetch(private_cache):
+    assert_one_line_error(run_cli("models", "path", "smollm2-135m"), 2, "models fetch smollm2-135m")
+
+
+def test_models_lists_the_embedded_default(private_cache):
+    done = run_cli("models")
+    assert done.returncode == 0, done.stderr
+    assert "smollm2-135m" in done.stdout and "not fetched yet" in done.stdout
+
+
+def test_local_folder_spec_prints_its_path(tiny_llama_dir):
+    done = run_cli("models", "path", str(tiny_llama_dir))
+    assert done.returncode == 0 and done.stdout.strip() == str(tiny_llama_dir.resolve())
