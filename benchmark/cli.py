@@ -82,6 +82,21 @@ def add_models(sub) -> None:
     p.set_defaults(handler=cmd_models)
 
 
+# --- tuners -------------------------------------------------------------------------------
+
+def cmd_tuners(_args) -> int:
+    from .tuners import TUNERS
+
+    for name, tuner in TUNERS.items():
+        print(f"{name:<17} {tuner.summary}")
+        print(f"{'':<17} trains: {tuner.trains}")
+        print(f"{'':<17} attached in training: {tuner.attached_in_training}; "
+              f"at target evaluation: {tuner.attached_at_target_eval}")
+    print("Retention probes score the weights alone: soft prompt and demonstration removed, and "
+          "lora-then-ft's adapter unloaded (lora's adapter is merged: it is the tuning).")
+    return 0
+
+
 # --- subcommands whose work lands in later issues ----------------------------------------
 
 def not_built(name: str, issue: int):
@@ -145,7 +160,7 @@ def build_parser() -> Parser:
     p.set_defaults(handler=not_built("tasks", 3))
 
     p = sub.add_parser("tuners", help="list the tuners")
-    p.set_defaults(handler=not_built("tuners", 4))
+    p.set_defaults(handler=cmd_tuners)
 
     add_models(sub)
     return parser

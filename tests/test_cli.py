@@ -92,3 +92,12 @@ def test_models_lists_the_embedded_default(private_cache):
 def test_local_folder_spec_prints_its_path(tiny_llama_dir):
     done = run_cli("models", "path", str(tiny_llama_dir))
     assert done.returncode == 0 and done.stdout.strip() == str(tiny_llama_dir.resolve())
+
+
+def test_tuners_lists_every_tuner():
+    from promot_bench.tuners import TUNERS
+
+    done = run_cli("tuners")
+    assert done.returncode == 0
+    for name in TUNERS:
+        assert f"\n{name} " in "\n" + done.stdout

@@ -1,0 +1,95 @@
+"""The tuner interface: what every method implements, and the pieces they share.
+
+A tuner turns (model, tokenizer, training examples, config) into a `Tuned`: the tuned weights,
+plus what is attached for the target task only (a soft prompt, a text prefix, an adapter).
+Evaluating the retention probes uses `Tuned.stripped()`: the weights with every attachment
+removed. Tuners only declare stages; the shared loop (`promot_bench.training`) trains them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar
+
+from promot_bench.config import TrainConfig
+from promot_bench.train_data import Example
+from promot_bench.training import Stage, StageReport, run_stage
+
+# scores (model, soft prompt or None, text prefix) on the target's validation split
+TargetScorer = Callable[[object, object, str], float]
+
+
+@dataclass
+class FitContext:
+    model: object
+    tokenizer: object
+    examples: list[Example]
+    cfg: TrainConfig
+    workdir: Path  # checkpoints go to workdir/<stage name>/
+    score_target: TargetScorer | None = None
+    progress: bool = True
+
+    def train(self, stage: Stage, model=None, prefix: str = "") -> StageReport:
+        """Run one stage; keep-best validation scores the model as the target evaluation will."""
+        model = self.model if model is None else model
+        validate = None
+        if self.score_target is not None:
+            def validate():
+                return self.score_target(model, stage.soft_prompt, prefix)
+        return run_stage(stage, model, self.tokenizer, self.examples, self.cfg,
+                         self.workdir / stage.name, validate, self.progress)
+
+
+@dataclass
+class Tuned:
+    model: object  # the tuned model (with its adapter, where a tuner uses one)
+    soft_prompt: object | None = None  # attached for the target task only
+    prefix: str = ""  # natural-language text after the soft prompt, target task only
+    reports: list[StageReport] = field(default_factory=list)
+    strip: Callable[[object], object] | None = None  # removes an adapter, if any
+
+    def stripped(self):
+        """The weights alone: what the retention probes evaluate."""
+        return self.strip(self.model) if self.strip else self.model
+
+
+class Tuner:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    trains: ClassVar[str]  # what changes
+    attached_in_training: ClassVar[str]
+    attached_at_target_eval: ClassVar[str]
+
+    def fit(self, ctx: FitContext) -> Tuned:
+        raise NotImplementedError
+
+
+def all_weights(model, lr: float) -> dict:
+    return {f"model.{name}": (param, lr) for name, param in model.named_parameters()}
+
+
+def prompt_tensor(prompt, lr: float) -> dict:
+    return {"soft_prompt": (next(prompt.parameters()), lr)}
+
+
+def new_soft_prompt(ctx: FitContext, init: str | None = None):
+    from promot_bench.soft_prompt import SoftPrompt
+
+    cfg = ctx.cfg
+    init = init or cfg.prompt_init
+    if init == "text":
+        return SoftPrompt.from_text(ctx.model, ctx.tokenizer, cfg.prompt_init_text, cfg.prompt_length)
+    if init == "random":
+        return SoftPrompt.random(ctx.model, cfg.prompt_length, cfg.seed)
+    return SoftPrompt.from_vocab(ctx.model, cfg.prompt_length, cfg.seed)
+
+
+def model_stage(ctx: FitContext, soft_prompt=None, extra: dict | None = None, name: str = "model") -> Stage:
+    return Stage(name, ctx.cfg.steps, ctx.cfg.checkpoint_every,
+                 {**all_weights(ctx.model, ctx.cfg.lr), **(extra or {})}, soft_prompt)
+
+
+def prompt_stage(ctx: FitContext, soft_prompt) -> Stage:
+    return Stage("prompt", ctx.cfg.prompt_steps, ctx.cfg.prompt_checkpoint_every,
+                 prompt_tensor(soft_prompt, ctx.cfg.prompt_lr), soft_prompt)

@@ -1,0 +1,16 @@
+"""`pt`: prompt tuning — a soft prompt trains, the model stays frozen (so stripping the prompt
+gives back the pretrained model exactly)."""
+
+from .base import FitContext, Tuned, Tuner, new_soft_prompt, prompt_stage
+
+
+class PromptTuning(Tuner):
+    name = "pt"
+    summary = "prompt tuning: a soft prompt trains, the model is frozen"
+    trains = "soft prompt"
+    attached_in_training = "soft prompt"
+    attached_at_target_eval = "soft prompt"
+
+    def fit(self, ctx: FitContext) -> Tuned:
+        prompt = new_soft_prompt(ctx)
+        return Tuned(ctx.model, prompt, reports=[ctx.train(prompt_stage(ctx, prompt))])
