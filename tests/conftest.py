@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from tiny_models import build_tiny_llama, build_tiny_t5
+from promot_bench import models
+from tiny_models import build_tiny_llama, build_tiny_t5, livened, tiny_gpt2
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +28,20 @@ def private_cache(tmp_path, monkeypatch):
 def _offline(monkeypatch):
     # The build machines have no model hub; fail fast instead of waiting on the network.
     monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))
+
+
+# "Livened" tiny models: unit-scale weights, so that a wrong position or mask shows in the
+# logits (exactness tests). Module scope: each test module gets its own copies.
+@pytest.fixture(scope="module")
+def llama(tiny_llama_dir):
+    return livened(models.load_from_path(tiny_llama_dir))
+
+
+@pytest.fixture(scope="module")
+def t5(tiny_t5_dir):
+    return livened(models.load_from_path(tiny_t5_dir))
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return tiny_gpt2()

@@ -59,3 +59,34 @@ def build_tiny_t5(out: Path) -> Path:
     T5ForConditionalGeneration(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def livened(loaded, seed=0):
+    """Re-draw the tiny model's matrices with unit-scale variance. Freshly initialised weights
+    (std 0.02) give near-flat logits, where a wrong position or mask barely shows; these make
+    every input matter."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in loaded.model.parameters():
+            if param.ndim == 2:
+                param.copy_(torch.randn(param.shape, generator=generator) / param.shape[-1] ** 0.5)
+    return loaded
+
+
+def tiny_gpt2():
+    """A decoder-only model with ABSOLUTE position embeddings: the one kind where left padding
+    without the right position ids shows (Llama's rotary positions are relative, so a row's
+    constant offset cancels)."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=256,
+                        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id)
+    return livened(SimpleNamespace(model=GPT2LMHeadModel(config).eval(), tokenizer=tokenizer))

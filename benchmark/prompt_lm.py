@@ -1,0 +1,81 @@
+"""An lm-eval model that evaluates with a soft prompt attached.
+
+PEFT's prompt-tuning adapter inside lm-eval's HFLM generates wrong text (its virtual tokens and
+the KV cache disagree), so instead this subclass overrides the two places where HFLM touches
+the model, `_model_call` (scoring) and `_model_generate` (generation), and prepends the prompt's
+embeddings there with `SoftPrompt.prepend`. Everything else (tokenising, batching, truncation,
+stop sequences, post-processing) stays HFLM's own. With `soft_prompt=None` it is plain HFLM.
+
+HFLM internals relied on (lm-eval 0.4.13; re-check on upgrade):
+  * `_model_call(inps, attn_mask=None, labels=None) -> logits`: causal models get right-padded
+    `inps` only; seq2seq models get the encoder mask and decoder `labels` too.
+  * `_model_generate(context, max_length, stop, **generation_kwargs) -> tokens`: `context` is
+    left-padded, `attention_mask` arrives in the kwargs, and `context` serves only as
+    `input_ids=` and, by its shape, as the stop criteria's start; the caller strips
+    `context.shape[1]` columns from causal outputs.
+  * the `max_length` property (the window HFLM truncates inputs to), `backend`, `model`,
+    `device`, `mixed_precision_dtype`.
+"""
+
+from __future__ import annotations
+
+import torch
+from lm_eval.models.huggingface import HFLM
+
+from .soft_prompt import SoftPrompt
+
+
+class PromptLM(HFLM):
+    def __init__(self, pretrained, soft_prompt: SoftPrompt | None = None, **kwargs):
+        # Set first: HFLM's constructor may already ask for `max_length`.
+        self.soft_prompt = soft_prompt
+        super().__init__(pretrained=pretrained, **kwargs)
+
+    @property
+    def max_length(self) -> int:
+        # The prompt takes part of the window: HFLM must truncate inputs to what is left.
+        return super().max_length - self._prompt_length
+
+    @property
+    def _prompt_length(self) -> int:
+        return 0 if self.soft_prompt is None else self.soft_prompt.length
+
+    def _autocast(self):
+        # The same mixed-precision context HFLM runs its own forward passes in.
+        return torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
+                              enabled=self.mixed_precision_dtype is not None)
+
+    def _model_call(self, inps, attn_mask=None, labels=None):
+        if self.soft_prompt is None:
+            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+        # Causal: no mask from HFLM (right padding), so the prompt is a plain prefix.
+        # Seq2seq: the prompt goes in front of the encoder input; `labels` stay the decoder's.
+        with torch.no_grad(), self._autocast():
+            inputs = self.soft_prompt.prepend(self.model, inps, attn_mask, labels)
+            logits = self.model(**inputs).logits
+        if self.backend == "causal":
+            # Drop the prompt's positions: HFLM slices the logits by its own token counts.
+            logits = logits[:, self._prompt_length:]
+        return logits
+
+    def _model_generate(self, context, max_length, stop, **generation_kwargs):
+        if self.soft_prompt is None:
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)
+        with torch.no_grad():  # the prompt may be trainable; evaluation builds no graph
+            inputs = self.soft_prompt.prepend(self.model, context, generation_kwargs.pop("attention_mask", None))
+        if self.backend == "seq2seq":
+            # generate() takes either input_ids or inputs_embeds for the encoder, and HFLM passes
+            # input_ids: run the prompted encoder here and hand generate its outputs instead.
+            # The decoder side, max_length and the stop criteria stay exactly HFLM's.
+            with torch.no_grad(), self._autocast():
+                encoder_outputs = self.model.get_encoder()(**inputs)
+            return super()._model_generate(context, max_length, stop, encoder_outputs=encoder_outputs,
+                                           attention_mask=inputs["attention_mask"], **generation_kwargs)
+        # Decoder-only generate() from embeddings keeps only the NEW tokens in its running
+        # input_ids. So: an empty context (the stop criteria then scan new tokens only, as HFLM's
+        # do), max_length counted over the embeddings, and the context put back in front of the
+        # output, because HFLM strips `context.shape[1]` columns from what it gets.
+        new_tokens = max_length - context.shape[1]
+        total = inputs["inputs_embeds"].shape[1] + new_tokens
+        out = super()._model_generate(context[:, :0], total, stop, **inputs, **generation_kwargs)
+        return torch.cat([context, out.to(context.device)], dim=1)
