@@ -1,0 +1,93 @@
+"""The one evaluation path: lm-eval's `simple_evaluate` over our task folder, with the
+soft-prompt-aware `PromptLM`, returning each task's primary score, its stderr, and the
+per-item records (prompt, output, gold, score).
+
+Every task of ours reports a `score` metric (its primary metric on a 0-100 scale); for other
+lm-eval tasks the primary metric is the first of the task's `metric_list`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def tasks_dir() -> Path:
+    from promot_bench import tasks
+
+    return Path(tasks.__file__).parent
+
+
+def task_manager(include_paths: list[str | Path] | None = None):
+    """Our tasks only (0.1 s), not lm-eval's thousands of built-ins (about 20 s to index)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=[str(tasks_dir()), *map(str, include_paths or [])],
+                       include_defaults=False)
+
+
+@dataclass
+class TaskScore:
+    task: str
+    metric: str
+    value: float
+    stderr: float | None
+    n: int
+    samples: list[dict] = field(default_factory=list)
+
+
+def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
+             num_fewshot: int | None = None, limit: int | None = None, batch_size: int = 8,
+             seed: int = 0, manager=None, bootstrap_iters: int = 1000) -> dict[str, TaskScore]:
+    """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`."""
+    from lm_eval import simple_evaluate
+
+    from .prompt_lm import PromptLM
+
+    lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
+    out = simple_evaluate(
+        model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
+        task_manager=manager or task_manager(), log_samples=True,
+        # lm-eval joins the system instruction to the prompt with the task's fewshot delimiter,
+        # the same "\n\n" the promot-1shot tuner trained with.
+        system_instruction=prefix.rstrip("\n") or None,
+        # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
+        # default of 100,000 resamples takes minutes on a laptop CPU.
+        bootstrap_iters=bootstrap_iters,
+        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    scores = {}
+    for task, metrics in out["results"].items():
+        if task not in out.get("samples", {}):
+            continue  # a group row: aggregates are recomputed from the tasks by the caller
+        metric = primary_metric(out["configs"][task], metrics)
+        key = f"{metric},none"
+        stderr = metrics.get(f"{metric}_stderr,none")
+        scores[task] = TaskScore(task, metric, float(metrics[key]),
+                                 float(stderr) if isinstance(stderr, (int, float)) else None,
+                                 len(out["samples"][task]), [sample_record(s, metric) for s in out["samples"][task]])
+    return scores
+
+
+def primary_metric(config: dict, metrics: dict) -> str:
+    names = [m["metric"] for m in config.get("metric_list", []) if isinstance(m.get("metric"), str)]
+    if "score" in names:
+        return "score"
+    for name in names:
+        if f"{name},none" in metrics:
+            return name
+    raise KeyError(f"task {config.get('task')} reports no usable metric")
+
+
+def sample_record(sample: dict, metric: str) -> dict:
+    """One item's prompt, output, gold and score, in plain JSON types."""
+    arguments = sample.get("arguments") or []
+    prompt = arguments[0][0] if arguments and isinstance(arguments[0], (list, tuple)) else None
+    responses = sample.get("filtered_resps") or sample.get("resps") or []
+    output = responses[0] if responses else None
+    if isinstance(output, (list, tuple)):
+        output = output[0]
+    value = sample.get(metric)
+    if isinstance(value, (list, tuple)):  # corpus-level metrics keep (prediction, reference) pairs
+        value = None
+    return {"doc_id": sample.get("doc_id"), "prompt": prompt, "output": output,
+            "gold": sample.get("target"), "score": value}
