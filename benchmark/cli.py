@@ -82,6 +82,55 @@ def add_models(sub) -> None:
     p.set_defaults(handler=cmd_models)
 
 
+# --- eval ---------------------------------------------------------------------------------
+
+def cmd_eval(args) -> int:
+    import time
+
+    from . import evaluation, models
+
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if args.shots is not None and not 0 <= args.shots <= 32:
+        raise UsageError(f"--shots must be within 0-32, got {args.shots}")
+    manager = evaluation.task_manager()
+    unknown = [n for n in names if n not in manager.all_tasks]
+    if not names or unknown:
+        known = sorted(t for t in manager.all_tasks if t.startswith("promot"))
+        raise UsageError(f"unknown task(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(known)}")
+    spec = models.resolve(args.model)
+    loaded = models.load(spec)
+    started = time.perf_counter()
+    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, names, num_fewshot=args.shots,
+                                 limit=args.limit, batch_size=args.batch_size, seed=args.seed,
+                                 manager=manager)
+    seconds = time.perf_counter() - started
+    print(f"{'task':<28} {'metric':<7} {'score':>7} {'stderr':>7} {'n':>5}")
+    for score in scores.values():
+        stderr = f"{score.stderr:7.2f}" if score.stderr is not None else f"{'n/a':>7}"
+        print(f"{score.task:<28} {score.metric:<7} {score.value:7.2f} {stderr} {score.n:5d}")
+    if len(scores) > 1:
+        mean = sum(s.value for s in scores.values()) / len(scores)
+        print(f"{'mean':<28} {'score':<7} {mean:7.2f}")
+    print(f"model {spec.name}; {sum(s.n for s in scores.values())} items in {seconds:.1f} s")
+    return 0
+
+
+# --- tasks --------------------------------------------------------------------------------
+
+def cmd_tasks(_args) -> int:
+    from . import catalog, evaluation
+
+    table = catalog.rows()
+    for suite in ("promot_mini", "promot_suite"):
+        print(f"{suite}:")
+        for row in (r for r in table if r.suite == suite):
+            detail = f"= {', '.join(row.members)}" if row.members else ""
+            print(f"  {row.name:<28} {row.kind:<6} {row.metric:<16} shots {row.shots:<9}{detail}")
+    print("Each task also reports `score`: its primary metric on a 0-100 scale (groups average it).")
+    print(f"task folder (lm_eval --include_path): {evaluation.tasks_dir()}")
+    return 0
+
+
 # --- tuners -------------------------------------------------------------------------------
 
 def cmd_tuners(_args) -> int:
@@ -139,12 +188,16 @@ def build_parser() -> Parser:
     add_run_options(p, sweep=True)
     p.set_defaults(handler=not_built("sweep", 5))
 
-    p = sub.add_parser("eval", help="evaluate a model on lm-eval tasks (the runner's evaluation)")
+    p = sub.add_parser("eval", help="evaluate a model on lm-eval tasks (the runner's evaluation)",
+                       description="Score a model on promot-bench tasks or groups with the same "
+                                   "evaluation path the runner uses; prints one row per task.")
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
-    p.add_argument("--tasks", required=True, help="task or group names, comma-separated")
-    p.add_argument("--shots", type=int, default=None, help="override the tasks' shots")
+    p.add_argument("--tasks", required=True, help="task or group names, comma-separated (see `promot-bench tasks`)")
+    p.add_argument("--shots", type=int, default=None, help="override the tasks' shots (0-32)")
     p.add_argument("--limit", type=positive_int, default=None, help="items per task")
-    p.set_defaults(handler=not_built("eval", 7))
+    p.add_argument("--batch-size", type=positive_int, default=8, help="batch size (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("diagnose", help="watch format specialization happen during training")
     p.add_argument("--tuner", required=True, help="tuner name(s), comma-separated")
@@ -156,8 +209,10 @@ def build_parser() -> Parser:
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.set_defaults(handler=not_built("leaderboard", 5))
 
-    p = sub.add_parser("tasks", help="list the task suites, tasks and groups")
-    p.set_defaults(handler=not_built("tasks", 3))
+    p = sub.add_parser("tasks", help="list the task suites, tasks and groups",
+                       description="List every promot-bench lm-eval task and group with its metric "
+                                   "and shots, and where the task folder is (for --include_path).")
+    p.set_defaults(handler=cmd_tasks)
 
     p = sub.add_parser("tuners", help="list the tuners")
     p.set_defaults(handler=cmd_tuners)

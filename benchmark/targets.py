@@ -62,6 +62,6 @@ def validation_task(task):
     if not task.has_validation_docs():
         return None
     copied = copy.copy(task)
-    copied.config = copy.copy(task.config)
-    copied.config.test_split = None  # lm-eval scores the test split whenever one exists
+    copied._config = copy.copy(task.config)  # lm-eval exposes `config` as a read-only property
+    copied._config.test_split = None  # lm-eval scores the test split whenever one exists
     return copied

@@ -86,6 +86,17 @@ def rouge2_f(prediction: str, reference: str) -> float:
     return 100.0 * _rouge2_scorer().score(reference, prediction)["rouge2"].fmeasure
 
 
+def corpus_chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """sacrebleu corpus chrF (0-100, default signature: character 6-grams, beta 2)."""
+    return sacrebleu.corpus_chrf(list(predictions), [list(references)]).score
+
+
+def chrf_aggregation(items: Sequence[tuple[str, str]]) -> float:
+    """lm-eval aggregation: per-item (prediction, reference) pairs -> corpus chrF."""
+    predictions, references = zip(*items) if items else ((), ())
+    return corpus_chrf(predictions, references)
+
+
 def bleu_aggregation(items: Sequence[tuple[str, str]]) -> float:
     """lm-eval aggregation: per-item (prediction, reference) pairs -> corpus BLEU.
 
@@ -93,3 +104,33 @@ def bleu_aggregation(items: Sequence[tuple[str, str]]) -> float:
     the score is computed once over the whole test set here."""
     predictions, references = zip(*items) if items else ((), ())
     return corpus_bleu(predictions, references)
+
+
+# ---------------------------------------------------------------- per-item scoring, shared
+# Both suites' utils.py map their dataset's fields onto these; the stop prefixes are the
+# study's post-processing (cut the output where the next demonstration would begin).
+
+QA_STOP = ("\n", "Q:")
+TRANSLATION_STOP = ("\n", "Translate")
+SUMMARY_STOP = ("\n", "Article:")
+
+
+def classification_scores(generation: str, labels: Sequence[str], gold: str) -> dict:
+    correct = first_word_label(generation, labels) == gold
+    return {"acc": float(correct), "score": 100.0 * correct}
+
+
+def qa_scores(generation: str, aliases: Iterable[str]) -> dict:
+    match = exact_match(cut_at_prefixes(generation, QA_STOP), aliases)
+    return {"exact_match": match, "score": 100.0 * match}
+
+
+def translation_pair(generation: str, reference: str, metrics: Sequence[str] = ("bleu", "score")) -> dict:
+    """Corpus-level metrics are aggregated later from the (prediction, reference) pairs."""
+    pair = (cut_at_prefixes(generation, TRANSLATION_STOP), reference)
+    return {metric: pair for metric in metrics}
+
+
+def summary_scores(generation: str, reference: str) -> dict:
+    rouge2 = rouge2_f(cut_at_prefixes(generation, SUMMARY_STOP), reference)
+    return {"rouge2": rouge2, "score": rouge2}

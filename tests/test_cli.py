@@ -51,6 +51,8 @@ BAD_INPUT = [
     (["models", "fetch", "not a model"], ["unknown model", "smollm2-135m"]),
     (["models", "fetch", "./missing/model.gguf"], ["no such file"]),
     (["models", "fetch", ""], ["empty"]),
+    (["eval", "--tasks", "promot_nope"], ["unknown task", "promot_nope", "promot_mini"]),
+    (["eval", "--tasks", "promot_mini", "--shots", "99"], ["--shots"]),
 ]
 
 
@@ -101,3 +103,11 @@ def test_tuners_lists_every_tuner():
     assert done.returncode == 0
     for name in TUNERS:
         assert f"\n{name} " in "\n" + done.stdout
+
+
+def test_tasks_lists_both_suites_with_metrics():
+    done = run_cli("tasks")
+    assert done.returncode == 0, done.stderr
+    for name in ("promot_mini", "promot_mini_nli", "promot_suite", "promot_cb", "promot_rte"):
+        assert f"  {name} " in done.stdout
+    assert "exact_match" in done.stdout and "rouge2" in done.stdout

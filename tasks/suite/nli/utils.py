@@ -5,7 +5,7 @@ are indexed by the dataset's label ids. A generation is correct when its first w
 names the gold label (see `first_word_label`); anything else, "Paris" included, is wrong.
 """
 
-from promot_bench.tasks.metrics import first_word_label
+from promot_bench.tasks.metrics import classification_scores
 
 CB_LABELS = ("True", "False", "Neither")  # entailment, contradiction, neutral
 WIC_LABELS = ("False", "True")  # 0: different senses, 1: same sense
@@ -20,8 +20,7 @@ def _verbalized(labels):
         return labels[doc["label"]]
 
     def process_results(doc, results):
-        correct = first_word_label(results[0], labels) == labels[doc["label"]]
-        return {"acc": float(correct), "score": 100.0 * correct}
+        return classification_scores(results[0], labels, labels[doc["label"]])
 
     return doc_to_target, process_results
 

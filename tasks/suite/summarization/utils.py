@@ -7,10 +7,9 @@ subword tokenizers 1,024 words is somewhat more than 1,024 tokens; the cut is th
 for every model, so before/after scores stay comparable.
 """
 
-from promot_bench.tasks.metrics import cut_at_prefixes, rouge2_f
+from promot_bench.tasks.metrics import summary_scores
 
 MAX_ARTICLE_WORDS = 1024
-SUMMARY_STOP = ("\n", "Article:")
 
 
 def _truncate_field(field):
@@ -26,8 +25,7 @@ def _scorer(reference_field):
     """process_results: ROUGE-2 F (0-100) of the cut generation against one reference."""
 
     def process_results(doc, results):
-        rouge2 = rouge2_f(cut_at_prefixes(results[0], SUMMARY_STOP), doc[reference_field])
-        return {"rouge2": rouge2, "score": rouge2}
+        return summary_scores(results[0], doc[reference_field])
 
     return process_results
 
