@@ -15,19 +15,20 @@ TARGETS = ["promot_mini_nli", "promot_mini_en_fr"]
 # The first test item of each task with its demonstration (the first train item), as the
 # seed-1234 build renders them: the study's PaLM-style formats (PAPER.md).
 GOLDEN = {
-    "promot_mini_nli": "Bulawayo, in Zimbabwe, has 665,952 inhabitants, while Graz, in Austria, has a population "
-                       "of 303,270. question: Bulawayo has fewer inhabitants than Graz. Is it true or false? answer:",
+    "promot_mini_nli": "Windhoek is a city in Namibia with a population of 386,219, and Baia Mare is a city in "
+                       "Romania with 108,759 inhabitants. question: Windhoek is in Namibia. Is it true or false? "
+                       "answer:",
     "promot_mini_en_fr": "Translate English to French: Gurmukhi",
     "promot_mini_nli3": "Tarija and Cochabamba are cities in Bolivia. Tarija has 159,269 inhabitants and Cochabamba "
                         "has 841,276. question: Cochabamba has more inhabitants than Tarija. Is it true or false or "
-                        "neither? answer: True\n\nIn Togo, the city of Sokodé has a population of 117,811, and Lomé "
-                        "has 2,188,376 inhabitants. question: Sokodé has fewer than 75,000 inhabitants. Is it true "
-                        "or false or neither? answer:",
-    "promot_mini_same_word": "Rwanda uses the franc as its currency. In the Republic of the Congo, people pay with the "
-                             "franc. question: The word franc refers to the same currency in the two sentences. Is "
-                             "it true or False? answer: False\n\nThe dollar is the money used in Kiribati. Tuvalu "
-                             "uses the dollar as its currency. question: The word dollar refers to the same currency "
-                             "in the two sentences. Is it true or False? answer:",
+                        "neither? answer: True\n\nIn Argentina, the city of Mar del Plata has a population of "
+                        "593,337, and San Nicolás de los Arroyos has 134,217 inhabitants. question: Mar del Plata has "
+                        "more than 250,000 inhabitants. Is it true or false or neither? answer:",
+    "promot_mini_same_word": "The franc is the money used in Equatorial Guinea. In the Republic of the Congo, people "
+                             "pay with the franc. question: The word franc refers to the same currency in the two "
+                             "sentences. Is it true or False? answer: True\n\nThe dollar is the money used in Timor "
+                             "Leste. Palau uses the dollar as its currency. question: The word dollar refers to the "
+                             "same currency in the two sentences. Is it true or False? answer:",
     "promot_mini_qa_capitals": "Q: What is the capital of American Samoa? A: Pago Pago\n\n"
                                "Q: What is the capital of Armenia? A:",
     "promot_mini_qa_currencies": "Q: What currency is used in Namibia? A: Namibia Dollar\n\n"
@@ -73,8 +74,9 @@ def test_targets_are_zero_shot_and_eval_tasks_one_shot(task_dict):
 
 def test_scoring_is_first_word_and_off_format_answers_score_zero(task_dict):
     nli = task_dict["promot_mini_nli"]
-    doc = nli.test_docs()[0]  # gold: False
-    assert nli.process_results(doc, [" False, because"])["score"] == 100.0
+    doc = nli.test_docs()[0]  # gold: True
+    assert nli.process_results(doc, [" True, because"])["score"] == 100.0
+    assert nli.process_results(doc, [" False"])["score"] == 0.0
     assert nli.process_results(doc, [" Paris"])["score"] == 0.0
     qa = task_dict["promot_mini_qa_capitals"]
     assert qa.process_results(qa.test_docs()[0], [" yerevan.\n\nQ: next"])["exact_match"] == 1.0

@@ -1026,7 +1026,9 @@ def ensure_built(seed: int = 1234) -> Path:
     """The cached build for this seed and these source versions, built on first use."""
     from promot_bench import cache
 
-    key = hashlib.sha256(json.dumps([SCHEMA_VERSION, seed, source_versions()]).encode()).hexdigest()[:12]
+    # The builder's own source is part of the key: an edited builder never reuses stale data.
+    builder = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    key = hashlib.sha256(json.dumps([SCHEMA_VERSION, seed, source_versions(), builder]).encode()).hexdigest()[:12]
     return cache.build_entry(cache.cache_dir() / "data" / f"{SUITE}-v{SCHEMA_VERSION}-{key}",
                              lambda tmp: build(tmp, seed))
 

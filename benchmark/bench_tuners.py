@@ -1,0 +1,64 @@
+"""Every tuner on one target with one preset: training time and target score, against the
+pretrained model. Prints a table and writes a JSON with the command that made it.
+
+    python -m promot_bench.bench_tuners --target promot_mini_nli --preset cpu-small \
+        --out results/tuners/smollm2-135m-cpu-small-nli.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import evaluation, models, pipeline, targets
+from .cache import atomic_write_text
+from .config import load_preset
+from .tuners import TUNERS, Tuned
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--target", default="promot_mini_nli")
+    parser.add_argument("--preset", default="cpu-small")
+    parser.add_argument("--tuners", default=",".join(TUNERS))
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    manager = evaluation.task_manager()
+    spec = models.resolve(args.model)
+    task = targets.load_task(args.target, manager)
+    cfg = load_preset(args.preset)
+    rows = {}
+    loaded = models.load(spec)
+    base = pipeline.score_target(Tuned(loaded.model), loaded.tokenizer, task, manager)
+    rows["pretrained"] = {"train_seconds": 0.0, "target_score": base.value, "stderr": base.stderr}
+    print(f"pretrained: {args.target} {base.value:.1f} ± {base.stderr:.1f}", flush=True)
+    for name in args.tuners.split(","):
+        loaded = models.load(spec)  # a fresh copy of the pretrained weights for every tuner
+        with tempfile.TemporaryDirectory() as workdir:
+            started = time.perf_counter()
+            tuned = pipeline.fit(loaded, name, task, cfg, Path(workdir), manager, progress=False)
+            seconds = time.perf_counter() - started
+        score = pipeline.score_target(tuned, loaded.tokenizer, task, manager)
+        training = sum(r.seconds for r in tuned.reports)
+        rows[name] = {"train_seconds": training, "fit_seconds_with_validation": seconds,
+                      "target_score": score.value, "stderr": score.stderr,
+                      "stages": [r.to_dict() for r in tuned.reports]}
+        print(f"{name}: {args.target} {score.value:.1f} ± {score.stderr:.1f}; training {training:.0f} s "
+              f"({seconds:.0f} s with keep-best validation)", flush=True)
+    if args.out:
+        atomic_write_text(args.out, json.dumps({
+            "command": " ".join(["python -m promot_bench.bench_tuners", *(argv or sys.argv[1:])]),
+            "model": spec.name, "target": args.target, "preset": cfg.to_dict(),
+            "machine": f"{platform.machine()} {platform.processor() or ''} ".strip(), "results": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
