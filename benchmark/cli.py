@@ -171,6 +171,32 @@ def add_run_options(p, sweep: bool = False) -> None:
     p.add_argument("--steps", type=positive_int, default=None, help="override the preset's training steps")
     p.add_argument("--limit", type=positive_int, default=None, help="items per eval task, for quick looks")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any preset setting, e.g. --set lr=1e-4 (repeatable)")
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got '{pair}'")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def cmd_run(args) -> int:
+    from . import runner
+
+    options = runner.RunOptions(tuner=args.tuner, train=args.train, model=args.model, suite=args.suite,
+                                shots=args.shots, seed=args.seed, preset=args.preset, steps=args.steps,
+                                limit=args.limit, out=args.out, overrides=parse_overrides(args.overrides),
+                                argv=sys.argv[1:])
+    plan = runner.plan(options)
+    result = runner.execute(plan)
+    print(runner.format_row(result))
+    print(f"result: {plan.result_path}")
+    return 0
 
 
 def build_parser() -> Parser:
@@ -180,9 +206,13 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    p = sub.add_parser("run", help="tune one model on one target and score in-context retention")
+    p = sub.add_parser("run", help="tune one model on one target and score in-context retention",
+                       description="Evaluate the pretrained model on the eval suite (cached), tune it on "
+                                   "the target, strip the soft prompt, evaluate again, and write "
+                                   "results/runs/<model>/<suite>/<train>/<tuner>/seed<k>.json. "
+                                   "Rerunning an interrupted run resumes it.")
     add_run_options(p)
-    p.set_defaults(handler=not_built("run", 5))
+    p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("sweep", help="run tuners x targets x seeds, resumable")
     add_run_options(p, sweep=True)

@@ -1,0 +1,138 @@
+"""`promot-bench run` on a tiny model: a run, a cache hit, a resumed run, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from promot_bench import evaluation, runner
+
+
+def options(model_dir, out, tuner="promot", keep_best=False, **kw):
+    values = dict(tuner=tuner, train="nli", model=str(model_dir), steps=2, limit=2, out=out,
+                  overrides={"batch_size": "2", "prompt_length": "3", "checkpoint_every": "1",
+                             "prompt_checkpoint_every": "1", "keep_best": str(keep_best)})
+    values.update(kw)
+    return runner.RunOptions(**values)
+
+
+@pytest.fixture
+def counted_evaluations(monkeypatch):
+    calls = []
+    real = evaluation.evaluate
+
+    def counting(model, tokenizer, tasks, **kw):
+        calls.append([t if isinstance(t, str) else t.config.task for t in tasks])
+        return real(model, tokenizer, tasks, **kw)
+
+    monkeypatch.setattr(evaluation, "evaluate", counting)
+    return calls
+
+
+def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache):
+    plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", keep_best=True))
+    result = runner.execute(plan, progress=False)
+    assert plan.result_path == tmp_path / "results/runs" / plan.spec.name / "mini/nli/promot/seed0.json"
+    saved = json.loads(plan.result_path.read_text())
+    assert saved == result
+    assert saved["schema_version"] == 1 and saved["tuner"] == "promot" and saved["target_task"] == "promot_mini_nli"
+    assert set(saved["before"]) == set(saved["after"]) == set(saved["delta"]) and len(saved["before"]) == 8
+    assert saved["data_hash"] and saved["versions"]["torch"] and saved["command"].startswith("promot-bench")
+    assert [s["name"] for s in saved["stages"]] == ["prompt", "model"]
+    assert all(s["best_step"] in (1, 2) for s in saved["stages"])  # keep-best on the validation split
+    assert saved["target"]["attached"]["soft_prompt"] and saved["soft_prompt_sha256"]
+    lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
+    assert {line["phase"] for line in lines} == {"before", "after", "target_pretrained", "target_tuned"}
+    assert sum(line["phase"] == "before" for line in lines) == 8 * 2  # --limit 2 per task
+    assert not plan.work.exists()
+    assert "promot_mini_nli3" in runner.format_row(saved)
+
+
+def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_path, private_cache):
+    result = runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt")), progress=False)
+    assert result["before"] == result["after"]  # stripping the prompt gives back the pretrained weights
+
+
+def test_baseline_is_cached_across_tuners(tiny_llama_dir, tmp_path, private_cache, counted_evaluations):
+    runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft")), progress=False)
+    first = list(counted_evaluations)
+    counted_evaluations.clear()
+    runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt")), progress=False)
+    assert ["promot_mini"] in first and ["promot_mini"] in counted_evaluations  # before (ft), after (pt)
+    assert first.count(["promot_mini"]) == 2 and counted_evaluations.count(["promot_mini"]) == 1
+    assert ["promot_mini_nli"] in first and ["promot_mini_nli"] in counted_evaluations  # the tuned target only
+
+
+def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_dir, tmp_path, private_cache,
+                                                                  monkeypatch, counted_evaluations):
+    real_stage = runner.stage
+
+    def die_before_after(work, name, compute, timings):
+        if name == "after":
+            raise KeyboardInterrupt
+        return real_stage(work, name, compute, timings)
+
+    monkeypatch.setattr(runner, "stage", die_before_after)
+    plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(plan, progress=False)
+    assert not plan.result_path.exists() and (plan.work / "train" / "model" / "done.json").is_file()
+    monkeypatch.setattr(runner, "stage", real_stage)
+    counted_evaluations.clear()
+
+    from promot_bench import training
+    losses = []
+    real_loss = training.compute_loss
+    monkeypatch.setattr(training, "compute_loss", lambda *a, **k: losses.append(1) or real_loss(*a, **k))
+    result = runner.execute(plan, progress=False)
+    assert losses == []  # the finished training stage was not redone
+    assert counted_evaluations == [["promot_mini"]]  # only the missing "after" evaluation ran
+    assert result["stages"][0]["steps"] == 2 and plan.result_path.is_file()
+
+
+def test_a_finished_run_is_not_recomputed(tiny_llama_dir, tmp_path, private_cache, counted_evaluations):
+    plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
+    first = runner.execute(plan, progress=False)
+    counted_evaluations.clear()
+    assert runner.execute(plan, progress=False) == first and counted_evaluations == []
+
+
+BAD = [
+    (["--tuner", "nope", "--train", "nli"], "unknown tuner 'nope'"),
+    (["--tuner", "ft", "--train", "rte"], "not in the mini suite"),
+    (["--tuner", "ft", "--train", "nli", "--suite", "paper"], "not in the paper suite"),
+    (["--tuner", "ft", "--train", "nli", "--preset", "huge"], "unknown preset"),
+    (["--tuner", "ft", "--train", "nli", "--shots", "3"], "--shots"),
+    (["--tuner", "ft", "--train", "nli", "--limit", "0"], "--limit"),
+    (["--tuner", "ft", "--train", "nli", "--set", "lr=abc"], "setting lr"),
+    (["--tuner", "ft", "--train", "nli", "--set", "lr"], "KEY=VALUE"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_refused_before_anything_is_written(argv, message, tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "run", *argv, "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_or_unwritable_is_refused(tmp_path):
+    plain = tmp_path / "file"
+    plain.write_text("x")
+    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "run", "--tuner", "ft", "--train", "nli",
+                           "--out", str(plain)], capture_output=True, text=True)
+    assert done.returncode == 2 and "is a file" in done.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        with pytest.raises(Exception, match="not writable"):
+            import os
+            if os.geteuid() == 0:
+                pytest.skip("root can write anywhere")
+            runner.check_writable(locked / "results")
+    finally:
+        locked.chmod(0o700)
