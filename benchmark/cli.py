@@ -165,7 +165,8 @@ def add_run_options(p, sweep: bool = False) -> None:
         p.add_argument("--tuner", required=True, help="tuner name (see `promot-bench tuners`)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--train", required=True,
-                   help="target task: nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper)")
+                   help="target task" + ("s, comma-separated" if sweep else "") +
+                        ": nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper)")
     p.add_argument("--shots", type=int, choices=[1, 4], default=1, help="in-context shots (default 1)")
     p.add_argument("--preset", default="cpu-small", help="hyperparameter preset (default cpu-small)")
     p.add_argument("--steps", type=positive_int, default=None, help="override the preset's training steps")
@@ -199,6 +200,29 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_leaderboard(args) -> int:
+    from . import leaderboard
+
+    if not (args.out / "runs").is_dir():
+        raise UsageError(f"--out {args.out} holds no runs/ folder: run `{PROG} run` first")
+    for path in leaderboard.build(args.out):
+        print(path)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from . import runner, sweep
+
+    base = runner.RunOptions(tuner="", train="", model=args.model, suite=args.suite, shots=args.shots,
+                             preset=args.preset, steps=args.steps, limit=args.limit, out=args.out,
+                             overrides=parse_overrides(args.overrides), argv=sys.argv[1:])
+    cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
+                        sweep.parse_seeds(args.seeds))
+    sweep.execute(cells)
+    print(f"{len(cells)} cells finished; build the tables with `{PROG} leaderboard --out {args.out}`")
+    return 0
+
+
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Did fine-tuning break my model's in-context learning, "
                     "and which tuner protects it? Fine-tune with a tuner, strip the soft prompt, and "
@@ -214,9 +238,11 @@ def build_parser() -> Parser:
     add_run_options(p)
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser("sweep", help="run tuners x targets x seeds, resumable")
+    p = sub.add_parser("sweep", help="run tuners x targets x seeds, resumable",
+                       description="One `run` per (tuner, target, seed); finished cells are skipped, so "
+                                   "an interrupted sweep continues where it stopped.")
     add_run_options(p, sweep=True)
-    p.set_defaults(handler=not_built("sweep", 5))
+    p.set_defaults(handler=cmd_sweep)
 
     p = sub.add_parser("eval", help="evaluate a model on lm-eval tasks (the runner's evaluation)",
                        description="Score a model on promot-bench tasks or groups with the same "
@@ -235,9 +261,11 @@ def build_parser() -> Parser:
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
     p.set_defaults(handler=not_built("diagnose", 6))
 
-    p = sub.add_parser("leaderboard", help="build tables and plots from results/")
+    p = sub.add_parser("leaderboard", help="build tables and plots from results/",
+                       description="Write LEADERBOARD.md/.csv/.html and plots from the result files "
+                                   "under OUT/runs (nothing else is read).")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
-    p.set_defaults(handler=not_built("leaderboard", 5))
+    p.set_defaults(handler=cmd_leaderboard)
 
     p = sub.add_parser("tasks", help="list the task suites, tasks and groups",
                        description="List every promot-bench lm-eval task and group with its metric "

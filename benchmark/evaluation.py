@@ -34,6 +34,7 @@ class TaskScore:
     stderr: float | None
     n: int
     samples: list[dict] = field(default_factory=list)
+    aggregation: str = "mean"  # how per-item values make the score (statistics.AGGREGATIONS)
 
 
 def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
@@ -64,7 +65,8 @@ def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: st
         stderr = metrics.get(f"{metric}_stderr,none")
         scores[task] = TaskScore(task, metric, float(metrics[key]),
                                  float(stderr) if isinstance(stderr, (int, float)) else None,
-                                 len(out["samples"][task]), [sample_record(s, metric) for s in out["samples"][task]])
+                                 len(out["samples"][task]), [sample_record(s, metric) for s in out["samples"][task]],
+                                 aggregation_name(out["configs"][task], metric))
     return scores
 
 
@@ -78,6 +80,18 @@ def primary_metric(config: dict, metrics: dict) -> str:
     raise KeyError(f"task {config.get('task')} reports no usable metric")
 
 
+def aggregation_name(config: dict, metric: str) -> str:
+    """lm-eval stores a custom aggregation as its source text: keep the function's name."""
+    import re
+
+    for entry in config.get("metric_list", []):
+        if entry.get("metric") == metric:
+            text = str(entry.get("aggregation", "mean"))
+            found = re.match(r"\s*def\s+(\w+)", text)
+            return found.group(1) if found else text
+    return "mean"
+
+
 def sample_record(sample: dict, metric: str) -> dict:
     """One item's prompt, output, gold and score, in plain JSON types."""
     arguments = sample.get("arguments") or []
@@ -87,7 +101,7 @@ def sample_record(sample: dict, metric: str) -> dict:
     if isinstance(output, (list, tuple)):
         output = output[0]
     value = sample.get(metric)
+    record = {"doc_id": sample.get("doc_id"), "prompt": prompt, "output": output, "gold": sample.get("target")}
     if isinstance(value, (list, tuple)):  # corpus-level metrics keep (prediction, reference) pairs
-        value = None
-    return {"doc_id": sample.get("doc_id"), "prompt": prompt, "output": output,
-            "gold": sample.get("target"), "score": value}
+        return {**record, "score": None, "pair": list(value)}
+    return {**record, "score": value}

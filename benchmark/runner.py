@@ -23,6 +23,7 @@ from .config import load_preset
 from .errors import UsageError, choices_text
 
 SCHEMA_VERSION = 1
+CACHE_FORMAT = 2  # bump when what a cached evaluation holds changes
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ def cached_evaluation(key_parts: dict, compute) -> dict:
 
 
 def scores_to_json(scores: dict) -> dict:
-    return {name: {"metric": s.metric, "score": s.value, "stderr": s.stderr, "n": s.n, "samples": s.samples}
+    return {name: {"metric": s.metric, "score": s.value, "stderr": s.stderr, "n": s.n,
+                   "aggregation": s.aggregation, "samples": s.samples}
             for name, s in scores.items()}
 
 
@@ -207,7 +209,8 @@ def execute(p: Plan, progress: bool = True) -> dict:
     manager = evaluation.task_manager()
     timings["load"] = round(time.perf_counter() - t0, 2)
     key = {"model": model_identity(loaded.path), "suite": p.suite.key, "suite_version": suite_version(p.suite),
-           "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION}
+           "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
+           "cache_format": CACHE_FORMAT}
 
     def evaluate(model, names, **kw):
         return scores_to_json(evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=o.seed, **kw))
@@ -240,6 +243,22 @@ def execute(p: Plan, progress: bool = True) -> dict:
     return result
 
 
+def run_command(o: RunOptions) -> str:
+    import shlex
+
+    parts = ["promot-bench", "run", "--tuner", o.tuner, "--train", o.train, "--suite", o.suite,
+             "--shots", str(o.shots), "--seed", str(o.seed), "--preset", o.preset, "--out", str(o.out)]
+    if o.model is not None:
+        parts += ["--model", o.model]
+    if o.steps is not None:
+        parts += ["--steps", str(o.steps)]
+    if o.limit is not None:
+        parts += ["--limit", str(o.limit)]
+    for key, value in sorted(o.overrides.items()):
+        parts += ["--set", f"{key}={value}"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def weights_hash(model) -> str:
     import hashlib
 
@@ -260,10 +279,15 @@ def mean(scores: dict) -> float:
 
 def assemble(p: Plan, before, after, target_before, target, tuned, timings, loaded) -> dict:
     o = p.options
+    from .statistics import item_values, paired_bootstrap
+
     delta = {name: after[name]["score"] - before[name]["score"] for name in before}
+    paired = {name: (before[name]["aggregation"], item_values(before[name]["samples"]),
+                     item_values(after[name]["samples"])) for name in before}
     return {
         "schema_version": SCHEMA_VERSION,
-        "command": provenance.command_line(o.argv),
+        "command": run_command(o),  # reproduces this cell alone
+        "invoked_as": provenance.command_line(o.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git_commit": provenance.git_commit(),
         "versions": provenance.package_versions(),
@@ -280,6 +304,8 @@ def assemble(p: Plan, before, after, target_before, target, tuned, timings, load
                    "attached": {"soft_prompt": tuned.soft_prompt is not None, "prefix": tuned.prefix}},
         "before": summary(before), "after": summary(after), "delta": delta,
         "mean": {"before": mean(before), "after": mean(after), "delta": mean(after) - mean(before)},
+        # paired bootstrap (1,000 resamples of the items) of after - before, per task and for the mean
+        "delta_ci": paired_bootstrap(paired, iters=1000, seed=o.seed),
         "weights_sha256": weights_hash(tuned.stripped()),
         "soft_prompt_sha256": sha256_file(p.folder / f"seed{o.seed}.prompt.safetensors")
         if tuned.soft_prompt is not None else None,
@@ -303,10 +329,14 @@ def format_row(result: dict) -> str:
              f"{result['shots']}-shot, seed {result['seed']})",
              f"target {result['target_task']}: {t['tuned']['score']:.1f} "
              f"(pretrained {t['pretrained']['score']:.1f})",
-             f"{'eval task':<28} {'before':>7} {'after':>7} {'delta':>7}"]
+             f"{'eval task':<28} {'before':>7} {'after':>7} {'delta':>7}  95% interval"]
     for name, b in result["before"].items():
         a = result["after"][name]["score"]
-        lines.append(f"{name:<28} {b['score']:7.2f} {a:7.2f} {a - b['score']:+7.2f}")
-    m = result["mean"]
-    lines.append(f"{'mean':<28} {m['before']:7.2f} {m['after']:7.2f} {m['delta']:+7.2f}")
+        ci = result["delta_ci"][name]
+        lines.append(f"{name:<28} {b['score']:7.2f} {a:7.2f} {a - b['score']:+7.2f}  "
+                     f"[{ci['low']:+.2f}, {ci['high']:+.2f}]{' *' if ci['significant'] else ''}")
+    m, ci = result["mean"], result["delta_ci"]["mean"]
+    lines.append(f"{'mean':<28} {m['before']:7.2f} {m['after']:7.2f} {m['delta']:+7.2f}  "
+                 f"[{ci['low']:+.2f}, {ci['high']:+.2f}]{' *' if ci['significant'] else ''}")
+    lines.append("[95% paired bootstrap interval of the delta; * = it excludes 0]")
     return "\n".join(lines)

@@ -1,0 +1,287 @@
+"""`promot-bench leaderboard`: tables and plots generated from the result files alone.
+
+One table per (model, eval group): a row for the pretrained model and one per (tuner, target),
+seed means ± stderr; columns: the target score, each eval task after tuning (prompt stripped),
+the mean, and Δ mean against the pretrained model. Outputs (idempotent, written atomically):
+results/LEADERBOARD.md, .csv, a self-contained .html, and PNG plots in results/plots/.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cache import atomic_write_text
+from .errors import RunError
+from .statistics import mean_stderr
+
+
+@dataclass
+class Row:
+    label: str
+    tuner: str
+    train: str
+    seeds: list[int]
+    target: tuple | None  # (task, mean, stderr)
+    tasks: dict[str, tuple]  # task -> (mean, stderr)
+    mean: tuple
+    delta_mean: tuple | None = None
+    significant: str = ""  # "*" when every seed's Δ-mean interval excludes 0 on the same side
+    versus_ft: tuple | None = None  # mean in-context score minus ft's on the same target, items, seed
+    versus_ft_significant: str = ""
+
+
+@dataclass
+class Table:
+    model: str
+    group: str
+    shots: int
+    tasks: list[str]
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.model} · {self.group} ({self.shots}-shot)"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.model}-{self.group}"
+
+
+def load_results(out: Path) -> list[dict]:
+    results = []
+    for path in sorted((out / "runs").glob("**/seed*.json")):
+        try:
+            result = json.loads(path.read_text())
+            result["_path"] = str(path.relative_to(out))
+            result["_samples"] = str(path.with_name(result["samples"])) if result.get("samples") else ""
+            _ = result["before"], result["after"], result["target"], result["mean"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RunError(f"result file {path} is damaged ({type(exc).__name__}); delete it and rerun "
+                           "its `promot-bench run`") from None
+        results.append(result)
+    return results
+
+
+def short(task: str) -> str:
+    for prefix in ("promot_mini_", "promot_"):
+        if task.startswith(prefix):
+            return task[len(prefix):]
+    return task
+
+
+def build_tables(results: list[dict]) -> list[Table]:
+    grouped = defaultdict(list)
+    for r in results:
+        grouped[(r["model"]["name"], r["eval_group"], r["shots"])].append(r)
+    tables = []
+    for (model, group, shots), runs in sorted(grouped.items()):
+        tasks = list(runs[0]["before"])
+        table = Table(model, group, shots, tasks)
+        # The pretrained scores are one cached evaluation per seed, repeated in every run of it.
+        per_seed = {r["seed"]: r for r in runs}.values()
+        pre = {t: mean_stderr([r["before"][t]["score"] for r in per_seed]) for t in tasks}
+        pre_mean = mean_stderr([r["mean"]["before"] for r in per_seed])
+        table.rows.append(Row("pretrained", "", "", sorted({r["seed"] for r in runs}), None, pre, pre_mean))
+        cells = defaultdict(list)
+        for r in runs:
+            cells[(r["tuner"], r["train"])].append(r)
+        for (tuner, train), cell in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            target_task = cell[0]["target_task"]
+            sides = {"above" if r["delta_ci"]["mean"]["low"] > 0 else "below" if r["delta_ci"]["mean"]["high"] < 0
+                     else "none" for r in cell}
+            table.rows.append(Row(
+                f"{tuner} → {train}", tuner, train, sorted(r["seed"] for r in cell),
+                (target_task, *mean_stderr([r["target"]["tuned"]["score"] for r in cell])),
+                {t: mean_stderr([r["after"][t]["score"] for r in cell]) for t in tasks},
+                mean_stderr([r["mean"]["after"] for r in cell]),
+                mean_stderr([r["mean"]["delta"] for r in cell]),
+                "*" if len(sides) == 1 and sides != {"none"} else ""))
+            if tuner != "ft":
+                versus_ft(table.rows[-1], cell, cells.get(("ft", train), []))
+        pretrained_targets = {}
+        for r in runs:
+            pretrained_targets.setdefault(r["target_task"], []).append(r["target"]["pretrained"]["score"])
+        table.rows[0].target = ("; ".join(f"{short(t)} {sum(v) / len(v):.1f}" for t, v in sorted(pretrained_targets.items())),
+                                None, None)
+        tables.append(table)
+    return tables
+
+
+def after_items(result: dict) -> dict:
+    """task -> per-item values after tuning, from the run's samples file."""
+    from .statistics import item_values
+
+    by_task: dict[str, list] = defaultdict(list)
+    with open(result["_samples"], encoding="utf-8") as handle:
+        for line in handle:
+            item = json.loads(line)
+            if item["phase"] == "after":
+                by_task[item["task"]].append(item)
+    return {task: item_values(items) for task, items in by_task.items()}
+
+
+def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
+    """Paired bootstrap of this tuner's mean in-context score minus ft's, seed by seed."""
+    from .statistics import paired_bootstrap
+
+    ft_by_seed = {r["seed"]: r for r in ft_runs}
+    deltas, sides = [], set()
+    for run in cell:
+        ft = ft_by_seed.get(run["seed"])
+        if ft is None or not run["_samples"] or not ft["_samples"]:
+            continue
+        ours, theirs = after_items(run), after_items(ft)
+        tasks = {t: (run["after"][t].get("aggregation", "mean"), theirs[t], ours[t]) for t in run["after"]}
+        mean_ci = paired_bootstrap(tasks, iters=1000, seed=run["seed"])["mean"]
+        deltas.append(mean_ci["delta"])
+        sides.add("above" if mean_ci["low"] > 0 else "below" if mean_ci["high"] < 0 else "none")
+    if deltas:
+        row.versus_ft = mean_stderr(deltas)
+        row.versus_ft_significant = "*" if len(sides) == 1 and sides != {"none"} else ""
+
+
+def fmt(value: tuple | None, signed: bool = False) -> str:
+    if value is None or value[0] is None:
+        return "–"
+    number = f"{value[0]:+.1f}" if signed else f"{value[0]:.1f}"
+    return number if value[1] is None else f"{number} ± {value[1]:.1f}"
+
+
+def target_cell(row: Row) -> str:
+    if row.target is None:
+        return "–"
+    if row.target[1] is None:
+        return str(row.target[0])
+    return f"{short(row.target[0])} {fmt(row.target[1:])}"
+
+
+def row_cells(table: Table, row: Row) -> list[str]:
+    def signed(value, mark):
+        return fmt(value, signed=True) + (" *" if mark else "") if value else "–"
+
+    return [row.label, str(len(row.seeds)), target_cell(row), *(fmt(row.tasks[t]) for t in table.tasks),
+            fmt(row.mean), signed(row.delta_mean, row.significant), signed(row.versus_ft, row.versus_ft_significant)]
+
+
+def markdown(tables: list[Table], plots: dict) -> str:
+    lines = ["# promot-bench leaderboard", "",
+             "Generated by `promot-bench leaderboard` from `results/runs/**/seed*.json`; do not edit.",
+             "Eval-task columns: 1-shot (or 4-shot) score after tuning with the soft prompt stripped; mean ± "
+             "stderr over seeds. Δ mean: against the pretrained model; `*`: every seed's 95% paired bootstrap "
+             "interval of Δ mean excludes 0 on the same side. vs ft: mean in-context score minus `ft`'s on the same "
+             "target, seed and items, with the same significance mark. Target: 0-shot, with the tuner's prompt "
+             "attached.", ""]
+    for table in tables:
+        lines += [f"## {table.title}", ""]
+        header = ["model", "seeds", "target", *map(short, table.tasks), "mean", "Δ mean", "vs ft"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        for row in table.rows:
+            lines.append("| " + " | ".join(row_cells(table, row)) + " |")
+        lines.append("")
+        for name, path in plots.get(table.slug, {}).items():
+            lines.append(f"![{name}]({path})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def csv_text(tables: list[Table]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "eval_group", "shots", "tuner", "train", "seeds", "target_task", "target_mean",
+                     "target_stderr", "task", "score_mean", "score_stderr", "mean", "delta_mean", "delta_mean_stderr",
+                     "versus_ft", "versus_ft_stderr"])
+    for table in tables:
+        for row in table.rows:
+            target = row.target if row.target and row.target[1] is not None else ("", "", "")
+            for task in table.tasks:
+                writer.writerow([table.model, table.group, table.shots, row.tuner or "pretrained", row.train,
+                                 " ".join(map(str, row.seeds)), *target, task, *row.tasks[task], row.mean[0],
+                                 *(row.delta_mean or ("", "")), *(row.versus_ft or ("", ""))])
+    return buffer.getvalue()
+
+
+def plot(table: Table, folder: Path) -> dict:
+    """A retention heatmap (rows × eval tasks, colour = Δ) and a bar chart of Δ mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tuned = table.rows[1:]
+    if not tuned:
+        return {}
+    pre = table.rows[0].tasks
+    grid = [[row.tasks[t][0] - pre[t][0] for t in table.tasks] for row in tuned]
+    limit = max(1.0, max(abs(v) for line in grid for v in line))
+    files = {}
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.0 + 0.9 * len(table.tasks)), 1.4 + 0.45 * len(tuned)))
+    image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(table.tasks)), [short(t) for t in table.tasks], rotation=35, ha="right")
+    ax.set_yticks(range(len(tuned)), [r.label for r in tuned])
+    for i, line in enumerate(grid):
+        for j, value in enumerate(line):
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, ax=ax, label="Δ score (prompt stripped)")
+    ax.set_title(f"In-context retention: {table.title}", fontsize=10)
+    files["retention heatmap"] = _save(fig, folder / f"heatmap-{table.slug}.png")
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * len(tuned)))
+    deltas = [r.delta_mean[0] for r in tuned]
+    errors = [r.delta_mean[1] or 0.0 for r in tuned]
+    ax.barh(range(len(tuned)), deltas, xerr=errors, color=["#b2182b" if d < 0 else "#2166ac" for d in deltas])
+    ax.set_yticks(range(len(tuned)), [r.label for r in tuned])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("Δ mean in-context score vs pretrained (± stderr over seeds)")
+    ax.set_title(table.title, fontsize=10)
+    files["delta mean per tuner"] = _save(fig, folder / f"delta-mean-{table.slug}.png")
+    plt.close("all")
+    return files
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.tight_layout()
+    fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    tmp.replace(path)
+    return path
+
+
+def html_page(tables: list[Table], plots: dict) -> str:
+    parts = ["<!doctype html><meta charset='utf-8'><title>promot-bench leaderboard</title>",
+             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}</style>",
+             "<h1>promot-bench leaderboard</h1><p>Generated from the result files; see LEADERBOARD.md for the legend.</p>"]
+    for table in tables:
+        parts.append(f"<h2>{html.escape(table.title)}</h2><table><tr>")
+        header = ["model", "seeds", "target", *map(short, table.tasks), "mean", "Δ mean", "vs ft"]
+        parts.append("".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+        for row in table.rows:
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(table, row)) + "</tr>")
+        parts.append("</table>")
+        for name, path in plots.get(table.slug, {}).items():
+            data = base64.b64encode(Path(path).read_bytes()).decode()
+            parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")
+    return "\n".join(parts) + "\n"
+
+
+def build(out: Path) -> list[Path]:
+    results = load_results(out)
+    if not results:
+        raise RunError(f"no result files under {out / 'runs'}: run `promot-bench run` first")
+    tables = build_tables(results)
+    plots = {t.slug: {k: v for k, v in plot(t, out / "plots").items()} for t in tables}
+    relative = {slug: {k: v.relative_to(out).as_posix() for k, v in files.items()} for slug, files in plots.items()}
+    written = [out / "LEADERBOARD.md", out / "LEADERBOARD.csv", out / "LEADERBOARD.html"]
+    atomic_write_text(written[0], markdown(tables, relative))
+    atomic_write_text(written[1], csv_text(tables))
+    atomic_write_text(written[2], html_page(tables, plots))
+    return written + [p for files in plots.values() for p in files.values()]

@@ -1,0 +1,62 @@
+"""Uncertainty for the retention matrix: mean over seeds with stderr, and paired bootstrap
+intervals for differences measured on the same items (after − before; tuner vs tuner).
+
+Items are resampled with replacement, the same draw for both sides of a difference, and the
+task's own aggregation recomputed (a mean, or corpus chrF/BLEU over (prediction, reference)
+pairs). A difference is called significant when its 95% interval excludes 0.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from statistics import mean, stdev
+
+from promot_bench.tasks import metrics
+
+AGGREGATIONS = {
+    "mean": lambda items: mean(items) if items else 0.0,
+    "chrf_aggregation": metrics.chrf_aggregation,
+    "bleu_aggregation": metrics.bleu_aggregation,
+}
+
+
+def item_values(samples: list[dict]) -> list:
+    """Per-item values in doc order: the score, or the (prediction, reference) pair."""
+    ordered = sorted(samples, key=lambda s: s["doc_id"])
+    return [tuple(s["pair"]) if s.get("pair") is not None else s["score"] for s in ordered]
+
+
+def aggregate(values: list, aggregation: str) -> float:
+    return AGGREGATIONS[aggregation](values)
+
+
+def paired_bootstrap(tasks: dict, iters: int = 1000, seed: int = 0) -> dict:
+    """`tasks`: name -> (aggregation, values_a, values_b) on the same items in the same order.
+    Returns per-task and mean-over-tasks {delta: b − a, low, high, significant}."""
+    rng = random.Random(seed)
+    draws: dict[str, list[float]] = {name: [] for name in tasks}
+    draws["mean"] = []
+    for _ in range(iters):
+        deltas = []
+        for name, (aggregation, a, b) in tasks.items():
+            picks = [rng.randrange(len(a)) for _ in range(len(a))]
+            delta = aggregate([b[i] for i in picks], aggregation) - aggregate([a[i] for i in picks], aggregation)
+            draws[name].append(delta)
+            deltas.append(delta)
+        draws["mean"].append(sum(deltas) / len(deltas))
+    observed = {name: aggregate(b, agg) - aggregate(a, agg) for name, (agg, a, b) in tasks.items()}
+    observed["mean"] = sum(observed.values()) / len(tasks)
+    out = {}
+    for name, values in draws.items():
+        values.sort()
+        low, high = values[int(0.025 * iters)], values[min(iters - 1, int(0.975 * iters))]
+        out[name] = {"delta": observed[name], "low": low, "high": high, "significant": low > 0 or high < 0}
+    return out
+
+
+def mean_stderr(values: list[float]) -> tuple[float, float | None]:
+    """Mean over seeds and its standard error (None for a single seed)."""
+    if len(values) < 2:
+        return values[0], None
+    return mean(values), stdev(values) / math.sqrt(len(values))

@@ -1,0 +1,52 @@
+"""`promot-bench sweep`: tuners × targets × seeds, one `run` per cell.
+
+Every cell is planned (and so validated) before the first one runs; finished cells are
+skipped, so a sweep killed half-way continues where it stopped when started again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from . import runner
+from .errors import UsageError
+
+
+def split_list(text: str, what: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise UsageError(f"{what} expects a comma-separated list, got '{text}'")
+    if len(set(items)) != len(items):
+        raise UsageError(f"{what} lists a name twice: '{text}'")
+    return items
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in split_list(text, "--seeds")]
+    except ValueError:
+        raise UsageError(f"--seeds expects comma-separated integers, got '{text}'") from None
+
+
+def plans(base: runner.RunOptions, tuners: list[str], trains: list[str], seeds: list[int]) -> list[runner.Plan]:
+    return [runner.plan(replace(base, tuner=tuner, train=train, seed=seed))
+            for train in trains for tuner in tuners for seed in seeds]
+
+
+def execute(cells: list[runner.Plan], progress: bool = True) -> list[dict]:
+    results = []
+    for number, cell in enumerate(cells, 1):
+        o = cell.options
+        name = f"[{number}/{len(cells)}] {o.tuner} on {o.train}, seed {o.seed}"
+        if cell.result_path.is_file():
+            print(f"{name}: finished earlier ({cell.result_path})", flush=True)
+            results.append(runner.execute(cell, progress))
+            continue
+        print(f"{name}: running", flush=True)
+        started = time.perf_counter()
+        result = runner.execute(cell, progress)
+        print(f"{name}: done in {time.perf_counter() - started:.0f} s; target {result['target']['tuned']['score']:.1f}, "
+              f"mean in-context {result['mean']['before']:.1f} → {result['mean']['after']:.1f}", flush=True)
+        results.append(result)
+    return results

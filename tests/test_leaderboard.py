@@ -1,0 +1,79 @@
+"""The leaderboard from fixture result files: seed means and stderr, Δ vs pretrained,
+significance marks, all outputs written, idempotent, and a damaged file refused."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from promot_bench import leaderboard
+from promot_bench.errors import RunError
+
+TASKS = ["promot_mini_nli3", "promot_mini_qa_capitals"]
+
+
+def fake_result(tuner, train, seed, after, target, significant):
+    before = {"promot_mini_nli3": 40.0, "promot_mini_qa_capitals": 20.0}
+    delta = sum(after[t] - before[t] for t in TASKS) / 2
+    ci = {"delta": delta, "low": delta - 1, "high": delta + 1, "significant": significant} if significant \
+        else {"delta": delta, "low": -1.0, "high": 1.0, "significant": False}
+    return {
+        "schema_version": 1, "model": {"name": "tiny"}, "eval_group": "promot_mini", "shots": 1, "seed": seed,
+        "tuner": tuner, "train": train, "target_task": f"promot_mini_{train}",
+        "before": {t: {"score": before[t]} for t in TASKS}, "after": {t: {"score": after[t]} for t in TASKS},
+        "target": {"pretrained": {"score": 50.0}, "tuned": {"score": target}},
+        "mean": {"before": 30.0, "after": sum(after.values()) / 2, "delta": delta},
+        "delta_ci": {"mean": ci},
+    }
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    runs = [fake_result("ft", "nli", 0, {"promot_mini_nli3": 60.0, "promot_mini_qa_capitals": -10.0}, 90.0, True),
+            fake_result("ft", "nli", 1, {"promot_mini_nli3": 50.0, "promot_mini_qa_capitals": 2.0}, 94.0, True),
+            fake_result("promot", "nli", 0, {"promot_mini_nli3": 45.0, "promot_mini_qa_capitals": 19.0}, 92.0, False)]
+    for r in runs:
+        path = tmp_path / "runs/tiny/mini" / r["train"] / r["tuner"] / f"seed{r['seed']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r))
+    return tmp_path
+
+
+def test_tables_hold_seed_means_and_deltas(results_dir):
+    (table,) = leaderboard.build_tables(leaderboard.load_results(results_dir))
+    labels = [row.label for row in table.rows]
+    assert labels == ["pretrained", "ft → nli", "promot → nli"]
+    pretrained, ft, promot = table.rows
+    assert pretrained.tasks["promot_mini_nli3"] == (40.0, 0.0) and pretrained.mean == (30.0, 0.0)
+    assert ft.tasks["promot_mini_nli3"] == (55.0, pytest.approx(5.0))  # mean of 60 and 50, stderr 5
+    assert ft.target[:2] == ("promot_mini_nli", 92.0)
+    assert ft.delta_mean == (pytest.approx(-4.5), pytest.approx(0.5)) and ft.significant == "*"
+    assert promot.delta_mean == (pytest.approx(2.0), None) and promot.significant == ""
+
+
+def test_build_writes_every_output_idempotently(results_dir):
+    written = leaderboard.build(results_dir)
+    names = {p.name for p in written}
+    assert {"LEADERBOARD.md", "LEADERBOARD.csv", "LEADERBOARD.html", "heatmap-tiny-promot_mini.png",
+            "delta-mean-tiny-promot_mini.png"} <= names
+    first = {p: p.read_bytes() for p in written}
+    leaderboard.build(results_dir)
+    assert {p: p.read_bytes() for p in written} == first
+    text = (results_dir / "LEADERBOARD.md").read_text()
+    assert "| ft → nli | 2 | nli 92.0 ± 2.0 | 55.0 ± 5.0 |" in text
+    assert "data:image/png;base64," in (results_dir / "LEADERBOARD.html").read_text()
+    assert (results_dir / "LEADERBOARD.csv").read_text().count("\n") == 1 + 3 * 2
+
+
+def test_a_damaged_result_is_refused_with_its_name(results_dir):
+    bad = results_dir / "runs/tiny/mini/nli/ft/seed1.json"
+    bad.write_text("{truncated")
+    with pytest.raises(RunError, match="seed1.json is damaged"):
+        leaderboard.build(results_dir)
+
+
+def test_cli_without_runs_is_a_usage_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "leaderboard", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "no runs/ folder" in done.stderr

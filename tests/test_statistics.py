@@ -1,0 +1,42 @@
+"""Paired bootstrap intervals and seed statistics."""
+
+import pytest
+
+from promot_bench import statistics
+from promot_bench.tasks import metrics
+
+
+def test_identical_sides_give_a_zero_interval():
+    values = [0, 100, 100, 0, 100]
+    out = statistics.paired_bootstrap({"t": ("mean", values, values)}, iters=200)
+    assert out["t"] == {"delta": 0.0, "low": 0.0, "high": 0.0, "significant": False}
+
+
+def test_a_clear_drop_is_significant_and_noise_is_not():
+    before = [100] * 50 + [0] * 50
+    after = [0] * 50 + [0] * 50  # every correct item lost
+    out = statistics.paired_bootstrap({"t": ("mean", before, after)}, iters=500)
+    assert out["t"]["delta"] == -50 and out["t"]["significant"] and out["t"]["high"] < 0
+    flipped = [0, 100] * 50
+    noisy = statistics.paired_bootstrap({"t": ("mean", [100, 0] * 50, flipped)}, iters=500)
+    assert noisy["t"]["delta"] == 0 and not noisy["t"]["significant"]
+
+
+def test_corpus_metrics_are_recomputed_on_each_resample():
+    a = [("Katalanisch", "Katalanisch"), ("Englisch", "Englisch"), ("x", "Kru-Sprachen")]
+    b = [("", "Katalanisch"), ("", "Englisch"), ("", "Kru-Sprachen")]
+    out = statistics.paired_bootstrap({"t": ("chrf_aggregation", a, b), "u": ("mean", [1, 1, 1], [1, 1, 1])},
+                                      iters=100)
+    assert out["t"]["delta"] == pytest.approx(metrics.chrf_aggregation(b) - metrics.chrf_aggregation(a))
+    assert out["mean"]["delta"] == pytest.approx(out["t"]["delta"] / 2)
+
+
+def test_item_values_use_pairs_for_corpus_metrics_in_doc_order():
+    samples = [{"doc_id": 1, "score": None, "pair": ["b", "B"]}, {"doc_id": 0, "score": None, "pair": ["a", "A"]}]
+    assert statistics.item_values(samples) == [("a", "A"), ("b", "B")]
+
+
+def test_mean_stderr():
+    assert statistics.mean_stderr([5.0]) == (5.0, None)
+    m, se = statistics.mean_stderr([1.0, 2.0, 3.0])
+    assert m == 2.0 and se == pytest.approx(1 / 3 ** 0.5)
