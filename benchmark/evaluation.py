@@ -41,17 +41,26 @@ def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: st
              num_fewshot: int | None = None, limit: int | None = None, batch_size: int = 8,
              seed: int = 0, manager=None, bootstrap_iters: int = 1000) -> dict[str, TaskScore]:
     """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`."""
+    import logging
+    import os
+
     from lm_eval import simple_evaluate
 
     from .prompt_lm import PromptLM
+
+    if not os.environ.get("PROMOT_BENCH_VERBOSE"):
+        # lm-eval warns once per task about things that are by design here (custom datasets,
+        # a model object instead of a name); keep the terminal for our own progress and errors.
+        logging.getLogger("lm_eval").setLevel(logging.ERROR)
 
     lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
     out = simple_evaluate(
         model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
         task_manager=manager or task_manager(), log_samples=True,
-        # lm-eval joins the system instruction to the prompt with the task's fewshot delimiter,
-        # the same "\n\n" the promot-1shot tuner trained with.
-        system_instruction=prefix.rstrip("\n") or None,
+        # For a plain (non-chat) model lm-eval puts the system instruction right before the
+        # prompt with no separator, so the prefix carries its own: the exact text the tuner
+        # trained with (tests/test_tuners.py checks the two agree).
+        system_instruction=prefix or None,
         # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
         # default of 100,000 resamples takes minutes on a laptop CPU.
         bootstrap_iters=bootstrap_iters,

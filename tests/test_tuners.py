@@ -80,7 +80,7 @@ def test_promot_cotrain_changes_the_prompt_in_stage2(tiny_llama_dir, tmp_path, m
 
 def test_promot_1shot_puts_one_demonstration_after_the_prompt(tiny_llama_dir, tmp_path):
     tuned, _ = fit("promot-1shot", tiny_llama_dir, tmp_path)
-    assert tuned.prefix == f"{EXAMPLES[0].prompt} {EXAMPLES[0].target}\n\n"
+    assert tuned.prefix == f"{EXAMPLES[0].prompt}{EXAMPLES[0].target}\n\n"
     assert tuned.soft_prompt is not None
 
 
@@ -177,3 +177,19 @@ def test_losses_are_finite_and_fall_on_a_learnable_task(tiny_llama_dir, tmp_path
     losses = [loss for _, loss in tuned.reports[0].history]
     assert all(math.isfinite(x) for x in losses)
     assert sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_promot_1shot_target_evaluation_sees_the_training_text():
+    """The demonstration prefix reaches the model at target evaluation exactly as in training."""
+    from promot_bench import evaluation, targets
+    from promot_bench.tuners.promot import ProMoTOneShot
+
+    manager = evaluation.task_manager()
+    task = targets.load_task("promot_mini_nli", manager)
+    examples = targets.training_examples(task)
+    ctx = FitContext(None, None, examples, tiny_cfg(), None)
+    prefix = ProMoTOneShot().demonstration(ctx)
+    doc = task.test_docs()[0]
+    rendered = task.fewshot_context(doc, 0, system_instruction=prefix)  # what evaluation.evaluate sends
+    assert rendered == prefix + task.doc_to_text(doc)
+    assert prefix == f"{examples[0].prompt} {examples[0].target.strip()}\n\n"

@@ -43,5 +43,5 @@ class ProMoTOneShot(ProMoT):
     def demonstration(self, ctx: FitContext) -> str:
         # The first training example (the data builders shuffle deterministically) serves as the
         # demonstration; it is left out of the training items so it is never its own answer.
-        first = ctx.examples[0]
-        return f"{first.prompt} {first.target}\n\n"
+        first = ctx.examples[0]  # its target already starts with the task's target delimiter
+        return f"{first.prompt}{first.target}\n\n"
