@@ -203,11 +203,11 @@ def execute(p: Plan, progress: bool = True) -> dict:
         return json.loads(p.result_path.read_text())
     started = time.perf_counter()
     timings: dict = {}
-    p.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    loaded = models.load(p.spec)
+    loaded = models.load(p.spec)  # before anything is written: a model that cannot load leaves no trace
     manager = evaluation.task_manager()
     timings["load"] = round(time.perf_counter() - t0, 2)
+    p.work.mkdir(parents=True, exist_ok=True)
     key = {"model": model_identity(loaded.path), "suite": p.suite.key, "suite_version": suite_version(p.suite),
            "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
            "cache_format": CACHE_FORMAT}
