@@ -235,7 +235,7 @@ def execute(p: Plan, progress: bool = True) -> dict:
 
     if tuned.soft_prompt is not None:
         tuned.soft_prompt.save(p.folder / f"seed{o.seed}.prompt.safetensors")
-    result = assemble(p, before, after, target_before, target, tuned, timings, loaded)
+    result = assemble(p, before, after, target_before, target, tuned, timings, key)
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
     write_samples(p, before, after, target_before, target)
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
@@ -277,7 +277,8 @@ def mean(scores: dict) -> float:
     return sum(s["score"] for s in scores.values()) / len(scores)
 
 
-def assemble(p: Plan, before, after, target_before, target, tuned, timings, loaded) -> dict:
+def assemble(p: Plan, before, after, target_before, target, tuned, timings, key: dict) -> dict:
+    """The result file's content; `key` is the baseline's content key (identities computed once)."""
     o = p.options
     from .statistics import item_values, paired_bootstrap
 
@@ -292,11 +293,11 @@ def assemble(p: Plan, before, after, target_before, target, tuned, timings, load
         "git_commit": provenance.git_commit(),
         "versions": provenance.package_versions(),
         "machine": provenance.machine(),
-        "model": {"spec": p.spec.text, "name": p.spec.name, "identity": model_identity(loaded.path)},
+        "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key, "eval_group": p.group, "shots": o.shots, "seed": o.seed, "limit": o.limit,
         "train": o.train, "target_task": p.target, "tuner": o.tuner, "preset": o.preset,
         "config": p.cfg.to_dict(),
-        "data_hash": data_hash(p.suite), "suite_version": suite_version(p.suite),
+        "data_hash": key["data_hash"], "suite_version": key["suite_version"],
         "timings": timings,
         "stages": [r.to_dict() for r in tuned.reports],
         "target": {"pretrained": summary({p.target: target_before})[p.target],
