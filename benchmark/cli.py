@@ -166,7 +166,9 @@ def add_run_options(p, sweep: bool = False) -> None:
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--train", required=True,
                    help="target task" + ("s, comma-separated" if sweep else "") +
-                        ": nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper)")
+                        ": nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper); "
+                        "nli+en-fr trains on both at once (multi-task: mixed batches, one soft prompt "
+                        "per task), nli-then-en-fr trains on one after the other (sequential)")
     p.add_argument("--shots", type=int, choices=[1, 4], default=1, help="in-context shots (default 1)")
     p.add_argument("--preset", default="cpu-small", help="hyperparameter preset (default cpu-small)")
     p.add_argument("--steps", type=positive_int, default=None, help="override the preset's training steps")

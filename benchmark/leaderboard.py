@@ -70,6 +70,10 @@ def load_results(out: Path) -> list[dict]:
 
 
 def short(task: str) -> str:
+    """A task's name without the suite prefix (each part of a multi-task or sequential name)."""
+    for joiner in ("+", "-then-"):
+        if joiner in task:
+            return joiner.join(short(part) for part in task.split(joiner))
     for prefix in ("promot_mini_", "promot_"):
         if task.startswith(prefix):
             return task[len(prefix):]

@@ -1,6 +1,10 @@
-"""The steps a run is made of, each usable alone: turn a target task into training data, fit
-a tuner on it (with keep-best on the target's validation split), and score the target with
-whatever the tuner attaches (soft prompt, demonstration, adapter)."""
+"""The steps a run is made of, each usable alone: turn target tasks into training data, fit a
+tuner on them (with keep-best on the targets' validation splits), and score a target with
+whatever the tuner attaches for it (soft prompt, demonstration, adapter).
+
+Several targets at once is multi-task training: their training examples are mixed in every
+batch, a tuner with a soft prompt gets one prompt per task, and keep-best uses the mean of the
+targets' validation scores."""
 
 from __future__ import annotations
 
@@ -8,38 +12,47 @@ from pathlib import Path
 
 from . import evaluation, targets
 from .config import TrainConfig
+from .soft_prompt import for_task
 
 
-def target_scorer(task, tokenizer, manager, batch_size: int = 8):
-    """Scores (model, soft prompt, prefix) on the target's validation split, 0-100."""
-    validation = targets.validation_task(task)
-    if validation is None:
+def target_scorer(tasks, tokenizer, manager, batch_size: int = 8):
+    """Scores (model, soft prompt, prefix) on the targets' validation splits, 0-100 (their mean);
+    None when a target has no validation split."""
+    tasks = tasks if isinstance(tasks, list) else [tasks]
+    validations = {task.config.task: targets.validation_task(task) for task in tasks}
+    if any(v is None for v in validations.values()):
         return None
-    name = task.config.task
 
     def score(model, soft_prompt, prefix: str) -> float:
-        result = evaluation.evaluate(model, tokenizer, [validation], soft_prompt=soft_prompt, prefix=prefix,
-                                     manager=manager, batch_size=batch_size, bootstrap_iters=0)
-        return result[name].value
+        values = []
+        for name, validation in validations.items():
+            result = evaluation.evaluate(model, tokenizer, [validation], soft_prompt=for_task(soft_prompt, name),
+                                         prefix=prefix, manager=manager, batch_size=batch_size, bootstrap_iters=0)
+            values.append(result[name].value)
+        return sum(values) / len(values)
 
     return score
 
 
-def fit(loaded, tuner_name: str, task, cfg: TrainConfig, workdir: Path, manager, progress: bool = True):
-    """Fit `tuner_name` on `task`'s training split; returns the tuner's `Tuned`."""
+def fit(loaded, tuner_name: str, tasks, cfg: TrainConfig, workdir: Path, manager, progress: bool = True,
+        model=None):
+    """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task);
+    `model` continues from other weights than `loaded.model` (sequential training)."""
     import torch
 
     from .tuners import FitContext, get
 
+    tasks = tasks if isinstance(tasks, list) else [tasks]
     tuner = get(tuner_name)
     torch.manual_seed(cfg.seed)
-    ctx = FitContext(loaded.model, loaded.tokenizer, targets.training_examples(task), cfg, workdir,
-                     target_scorer(task, loaded.tokenizer, manager) if cfg.keep_best else None, progress)
+    examples = [ex for task in tasks for ex in targets.training_examples(task)]
+    ctx = FitContext(loaded.model if model is None else model, loaded.tokenizer, examples, cfg, workdir,
+                     target_scorer(tasks, loaded.tokenizer, manager) if cfg.keep_best else None, progress)
     return tuner.fit(ctx)
 
 
 def score_target(tuned, tokenizer, task, manager, limit: int | None = None, batch_size: int = 8):
-    """The target's test score with the tuner's attachments (0-shot, as in the study)."""
+    """The target's test score with the tuner's attachments for it (0-shot, as in the study)."""
     name = task.config.task
-    return evaluation.evaluate(tuned.model, tokenizer, [name], soft_prompt=tuned.soft_prompt, prefix=tuned.prefix,
-                               limit=limit, manager=manager, batch_size=batch_size)[name]
+    return evaluation.evaluate(tuned.model, tokenizer, [name], soft_prompt=for_task(tuned.soft_prompt, name),
+                               prefix=tuned.prefix, limit=limit, manager=manager, batch_size=batch_size)[name]

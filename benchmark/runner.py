@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import evaluation, models, pipeline, provenance, targets
@@ -22,7 +22,7 @@ from .cache import atomic_write_text, build_entry, cache_dir, read_manifest, sha
 from .config import load_preset
 from .errors import UsageError, choices_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
 CACHE_FORMAT = 2  # bump when what a cached evaluation holds changes
 
 
@@ -41,6 +41,28 @@ SUITES = {
                    {"rte": "promot_rte", "wmt14-en-fr": "promot_wmt14_en_fr", "snli": "promot_snli",
                     "openbookqa": "promot_openbookqa"}),
 }
+
+
+MULTI, THEN = "+", "-then-"  # --train nli+en-fr (multi-task), --train nli-then-en-fr (sequential)
+JOINERS = {"multi": MULTI, "sequential": THEN}
+
+
+def parse_train(text: str, suite: Suite) -> tuple[str, list[str]]:
+    """(mode, target names) of a --train value; every name must be one of the suite's targets."""
+    if MULTI in text and THEN in text:
+        raise UsageError(f"--train '{text}' mixes '+' (multi-task) and '{THEN}' (sequential): use one of them")
+    mode, names = ("multi", text.split(MULTI)) if MULTI in text else \
+        ("sequential", text.split(THEN)) if THEN in text else ("single", [text])
+    for name in names:
+        if name not in suite.targets:
+            others = [f"{t} (--suite {k})" for k, s in SUITES.items() if k != suite.key for t in s.targets]
+            raise UsageError(f"target '{name}' is not in the {suite.key} suite: choose from "
+                             f"{choices_text(suite.targets)}" + (f"; other suites have {choices_text(others)}" if others else "")
+                             + (f" (combine targets as a{MULTI}b for multi-task, a{THEN}b for sequential training)"
+                                if mode == "single" else ""))
+    if len(set(names)) != len(names):
+        raise UsageError(f"--train '{text}' names a target twice")
+    return mode, names
 
 
 @dataclass
@@ -66,8 +88,14 @@ class Plan:
     spec: models.ModelSpec
     suite: Suite
     group: str
-    target: str
+    targets: list[str]  # lm-eval task names, in training order
     cfg: object
+    mode: str = "single"  # or "multi" (mixed batches) or "sequential" (one target after another)
+
+    @property
+    def target(self) -> str:
+        """The target as one name: the task itself, or the targets joined as in --train."""
+        return JOINERS.get(self.mode, "").join(self.targets)
 
     @property
     def folder(self) -> Path:
@@ -95,10 +123,10 @@ def plan(options: RunOptions) -> Plan:
     if options.suite not in SUITES:
         raise UsageError(f"unknown suite '{options.suite}': choose from {choices_text(SUITES)}")
     suite = SUITES[options.suite]
-    if options.train not in suite.targets:
-        others = [f"{t} (--suite {k})" for k, s in SUITES.items() if k != suite.key for t in s.targets]
-        raise UsageError(f"target '{options.train}' is not in the {suite.key} suite: choose from "
-                         f"{choices_text(suite.targets)}" + (f"; other suites have {choices_text(others)}" if others else ""))
+    mode, names = parse_train(options.train, suite)
+    if mode == "multi" and not TUNERS[options.tuner].multi_task:
+        raise UsageError(f"tuner '{options.tuner}' cannot train on several targets at once: "
+                         f"choose from {choices_text([n for n, t in TUNERS.items() if t.multi_task])}")
     if options.shots not in suite.groups:
         raise UsageError(f"--shots {options.shots}: choose from {choices_text(suite.groups)}")
     if options.limit is not None and options.limit < 1:
@@ -110,7 +138,7 @@ def plan(options: RunOptions) -> Plan:
         overrides.update(steps=options.steps, prompt_steps=options.steps, lora_steps=options.steps)
     cfg = load_preset(options.preset, overrides)
     spec = models.resolve(options.model)
-    return Plan(options, spec, suite, suite.groups[options.shots], suite.targets[options.train], cfg)
+    return Plan(options, spec, suite, suite.groups[options.shots], [suite.targets[n] for n in names], cfg, mode)
 
 
 def check_writable(out: Path) -> None:
@@ -218,29 +246,64 @@ def execute(p: Plan, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     before = cached_evaluation({**key, "tasks": p.group, "shots": o.shots},
                                lambda: evaluate(loaded.model, [p.group], limit=o.limit))
-    target_before = cached_evaluation({**key, "tasks": p.target, "shots": 0},
-                                      lambda: evaluate(loaded.model, [p.target]))[p.target]
+    targets_before = {t: cached_evaluation({**key, "tasks": t, "shots": 0},
+                                           lambda t=t: evaluate(loaded.model, [t]))[t] for t in p.targets}
     timings["before"] = round(time.perf_counter() - t0, 2)
 
-    task = targets.load_task(p.target, manager)
+    pristine = weights_hash(loaded.model)
     t0 = time.perf_counter()
-    tuned = pipeline.fit(loaded, o.tuner, task, p.cfg, p.work / "train", manager, progress)
+    tuned, attached = fit(p, loaded, manager, progress)
     timings["train"] = round(time.perf_counter() - t0, 2)
-    # The target first: lora-then-ft's adapter is still attached; stripping removes it.
-    target = stage(p.work, "target", lambda: scores_to_json(evaluation.evaluate(
-        tuned.model, loaded.tokenizer, [p.target], soft_prompt=tuned.soft_prompt, prefix=tuned.prefix,
-        manager=manager, seed=o.seed))[p.target], timings)
+    # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
+    target = stage(p.work, "target", lambda: {t: evaluate(
+        tuned.model, [t], soft_prompt=attached[t][0], prefix=attached[t][1])[t] for t in p.targets}, timings)
     stripped = tuned.stripped()
-    after = stage(p.work, "after", lambda: evaluate(stripped, [p.group], limit=o.limit), timings)
+    # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
+    # its evaluation is the cached baseline, so it is reused rather than recomputed.
+    unchanged = weights_hash(stripped) == pristine
+    after = before if unchanged else stage(p.work, "after", lambda: evaluate(stripped, [p.group], limit=o.limit),
+                                           timings)
 
-    if tuned.soft_prompt is not None:
-        tuned.soft_prompt.save(p.folder / f"seed{o.seed}.prompt.safetensors")
-    result = assemble(p, before, after, target_before, target, tuned, timings, key)
+    prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
+    for t, path in prompt_files.items():
+        attached[t][0].save(path)
+    result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key)
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
-    write_samples(p, before, after, target_before, target)
+    write_samples(p, before, after, targets_before, target)
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
     return result
+
+
+def fit(p: Plan, loaded, manager, progress: bool):
+    """Train the tuner on the plan's targets; returns the final `Tuned` and, per target, what
+    its evaluation attaches: (soft prompt or None, text prefix)."""
+    from .soft_prompt import for_task
+
+    o = p.options
+    tasks = [targets.load_task(t, manager) for t in p.targets]
+    if p.mode != "sequential":
+        tuned = pipeline.fit(loaded, o.tuner, tasks if p.mode == "multi" else tasks[0], p.cfg,
+                             p.work / "train", manager, progress)
+        return tuned, {t: (for_task(tuned.soft_prompt, t), tuned.prefix) for t in p.targets}
+    # Sequential: the same tuner on each target in turn, each continuing from the weights the
+    # previous one left (its adapter, if any, removed); each target keeps its own prompt.
+    model, attached, reports = loaded.model, {}, []
+    for number, (name, task) in enumerate(zip(p.targets, tasks), 1):
+        tuned = pipeline.fit(loaded, o.tuner, task, p.cfg, p.work / "train" / f"{number}-{name}", manager,
+                             progress, model=model)
+        attached[name] = (tuned.soft_prompt, tuned.prefix)
+        reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]
+        model = tuned.stripped()
+    tuned.reports = reports
+    return tuned, attached
+
+
+def prompt_path(p: Plan, target: str) -> Path:
+    """Where a target's soft prompt is saved (one file per target when there are several)."""
+    if len(p.targets) == 1:
+        return p.folder / f"seed{p.options.seed}.prompt.safetensors"
+    return p.folder / f"seed{p.options.seed}.prompt.{target}.safetensors"
 
 
 def run_command(o: RunOptions) -> str:
@@ -277,7 +340,22 @@ def mean(scores: dict) -> float:
     return sum(s["score"] for s in scores.values()) / len(scores)
 
 
-def assemble(p: Plan, before, after, target_before, target, tuned, timings, key: dict) -> dict:
+def target_summary(p: Plan, targets_before: dict, target: dict, attached: dict) -> dict:
+    """Per target: pretrained and tuned scores and what was attached; `target` (one target's
+    entry, or for several the mean of their scores) is what tables show."""
+    per_target = {t: {"pretrained": summary({t: targets_before[t]})[t], "tuned": summary({t: target[t]})[t],
+                      "attached": {"soft_prompt": attached[t][0] is not None, "prefix": attached[t][1]}}
+                  for t in p.targets}
+    if len(p.targets) == 1:
+        return per_target[p.targets[0]]
+    return {"pretrained": {"score": sum(targets_before[t]["score"] for t in p.targets) / len(p.targets),
+                           "metric": "mean of the targets' scores"},
+            "tuned": {"score": sum(target[t]["score"] for t in p.targets) / len(p.targets), "stderr": None,
+                      "metric": "mean of the targets' scores"},
+            "per_target": per_target}
+
+
+def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict) -> dict:
     """The result file's content; `key` is the baseline's content key (identities computed once)."""
     o = p.options
     from .statistics import item_values, paired_bootstrap
@@ -295,29 +373,29 @@ def assemble(p: Plan, before, after, target_before, target, tuned, timings, key:
         "machine": provenance.machine(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key, "eval_group": p.group, "shots": o.shots, "seed": o.seed, "limit": o.limit,
-        "train": o.train, "target_task": p.target, "tuner": o.tuner, "preset": o.preset,
+        "train": o.train, "training": p.mode, "target_task": p.target, "target_tasks": p.targets,
+        "tuner": o.tuner, "preset": o.preset,
         "config": p.cfg.to_dict(),
         "data_hash": key["data_hash"], "suite_version": key["suite_version"],
         "timings": timings,
         "stages": [r.to_dict() for r in tuned.reports],
-        "target": {"pretrained": summary({p.target: target_before})[p.target],
-                   "tuned": summary({p.target: target})[p.target],
-                   "attached": {"soft_prompt": tuned.soft_prompt is not None, "prefix": tuned.prefix}},
+        "target": target_summary(p, targets_before, target, attached),
         "before": summary(before), "after": summary(after), "delta": delta,
         "mean": {"before": mean(before), "after": mean(after), "delta": mean(after) - mean(before)},
         # paired bootstrap (1,000 resamples of the items) of after - before, per task and for the mean
         "delta_ci": paired_bootstrap(paired, iters=1000, seed=o.seed),
         "weights_sha256": weights_hash(tuned.stripped()),
-        "soft_prompt_sha256": sha256_file(p.folder / f"seed{o.seed}.prompt.safetensors")
-        if tuned.soft_prompt is not None else None,
+        "after_is_baseline": after is before,  # the weights were unchanged, so the baseline was reused
+        "soft_prompt_sha256": {t: sha256_file(prompt_path(p, t)) for t in p.targets if attached[t][0] is not None}
+        or None,
         "samples": p.samples_path.name,
     }
 
 
-def write_samples(p: Plan, before, after, target_before, target) -> None:
+def write_samples(p: Plan, before, after, targets_before, target) -> None:
     lines = []
     for phase, scores in (("before", before), ("after", after),
-                          ("target_pretrained", {p.target: target_before}), ("target_tuned", {p.target: target})):
+                          ("target_pretrained", targets_before), ("target_tuned", target)):
         for task, s in scores.items():
             for item in s["samples"]:
                 lines.append(json.dumps({"phase": phase, "task": task, **item}, ensure_ascii=False))

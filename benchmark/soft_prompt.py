@@ -84,33 +84,11 @@ class SoftPrompt(nn.Module):
         """Keyword arguments for `model(**kwargs)` (or `model.generate`) with the prompt attached.
 
         `passthrough` (e.g. `decoder_input_ids`) is returned unchanged."""
-        embed = model.get_input_embeddings()
-        if embed.weight.shape[1] != self.hidden_size:
-            raise UsageError(f"the soft prompt has hidden size {self.hidden_size} but the model's "
-                             f"embeddings have {embed.weight.shape[1]}: it was trained for another model")
-        tokens = embed(input_ids)
-        # `.to` keeps the autograd link, so the same call serves training.
-        prompt = self.weight.to(device=tokens.device, dtype=tokens.dtype)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        # Insert the prompt right before each row's first real token: index 0 for right padding
-        # (a plain concatenation), after the pads for left padding.
-        starts = (attention_mask.cumsum(-1) == 0).sum(-1)
-        ones = torch.ones(self.length, dtype=attention_mask.dtype, device=attention_mask.device)
-        out = {"inputs_embeds": _insert(tokens, prompt, starts),
-               "attention_mask": _insert(attention_mask, ones, starts), **passthrough}
-        if model.config.is_encoder_decoder:
-            if labels is not None:  # labels belong to the decoder: untouched
-                out["labels"] = labels
-            return out
-        if labels is not None:
-            ignore = torch.full((self.length,), -100, dtype=labels.dtype, device=labels.device)
-            out["labels"] = _insert(labels, ignore, starts)
-        if bool(starts.any()):
-            # Left padding: the model would count positions from the first column, pads included.
-            # Counting real (and prompt) columns only gives each row its unpadded positions.
-            out["position_ids"] = (out["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
-        return out
+        return attach(model, self.weight, input_ids, attention_mask, labels, **passthrough)
+
+    def tensors(self) -> dict:
+        """What trains, by checkpoint name."""
+        return {TENSOR_KEY: self.weight}
 
     # ---- storage ------------------------------------------------------------------------------
 
@@ -153,6 +131,78 @@ class SoftPrompt(nn.Module):
         return cls(weight, init=metadata.get("init", "given"), seed=seed)
 
 
+class PromptSet(nn.Module):
+    """One soft prompt per task, for multi-task training: each row of a batch gets its own
+    task's prompt (all prompts have the same length, so rows stay aligned)."""
+
+    def __init__(self, prompts: dict[str, SoftPrompt]):
+        super().__init__()
+        if not prompts or len({p.weight.shape for p in prompts.values()}) != 1:
+            raise UsageError("a prompt set needs at least one prompt, all of the same shape")
+        self.tasks = list(prompts)
+        for i, prompt in enumerate(prompts.values()):
+            self.add_module(f"prompt{i}", prompt)  # tasks' names may hold characters modules refuse
+
+    def __getitem__(self, task: str) -> SoftPrompt:
+        return getattr(self, f"prompt{self.tasks.index(task)}")
+
+    @property
+    def length(self) -> int:
+        return self[self.tasks[0]].length
+
+    def prepend(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, tasks: list[str] | None = None, **passthrough) -> dict:
+        if tasks is None or len(tasks) != input_ids.shape[0]:
+            raise RunError("a prompt set needs the task of every row")
+        unknown = sorted(set(tasks) - set(self.tasks))
+        if unknown:
+            raise RunError(f"no soft prompt for task(s) {', '.join(unknown)}: the set has {', '.join(self.tasks)}")
+        rows = torch.stack([self[task].weight for task in tasks])
+        return attach(model, rows, input_ids, attention_mask, labels, **passthrough)
+
+    def tensors(self) -> dict:
+        return {f"{TENSOR_KEY}.{task}": self[task].weight for task in self.tasks}
+
+
+def for_task(prompt, task: str):
+    """The prompt to attach for `task`: its own from a prompt set, else the one prompt (or None)."""
+    return prompt[task] if isinstance(prompt, PromptSet) else prompt
+
+
+def attach(model, weight: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+           labels: torch.Tensor | None = None, **passthrough) -> dict:
+    """Prepend `weight` ([length, hidden], or [batch, length, hidden]: one prompt per row)."""
+    embed = model.get_input_embeddings()
+    hidden = weight.shape[-1]
+    if embed.weight.shape[1] != hidden:
+        raise UsageError(f"the soft prompt has hidden size {hidden} but the model's "
+                         f"embeddings have {embed.weight.shape[1]}: it was trained for another model")
+    length = weight.shape[-2]
+    tokens = embed(input_ids)
+    # `.to` keeps the autograd link, so the same call serves training.
+    prompt = weight.to(device=tokens.device, dtype=tokens.dtype)
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    # Insert the prompt right before each row's first real token: index 0 for right padding
+    # (a plain concatenation), after the pads for left padding.
+    starts = (attention_mask.cumsum(-1) == 0).sum(-1)
+    ones = torch.ones(length, dtype=attention_mask.dtype, device=attention_mask.device)
+    out = {"inputs_embeds": _insert(tokens, prompt, starts),
+           "attention_mask": _insert(attention_mask, ones, starts), **passthrough}
+    if model.config.is_encoder_decoder:
+        if labels is not None:  # labels belong to the decoder: untouched
+            out["labels"] = labels
+        return out
+    if labels is not None:
+        ignore = torch.full((length,), -100, dtype=labels.dtype, device=labels.device)
+        out["labels"] = _insert(labels, ignore, starts)
+    if bool(starts.any()):
+        # Left padding: the model would count positions from the first column, pads included.
+        # Counting real (and prompt) columns only gives each row its unpadded positions.
+        out["position_ids"] = (out["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+    return out
+
+
 def _check_length(length: int) -> int:
     if int(length) < 1:
         raise UsageError(f"soft prompt length must be at least 1, got {length}")
@@ -166,7 +216,10 @@ def _embed_ids(embed: nn.Module, ids: torch.Tensor) -> torch.Tensor:
 
 
 def _insert(rows: torch.Tensor, block: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
-    """Insert `block` into every row of `rows` (batch first, sequence second) at `starts[b]`."""
+    """Insert `block` into every row of `rows` (batch first, sequence second) at `starts[b]`;
+    a block with a batch dimension gives each row its own."""
+    if block.ndim < rows.ndim:
+        block = block.expand(rows.shape[0], *block.shape)
     if not bool(starts.any()):
-        return torch.cat([block.expand(rows.shape[0], *block.shape), rows], dim=1)
-    return torch.stack([torch.cat([row[:s], block, row[s:]]) for row, s in zip(rows, starts.tolist())])
+        return torch.cat([block, rows], dim=1)
+    return torch.stack([torch.cat([row[:s], b, row[s:]]) for row, b, s in zip(rows, block, starts.tolist())])

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .cache import atomic_write_text
 from .config import TrainConfig
 from .errors import RunError
+from .soft_prompt import PromptSet
 from .train_data import IGNORE, Example, batch_indices, collate, encode
 
 
@@ -57,9 +58,12 @@ Validator = Callable[[], float]  # scores the current weights on the target's va
 
 
 def model_inputs(model, batch: dict, soft_prompt=None) -> dict:
+    tensors = {k: v for k, v in batch.items() if k != "tasks"}
     if soft_prompt is None:
-        return dict(batch)
-    return soft_prompt.prepend(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+        return tensors
+    if isinstance(soft_prompt, PromptSet):
+        return soft_prompt.prepend(model, **tensors, tasks=batch["tasks"])
+    return soft_prompt.prepend(model, **tensors)
 
 
 def compute_loss(model, batch: dict, soft_prompt=None, label_smoothing: float = 0.0) -> torch.Tensor:

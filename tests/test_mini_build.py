@@ -124,7 +124,7 @@ def test_labels_are_valid_and_balanced(built):
 
 
 HYPOTHESIS_FORMS = (
-    r"^(.+?) is in (.+)\.$",
+    r"^(.+?) (?:is|is a city|lies) in (.+)\.$",
     r"^(.+?) has (?:more|fewer) inhabitants than (.+)\.$",
     r"^(.+?) has (?:more|fewer) than [\d,]+ inhabitants\.$",
 )
@@ -139,14 +139,18 @@ def hypothesis_names(hypothesis):
 
 
 def test_nli_hypotheses_are_decided_by_the_premise(built):
-    """Every place a True/False hypothesis names is in its premise (2-way and 3-way); a
-    "Neither" hypothesis names a city that the premise does not."""
+    """Every place a True/False nli3 hypothesis names is in its premise; a "Neither" one names
+    a city that the premise does not. An nli hypothesis names a premise city, and a country
+    that the premise names exactly when it is True."""
     data = built[2]
-    for task in ("nli", "nli3"):
-        for split in SPLITS:
-            for r in data[task][split]:
-                present = [_mentions(r["premise"], name) for name in hypothesis_names(r["hypothesis"])]
-                assert all(present) if r["label"] != "Neither" else not all(present), r
+    for split in SPLITS:
+        for r in data["nli3"][split]:
+            present = [_mentions(r["premise"], name) for name in hypothesis_names(r["hypothesis"])]
+            assert all(present) if r["label"] != "Neither" else not all(present), r
+        for r in data["nli"][split]:
+            city, country = hypothesis_names(r["hypothesis"])
+            assert _mentions(r["premise"], city), r
+            assert _mentions(r["premise"], country) == (r["label"] == "True"), r
 
 
 def test_summaries_are_bounded_prose(built):

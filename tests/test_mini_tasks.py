@@ -15,9 +15,9 @@ TARGETS = ["promot_mini_nli", "promot_mini_en_fr"]
 # The first test item of each task with its demonstration (the first train item), as the
 # seed-1234 build renders them: the study's PaLM-style formats (PAPER.md).
 GOLDEN = {
-    "promot_mini_nli": "Windhoek is a city in Namibia with a population of 386,219, and Baia Mare is a city in "
-                       "Romania with 108,759 inhabitants. question: Windhoek is in Namibia. Is it true or false? "
-                       "answer:",
+    "promot_mini_nli": "With a population of 172,357, Gisenyi is one of the cities of Rwanda. Totonicapán is a "
+                       "city in Guatemala with 103,952 inhabitants. question: Totonicapán is in Guatemala. Is it "
+                       "true or false? answer:",
     "promot_mini_en_fr": "Translate English to French: Gurmukhi",
     "promot_mini_nli3": "Tarija and Cochabamba are cities in Bolivia. Tarija has 159,269 inhabitants and Cochabamba "
                         "has 841,276. question: Cochabamba has more inhabitants than Tarija. Is it true or false or "

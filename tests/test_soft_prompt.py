@@ -150,3 +150,24 @@ def test_damaged_files_raise_a_clear_error(tmp_path, llama):
     for path in (truncated, garbage, other, tmp_path / "missing.st"):
         with pytest.raises(RunError, match=str(path.name)):
             SoftPrompt.load(path)
+
+
+@torch.no_grad()
+def test_a_prompt_set_gives_each_row_its_own_tasks_prompt(llama):
+    from promot_bench.soft_prompt import PromptSet, for_task
+
+    model, tok = llama.model, llama.tokenizer
+    prompts = {"a": SoftPrompt.from_vocab(model, 5, seed=0), "b": SoftPrompt.from_vocab(model, 5, seed=1)}
+    both = PromptSet(prompts)
+    tasks = ["b", "a", "b"]
+    enc = batch(tok, TEXTS, "right")
+    logits = model(**both.prepend(model, enc["input_ids"], enc["attention_mask"], tasks=tasks)).logits
+    for row, (text, task) in enumerate(zip(TEXTS, tasks)):
+        expected = model(**prompts[task].prepend(model, alone(tok, text))).logits[0]
+        assert torch.allclose(logits[row, :expected.shape[0]], expected, atol=ATOL)
+    assert for_task(both, "a") is prompts["a"] and for_task(prompts["b"], "a") is prompts["b"]
+    assert set(both.tensors()) == {"soft_prompt.a", "soft_prompt.b"}
+    with pytest.raises(RunError, match="no soft prompt for task"):
+        both.prepend(model, enc["input_ids"], enc["attention_mask"], tasks=["a", "c", "a"])
+    with pytest.raises(UsageError):
+        PromptSet({"a": prompts["a"], "c": SoftPrompt.from_vocab(model, 3)})  # lengths differ

@@ -193,3 +193,26 @@ def test_promot_1shot_target_evaluation_sees_the_training_text():
     rendered = task.fewshot_context(doc, 0, system_instruction=prefix)  # what evaluation.evaluate sends
     assert rendered == prefix + task.doc_to_text(doc)
     assert prefix == f"{examples[0].prompt} {examples[0].target.strip()}\n\n"
+
+
+def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(tiny_llama_dir, tmp_path, monkeypatch):
+    from promot_bench.soft_prompt import PromptSet
+
+    translate = [Example(f"Translate English to French: word {i}", f" mot {i}", "t") for i in range(8)]
+    mixed = [Example(ex.prompt, ex.target, "nli") for ex in EXAMPLES] + translate
+    loaded = models.load(models.resolve(str(tiny_llama_dir)))
+    before = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
+    seen = []
+    real = training.compute_loss
+    monkeypatch.setattr(training, "compute_loss", lambda m, b, p=None, *a: seen.append(set(b["tasks"])) or real(m, b, p, *a))
+    tuned = get("promot").fit(FitContext(loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path, progress=False))
+    assert isinstance(tuned.soft_prompt, PromptSet) and tuned.soft_prompt.tasks == ["nli", "t"]
+    stage1 = training.read_safetensors(tmp_path / "prompt" / "final.safetensors")
+    for task in ("nli", "t"):  # both prompts trained in stage 1 and frozen in stage 2
+        assert torch.equal(stage1[f"soft_prompt.{task}"], tuned.soft_prompt[task].weight.detach())
+    assert not torch.equal(tuned.soft_prompt["nli"].weight, tuned.soft_prompt["t"].weight)
+    assert changed(tuned.model, before) == set(before)
+    assert any(tasks == {"nli", "t"} for tasks in seen)  # batches mix the tasks
+    with pytest.raises(Exception, match="single target"):
+        get("promot-1shot").fit(FitContext(loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path / "x",
+                                           progress=False))

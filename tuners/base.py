@@ -30,6 +30,11 @@ class FitContext:
     score_target: TargetScorer | None = None
     progress: bool = True
 
+    @property
+    def tasks(self) -> list[str]:
+        """The target tasks of the training examples, in order of first appearance."""
+        return list(dict.fromkeys(ex.task for ex in self.examples))
+
     def train(self, stage: Stage, model=None, prefix: str = "") -> StageReport:
         """Run one stage; keep-best validation scores the model as the target evaluation will."""
         model = self.model if model is None else model
@@ -60,6 +65,7 @@ class Tuner:
     trains: ClassVar[str]  # what changes
     attached_in_training: ClassVar[str]
     attached_at_target_eval: ClassVar[str]
+    multi_task: ClassVar[bool] = True  # can train on several targets at once (mixed batches)
 
     def fit(self, ctx: FitContext) -> Tuned:
         raise NotImplementedError
@@ -70,19 +76,27 @@ def all_weights(model, lr: float) -> dict:
 
 
 def prompt_tensor(prompt, lr: float) -> dict:
-    return {"soft_prompt": (next(prompt.parameters()), lr)}
+    return {name: (tensor, lr) for name, tensor in prompt.tensors().items()}
 
 
 def new_soft_prompt(ctx: FitContext, init: str | None = None):
-    from promot_bench.soft_prompt import SoftPrompt
+    """A soft prompt; with several target tasks (multi-task training), one per task."""
+    from promot_bench.soft_prompt import PromptSet, SoftPrompt
 
     cfg = ctx.cfg
     init = init or cfg.prompt_init
-    if init == "text":
-        return SoftPrompt.from_text(ctx.model, ctx.tokenizer, cfg.prompt_init_text, cfg.prompt_length)
-    if init == "random":
-        return SoftPrompt.random(ctx.model, cfg.prompt_length, cfg.seed)
-    return SoftPrompt.from_vocab(ctx.model, cfg.prompt_length, cfg.seed)
+
+    def make(seed: int):
+        if init == "text":
+            return SoftPrompt.from_text(ctx.model, ctx.tokenizer, cfg.prompt_init_text, cfg.prompt_length)
+        if init == "random":
+            return SoftPrompt.random(ctx.model, cfg.prompt_length, seed)
+        return SoftPrompt.from_vocab(ctx.model, cfg.prompt_length, seed)
+
+    tasks = ctx.tasks
+    if len(tasks) == 1:
+        return make(cfg.seed)
+    return PromptSet({task: make(cfg.seed + i) for i, task in enumerate(tasks)})
 
 
 def model_stage(ctx: FitContext, soft_prompt=None, extra: dict | None = None, name: str = "model") -> Stage:

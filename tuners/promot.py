@@ -9,6 +9,8 @@ natural-language demonstration from the training data after the soft prompt.
 
 from dataclasses import replace
 
+from promot_bench.errors import UsageError
+
 from .base import FitContext, Tuned, Tuner, model_stage, new_soft_prompt, prompt_stage, prompt_tensor
 
 
@@ -39,8 +41,12 @@ class ProMoTOneShot(ProMoT):
     summary = "ProMoT with one natural-language demonstration after the soft prompt"
     attached_in_training = "soft prompt + one demonstration"
     attached_at_target_eval = "soft prompt + one demonstration"
+    multi_task = False  # one demonstration belongs to one task
 
     def demonstration(self, ctx: FitContext) -> str:
+        if len(ctx.tasks) > 1:
+            raise UsageError("promot-1shot attaches one demonstration of one task: train it on a single "
+                             "target (multi-task training: use promot)")
         # The first training example (the data builders shuffle deterministically) serves as the
         # demonstration; it is left out of the training items so it is never its own answer.
         first = ctx.examples[0]  # its target already starts with the task's target delimiter

@@ -13,9 +13,12 @@ per line, keys sorted. Every record has `id` (stable, unique within the task) an
 
 Targets (fine-tuned on, like the study's RTE and En-Fr):
 - `nli`       RTE-like, 2-way. `premise` states two cities, their countries and populations;
-              `hypothesis` is about where one lies or which is bigger; `label` "True"/"False"
-              (exactly balanced). Both countries and both cities of the hypothesis always
-              appear in the premise, so only reading the premise decides the label.
+              `hypothesis` says where one of the cities lies; `label` "True"/"False" (exactly
+              balanced). A False hypothesis names a country the premise does not mention, so
+              the premise alone decides the label (as in much of RTE, overlap with the premise
+              is the cue). v1 also had False hypotheses naming the premise's other country and
+              population comparisons: the embedded model could not learn those within the
+              cpu-small budget (50% after 100 fine-tuning steps), so they live in `nli3` only.
 - `en-fr`     `source` (English name of a country, currency, language, language family,
               script or former country) -> `target` (its French name in pycountry's catalog).
 In-context evaluation tasks (train = the demonstration pool):
@@ -415,14 +418,18 @@ NLI_PREMISES = (
 )
 
 
+NLI_HYPOTHESES = ("{city} is in {country}.", "{city} is a city in {country}.", "{city} lies in {country}.")
+
+
 def nli_record(facts: Facts, draw: CityDraw, label: str, task: str) -> Record | None:
-    """Two cities of two countries in the premise; the hypothesis swaps or keeps a country,
-    or compares the two populations."""
+    """Two cities of two countries in the premise; the hypothesis places one of them in its
+    own country (True) or in a third country of the same split that the premise never names
+    (False)."""
     rng = draw.rng
     countries = draw.countries()
-    if len(countries) < 2:
+    if len(countries) < 3:
         return None
-    a, b = rng.sample(countries, 2)
+    a, b, elsewhere = rng.sample(countries, 3)
     c1 = draw.pick(a)
     c2 = c1 and draw.pick(b, unlike=[c1])
     if c2 is None:
@@ -430,18 +437,11 @@ def nli_record(facts: Facts, draw: CityDraw, label: str, task: str) -> Record | 
     premise = rng.choice(NLI_PREMISES).format(
         c1=c1.name, C1=c1.name, c2=c2.name, a=facts.phrase(a), b=facts.phrase(b),
         p1=num(c1.population), p2=num(c2.population))
-    truth = label == "True"
-    if rng.random() < 0.5:  # where is it?
-        city, home, other = rng.choice([(c1, a, b), (c2, b, a)])
-        hypothesis = f"{city.name} is in {facts.phrase(home if truth else other)}."
-    else:  # which is bigger?
-        big, small = sorted([c1, c2], key=lambda c: -c.population)
-        first, second = (big, small) if truth else (small, big)
-        if rng.random() < 0.5:
-            hypothesis = f"{first.name} has more inhabitants than {second.name}."
-        else:
-            hypothesis = f"{second.name} has fewer inhabitants than {first.name}."
-    return {"id": f"{task}/{c1.gid}+{c2.gid}", "entities": city_keys([c1, c2]),
+    city, home = rng.choice([(c1, a), (c2, b)])
+    country = facts.phrase(home if label == "True" else elsewhere)
+    hypothesis = rng.choice(NLI_HYPOTHESES).format(city=city.name, country=country)
+    entities = city_keys([c1, c2]) + ([] if label == "True" else [f"country:{elsewhere}"])
+    return {"id": f"{task}/{c1.gid}+{c2.gid}", "entities": sorted(entities),
             "premise": premise, "hypothesis": hypothesis, "label": label}
 
 
