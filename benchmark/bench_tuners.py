@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import evaluation, models, pipeline, targets
 from .cache import atomic_write_text
+from .cli import parse_overrides
 from .config import load_preset
 from .tuners import TUNERS, Tuned
 
@@ -28,12 +29,14 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="cpu-small")
     parser.add_argument("--tuners", default=",".join(TUNERS))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset setting (repeatable), as in `promot-bench run`")
     args = parser.parse_args(argv)
 
     manager = evaluation.task_manager()
     spec = models.resolve(args.model)
     task = targets.load_task(args.target, manager)
-    cfg = load_preset(args.preset)
+    cfg = load_preset(args.preset, parse_overrides(args.overrides))
     rows = {}
     loaded = models.load(spec)
     base = pipeline.score_target(Tuned(loaded.model), loaded.tokenizer, task, manager)
@@ -48,10 +51,12 @@ def main(argv=None) -> int:
         score = pipeline.score_target(tuned, loaded.tokenizer, task, manager)
         training = sum(r.seconds for r in tuned.reports)
         rows[name] = {"train_seconds": training, "fit_seconds_with_validation": seconds,
+                      "best_steps": [r.best_step for r in tuned.reports],
                       "target_score": score.value, "stderr": score.stderr,
                       "stages": [r.to_dict() for r in tuned.reports]}
         print(f"{name}: {args.target} {score.value:.1f} ± {score.stderr:.1f}; training {training:.0f} s "
-              f"({seconds:.0f} s with keep-best validation)", flush=True)
+              f"({seconds:.0f} s with keep-best validation); best steps "
+              f"{', '.join(f'{r.name} {r.best_step} ({r.best_score})' for r in tuned.reports)}", flush=True)
     if args.out:
         atomic_write_text(args.out, json.dumps({
             "command": " ".join(["python -m promot_bench.bench_tuners", *(argv or sys.argv[1:])]),

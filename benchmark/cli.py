@@ -146,15 +146,7 @@ def cmd_tuners(_args) -> int:
     return 0
 
 
-# --- subcommands whose work lands in later issues ----------------------------------------
-
-def not_built(name: str, issue: int):
-    def handler(_args) -> int:
-        raise RunError(f"`{PROG} {name}` is not built yet (issue #{issue})")
-    return handler
-
-
-def add_run_options(p, sweep: bool = False) -> None:
+def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m, the embedded model)")
     p.add_argument("--suite", choices=["mini", "paper"], default="mini",
                    help="evaluation suite: promot_mini (offline) or promot_suite (the study's datasets)")
@@ -162,17 +154,25 @@ def add_run_options(p, sweep: bool = False) -> None:
         p.add_argument("--tuners", required=True, help="comma-separated tuner names")
         p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     else:
-        p.add_argument("--tuner", required=True, help="tuner name (see `promot-bench tuners`)")
+        p.add_argument("--tuner", required=True, help="tuner name (see `promot-bench tuners`)"
+                       + (", or several comma-separated" if diagnose else ""))
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--train", required=True,
                    help="target task" + ("s, comma-separated" if sweep else "") +
                         ": nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper); "
                         "nli+en-fr trains on both at once (multi-task: mixed batches, one soft prompt "
                         "per task), nli-then-en-fr trains on one after the other (sequential)")
-    p.add_argument("--shots", type=int, choices=[1, 4], default=1, help="in-context shots (default 1)")
+    p.add_argument("--shots", type=int, default=1,
+                   help="in-context shots (default 1): 1 or 4 for the suites, 0-32 with --eval-tasks")
+    p.add_argument("--eval-tasks", default=None, metavar="LIST",
+                   help="retention probes in place of the suite: comma-separated lm-eval tasks or groups "
+                        "(e.g. arc_easy,hellaswag, or your own with --include-path)")
+    p.add_argument("--include-path", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder of your own lm-eval task YAMLs, usable in --train and --eval-tasks (repeatable)")
     p.add_argument("--preset", default="cpu-small", help="hyperparameter preset (default cpu-small)")
     p.add_argument("--steps", type=positive_int, default=None, help="override the preset's training steps")
-    p.add_argument("--limit", type=positive_int, default=None, help="items per eval task, for quick looks")
+    if not diagnose:
+        p.add_argument("--limit", type=positive_int, default=None, help="items per eval task, for quick looks")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any preset setting, e.g. --set lr=1e-4 (repeatable)")
@@ -194,11 +194,24 @@ def cmd_run(args) -> int:
     options = runner.RunOptions(tuner=args.tuner, train=args.train, model=args.model, suite=args.suite,
                                 shots=args.shots, seed=args.seed, preset=args.preset, steps=args.steps,
                                 limit=args.limit, out=args.out, overrides=parse_overrides(args.overrides),
-                                argv=sys.argv[1:])
+                                argv=sys.argv[1:], eval_tasks=args.eval_tasks, include_path=args.include_path)
     plan = runner.plan(options)
     result = runner.execute(plan)
     print(runner.format_row(result))
     print(f"result: {plan.result_path}")
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    from . import diagnose, runner, sweep
+
+    base = runner.RunOptions(tuner="", train=args.train, model=args.model, suite=args.suite, shots=args.shots,
+                             seed=args.seed, preset=args.preset, steps=args.steps, out=args.out,
+                             overrides=parse_overrides(args.overrides), argv=sys.argv[1:],
+                             eval_tasks=args.eval_tasks, include_path=args.include_path)
+    options = diagnose.DiagnoseOptions(sweep.split_list(args.tuner, "--tuner"), args.train, args.every,
+                                       args.eval_limit, args.probe_batch, base)
+    print(diagnose.format_summary(diagnose.execute(options)))
     return 0
 
 
@@ -217,7 +230,8 @@ def cmd_sweep(args) -> int:
 
     base = runner.RunOptions(tuner="", train="", model=args.model, suite=args.suite, shots=args.shots,
                              preset=args.preset, steps=args.steps, limit=args.limit, out=args.out,
-                             overrides=parse_overrides(args.overrides), argv=sys.argv[1:])
+                             overrides=parse_overrides(args.overrides), argv=sys.argv[1:],
+                             eval_tasks=args.eval_tasks, include_path=args.include_path)
     cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
                         sweep.parse_seeds(args.seeds))
     sweep.execute(cells)
@@ -257,11 +271,19 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(handler=cmd_eval)
 
-    p = sub.add_parser("diagnose", help="watch format specialization happen during training")
-    p.add_argument("--tuner", required=True, help="tuner name(s), comma-separated")
-    p.add_argument("--train", required=True, help="target task")
-    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
-    p.set_defaults(handler=not_built("diagnose", 6))
+    p = sub.add_parser("diagnose", help="watch format specialization happen during training",
+                       description="Train each tuner on the target and, at the start and every --every "
+                                   "steps, score the target, the eval tasks (prompt stripped, first "
+                                   "--eval-limit items), the format-specialization rate and the gradient "
+                                   "alignment of true vs shuffled labels. Writes JSON and PNG plots under "
+                                   "OUT/diagnose/.")
+    add_run_options(p, diagnose=True)
+    p.add_argument("--every", type=positive_int, default=10, help="steps between checkpoints (default 10)")
+    p.add_argument("--eval-limit", type=positive_int, default=15,
+                   help="items per eval task at each checkpoint (default 15)")
+    p.add_argument("--probe-batch", type=positive_int, default=8,
+                   help="training examples in the fixed gradient-alignment batch (default 8)")
+    p.set_defaults(handler=cmd_diagnose)
 
     p = sub.add_parser("leaderboard", help="build tables and plots from results/",
                        description="Write LEADERBOARD.md/.csv/.html and plots from the result files "

@@ -24,6 +24,7 @@ class TrainConfig:
     clip_norm: float = 1.0
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    dropout: float = 0.0  # every dropout rate of the model while training (the study: 0.1)
     max_length: int = 256  # tokens per training example (prompt + target), longer ones are cut
     seed: int = 0
     # model tuning (ft and the second stage of promot)
@@ -64,6 +65,8 @@ class TrainConfig:
                 raise UsageError(f"{key} must be a positive finite number, got {value}")
         if not 0.0 <= self.wise_alpha <= 1.0:
             raise UsageError(f"wise_alpha must be within [0, 1], got {self.wise_alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"dropout must be within [0, 1), got {self.dropout}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError(f"label_smoothing must be within [0, 1), got {self.label_smoothing}")
         return self

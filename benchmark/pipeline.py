@@ -27,7 +27,8 @@ def target_scorer(tasks, tokenizer, manager, batch_size: int = 8):
         values = []
         for name, validation in validations.items():
             result = evaluation.evaluate(model, tokenizer, [validation], soft_prompt=for_task(soft_prompt, name),
-                                         prefix=prefix, manager=manager, batch_size=batch_size, bootstrap_iters=0)
+                                         prefix=prefix, manager=manager, batch_size=batch_size, bootstrap_iters=0,
+                                         num_fewshot=0)
             values.append(result[name].value)
         return sum(values) / len(values)
 
@@ -55,4 +56,5 @@ def score_target(tuned, tokenizer, task, manager, limit: int | None = None, batc
     """The target's test score with the tuner's attachments for it (0-shot, as in the study)."""
     name = task.config.task
     return evaluation.evaluate(tuned.model, tokenizer, [name], soft_prompt=for_task(tuned.soft_prompt, name),
-                               prefix=tuned.prefix, limit=limit, manager=manager, batch_size=batch_size)[name]
+                               prefix=tuned.prefix, limit=limit, manager=manager, batch_size=batch_size,
+                               num_fewshot=0)[name]

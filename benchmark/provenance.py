@@ -54,7 +54,7 @@ def hash_tree(folder: Path, patterns=("*.yaml", "*_yaml", "*.py")) -> str:
     digest = hashlib.sha256()
     for pattern in patterns:
         for path in sorted(folder.rglob(pattern)):
-            if "__pycache__" in path.parts:
+            if "__pycache__" in path.parts or not path.is_file():
                 continue
             digest.update(path.relative_to(folder).as_posix().encode())
             digest.update(path.read_bytes())

@@ -20,10 +20,10 @@ from pathlib import Path
 from . import evaluation, models, pipeline, provenance, targets
 from .cache import atomic_write_text, build_entry, cache_dir, read_manifest, sha256_file
 from .config import load_preset
-from .errors import UsageError, choices_text
+from .errors import RunError, UsageError, choices_text
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
-CACHE_FORMAT = 2  # bump when what a cached evaluation holds changes
+CACHE_FORMAT = 3  # bump when what a cached evaluation holds changes
 
 
 @dataclass(frozen=True)
@@ -47,22 +47,32 @@ MULTI, THEN = "+", "-then-"  # --train nli+en-fr (multi-task), --train nli-then-
 JOINERS = {"multi": MULTI, "sequential": THEN}
 
 
-def parse_train(text: str, suite: Suite) -> tuple[str, list[str]]:
-    """(mode, target names) of a --train value; every name must be one of the suite's targets."""
+def parse_train(text: str) -> tuple[str, list[str]]:
+    """(mode, target names) of a --train value."""
     if MULTI in text and THEN in text:
         raise UsageError(f"--train '{text}' mixes '+' (multi-task) and '{THEN}' (sequential): use one of them")
     mode, names = ("multi", text.split(MULTI)) if MULTI in text else \
         ("sequential", text.split(THEN)) if THEN in text else ("single", [text])
-    for name in names:
-        if name not in suite.targets:
-            others = [f"{t} (--suite {k})" for k, s in SUITES.items() if k != suite.key for t in s.targets]
-            raise UsageError(f"target '{name}' is not in the {suite.key} suite: choose from "
-                             f"{choices_text(suite.targets)}" + (f"; other suites have {choices_text(others)}" if others else "")
-                             + (f" (combine targets as a{MULTI}b for multi-task, a{THEN}b for sequential training)"
-                                if mode == "single" else ""))
+    if any(not name.strip() for name in names):
+        raise UsageError(f"--train '{text}' has an empty target name")
     if len(set(names)) != len(names):
         raise UsageError(f"--train '{text}' names a target twice")
     return mode, names
+
+
+def resolve_target(name: str, suite: Suite, finder) -> str:
+    """A --train name -> an lm-eval task: the suite's own targets by their short names, else any
+    lm-eval task (ours, the user's --include-path, or lm-eval's own), checked to be trainable."""
+    if name in suite.targets:
+        return suite.targets[name]
+    others = {t: k for k, s in SUITES.items() if k != suite.key for t in s.targets}
+    if name in others:  # e.g. `rte` under --suite mini: the study's RTE, not lm-eval's GLUE copy
+        raise UsageError(f"target '{name}' is not in the {suite.key} suite (it is in --suite {others[name]}): "
+                         f"choose from {choices_text(suite.targets)}, or any lm-eval task")
+    task = finder(name, f"target '{name}' is neither a {suite.key} suite target ({choices_text(suite.targets)}) "
+                        f"nor an lm-eval task", load=True)
+    targets.training_examples(task)  # refuses (one line) a task with no usable training split
+    return name
 
 
 @dataclass
@@ -79,6 +89,8 @@ class RunOptions:
     out: Path = Path("results")
     overrides: dict = field(default_factory=dict)
     argv: list[str] | None = None
+    eval_tasks: str | None = None  # comma-separated lm-eval tasks/groups in place of the suite's group
+    include_path: list[Path] = field(default_factory=list)  # folders of the user's own task YAMLs
 
 
 @dataclass
@@ -87,10 +99,30 @@ class Plan:
     options: RunOptions
     spec: models.ModelSpec
     suite: Suite
-    group: str
+    eval_tasks: list[str]  # what lm-eval evaluates before and after: the suite's group, or --eval-tasks
     targets: list[str]  # lm-eval task names, in training order
     cfg: object
     mode: str = "single"  # or "multi" (mixed batches) or "sequential" (one target after another)
+    eval_shots: int | None = None  # None: the suite's group fixes its shots; else num_fewshot for lm-eval
+    lm_eval_defaults: bool = False  # some task is one of lm-eval's own (index them too)
+
+    @property
+    def group(self) -> str:
+        """The eval set's name: the suite's group, or the --eval-tasks list joined."""
+        return ",".join(self.eval_tasks)
+
+    @property
+    def eval_key(self) -> str:
+        """The results folder level for the eval set: the suite, or the --eval-tasks (shortened)."""
+        if self.eval_shots is None:
+            return self.suite.key
+        import hashlib
+        import re
+
+        name = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(self.eval_tasks))
+        if len(name) > 60:
+            name = f"{name[:40]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        return f"tasks-{name}-{self.eval_shots}shot"
 
     @property
     def target(self) -> str:
@@ -100,7 +132,7 @@ class Plan:
     @property
     def folder(self) -> Path:
         o = self.options
-        return o.out / "runs" / self.spec.name / self.suite.key / o.train / o.tuner
+        return o.out / "runs" / self.spec.name / self.eval_key / o.train / o.tuner
 
     @property
     def result_path(self) -> Path:
@@ -123,22 +155,71 @@ def plan(options: RunOptions) -> Plan:
     if options.suite not in SUITES:
         raise UsageError(f"unknown suite '{options.suite}': choose from {choices_text(SUITES)}")
     suite = SUITES[options.suite]
-    mode, names = parse_train(options.train, suite)
+    mode, names = parse_train(options.train)
     if mode == "multi" and not TUNERS[options.tuner].multi_task:
         raise UsageError(f"tuner '{options.tuner}' cannot train on several targets at once: "
                          f"choose from {choices_text([n for n, t in TUNERS.items() if t.multi_task])}")
-    if options.shots not in suite.groups:
+    if options.eval_tasks is None and options.shots not in suite.groups:
         raise UsageError(f"--shots {options.shots}: choose from {choices_text(suite.groups)}")
+    if not 0 <= options.shots <= MAX_SHOTS:
+        raise UsageError(f"--shots must be between 0 and {MAX_SHOTS}, got {options.shots}")
     if options.limit is not None and options.limit < 1:
         raise UsageError(f"--limit must be a positive integer, got {options.limit}")
+    for folder in options.include_path:
+        if not Path(folder).is_dir():
+            raise UsageError(f"--include-path {folder} is not a folder")
     check_writable(options.out)
+    finder = TaskFinder(options.include_path)
+    target_tasks = [resolve_target(name, suite, finder) for name in names]
+    if options.eval_tasks is None:
+        eval_tasks, eval_shots = [suite.groups[options.shots]], None
+    else:
+        eval_tasks = [t.strip() for t in options.eval_tasks.split(",")]
+        if not options.eval_tasks.strip() or not all(eval_tasks) or len(set(eval_tasks)) != len(eval_tasks):
+            raise UsageError(f"--eval-tasks expects a comma-separated list of distinct task names, "
+                             f"got '{options.eval_tasks}'")
+        for name in eval_tasks:
+            finder(name, f"--eval-tasks: '{name}' is not an lm-eval task or group")
+        eval_shots = options.shots
     overrides = dict(options.overrides)
     overrides["seed"] = options.seed
     if options.steps is not None:  # --steps sets every stage's length
         overrides.update(steps=options.steps, prompt_steps=options.steps, lora_steps=options.steps)
     cfg = load_preset(options.preset, overrides)
     spec = models.resolve(options.model)
-    return Plan(options, spec, suite, suite.groups[options.shots], [suite.targets[n] for n in names], cfg, mode)
+    return Plan(options, spec, suite, eval_tasks, target_tasks, cfg, mode, eval_shots, len(finder.managers) > 1)
+
+
+MAX_SHOTS = 32
+
+
+class TaskFinder:
+    """Looks task names up: first among ours and --include-path (fast), then among lm-eval's
+    own tasks (indexing those takes about 20 s, so only when a name is not found)."""
+
+    def __init__(self, include_path: list[Path]):
+        self.include_path = list(include_path)
+        self.managers = [evaluation.task_manager(self.include_path)]
+
+    def manager_for(self, name: str):
+        """The first task manager that knows `name`, or None."""
+        for defaults in (False, True):
+            if defaults and len(self.managers) == 1:
+                self.managers.append(evaluation.task_manager(self.include_path, defaults=True))
+            manager = self.managers[-1] if defaults else self.managers[0]
+            if name in manager.all_tasks:
+                return manager
+        return None
+
+    def __call__(self, name: str, problem: str, load: bool = False):
+        """Refuses an unknown name with `problem`; `load` returns the (single) task."""
+        manager = self.manager_for(name)
+        if manager is not None:
+            return targets.load_task(name, manager) if load else manager
+        close = sorted(n for n in self.managers[-1].all_tasks if name.lower() in n.lower())[:5]
+        raise UsageError(f"{problem}" + (f" (similar: {', '.join(close)})" if close else "")
+                         + ("; add --include-path DIR for your own YAMLs" if not self.include_path else ""))
+
 
 
 def check_writable(out: Path) -> None:
@@ -181,8 +262,16 @@ def data_hash(suite: Suite) -> str | None:
     return read_manifest(ensure_built())["data_hash"]
 
 
-def suite_version(suite: Suite) -> str:
-    return provenance.hash_tree(evaluation.tasks_dir() / suite.folder)
+def suite_version(p: Plan) -> str:
+    """A hash of the YAMLs and code that define the evaluation: the suite's folder, and the
+    user's --include-path folders (with their local data files) where given."""
+    import hashlib
+
+    parts = [provenance.hash_tree(evaluation.tasks_dir() / p.suite.folder)]
+    parts += [provenance.hash_tree(Path(folder), ("*",)) for folder in p.options.include_path]
+    if p.lm_eval_defaults:  # lm-eval's own tasks: their definitions come with its version
+        parts.append(provenance.package_versions().get("lm_eval", ""))
+    return parts[0] if len(parts) == 1 else hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def cached_evaluation(key_parts: dict, compute) -> dict:
@@ -196,13 +285,13 @@ def cached_evaluation(key_parts: dict, compute) -> dict:
         atomic_write_text(tmp / "scores.json", json.dumps({"key": key_parts, "scores": compute()}))
         return {"key": key_parts}
 
-    build_entry(folder, build)
+    build_entry(folder, build, full_check=True)  # a small file: its sha256 is checked on every use
     return json.loads((folder / "scores.json").read_text())["scores"]
 
 
 def scores_to_json(scores: dict) -> dict:
     return {name: {"metric": s.metric, "score": s.value, "stderr": s.stderr, "n": s.n,
-                   "aggregation": s.aggregation, "samples": s.samples}
+                   "aggregation": s.aggregation, "higher_is_better": s.higher_is_better, "samples": s.samples}
             for name, s in scores.items()}
 
 
@@ -228,15 +317,15 @@ def stage(work: Path, name: str, compute, timings: dict) -> dict:
 def execute(p: Plan, progress: bool = True) -> dict:
     o = p.options
     if p.result_path.is_file():
-        return json.loads(p.result_path.read_text())
+        return read_result(p.result_path)
     started = time.perf_counter()
     timings: dict = {}
     t0 = time.perf_counter()
     loaded = models.load(p.spec)  # before anything is written: a model that cannot load leaves no trace
-    manager = evaluation.task_manager()
+    manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)
     timings["load"] = round(time.perf_counter() - t0, 2)
     p.work.mkdir(parents=True, exist_ok=True)
-    key = {"model": model_identity(loaded.path), "suite": p.suite.key, "suite_version": suite_version(p.suite),
+    key = {"model": model_identity(loaded.path), "suite": p.eval_key, "suite_version": suite_version(p),
            "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
            "cache_format": CACHE_FORMAT}
 
@@ -245,9 +334,11 @@ def execute(p: Plan, progress: bool = True) -> dict:
 
     t0 = time.perf_counter()
     before = cached_evaluation({**key, "tasks": p.group, "shots": o.shots},
-                               lambda: evaluate(loaded.model, [p.group], limit=o.limit))
+                               lambda: evaluate(loaded.model, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots))
+    # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
     targets_before = {t: cached_evaluation({**key, "tasks": t, "shots": 0},
-                                           lambda t=t: evaluate(loaded.model, [t]))[t] for t in p.targets}
+                                           lambda t=t: evaluate(loaded.model, [t], num_fewshot=0))[t]
+                      for t in p.targets}
     timings["before"] = round(time.perf_counter() - t0, 2)
 
     pristine = weights_hash(loaded.model)
@@ -256,13 +347,14 @@ def execute(p: Plan, progress: bool = True) -> dict:
     timings["train"] = round(time.perf_counter() - t0, 2)
     # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
     target = stage(p.work, "target", lambda: {t: evaluate(
-        tuned.model, [t], soft_prompt=attached[t][0], prefix=attached[t][1])[t] for t in p.targets}, timings)
+        tuned.model, [t], soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0)[t]
+        for t in p.targets}, timings)
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
     unchanged = weights_hash(stripped) == pristine
-    after = before if unchanged else stage(p.work, "after", lambda: evaluate(stripped, [p.group], limit=o.limit),
-                                           timings)
+    after = before if unchanged else stage(p.work, "after", lambda: evaluate(
+        stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots), timings)
 
     prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
     for t, path in prompt_files.items():
@@ -273,6 +365,17 @@ def execute(p: Plan, progress: bool = True) -> dict:
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
     return result
+
+
+def read_result(path: Path) -> dict:
+    """A finished cell's result; one written by us is complete (atomic writes), so a damaged one
+    was changed from outside: refused, never silently recomputed over."""
+    try:
+        result = json.loads(path.read_text())
+        _ = result["target"], result["before"], result["after"]
+        return result
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"result file {path} is damaged ({type(exc).__name__}): delete it to rerun this cell") from None
 
 
 def fit(p: Plan, loaded, manager, progress: bool):
@@ -317,6 +420,10 @@ def run_command(o: RunOptions) -> str:
         parts += ["--steps", str(o.steps)]
     if o.limit is not None:
         parts += ["--limit", str(o.limit)]
+    if o.eval_tasks is not None:
+        parts += ["--eval-tasks", o.eval_tasks]
+    for folder in o.include_path:
+        parts += ["--include-path", str(folder)]
     for key, value in sorted(o.overrides.items()):
         parts += ["--set", f"{key}={value}"]
     return " ".join(shlex.quote(p) for p in parts)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .cache import atomic_write_text
 from .config import TrainConfig
+from . import shared_prefix
 from .errors import RunError
 from .soft_prompt import PromptSet
 from .train_data import IGNORE, Example, batch_indices, collate, encode
@@ -68,16 +69,37 @@ def model_inputs(model, batch: dict, soft_prompt=None) -> dict:
 
 def compute_loss(model, batch: dict, soft_prompt=None, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy over target tokens (labels != -100)."""
+    if not isinstance(soft_prompt, PromptSet):
+        shared = shared_prefix.loss(model, batch, soft_prompt, label_smoothing)
+        if shared is not None:
+            return shared
+    return plain_loss(model, batch, soft_prompt, label_smoothing)
+
+
+def plain_loss(model, batch: dict, soft_prompt=None, label_smoothing: float = 0.0) -> torch.Tensor:
+    """`compute_loss` without reusing a shared beginning: every row runs in full."""
     inputs = model_inputs(model, batch, soft_prompt)
     labels = inputs.pop("labels")
     if model.config.is_encoder_decoder:
         # The model shifts labels into decoder inputs itself; logits then align with labels.
         logits = model(**inputs, labels=labels).logits
     else:
-        logits = model(**inputs).logits[:, :-1]
-        labels = labels[:, 1:]
+        labels = labels[:, 1:]  # the logits at position i predict token i + 1
+        if accepts_logits_to_keep(model):
+            # Only positions that predict a target token need the vocabulary projection: on the
+            # embedded model that projection is a fifth of the FLOPs, and targets are short.
+            keep = (labels != IGNORE).any(0).nonzero().squeeze(-1)
+            logits, labels = model(**inputs, logits_to_keep=keep).logits, labels[:, keep]
+        else:
+            logits = model(**inputs).logits[:, :-1]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
                            ignore_index=IGNORE, label_smoothing=label_smoothing)
+
+
+def accepts_logits_to_keep(model) -> bool:
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 def make_optimizer(cfg: TrainConfig, trainable: dict) -> torch.optim.Optimizer:
@@ -102,6 +124,16 @@ def lr_factor(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
             return max(0.0, (steps - step) / max(1, steps - cfg.warmup_steps))
         return 1.0
     return factor
+
+
+def set_dropout(model, rate: float) -> None:
+    """One dropout rate for the whole model while it trains (eval mode switches it off):
+    dropout modules, and attention dropout that models read from an attribute."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = rate
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = rate
 
 
 def set_trainable(model, stage: Stage) -> None:
@@ -153,6 +185,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         return StageReport(**json.loads(done_file.read_text()))
 
     set_trainable(model, stage)
+    set_dropout(model, cfg.dropout)
     optimizer = make_optimizer(cfg, stage.trainable)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, stage.steps))
     report = StageReport(stage.name, stage.steps, 0.0, 0, float("nan"))

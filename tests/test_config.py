@@ -12,7 +12,7 @@ def test_presets_exist_and_resolve():
     # The study's setting (PAPER.md).
     assert (paper.optimizer, paper.batch_size, paper.lr, paper.prompt_lr, paper.prompt_length,
             paper.prompt_steps, paper.steps, paper.checkpoint_every, paper.prompt_checkpoint_every,
-            paper.label_smoothing) == ("adafactor", 64, 1e-3, 0.2, 100, 5000, 1000, 100, 1000, 0.1)
+            paper.label_smoothing, paper.dropout) == ("adafactor", 64, 1e-3, 0.2, 100, 5000, 1000, 100, 1000, 0.1, 0.1)
 
 
 def test_overrides_win_and_are_typed():
@@ -28,6 +28,7 @@ def test_overrides_win_and_are_typed():
     ("cpu-small", {"optimizer": "sgd"}, "adamw, adafactor"),
     ("cpu-small", {"steps": "many"}, "expected int"),
     ("cpu-small", {"wise_alpha": 2}, "wise_alpha"),
+    ("cpu-small", {"dropout": 1.0}, "dropout"),
 ])
 def test_bad_settings_are_refused(name, overrides, message):
     with pytest.raises(UsageError, match=message):
