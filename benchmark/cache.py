@@ -19,6 +19,8 @@ from typing import Callable, Iterator
 
 from filelock import FileLock
 
+from . import faults
+
 MANIFEST = "promot_bench_manifest.json"
 
 
@@ -88,6 +90,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        faults.point("write")  # a kill here leaves only the temporary file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

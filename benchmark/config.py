@@ -13,6 +13,9 @@ from .errors import UsageError, choices_text
 PRESETS_DIR = Path(__file__).parent / "presets"
 
 
+MAX_COUNT = 10_000_000
+
+
 @dataclass
 class TrainConfig:
     # optimisation (shared by every stage)
@@ -59,6 +62,8 @@ class TrainConfig:
                     "checkpoint_every", "prompt_checkpoint_every", "max_length", "lora_rank", "lora_steps"):
             if getattr(self, key) < 1:
                 raise UsageError(f"{key} must be at least 1, got {getattr(self, key)}")
+            if getattr(self, key) > MAX_COUNT:  # an oversized value would only fail later, less clearly
+                raise UsageError(f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}...")
         for key in ("lr", "prompt_lr", "lora_lr"):
             value = getattr(self, key)
             if not value > 0 or value != value or value == float("inf"):

@@ -48,7 +48,10 @@ def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: st
 
     from lm_eval import simple_evaluate
 
+    from . import faults
     from .prompt_lm import PromptLM
+
+    faults.point("eval")
 
     if not os.environ.get("PROMOT_BENCH_VERBOSE"):
         # lm-eval warns once per task about things that are by design here (custom datasets,

@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import faults
 from .cache import atomic_write_text
 from .errors import RunError
 from .statistics import mean_stderr
@@ -281,6 +282,7 @@ def save_png(fig, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     fig.tight_layout()
     fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    faults.point("png")
     tmp.replace(path)
     return path
 
@@ -304,6 +306,16 @@ def html_page(tables: list[Table], plots: dict) -> str:
 
 
 def build(out: Path) -> list[Path]:
+    from .cache import locked
+    from .runner import lock_path, remove_stale_temporaries
+
+    with locked(lock_path(out / "LEADERBOARD.md")):  # one build at a time per results folder
+        for folder in (out, out / "plots"):  # what a killed earlier build left half-written
+            remove_stale_temporaries(folder)
+        return _build(out)
+
+
+def _build(out: Path) -> list[Path]:
     results = load_results(out)
     if not results:
         raise RunError(f"no result files under {out / 'runs'}: run `promot-bench run` first")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import evaluation, models, pipeline, provenance, targets
-from .cache import atomic_write_text, build_entry, cache_dir, read_manifest, sha256_file
+from .cache import atomic_write_text, build_entry, cache_dir, locked, read_manifest
 from .config import load_preset
 from .errors import RunError, UsageError, choices_text
 
@@ -315,9 +315,25 @@ def stage(work: Path, name: str, compute, timings: dict) -> dict:
 
 
 def execute(p: Plan, progress: bool = True) -> dict:
-    o = p.options
     if p.result_path.is_file():
         return read_result(p.result_path)
+    # One process per cell at a time: a second one waits, then finds the finished result.
+    with locked(lock_path(p.result_path)):
+        if p.result_path.is_file():
+            return read_result(p.result_path)
+        remove_stale_temporaries(p.folder)
+        return _execute(p, progress)
+
+
+def lock_path(path: Path) -> Path:
+    """A lock for `path` kept in the cache, so results/ holds nothing but results."""
+    import hashlib
+
+    return cache_dir() / "locks" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
+
+
+def _execute(p: Plan, progress: bool) -> dict:
+    o = p.options
     started = time.perf_counter()
     timings: dict = {}
     t0 = time.perf_counter()
@@ -365,6 +381,14 @@ def execute(p: Plan, progress: bool = True) -> dict:
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
     return result
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Temporary files a killed run left beside its results (".<name>.<random>.tmp"): never
+    read, but not left lying around either."""
+    if folder.is_dir():
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def read_result(path: Path) -> dict:
@@ -439,6 +463,13 @@ def weights_hash(model) -> str:
     return digest.hexdigest()
 
 
+def tensor_hash(tensor) -> str:
+    import hashlib
+
+    values = tensor.detach().cpu().contiguous()
+    return hashlib.sha256(str(tuple(values.shape)).encode() + values.numpy().tobytes()).hexdigest()
+
+
 def summary(scores: dict) -> dict:
     return {name: {k: v for k, v in s.items() if k != "samples"} for name, s in scores.items()}
 
@@ -493,7 +524,8 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "delta_ci": paired_bootstrap(paired, iters=1000, seed=o.seed),
         "weights_sha256": weights_hash(tuned.stripped()),
         "after_is_baseline": after is before,  # the weights were unchanged, so the baseline was reused
-        "soft_prompt_sha256": {t: sha256_file(prompt_path(p, t)) for t in p.targets if attached[t][0] is not None}
+        # of the prompt's values (the safetensors header orders its metadata differently per write)
+        "soft_prompt_sha256": {t: tensor_hash(attached[t][0].weight) for t in p.targets if attached[t][0] is not None}
         or None,
         "samples": p.samples_path.name,
     }

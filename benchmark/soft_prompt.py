@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import faults
 from .errors import RunError, UsageError
 
 TENSOR_KEY = "soft_prompt"
@@ -103,6 +104,7 @@ class SoftPrompt(nn.Module):
         tmp = path.with_name(f".{path.name}.tmp")
         try:  # written beside and renamed, so a crash never leaves a half-written prompt
             save_file({TENSOR_KEY: self.weight.detach().cpu().contiguous()}, str(tmp), metadata=metadata)
+            faults.point("prompt-save")
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .cache import atomic_write_text
 from .config import TrainConfig
-from . import shared_prefix
+from . import faults, shared_prefix
 from .errors import RunError
 from .soft_prompt import PromptSet
 from .train_data import IGNORE, Example, batch_indices, collate, encode
@@ -225,6 +225,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        faults.point("step")
         report.tokens += tokens
         report.history.append([step + 1, loss_sum])
         report.final_loss = loss_sum
@@ -259,6 +260,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
 def _write_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(state, tmp)
+    faults.point("checkpoint")
     os.replace(tmp, path)
 
 
