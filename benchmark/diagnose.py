@@ -186,10 +186,32 @@ class Checkpoint:
     cosine: dict  # parameter group -> cosine or None
     seconds: float = 0.0
 
-    @property
-    def mean_specialization(self) -> float | None:
-        rates = [r for r in self.specialization.values() if r is not None]
+    def mean_specialization(self, excluded: set = frozenset()) -> float | None:
+        rates = [r for t, r in self.specialization.items() if r is not None and t not in excluded]
         return sum(rates) / len(rates) if rates else None
+
+
+ALREADY_IN_FORMAT = 0.5  # an eval task this often in the target's format before training is left out
+
+
+def already_in_format(start: dict) -> list[str]:
+    """Eval tasks that answer in the target's format before any training (nli3 and same-word
+    answer True/False themselves): their rate says nothing about specialization, so the mean
+    leaves them out (their own rates stay in the file)."""
+    return sorted(t for t, r in start.items() if r is not None and r >= ALREADY_IN_FORMAT)
+
+
+def summarize(result: dict) -> dict:
+    """The derived figures of a diagnose result, recomputed from its per-task measurements."""
+    for data in result["tuners"].values():
+        start = data["checkpoints"][0]["specialization"]
+        excluded = already_in_format(start)
+        data["excluded_from_mean_specialization"] = excluded
+        for c in data["checkpoints"]:
+            rates = [r for t, r in c["specialization"].items() if r is not None and t not in excluded]
+            c["mean_specialization"] = sum(rates) / len(rates) if rates else None
+            c["mean_score"] = sum(c["scores"].values()) / len(c["scores"])
+    return result
 
 
 @dataclass
@@ -245,7 +267,7 @@ class Recorder:
         point = Checkpoint(step, self.stage, target, scores, rates, cos, round(time.perf_counter() - started, 2))
         self.checkpoints.append(point)
         if self.progress:
-            spec = point.mean_specialization
+            spec = point.mean_specialization(set(already_in_format(self.checkpoints[0].specialization)))
             print(f"  step {step:>4} ({self.stage}): target {target if target is None else round(target, 1)}, "
                   f"in-context mean {sum(scores.values()) / len(scores):.1f}, specialization "
                   f"{'-' if spec is None else f'{spec:.2f}'}, cosine(all) {cos.get('all')}", flush=True)
@@ -317,8 +339,7 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
             tuned = get(plan.options.tuner).fit(ctx)
         per_tuner[plan.options.tuner] = {
             "stages": [{"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports],
-            "checkpoints": [{**c.__dict__, "mean_specialization": c.mean_specialization,
-                             "mean_score": sum(c.scores.values()) / len(c.scores)} for c in recorder.checkpoints],
+            "checkpoints": [dict(c.__dict__) for c in recorder.checkpoints],
             "seconds": round(time.perf_counter() - tuner_started, 2),
         }
     p = plans[0]
@@ -334,6 +355,7 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
         "parameter_groups": {g: (len(ns) if g == "all" else ns) for g, ns in recorder.groups.items()},
         "tuners": per_tuner, "seconds": round(time.perf_counter() - started, 2),
     }
+    summarize(result)
     atomic_write_text(path, json.dumps(result, indent=1))
     result["plots"] = [str(x) for x in plot(result, path)]
     atomic_write_text(path, json.dumps(result, indent=1))
@@ -351,7 +373,8 @@ def plot(result: dict, path: Path) -> list[Path]:
 
     written = []
     panels = [("target", "target score (validation, 0-shot)"), ("mean_score", "in-context mean (prompt stripped)"),
-              ("mean_specialization", f"format specialization ({result['format']['rule']})")]
+              ("mean_specialization", f"format specialization ({result['format']['rule']}),\n"
+                                      "eval tasks not already in that format")]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (key, title) in zip(axes, panels):
         for tuner, data in result["tuners"].items():
@@ -375,7 +398,7 @@ def plot(result: dict, path: Path) -> list[Path]:
             if points:
                 ax.plot(*zip(*points), marker=".", label=group)
         ax.axhline(0, color="grey", linewidth=0.5)
-        ax.set_ylim(-0.2, 1.05)
+        ax.set_ylim(-1.05, 1.05)
         ax.set_title(f"{tuner}: cos(grad true labels, grad shuffled labels)", fontsize=10)
         ax.set_xlabel("training step (all stages)")
         ax.legend(fontsize=8)

@@ -45,6 +45,10 @@ class Table:
     shots: int
     tasks: list[str]
     rows: list[Row] = field(default_factory=list)
+    lower_is_better: set = field(default_factory=set)  # tasks whose metric falls as it improves
+
+    def column(self, task: str) -> str:
+        return short(task) + (" ↓" if task in self.lower_is_better else "")
 
     @property
     def title(self) -> str:
@@ -88,7 +92,8 @@ def build_tables(results: list[dict]) -> list[Table]:
     tables = []
     for (model, group, shots), runs in sorted(grouped.items()):
         tasks = list(runs[0]["before"])
-        table = Table(model, group, shots, tasks)
+        table = Table(model, group, shots, tasks,
+                      lower_is_better={t for r in runs for t, v in r["before"].items() if v.get("higher_is_better") is False})
         # The pretrained scores are one cached evaluation per seed, repeated in every run of it.
         per_seed = {r["seed"]: r for r in runs}.values()
         pre = {t: mean_stderr([r["before"][t]["score"] for r in per_seed]) for t in tasks}
@@ -207,10 +212,10 @@ def markdown(tables: list[Table], plots: dict, found: list[dict] | None = None) 
              "stderr over seeds. Δ mean: against the pretrained model; `*`: every seed's 95% paired bootstrap "
              "interval of Δ mean excludes 0 on the same side. vs ft: mean in-context score minus `ft`'s on the same "
              "target, seed and items, with the same significance mark. Target: 0-shot, with the tuner's prompt "
-             "attached.", ""]
+             "attached. ↓: a task whose metric is better when lower (from its own config).", ""]
     for table in tables:
         lines += [f"## {table.title}", ""]
-        header = ["model", "seeds", "target", *map(short, table.tasks), "mean", "Δ mean", "vs ft"]
+        header = ["model", "seeds", "target", *map(table.column, table.tasks), "mean", "Δ mean", "vs ft"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for row in table.rows:
@@ -294,7 +299,7 @@ def html_page(tables: list[Table], plots: dict) -> str:
              "<h1>promot-bench leaderboard</h1><p>Generated from the result files; see LEADERBOARD.md for the legend.</p>"]
     for table in tables:
         parts.append(f"<h2>{html.escape(table.title)}</h2><table><tr>")
-        header = ["model", "seeds", "target", *map(short, table.tasks), "mean", "Δ mean", "vs ft"]
+        header = ["model", "seeds", "target", *map(table.column, table.tasks), "mean", "Δ mean", "vs ft"]
         parts.append("".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for row in table.rows:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(table, row)) + "</tr>")

@@ -94,3 +94,13 @@ def test_sequential_training_is_refused(tmp_path):
     base = runner.RunOptions(tuner="", train="nli-then-en-fr", out=tmp_path)
     with pytest.raises(UsageError, match="one target"):
         diagnose.plan_all(diagnose.DiagnoseOptions(["ft"], "nli-then-en-fr", base=base))
+
+
+def test_mean_specialization_leaves_out_tasks_already_in_the_format():
+    checkpoints = [{"specialization": {"nli3": 1.0, "qa": 0.0, "sum": 0.1}, "scores": {"nli3": 40, "qa": 20, "sum": 5}},
+                   {"specialization": {"nli3": 1.0, "qa": 0.9, "sum": 0.5}, "scores": {"nli3": 60, "qa": 0, "sum": 1}}]
+    result = diagnose.summarize({"tuners": {"ft": {"checkpoints": checkpoints}}})
+    ft = result["tuners"]["ft"]
+    assert ft["excluded_from_mean_specialization"] == ["nli3"]
+    assert [c["mean_specialization"] for c in ft["checkpoints"]] == pytest.approx([0.05, 0.7])
+    assert ft["checkpoints"][1]["mean_score"] == pytest.approx(61 / 3)

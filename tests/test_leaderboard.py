@@ -77,3 +77,13 @@ def test_cli_without_runs_is_a_usage_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "leaderboard", "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "no runs/ folder" in done.stderr
+
+
+def test_a_lower_is_better_task_is_marked(results_dir):
+    path = results_dir / "runs/tiny/mini/nli/ft/seed0.json"
+    result = json.loads(path.read_text())
+    result["before"]["promot_mini_qa_capitals"]["higher_is_better"] = False
+    path.write_text(json.dumps(result))
+    leaderboard.build(results_dir)
+    header = next(line for line in (results_dir / "LEADERBOARD.md").read_text().splitlines() if line.startswith("| model"))
+    assert "qa_capitals ↓" in header and "nli3 ↓" not in header
