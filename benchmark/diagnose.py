@@ -186,9 +186,11 @@ class Checkpoint:
     cosine: dict  # parameter group -> cosine or None
     seconds: float = 0.0
 
-    def mean_specialization(self, excluded: set = frozenset()) -> float | None:
-        rates = [r for t, r in self.specialization.items() if r is not None and t not in excluded]
-        return sum(rates) / len(rates) if rates else None
+
+def mean_rate(specialization: dict, excluded) -> float | None:
+    """The mean specialization rate over the eval tasks not `excluded` (None when none has one)."""
+    rates = [r for t, r in specialization.items() if r is not None and t not in excluded]
+    return sum(rates) / len(rates) if rates else None
 
 
 ALREADY_IN_FORMAT = 0.5  # an eval task this often in the target's format before training is left out
@@ -208,8 +210,7 @@ def summarize(result: dict) -> dict:
         excluded = already_in_format(start)
         data["excluded_from_mean_specialization"] = excluded
         for c in data["checkpoints"]:
-            rates = [r for t, r in c["specialization"].items() if r is not None and t not in excluded]
-            c["mean_specialization"] = sum(rates) / len(rates) if rates else None
+            c["mean_specialization"] = mean_rate(c["specialization"], excluded)
             c["mean_score"] = sum(c["scores"].values()) / len(c["scores"])
     return result
 
@@ -267,7 +268,7 @@ class Recorder:
         point = Checkpoint(step, self.stage, target, scores, rates, cos, round(time.perf_counter() - started, 2))
         self.checkpoints.append(point)
         if self.progress:
-            spec = point.mean_specialization(set(already_in_format(self.checkpoints[0].specialization)))
+            spec = mean_rate(rates, already_in_format(self.checkpoints[0].specialization))
             print(f"  step {step:>4} ({self.stage}): target {target if target is None else round(target, 1)}, "
                   f"in-context mean {sum(scores.values()) / len(scores):.1f}, specialization "
                   f"{'-' if spec is None else f'{spec:.2f}'}, cosine(all) {cos.get('all')}", flush=True)
