@@ -41,8 +41,10 @@ class TaskScore:
 
 def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
              num_fewshot: int | None = None, limit: int | None = None, batch_size: int = 8,
-             seed: int = 0, manager=None, bootstrap_iters: int = 1000) -> dict[str, TaskScore]:
-    """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`."""
+             seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None) -> dict[str, TaskScore]:
+    """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`.
+
+    `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`)."""
     import logging
     import os
 
@@ -58,7 +60,10 @@ def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: st
         # a model object instead of a name); keep the terminal for our own progress and errors.
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
 
-    lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
+    if lm_class is None:
+        lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
+    else:
+        lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     out = simple_evaluate(
         model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
         task_manager=manager or task_manager(), log_samples=True,

@@ -22,14 +22,17 @@ from __future__ import annotations
 import torch
 from lm_eval.models.huggingface import HFLM
 
+from .prefix_cache import PrefixCache
 from .soft_prompt import SoftPrompt
 
 
 class PromptLM(HFLM):
-    def __init__(self, pretrained, soft_prompt: SoftPrompt | None = None, **kwargs):
+    def __init__(self, pretrained, soft_prompt: SoftPrompt | None = None, reuse_prefix: bool = True, **kwargs):
         # Set first: HFLM's constructor may already ask for `max_length`.
         self.soft_prompt = soft_prompt
         super().__init__(pretrained=pretrained, **kwargs)
+        prefix = PrefixCache(self.model, soft_prompt) if reuse_prefix and self.backend == "causal" else None
+        self.prefix_cache = prefix if prefix is not None and prefix.applies() else None
 
     @property
     def max_length(self) -> int:
@@ -59,6 +62,18 @@ class PromptLM(HFLM):
         return logits
 
     def _model_generate(self, context, max_length, stop, **generation_kwargs):
+        mask = generation_kwargs.get("attention_mask")
+        shared = self.prefix_cache.split(context, mask) if self.prefix_cache and mask is not None else 0
+        if shared:
+            # The batch's common beginning (soft prompt included) comes from the prefix cache;
+            # HFLM's own generate call, stop criteria and all, runs on the rest.
+            with torch.no_grad(), self._autocast():
+                inputs = self.prefix_cache.inputs(context, mask, shared)
+            generation_kwargs.pop("attention_mask")
+            ids = inputs.pop("input_ids")
+            out = super()._model_generate(ids, ids.shape[1] + max_length - context.shape[1], stop,
+                                          **inputs, **generation_kwargs)
+            return torch.cat([context, out[:, ids.shape[1]:].to(context.device)], dim=1)
         if self.soft_prompt is None:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
         with torch.no_grad():  # the prompt may be trainable; evaluation builds no graph

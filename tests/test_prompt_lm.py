@@ -169,3 +169,41 @@ def test_prompt_takes_its_length_from_the_window(llama):
         assert widths and max(widths) <= 24
     finally:
         hook.remove()
+
+
+# Few-shot contexts: one long demonstration shared by every item, items of different lengths.
+DEMO = "Q: What is the capital of Italy? A: Rome\n\nQ: What is the capital of Spain? A: Madrid\n\n"
+# Each batch of 4 (longest first) holds items with different first words, so every batch shares
+# exactly DEMO + "Q:" and the second reuses the first's cache.
+SHARED = [DEMO + c for c in ["Q: Which river crosses Paris? A:", "Q: Where is Lyon? A:",
+                             "Q: Largest city of the country that borders Belgium? A:",
+                             "Q: Name a port. A:", "Q: Who? A:", "Q: Capital of France? A:"]]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize("with_prompt", [True, False])
+def test_shared_prefix_generation_equals_reference(arch, with_prompt, request):
+    """The few-shot beginning is computed once and reused across batches: outputs must equal
+    the no-cache reference (gpt2's absolute positions show any position mistake)."""
+    loaded = request.getfixturevalue(arch)
+    prompt = SoftPrompt.from_vocab(loaded.model, 5, seed=0) if with_prompt else None
+    lm = prompt_lm(loaded, prompt)
+    assert lm.prefix_cache is not None
+    free = [greedy_reference(loaded, prompt or _NoPrompt(), c, [], MAX_GEN_TOKS) for c in SHARED]
+    assert lm.generate_until(gen_requests([], SHARED), disable_tqdm=True) == free
+    assert lm.prefix_cache.hits >= 1  # the second batch reused the first one's cache
+    stop = a_stop_string(free)
+    expected = [greedy_reference(loaded, prompt or _NoPrompt(), c, [stop], MAX_GEN_TOKS) for c in SHARED]
+    assert lm.generate_until(gen_requests([stop], SHARED), disable_tqdm=True) == expected
+    # And the path without reuse (stock HFLM's arithmetic) gives the same.
+    plain = prompt_lm(loaded, prompt, reuse_prefix=False)
+    assert plain.prefix_cache is None
+    assert plain.generate_until(gen_requests([stop], SHARED), disable_tqdm=True) == expected
+
+
+class _NoPrompt:
+    """`greedy_reference` with nothing prepended."""
+    length = 0
+
+    def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough):
+        return {"input_ids": input_ids, **passthrough}
