@@ -100,18 +100,16 @@ def cmd_eval(args) -> int:
     spec = models.resolve(args.model)
     loaded = models.load(spec)
     started = time.perf_counter()
-    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, names, num_fewshot=args.shots,
-                                 limit=args.limit, batch_size=args.batch_size, seed=args.seed,
-                                 manager=manager)
+    out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, names, num_fewshot=args.shots,
+                                 limit=args.limit, batch_size=args.batch_size, seed=args.seed, manager=manager)
     seconds = time.perf_counter() - started
-    print(f"{'task':<28} {'metric':<7} {'score':>7} {'stderr':>7} {'n':>5}")
-    for score in scores.values():
-        stderr = f"{score.stderr:7.2f}" if score.stderr is not None else f"{'n/a':>7}"
-        print(f"{score.task:<28} {score.metric:<7} {score.value:7.2f} {stderr} {score.n:5d}")
-    if len(scores) > 1:
-        mean = sum(s.value for s in scores.values()) / len(scores)
-        print(f"{'mean':<28} {'score':<7} {mean:7.2f}")
-    print(f"model {spec.name}; {sum(s.n for s in scores.values())} items in {seconds:.1f} s")
+    from lm_eval.utils import make_table
+
+    print(make_table(out))
+    if "groups" in out:
+        print(make_table(out, "groups"))
+    items = sum(len(samples) for samples in out["samples"].values())
+    print(f"model {spec.name}; {items} items in {seconds:.1f} s")
     return 0
 
 

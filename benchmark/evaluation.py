@@ -39,10 +39,16 @@ class TaskScore:
     higher_is_better: bool = True  # the metric's direction, from the task's own config
 
 
-def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
-             num_fewshot: int | None = None, limit: int | None = None, batch_size: int = 8,
-             seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None) -> dict[str, TaskScore]:
-    """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`.
+def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore]:
+    """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`;
+    `options` are `run_lm_eval`'s."""
+    return scores_of(run_lm_eval(model, tokenizer, tasks, **options))
+
+
+def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
+                num_fewshot: int | None = None, limit: int | None = None, batch_size: int = 8,
+                seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None) -> dict:
+    """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments.
 
     `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`)."""
     import logging
@@ -64,7 +70,7 @@ def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: st
         lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
     else:
         lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    out = simple_evaluate(
+    return simple_evaluate(
         model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
         task_manager=manager or task_manager(), log_samples=True,
         # For a plain (non-chat) model lm-eval puts the system instruction right before the
@@ -75,6 +81,10 @@ def evaluate(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: st
         # default of 100,000 resamples takes minutes on a laptop CPU.
         bootstrap_iters=bootstrap_iters,
         random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+
+
+def scores_of(out: dict) -> dict[str, TaskScore]:
+    """Each task's primary score, stderr and per-item records from lm-eval's output."""
     scores = {}
     for task, metrics in out["results"].items():
         if task not in out.get("samples", {}):

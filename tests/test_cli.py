@@ -111,3 +111,16 @@ def test_tasks_lists_both_suites_with_metrics():
     for name in ("promot_mini", "promot_mini_nli", "promot_suite", "promot_cb", "promot_rte"):
         assert f"  {name} " in done.stdout
     assert "exact_match" in done.stdout and "rouge2" in done.stdout
+
+
+def test_eval_prints_lm_evals_table(tiny_llama_dir, private_cache):  # the env var reaches the child
+    """`promot-bench eval` runs the runner's evaluation on any model spec and prints lm-eval's
+    own results table (task, metric, value, stderr) and the item count."""
+    done = run_cli("eval", "--model", str(tiny_llama_dir), "--tasks", "promot_mini_qa_capitals,promot_mini_nli3",
+                   "--limit", "2")
+    assert done.returncode == 0, done.stderr
+    header = next(line for line in done.stdout.splitlines() if line.startswith("|") and "Tasks" in line)
+    assert all(column in header for column in ("Metric", "Value", "Stderr"))
+    rows = [line for line in done.stdout.splitlines() if line.startswith("|promot_mini_")]
+    assert {row.split("|")[1].strip() for row in rows} == {"promot_mini_qa_capitals", "promot_mini_nli3"}
+    assert "4 items in" in done.stdout

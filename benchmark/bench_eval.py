@@ -1,0 +1,76 @@
+"""Evaluation speed: our path (`PromptLM`, the runner's) against stock lm-eval (`HFLM` on the
+same model object), same tasks, shots, batch size and seed, in one process. Prints items/s,
+wall time and the ratio, and checks that every item's output and every score are identical.
+
+    python -m promot_bench.bench_eval --out results/bench/eval.json
+
+Both get one small warm-up evaluation first (first-call costs: task loading, thread pools).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def timed(evaluation, loaded, tasks, shots, limit, batch_size, lm_class):
+    started = time.perf_counter()
+    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, tasks, num_fewshot=shots, limit=limit,
+                                 batch_size=batch_size, lm_class=lm_class)
+    return time.perf_counter() - started, scores
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model spec (default: the embedded model)")
+    parser.add_argument("--tasks", default="promot_mini", help="comma-separated tasks or groups")
+    parser.add_argument("--shots", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=None, help="items per task (default: all)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
+    args = parser.parse_args(argv)
+
+    from lm_eval.models.huggingface import HFLM
+
+    from . import evaluation, models
+    from .cache import atomic_write_text
+    from .prompt_lm import PromptLM
+    from .provenance import git_commit, machine, package_versions
+
+    loaded = models.load(models.resolve(args.model))
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    paths = {"stock lm-eval HFLM": HFLM, "promot-bench PromptLM": PromptLM}
+    for lm_class in paths.values():  # warm-up
+        timed(evaluation, loaded, tasks, args.shots, 2, args.batch_size, lm_class)
+    runs = {}
+    for name, lm_class in paths.items():
+        seconds, scores = timed(evaluation, loaded, tasks, args.shots, args.limit, args.batch_size, lm_class)
+        items = sum(s.n for s in scores.values())
+        runs[name] = {"seconds": round(seconds, 1), "items": items, "items_per_s": round(items / seconds, 2),
+                      "scores": {t: s.value for t, s in scores.items()},
+                      "outputs": {t: [r["output"] for r in s.samples] for t, s in scores.items()}}
+        print(f"{name:<24} {items} items in {seconds:6.1f} s  ({items / seconds:.2f} items/s)", flush=True)
+    stock, ours = runs.values()
+    differing = sum(a != b for t in stock["outputs"] for a, b in zip(stock["outputs"][t], ours["outputs"][t]))
+    same_scores = stock["scores"] == ours["scores"]
+    ratio = stock["seconds"] / ours["seconds"]
+    print(f"speed-up {ratio:.2f}x; scores identical: {same_scores}; items with a different output: {differing}")
+    for task in stock["scores"]:
+        print(f"  {task:<28} stock {stock['scores'][task]:7.3f}  ours {ours['scores'][task]:7.3f}")
+    if args.out:
+        for run in runs.values():
+            del run["outputs"]
+        atomic_write_text(args.out, json.dumps({
+            "command": "python -m promot_bench.bench_eval " + " ".join(sys.argv[1:] if argv is None else argv),
+            "tasks": tasks, "shots": args.shots, "limit": args.limit, "batch_size": args.batch_size,
+            "model": loaded.spec.name, "runs": runs, "speedup": round(ratio, 2), "scores_identical": same_scores,
+            "items_with_different_output": differing, "machine": machine(), "versions": package_versions(),
+            "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d")}, indent=1))
+    return 0 if same_scores else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
