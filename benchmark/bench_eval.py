@@ -5,6 +5,8 @@ wall time and the ratio, and checks that every item's output and every score are
     python -m promot_bench.bench_eval --out results/bench/eval.json
 
 Both get one small warm-up evaluation first (first-call costs: task loading, thread pools).
+Forward hooks split the model's time into prefill passes (tokens computed, padding included)
+and decoding steps (one token per row), the two things the speed-up comes from.
 """
 
 from __future__ import annotations
@@ -16,11 +18,43 @@ import time
 from pathlib import Path
 
 
+class ForwardCounter:
+    """Where the model's time goes: forward passes over many tokens per row (prefill) vs one
+    token per row (a decoding step), with the seconds spent in each."""
+
+    def __init__(self, model):
+        self.stats = {"prefill": {"calls": 0, "tokens": 0, "seconds": 0.0},
+                      "decode": {"calls": 0, "rows": 0, "seconds": 0.0}}
+        self._started = None
+        self._hooks = [model.register_forward_pre_hook(self._before, with_kwargs=True),
+                       model.register_forward_hook(self._after, with_kwargs=True)]
+
+    def _before(self, _module, args, kwargs):
+        tokens = kwargs.get("input_ids", kwargs.get("inputs_embeds", args[0] if args else None))
+        rows, length = tokens.shape[0], tokens.shape[1]
+        self._kind = "decode" if length == 1 else "prefill"
+        entry = self.stats[self._kind]
+        entry["calls"] += 1
+        entry["rows" if length == 1 else "tokens"] += rows if length == 1 else rows * length
+        self._started = time.perf_counter()
+
+    def _after(self, _module, _args, _kwargs, _output):
+        self.stats[self._kind]["seconds"] += time.perf_counter() - self._started
+
+    def close(self) -> dict:
+        for hook in self._hooks:
+            hook.remove()
+        for entry in self.stats.values():
+            entry["seconds"] = round(entry["seconds"], 1)
+        return self.stats
+
+
 def timed(evaluation, loaded, tasks, shots, limit, batch_size, lm_class):
+    counter = ForwardCounter(loaded.model)
     started = time.perf_counter()
     scores = evaluation.evaluate(loaded.model, loaded.tokenizer, tasks, num_fewshot=shots, limit=limit,
                                  batch_size=batch_size, lm_class=lm_class)
-    return time.perf_counter() - started, scores
+    return time.perf_counter() - started, scores, counter.close()
 
 
 def main(argv=None) -> int:
@@ -47,12 +81,16 @@ def main(argv=None) -> int:
         timed(evaluation, loaded, tasks, args.shots, 2, args.batch_size, lm_class)
     runs = {}
     for name, lm_class in paths.items():
-        seconds, scores = timed(evaluation, loaded, tasks, args.shots, args.limit, args.batch_size, lm_class)
+        seconds, scores, forward = timed(evaluation, loaded, tasks, args.shots, args.limit, args.batch_size, lm_class)
         items = sum(s.n for s in scores.values())
         runs[name] = {"seconds": round(seconds, 1), "items": items, "items_per_s": round(items / seconds, 2),
+                      "forward_passes": forward,
                       "scores": {t: s.value for t, s in scores.items()},
                       "outputs": {t: [r["output"] for r in s.samples] for t, s in scores.items()}}
-        print(f"{name:<24} {items} items in {seconds:6.1f} s  ({items / seconds:.2f} items/s)", flush=True)
+        prefill, decode = forward["prefill"], forward["decode"]
+        print(f"{name:<24} {items} items in {seconds:6.1f} s  ({items / seconds:.2f} items/s); "
+              f"prefill {prefill['tokens']} tokens in {prefill['calls']} passes, {prefill['seconds']} s; "
+              f"{decode['calls']} decoding steps ({decode['rows']} rows), {decode['seconds']} s", flush=True)
     stock, ours = runs.values()
     differing = sum(a != b for t in stock["outputs"] for a, b in zip(stock["outputs"][t], ours["outputs"][t]))
     same_scores = stock["scores"] == ours["scores"]

@@ -195,8 +195,9 @@ def cmd_run(args) -> int:
                                 argv=sys.argv[1:], eval_tasks=args.eval_tasks, include_path=args.include_path)
     plan = runner.plan(options)
     result = runner.execute(plan)
-    print(runner.format_row(result))
-    print(f"result: {plan.result_path}")
+    if result is not None:  # None: a data-parallel helper process, which reports nothing
+        print(runner.format_row(result))
+        print(f"result: {plan.result_path}")
     return 0
 
 

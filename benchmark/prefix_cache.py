@@ -25,6 +25,7 @@ import torch
 from .shared_prefix import cache_argument
 
 MIN_SHARED = 16  # a shorter shared beginning saves less than its extra forward call costs
+MAX_KEPT = 16  # prefixes kept at once: one per task being evaluated (a few MB each)
 
 
 def common_length(context: torch.Tensor, attention_mask: torch.Tensor) -> int:
@@ -41,14 +42,13 @@ def common_length(context: torch.Tensor, attention_mask: torch.Tensor) -> int:
 
 
 class PrefixCache:
-    """Keeps the key/value cache of the last shared beginning seen, per model and prompt."""
+    """Keeps the key/value caches of the shared beginnings seen, for one model and prompt."""
 
     def __init__(self, model, soft_prompt=None):
         self.model = model
         self.soft_prompt = soft_prompt
         self.argument = cache_argument(model)
-        self._key: tuple | None = None
-        self._cache = None
+        self._caches: dict[tuple, object] = {}  # prefix tokens -> cache, a few tasks' worth
         self.hits = 0  # batches that reused a cache computed for an earlier batch (for tests)
 
     @property
@@ -63,17 +63,20 @@ class PrefixCache:
         n = common_length(context, attention_mask)
         return n if n + self.prompt_length >= MIN_SHARED else 0
 
-    def _prefix_cache(self, prefix_ids: torch.Tensor):
+    def cache_for(self, prefix_ids: torch.Tensor):
+        """The key/value cache of [soft prompt; `prefix_ids`] at batch size 1 (callers copy it)."""
         key = tuple(prefix_ids.tolist())
-        if key == self._key:
+        if key in self._caches:
             self.hits += 1
-            return self._cache
+            return self._caches[key]
         embeds = self.model.get_input_embeddings()(prefix_ids[None])
         if self.soft_prompt is not None:
             embeds = torch.cat([self.soft_prompt.weight.to(embeds.dtype)[None], embeds], dim=1)
         out = self.model(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
-        self._key, self._cache = key, getattr(out, self.argument)
-        return self._cache
+        if len(self._caches) >= MAX_KEPT:
+            self._caches.pop(next(iter(self._caches)))  # the oldest
+        self._caches[key] = getattr(out, self.argument)
+        return self._caches[key]
 
     def inputs(self, context: torch.Tensor, attention_mask: torch.Tensor, n: int) -> dict:
         """`generate` keyword arguments for the batch with its first `n` real tokens (and the
@@ -81,7 +84,7 @@ class PrefixCache:
         lengths = attention_mask.sum(1)
         first = context.shape[1] - int(lengths[0])  # row 0's padding
         prefix_ids = context[0, first:first + n]
-        cache = copy.deepcopy(self._prefix_cache(prefix_ids))  # generate extends it in place
+        cache = copy.deepcopy(self.cache_for(prefix_ids))  # generate extends it in place
         cache.batch_repeat_interleave(context.shape[0])
 
         # [prefix placeholders | pads | own tokens]: the placeholders are never fed to the model

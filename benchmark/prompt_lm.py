@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
 
 from .prefix_cache import PrefixCache
 from .soft_prompt import SoftPrompt
@@ -60,6 +61,78 @@ class PromptLM(HFLM):
             # Drop the prompt's positions: HFLM slices the logits by its own token counts.
             logits = logits[:, self._prompt_length:]
         return logits
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        """Greedy requests go through refill generation (`refill.py`), all tasks together;
+        anything else (sampling, "auto" batch size, other backends) through HFLM's own."""
+        if self.prefix_cache is None or self.batch_size == "auto" or isinstance(self.think_end_token, int):
+            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        import json
+
+        from tqdm import tqdm
+
+        from .refill import RefillGenerator
+
+        groups: dict[tuple, list[int]] = {}  # one task and one set of generation options each
+        for i, request in enumerate(requests):
+            key = (getattr(request, "task_name", None), json.dumps(request.args[1], sort_keys=True, default=str))
+            groups.setdefault(key, []).append(i)
+        results: list[str | None] = [None] * len(requests)
+        greedy = []
+        for indices in groups.values():
+            planned = self._greedy_requests([requests[i] for i in indices])
+            if planned is None:  # sampling or extra generation options: HFLM's generate does it
+                texts = super().generate_until([requests[i] for i in indices], disable_tqdm=True)
+                for i, text in zip(indices, texts):
+                    results[i] = text
+                continue
+            rows, until = planned
+            # One task after another (its prefills then share one beginning), longest first.
+            rows_in_order = sorted(zip(indices, rows), key=lambda x: (-len(x[1].tokens), requests[x[0]].args[0]))
+            greedy += [(i, row, until) for i, row in rows_in_order]
+        if greedy:
+            bar = tqdm(total=len(greedy), disable=disable_tqdm or self.rank != 0,
+                       desc="Running generate_until requests")
+            generator = RefillGenerator(self.model, self.prefix_cache, int(self.batch_size), bar.update)
+            try:
+                with self._autocast():
+                    generator.run([row for _, row, _ in greedy])
+            except NotImplementedError:  # the model's cache is not a plain growing one
+                bar.close()
+                self.prefix_cache = None
+                return super().generate_until(requests, disable_tqdm=disable_tqdm)
+            bar.close()
+            for i, row, until in greedy:
+                context, gen_kwargs = requests[i].args
+                text = postprocess_generated_text(self.tok_decode(row.new), until, self.think_end_token)
+                results[i] = text
+                self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
+        return results
+
+    def _greedy_requests(self, requests):
+        """Refill rows for one task's requests and their stop sequences, or None when the
+        options ask for more than greedy decoding."""
+        from .refill import Request, common_prefix
+
+        kwargs = normalize_gen_kwargs(requests[0].args[1], self.max_gen_toks)
+        eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
+        max_gen_toks = kwargs.pop("max_gen_toks")
+        if kwargs.pop("do_sample", False) or kwargs.pop("temperature", 0.0) or kwargs:
+            return None
+        # As HFLM encodes a batch, one row at a time: same special tokens, same left truncation.
+        tokens = [self.tok_batch_encode([r.args[0]], left_truncate_len=self.max_length - max_gen_toks,
+                                        truncation=self.truncation)[0][0].tolist() for r in requests]
+        # Any shared beginning pays here: its cache is computed once for the whole task.
+        shared = common_prefix(tokens)
+        eos_ids = self.model.generation_config.eos_token_id
+        eos_ids = set(eos_ids if isinstance(eos_ids, list) else [] if eos_ids is None else [eos_ids])
+        texts_until = [u for u in until if u and u != eos]
+
+        def stopped(new: list[int]) -> bool:  # as generate's eos check and HFLM's stop criteria
+            return new[-1] in eos_ids or any(u in self.tok_decode(new) for u in texts_until)
+
+        return [Request(t, shared, max_gen_toks, stopped) for t in tokens], until
 
     def _model_generate(self, context, max_length, stop, **generation_kwargs):
         mask = generation_kwargs.get("attention_mask")

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import evaluation, models, pipeline, provenance, targets
+from . import distributed, evaluation, models, pipeline, provenance, targets
 from .cache import atomic_write_text, build_entry, cache_dir, locked, read_manifest
 from .config import load_preset
 from .errors import RunError, UsageError, choices_text
@@ -314,15 +314,25 @@ def stage(work: Path, name: str, compute, timings: dict) -> dict:
     return value
 
 
-def execute(p: Plan, progress: bool = True) -> dict:
+def execute(p: Plan, progress: bool = True) -> dict | None:
     if p.result_path.is_file():
         return read_result(p.result_path)
+    if not distributed.is_main():
+        return train_beside_main(p)
     # One process per cell at a time: a second one waits, then finds the finished result.
     with locked(lock_path(p.result_path)):
         if p.result_path.is_file():
             return read_result(p.result_path)
         remove_stale_temporaries(p.folder)
         return _execute(p, progress)
+
+
+def train_beside_main(p: Plan) -> None:
+    """A data-parallel helper process (`accelerate launch`): it joins the training steps only;
+    the main process evaluates, decides and writes everything."""
+    loaded = models.load(p.spec)
+    fit(p, loaded, evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults), progress=False)
+    return None
 
 
 def lock_path(path: Path) -> Path:
@@ -508,7 +518,7 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git_commit": provenance.git_commit(),
         "versions": provenance.package_versions(),
-        "machine": provenance.machine(),
+        "machine": provenance.machine(), "training_processes": distributed.world_size(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key, "eval_group": p.group, "shots": o.shots, "seed": o.seed, "limit": o.limit,
         "train": o.train, "training": p.mode, "target_task": p.target, "target_tasks": p.targets,

@@ -46,6 +46,8 @@ def execute(cells: list[runner.Plan], progress: bool = True) -> list[dict]:
         print(f"{name}: running", flush=True)
         started = time.perf_counter()
         result = runner.execute(cell, progress)
+        if result is None:  # a data-parallel helper process: the main one reports
+            continue
         print(f"{name}: done in {time.perf_counter() - started:.0f} s; target {result['target']['tuned']['score']:.1f}, "
               f"mean in-context {result['mean']['before']:.1f} → {result['mean']['after']:.1f}", flush=True)
         results.append(result)

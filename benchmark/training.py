@@ -23,10 +23,10 @@ import torch.nn.functional as F
 
 from .cache import atomic_write_text
 from .config import TrainConfig
-from . import faults, shared_prefix
+from . import distributed, faults, shared_prefix
 from .errors import RunError
 from .soft_prompt import PromptSet
-from .train_data import IGNORE, Example, batch_indices, collate, encode
+from .train_data import IGNORE, Example, batch_indices, encode
 
 
 @dataclass
@@ -202,6 +202,10 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         best_score = state["best_score"]
 
     encoded = [encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples]
+    # One process, or this process's share of a data-parallel step (benchmark/distributed.py).
+    parallel = distributed.strategy(model, stage.soft_prompt, cfg.label_smoothing,
+                                    [t for t, _ in stage.trainable.values()], optimizer)
+    main = distributed.is_main()
     model.train()
     bar = tqdm(range(start, stage.steps), desc=stage.name, initial=start, total=stage.steps,
                disable=not progress, leave=False)
@@ -211,17 +215,16 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         for micro in range(cfg.grad_accum):
             rows = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed,
                                                       step * cfg.grad_accum + micro)]
-            batch = collate(rows, tokenizer.pad_token_id)
-            loss = compute_loss(model, batch, stage.soft_prompt, cfg.label_smoothing) / cfg.grad_accum
-            if not torch.isfinite(loss):
+            loss, batch = parallel.loss(rows, tokenizer.pad_token_id)
+            value = parallel.backward(loss / cfg.grad_accum)
+            if not math.isfinite(value):
                 last = f"the last good checkpoint (step {start}) is kept in {folder}" if latest.is_file() \
                     else "no checkpoint was written"
-                raise RunError(f"stage '{stage.name}': the loss became {loss.item()} at step {step}; "
+                raise RunError(f"stage '{stage.name}': the loss became {value} at step {step}; "
                                f"training stopped ({last}); try a lower learning rate")
-            loss.backward()
-            loss_sum += loss.item()
+            loss_sum += value
             tokens += int(batch["attention_mask"].sum())
-        torch.nn.utils.clip_grad_norm_([t for t, _ in stage.trainable.values()], cfg.clip_norm)
+        parallel.clip(cfg.clip_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -236,24 +239,29 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         if (step + 1) % stage.checkpoint_every == 0 or finished:
             if validate is not None:
                 model.eval()
-                score = validate()
+                score = parallel.decide(validate)  # the main process scores, all take its value
                 model.train()
                 if score > best_score:
                     best_score, report.best_score, report.best_step = score, score, step + 1
-                    save_safetensors(folder / "best.safetensors", tensors_of(stage))
+                    if main:
+                        save_safetensors(folder / "best.safetensors", tensors_of(stage))
             report.seconds += time.perf_counter() - clock
             clock = time.perf_counter()
-            _write_checkpoint(latest, {
-                "tensors": tensors_of(stage), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "step": step + 1,
-                "best_score": best_score, "report": report.to_dict()})
+            if main:
+                _write_checkpoint(latest, {
+                    "tensors": tensors_of(stage), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "step": step + 1,
+                    "best_score": best_score, "report": report.to_dict()})
+            parallel.barrier()
     bar.close()
     model.eval()
     if cfg.keep_best and validate is not None and (folder / "best.safetensors").is_file():
         load_tensors(stage, read_safetensors(folder / "best.safetensors"))
-    save_safetensors(folder / "final.safetensors", tensors_of(stage))
-    atomic_write_text(done_file, json.dumps(report.to_dict()))
-    latest.unlink(missing_ok=True)  # optimizer state is large and no longer needed
+    if main:
+        save_safetensors(folder / "final.safetensors", tensors_of(stage))
+        atomic_write_text(done_file, json.dumps(report.to_dict()))
+        latest.unlink(missing_ok=True)  # optimizer state is large and no longer needed
+    parallel.barrier()
     return report
 
 

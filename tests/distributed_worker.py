@@ -1,0 +1,44 @@
+"""Trains one stage of the real loop on the tiny Llama and writes its loss history and final
+weights' digest (main process only). Run alone, or under `accelerate launch --multi_gpu
+--num_processes 2` (gloo on CPU), by tests/test_distributed.py.
+
+    python tests/distributed_worker.py MODEL_DIR ft|promot OUT.json WORKDIR
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from tiny_models import livened  # this script runs from tests/
+
+from promot_bench import models, training
+from promot_bench.config import TrainConfig
+from promot_bench.soft_prompt import SoftPrompt
+from promot_bench.train_data import Example
+from promot_bench.tuners.base import FitContext, model_stage
+
+EXAMPLES = [Example(f"Is {a} bigger than {b}? answer:", " True" if a > b else " False")
+            for a in range(3, 9) for b in range(2, 7) if a != b]
+
+
+def main() -> None:
+    model_dir, kind, out, workdir = sys.argv[1:5]
+    torch.manual_seed(0)
+    loaded = livened(models.load_from_path(Path(model_dir)))
+    # Batches of 6 split 3 + 3 over two processes; rows differ in length, so the split changes
+    # each process's padding and token counts (what the loss weighting must get right).
+    cfg = TrainConfig(batch_size=6, steps=4, checkpoint_every=2, lr=1e-3, keep_best=False)
+    ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, cfg, Path(workdir), progress=False)
+    prompt = SoftPrompt.from_vocab(loaded.model, 4, seed=0) if kind == "promot" else None
+    report = ctx.train(model_stage(ctx, soft_prompt=prompt))
+    if training.distributed.is_main():
+        weights = {name: p.detach() for name, p in loaded.model.named_parameters()}
+        Path(out).write_text(json.dumps({"history": report.history, "weights": {
+            name: t.flatten()[:8].tolist() for name, t in list(weights.items())[:6]},
+            "norm": float(sum(t.double().pow(2).sum() for t in weights.values()) ** 0.5)}))
+
+
+if __name__ == "__main__":
+    main()
