@@ -138,8 +138,22 @@ def load_from_path(path: Path, spec: ModelSpec | None = None, dtype: str = "floa
     return LoadedModel(spec, path, model, tokenizer)
 
 
-def load(spec: ModelSpec, dtype: str = "float32", device: str = "cpu") -> LoadedModel:
-    """Prepare and load; a cached conversion that fails to load is rebuilt once."""
+def default_device() -> str:
+    """This process's GPU where there is one (under a multi-process launch, the one numbered
+    by LOCAL_RANK), else the CPU."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
+
+
+def load(spec: ModelSpec, dtype: str = "float32", device: str | None = None) -> LoadedModel:
+    """Prepare and load (on `default_device()` unless told); a cached conversion that fails to
+    load is rebuilt once."""
+    device = device or default_device()
     path = prepare(spec)
     try:
         return load_from_path(path, spec, dtype, device)
