@@ -55,6 +55,9 @@ def main(argv=None) -> int:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+    from dataclasses import replace
+
+    from . import shared_prefix
     from .bench_train import step_times
     from .config import TrainConfig
     from .train_data import Example
@@ -78,6 +81,7 @@ def main(argv=None) -> int:
                       checkpoint_every=args.steps, prompt_checkpoint_every=args.steps, keep_best=False,
                       max_length=256)
     rows = {}
+    shared_loss = shared_prefix.loss
     with tempfile.TemporaryDirectory() as workdir:
         ctx = FitContext(model, tokenizer, examples, cfg, Path(workdir), progress=False)
         prompt = new_soft_prompt(ctx).to(device=device, dtype=torch.bfloat16)
@@ -86,9 +90,14 @@ def main(argv=None) -> int:
         stages = {"warm-up": model_stage(ctx, name="warm-up"), "ft": model_stage(ctx, name="ft"),
                   "pt": prompt_stage(ctx, prompt),
                   "promot (model stage)": model_stage(ctx, soft_prompt=prompt, name="promot-model")}
+        # The same two prompt stages again with the shared-prefix path off (every row runs the
+        # prompt itself): which is faster on a GPU?
+        stages["pt (plain path)"] = replace(stages["pt"], name="pt-plain")
+        stages["promot (plain path)"] = replace(stages["promot (model stage)"], name="promot-plain")
         for name, stage in stages.items():
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
+            shared_prefix.loss = (lambda *a: None) if "plain path" in name else shared_loss
             stamps = step_times(stage, model, tokenizer, examples, cfg, Path(workdir) / stage.name)
             timed = stamps[args.warmup:]
             seconds = (timed[-1] - timed[0]) / (len(timed) - 1)

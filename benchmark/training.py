@@ -69,7 +69,10 @@ def model_inputs(model, batch: dict, soft_prompt=None) -> dict:
 
 def compute_loss(model, batch: dict, soft_prompt=None, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy over target tokens (labels != -100)."""
-    if not isinstance(soft_prompt, PromptSet):
+    # The shared-prefix path pays on CPUs (promot-1shot 1.66x per step); on a GPU, where small
+    # batches are bound by kernel launches, it cost ProMoT's model stage 1.42x (H100,
+    # results/bench/gpu-h100.json), so GPUs take the plain path.
+    if not isinstance(soft_prompt, PromptSet) and batch["input_ids"].device.type == "cpu":
         shared = shared_prefix.loss(model, batch, soft_prompt, label_smoothing)
         if shared is not None:
             return shared
