@@ -135,18 +135,6 @@ class PromptLM(HFLM):
         return [Request(t, shared, max_gen_toks, stopped) for t in tokens], until
 
     def _model_generate(self, context, max_length, stop, **generation_kwargs):
-        mask = generation_kwargs.get("attention_mask")
-        shared = self.prefix_cache.split(context, mask) if self.prefix_cache and mask is not None else 0
-        if shared:
-            # The batch's common beginning (soft prompt included) comes from the prefix cache;
-            # HFLM's own generate call, stop criteria and all, runs on the rest.
-            with torch.no_grad(), self._autocast():
-                inputs = self.prefix_cache.inputs(context, mask, shared)
-            generation_kwargs.pop("attention_mask")
-            ids = inputs.pop("input_ids")
-            out = super()._model_generate(ids, ids.shape[1] + max_length - context.shape[1], stop,
-                                          **inputs, **generation_kwargs)
-            return torch.cat([context, out[:, ids.shape[1]:].to(context.device)], dim=1)
         if self.soft_prompt is None:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
         with torch.no_grad():  # the prompt may be trainable; evaluation builds no graph
