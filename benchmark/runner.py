@@ -169,6 +169,7 @@ def plan(options: RunOptions) -> Plan:
         if not Path(folder).is_dir():
             raise UsageError(f"--include-path {folder} is not a folder")
     check_writable(options.out)
+    distributed.launch_kind()  # refuses an unsupported launcher before anything runs
     finder = TaskFinder(options.include_path)
     target_tasks = [resolve_target(name, suite, finder) for name in names]
     if options.eval_tasks is None:
@@ -519,6 +520,7 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "git_commit": provenance.git_commit(),
         "versions": provenance.package_versions(),
         "machine": provenance.machine(), "training_processes": distributed.world_size(),
+        "training_parallel": distributed.launch_kind(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key, "eval_group": p.group, "shots": o.shots, "seed": o.seed, "limit": o.limit,
         "train": o.train, "training": p.mode, "target_task": p.target, "target_tasks": p.targets,

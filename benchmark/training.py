@@ -192,15 +192,23 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
 
     set_trainable(model, stage)
     set_dropout(model, cfg.dropout)
-    optimizer = make_optimizer(cfg, stage.trainable)
+    latest = folder / "latest.pt"
+    state = _read_checkpoint(latest) if latest.is_file() else None
+    if state is not None:
+        load_tensors(stage, state["tensors"])  # before the strategy copies them into its shards
+    # One process, or this process's share of a data-parallel or sharded step
+    # (benchmark/distributed.py); the optimizer steps what the strategy trains.
+    parallel = distributed.strategy(model, stage, cfg.label_smoothing)
+    optimizer = make_optimizer(cfg, parallel.trainable)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, stage.steps))
     report = StageReport(stage.name, stage.steps, 0.0, 0, float("nan"))
     best_score, start = -math.inf, 0
-    latest = folder / "latest.pt"
-    if latest.is_file():
-        state = _read_checkpoint(latest)
-        load_tensors(stage, state["tensors"])
-        optimizer.load_state_dict(state["optimizer"])
+    if state is not None:
+        # Sharded optimizer state is kept by parameter name, the others' by position.
+        if (state.get("parallel") == "fsdp") != (parallel.kind == "fsdp"):
+            raise RunError(f"checkpoint {latest} was written by a {state.get('parallel', 'single')} run and "
+                           f"cannot resume under {parallel.kind}; relaunch the same way or delete it")
+        parallel.load_optimizer_state(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         report = StageReport(**state["report"])
@@ -208,9 +216,6 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         best_score = state["best_score"]
 
     encoded = [encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples]
-    # One process, or this process's share of a data-parallel step (benchmark/distributed.py).
-    parallel = distributed.strategy(model, stage.soft_prompt, cfg.label_smoothing,
-                                    [t for t, _ in stage.trainable.values()], optimizer)
     main = distributed.is_main()
     model.train()
     bar = tqdm(range(start, stage.steps), desc=stage.name, initial=start, total=stage.steps,
@@ -243,6 +248,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
 
         finished = step + 1 == stage.steps
         if (step + 1) % stage.checkpoint_every == 0 or finished:
+            parallel.sync()  # the runner's model now holds the trained values
             if validate is not None:
                 model.eval()
                 score = parallel.decide(validate)  # the main process scores, all take its value
@@ -253,9 +259,10 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
                         save_safetensors(folder / "best.safetensors", tensors_of(stage))
             report.seconds += time.perf_counter() - clock
             clock = time.perf_counter()
+            optimizer_state = parallel.optimizer_state(optimizer)  # gathered: every process takes part
             if main:
                 _write_checkpoint(latest, {
-                    "tensors": tensors_of(stage), "optimizer": optimizer.state_dict(),
+                    "tensors": tensors_of(stage), "optimizer": optimizer_state, "parallel": parallel.kind,
                     "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "step": step + 1,
                     "best_score": best_score, "report": report.to_dict()})
             parallel.barrier()

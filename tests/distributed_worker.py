@@ -35,7 +35,8 @@ def main() -> None:
     report = ctx.train(model_stage(ctx, soft_prompt=prompt))
     if training.distributed.is_main():
         weights = {name: p.detach() for name, p in loaded.model.named_parameters()}
-        Path(out).write_text(json.dumps({"history": report.history, "weights": {
+        Path(out).write_text(json.dumps({
+            "history": report.history, "resumed_from": report.resumed_from, "weights": {
             name: t.flatten()[:8].tolist() for name, t in list(weights.items())[:6]},
             "norm": float(sum(t.double().pow(2).sum() for t in weights.values()) ** 0.5)}))
 

@@ -1,7 +1,8 @@
-"""Data-parallel training (benchmark/distributed.py) on CPU: two processes over gloo, launched
-the way the README documents (`accelerate launch --multi_gpu --num_processes 2`), must train
-exactly as one process does: the same loss at every step and the same final weights, within
-float tolerance, for `ft` and for ProMoT's model stage (soft prompt attached)."""
+"""Multi-process training (benchmark/distributed.py) on CPU: two processes over gloo, launched
+the way the README documents (`accelerate launch --multi_gpu` for DDP, `--use_fsdp` for FSDP,
+`--num_processes 2`), must train exactly as one process does: the same loss at every step and
+the same final weights, within float tolerance, for `ft` and for ProMoT's model stage (soft
+prompt attached)."""
 
 import json
 import os
@@ -21,26 +22,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def train(model_dir, kind, tmp_path, processes: int) -> dict:
-    out, work = tmp_path / f"{kind}-{processes}.json", tmp_path / f"work-{kind}-{processes}"
+LAUNCH = {"ddp": "--multi_gpu", "fsdp": "--use_fsdp"}
+
+
+def launcher(processes: int, parallel: str = "ddp") -> list[str]:
+    if processes == 1:
+        return [sys.executable]
+    return [sys.executable, "-m", "accelerate.commands.launch", LAUNCH[parallel], "--num_processes",
+            str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(free_port())]
+
+
+def train(model_dir, kind, tmp_path, processes: int, parallel: str = "ddp", resume_at: int = 0) -> dict:
+    name = f"{kind}-{processes}-{parallel}"
+    out, work = tmp_path / f"{name}.json", tmp_path / f"work-{name}"
     args = [str(WORKER), str(model_dir), kind, str(out), str(work)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    if processes == 1:
-        command = [sys.executable, *args]
-    else:
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                   str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_port", str(free_port()), *args]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=WORKER.parent, timeout=600)
+    if resume_at:  # stop after that step (checkpoint written), then train again from it
+        stopped = subprocess.run([*launcher(processes, parallel), *args], capture_output=True, text=True,
+                                 env={**env, "PROMOT_BENCH_FAULT": f"step:{resume_at + 1}"},
+                                 cwd=WORKER.parent, timeout=600)
+        assert stopped.returncode != 0 and not out.exists(), stopped.stderr[-3000:]
+    done = subprocess.run([*launcher(processes, parallel), *args], capture_output=True, text=True, env=env,
+                          cwd=WORKER.parent, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
 @pytest.mark.parametrize("kind", ["ft", "promot"])
-def test_two_processes_train_as_one(tiny_llama_dir, tmp_path, kind):
+def test_two_processes_train_as_one(tiny_llama_dir, tmp_path, kind, parallel):
     one = train(tiny_llama_dir, kind, tmp_path, 1)
-    two = train(tiny_llama_dir, kind, tmp_path, 2)
+    two = train(tiny_llama_dir, kind, tmp_path, 2, parallel)
     losses_one = [loss for _, loss in one["history"]]
     losses_two = [loss for _, loss in two["history"]]
     assert len(losses_one) == 4
@@ -51,28 +65,51 @@ def test_two_processes_train_as_one(tiny_llama_dir, tmp_path, kind):
     assert two["norm"] == pytest.approx(one["norm"], rel=1e-5)
 
 
-def launch_run(tiny_llama_dir, out, processes: int, cache):
+def launch_run(tiny_llama_dir, out, processes: int, cache, parallel: str = "ddp"):
     run = ["-m", "promot_bench.cli", "run", "--model", str(tiny_llama_dir), "--tuner", "promot", "--train", "nli",
            "--steps", "2", "--limit", "2", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PROMOT_BENCH_CACHE": str(cache)}
-    launcher = [sys.executable] if processes == 1 else [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port())]
-    done = subprocess.run([*launcher, *run], capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run([*launcher(processes, parallel), *run], capture_output=True, text=True, env=env,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("result: ") == 1  # only the main process reports
     return json.loads(next(out.rglob("seed0.json")).read_text())
 
 
 @pytest.mark.slow
-def test_runner_under_accelerate_launch(tiny_llama_dir, tmp_path):
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_runner_under_accelerate_launch(tiny_llama_dir, tmp_path, parallel):
     """`accelerate launch ... promot-bench run`: the main process evaluates and writes one
     result, the helper trains beside it; the result equals a single-process run's."""
     cache = tmp_path / "cache"
     one = launch_run(tiny_llama_dir, tmp_path / "one", 1, cache)
-    two = launch_run(tiny_llama_dir, tmp_path / "two", 2, cache)
+    two = launch_run(tiny_llama_dir, tmp_path / "two", 2, cache, parallel)
     assert (one["training_processes"], two["training_processes"]) == (1, 2)
+    assert (one["training_parallel"], two["training_parallel"]) == ("single", parallel)
     for a, b in zip(one["stages"], two["stages"]):
         assert [loss for _, loss in b["history"]] == pytest.approx([loss for _, loss in a["history"]], rel=1e-4)
     assert two["target"]["tuned"]["score"] == one["target"]["tuned"]["score"]
+
+
+@pytest.mark.slow
+def test_sharded_run_resumes_as_if_uninterrupted(tiny_llama_dir, tmp_path):
+    """FSDP checkpoints gather the sharded optimizer state on the main process; a run killed
+    after its step-2 checkpoint and started again must end as an uninterrupted run does."""
+    whole = train(tiny_llama_dir, "promot", tmp_path / "whole", 2, "fsdp")
+    resumed = train(tiny_llama_dir, "promot", tmp_path / "resumed", 2, "fsdp", resume_at=2)
+    assert (whole["resumed_from"], resumed["resumed_from"]) == (0, 2)
+    assert [loss for _, loss in resumed["history"]] == pytest.approx([loss for _, loss in whole["history"]],
+                                                                     rel=1e-5)
+    assert resumed["norm"] == pytest.approx(whole["norm"], rel=1e-6)
+
+
+def test_unsupported_launcher_is_refused_in_one_line(monkeypatch):
+    from promot_bench import distributed
+    from promot_bench.errors import UsageError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert distributed.launch_kind() == "fsdp"
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    with pytest.raises(UsageError, match="DeepSpeed launches are not supported"):
+        distributed.launch_kind()
