@@ -1,8 +1,10 @@
 """A short GPU check of the training path at scale: a Llama model of about 1.1B parameters built
 from config (TinyLlama's shape, random weights) in bf16, a few steps of each kind of stage
 through the real loop (`training.run_stage`): `ft` (all weights), `pt` (the soft prompt only)
-and ProMoT's model stage (all weights, the soft prompt attached). Prints and writes seconds per
-step, tokens/s and peak GPU memory per stage.
+and ProMoT's model stage (all weights, the soft prompt attached); with `--fsdp`, `ft` and the
+model stage again through the FSDP strategy in one process (the sharded code path on a GPU:
+NCCL, DTensor shards, gathering into the model). Prints and writes seconds per step, tokens/s
+and peak GPU memory per stage.
 
     python -m promot_bench.bench_gpu --examples EXAMPLES.jsonl --tokenizer TOKENIZER_DIR --out gpu.json
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -46,6 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--export", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--fsdp", action="store_true", help="also run ft and the model stage sharded (FSDP)")
     parser.add_argument("--dry-run", action="store_true", help="a tiny shape on the CPU, to check the script")
     args = parser.parse_args(argv)
     if args.export:
@@ -94,7 +98,12 @@ def main(argv=None) -> int:
         # prompt itself): which is faster on a GPU?
         stages["pt (plain path)"] = replace(stages["pt"], name="pt-plain")
         stages["promot (plain path)"] = replace(stages["promot (model stage)"], name="promot-plain")
+        if args.fsdp:
+            stages["ft (FSDP)"] = replace(stages["ft"], name="ft-fsdp")
+            stages["promot (model stage, FSDP)"] = replace(stages["promot (model stage)"], name="promot-fsdp")
         for name, stage in stages.items():
+            # The FSDP strategy is chosen by the launch's environment (benchmark/distributed.py).
+            os.environ["ACCELERATE_USE_FSDP"] = "true" if "FSDP" in name else "false"
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             shared_prefix.loss = (lambda *a: None) if "plain path" in name else shared_loss

@@ -47,15 +47,14 @@ def is_main() -> bool:
 
 
 def launch_kind() -> str:
-    """'single', 'ddp' or 'fsdp', from the environment the launcher set."""
-    if world_size() == 1:
-        return "single"
+    """'single', 'ddp' or 'fsdp', from the environment the launcher set (an FSDP launch shards
+    even with one process, so the sharded path can be checked on a single GPU)."""
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
         raise UsageError("DeepSpeed launches are not supported: use `accelerate launch --multi_gpu` (DDP) "
                          "or `accelerate launch --use_fsdp` (FSDP)")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         return "fsdp"
-    return "ddp"
+    return "single" if world_size() == 1 else "ddp"
 
 
 def on_device(batch: dict, device) -> dict:
@@ -181,7 +180,12 @@ class FullySharded(Collective):
         from torch.distributed.fsdp import fully_shard
 
         if not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if model.device.type == "cuda" else "gloo", timeout=WAIT)
+            backend = "nccl" if model.device.type == "cuda" else "gloo"
+            if "MASTER_ADDR" in os.environ:
+                torch.distributed.init_process_group(backend, timeout=WAIT)
+            else:  # one process, started without a launcher
+                torch.distributed.init_process_group(backend, store=torch.distributed.HashStore(), rank=0,
+                                                     world_size=1)
         super().__init__(model, stage, label_smoothing)
         strategy = os.environ.get("FSDP_SHARDING_STRATEGY", "FULL_SHARD").upper()
         if strategy not in ("FULL_SHARD", "SHARD_GRAD_OP", "1", "2"):

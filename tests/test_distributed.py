@@ -38,6 +38,8 @@ def train(model_dir, kind, tmp_path, processes: int, parallel: str = "ddp", resu
     out, work = tmp_path / f"{name}.json", tmp_path / f"work-{name}"
     args = [str(WORKER), str(model_dir), kind, str(out), str(work)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    if processes == 1 and parallel == "fsdp":  # no launcher: the sharded path in one process
+        env["ACCELERATE_USE_FSDP"] = "true"
     if resume_at:  # stop after that step (checkpoint written), then train again from it
         stopped = subprocess.run([*launcher(processes, parallel), *args], capture_output=True, text=True,
                                  env={**env, "PROMOT_BENCH_FAULT": f"step:{resume_at + 1}"},
@@ -50,11 +52,11 @@ def train(model_dir, kind, tmp_path, processes: int, parallel: str = "ddp", resu
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+@pytest.mark.parametrize("processes, parallel", [(2, "ddp"), (2, "fsdp"), (1, "fsdp")])
 @pytest.mark.parametrize("kind", ["ft", "promot"])
-def test_two_processes_train_as_one(tiny_llama_dir, tmp_path, kind, parallel):
+def test_launched_processes_train_as_one(tiny_llama_dir, tmp_path, kind, processes, parallel):
     one = train(tiny_llama_dir, kind, tmp_path, 1)
-    two = train(tiny_llama_dir, kind, tmp_path, 2, parallel)
+    two = train(tiny_llama_dir, kind, tmp_path, processes, parallel)
     losses_one = [loss for _, loss in one["history"]]
     losses_two = [loss for _, loss in two["history"]]
     assert len(losses_one) == 4
