@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-CASES = ("plain", "ft", "pt", "promot")
+CASES = ("plain", "ft", "pt", "promot", "ft-bf16")
 
 
 # Square sizes, and the embedded model's MLP projection at a training batch's token count
@@ -91,7 +91,9 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     from .tuners.base import FitContext, model_stage, new_soft_prompt, prompt_stage
 
     cfg = load_preset("cpu-small", {"steps": steps, "prompt_steps": steps, "checkpoint_every": steps,
-                                    "prompt_checkpoint_every": steps})
+                                    "prompt_checkpoint_every": steps,
+                                    "precision": "bf16" if case.endswith("-bf16") else "fp32"})
+    case = case.removesuffix("-bf16")
     loaded = models.load(models.resolve(None))
     model, tok = loaded.model, loaded.tokenizer
     examples = targets.training_examples(targets.load_task("promot_mini_nli", evaluation.task_manager()))
@@ -126,7 +128,9 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
             if case == "plain":
                 model(**plain_inputs(batch)).loss.backward()
             else:
-                training.compute_loss(model, batch, stage.soft_prompt, cfg.label_smoothing).backward()
+                with training.autocast(cfg.precision, model.device):
+                    loss = training.compute_loss(model, batch, stage.soft_prompt, cfg.label_smoothing)
+                loss.backward()
         model.zero_grad(set_to_none=True)
         if prompt is not None:
             prompt.zero_grad(set_to_none=True)
@@ -134,7 +138,7 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     shutil.rmtree(workdir, ignore_errors=True)
     seconds = stamps[-1] - stamps[warmup]
     tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
-    return {"case": case, "steps_timed": steps - warmup, "seconds_per_step": seconds / (steps - warmup),
+    return {"case": case + ("-bf16" if cfg.precision == "bf16" else ""), "steps_timed": steps - warmup, "seconds_per_step": seconds / (steps - warmup),
             "tokens_per_s": tokens / seconds, "gflop_per_step": sum(flops) / len(flops) / 1e9,
             "gflops": sum(flops) / seconds / 1e9,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

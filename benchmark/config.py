@@ -30,6 +30,9 @@ class TrainConfig:
     dropout: float = 0.0  # every dropout rate of the model while training (the study: 0.1)
     max_length: int = 256  # tokens per training example (prompt + target), longer ones are cut
     seed: int = 0
+    # fp32, or bf16 mixed precision (autocast: weights, gradients and optimizer state stay fp32,
+    # matmuls run in bf16 -- AMX units on recent Xeons, tensor cores on GPUs)
+    precision: str = "fp32"
     # model tuning (ft and the second stage of promot)
     lr: float = 5e-5
     steps: int = 40
@@ -52,7 +55,7 @@ class TrainConfig:
     wise_alpha: float = 0.5
 
     CHOICES = {"optimizer": ("adamw", "adafactor"), "schedule": ("constant", "linear"),
-               "prompt_init": ("vocab", "text", "random")}
+               "prompt_init": ("vocab", "text", "random"), "precision": ("fp32", "bf16")}
 
     def validate(self) -> "TrainConfig":
         for key, allowed in self.CHOICES.items():

@@ -122,6 +122,11 @@ def make_optimizer(cfg: TrainConfig, trainable: dict) -> torch.optim.Optimizer:
     return torch.optim.AdamW(param_groups, weight_decay=cfg.weight_decay)
 
 
+def autocast(precision: str, device):
+    """The forward pass in the configured precision (backward follows it)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def lr_factor(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -226,7 +231,8 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         for micro in range(cfg.grad_accum):
             rows = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed,
                                                       step * cfg.grad_accum + micro)]
-            loss, batch = parallel.loss(rows, tokenizer.pad_token_id)
+            with autocast(cfg.precision, model.device):
+                loss, batch = parallel.loss(rows, tokenizer.pad_token_id)
             value = parallel.backward(loss / cfg.grad_accum)
             if not math.isfinite(value):
                 last = f"the last good checkpoint (step {start}) is kept in {folder}" if latest.is_file() \

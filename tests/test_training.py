@@ -79,3 +79,26 @@ def test_dropout_setting_reaches_every_dropout(gpt2):
     assert rates and set(rates) == {0.3}
     training.set_dropout(model, 0.0)
     assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}
+
+
+def test_bf16_precision_runs_matmuls_in_bf16_and_keeps_fp32_weights(tiny_llama_dir, tmp_path):
+    from promot_bench import models
+    from promot_bench.config import TrainConfig
+    from promot_bench.tuners.base import FitContext, model_stage
+    from tiny_models import livened
+
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        loaded = livened(models.load_from_path(tiny_llama_dir))
+        seen = []
+        first_linear = next(m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear))
+        first_linear.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+        cfg = TrainConfig(batch_size=4, steps=3, checkpoint_every=3, lr=1e-3, keep_best=False, precision=precision)
+        ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES * 2, cfg, tmp_path / precision, progress=False)
+        report = ctx.train(model_stage(ctx))
+        runs[precision] = [loss for _, loss in report.history]
+        assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+        assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert runs["bf16"] == pytest.approx(runs["fp32"], rel=3e-2)
+    assert runs["bf16"] != runs["fp32"]
