@@ -87,8 +87,11 @@ class SingleProcess:
         loss.backward()
         return loss.item()
 
-    def clip(self, max_norm: float) -> None:
-        torch.nn.utils.clip_grad_norm_([t for t, _ in self.trainable.values()], max_norm)
+    def clip(self, max_norm: float) -> float:
+        """Clip the gradients to `max_norm` in total; their norm before clipping."""
+        norm = torch.nn.utils.clip_grad_norm_([t for t, _ in self.trainable.values()], max_norm)
+        # Sharded gradients give a distributed tensor, already reduced over the processes.
+        return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
 
     def decide(self, compute):
         return compute()
@@ -205,9 +208,6 @@ class FullySharded(Collective):
         # (the runner's tensor, its shard in the training copy), in one order on every process
         self.pairs = [(t, shards[name_of[id(t)]]) for t, _ in stage.trainable.values()]
         self.trainable = {name: (shards[name_of[id(t)]], lr) for name, (t, lr) in stage.trainable.items()}
-
-    def clip(self, max_norm: float) -> None:
-        torch.nn.utils.clip_grad_norm_([t for t, _ in self.trainable.values()], max_norm)
 
     def sync(self) -> None:
         with torch.no_grad():

@@ -50,6 +50,7 @@ class StageReport:
     best_score: float | None = None
     resumed_from: int = 0
     history: list = field(default_factory=list)  # [step, loss] at every step
+    grad_norms: list = field(default_factory=list)  # the gradient's norm before clipping, every step
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -241,7 +242,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
                                f"training stopped ({last}); try a lower learning rate")
             loss_sum += value
             tokens += int(batch["attention_mask"].sum())
-        parallel.clip(cfg.clip_norm)
+        report.grad_norms.append(round(parallel.clip(cfg.clip_norm), 6))
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

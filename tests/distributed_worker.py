@@ -29,15 +29,16 @@ def main() -> None:
     loaded = livened(models.load_from_path(Path(model_dir)))
     # Batches of 6 split 3 + 3 over two processes; rows differ in length, so the split changes
     # each process's padding and token counts (what the loss weighting must get right).
-    cfg = TrainConfig(batch_size=6, steps=4, checkpoint_every=2, lr=1e-3, keep_best=False)
+    # A clip norm every step's gradient exceeds: each process must clip by the global norm.
+    cfg = TrainConfig(batch_size=6, steps=4, checkpoint_every=2, lr=1e-3, keep_best=False, clip_norm=0.05)
     ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, cfg, Path(workdir), progress=False)
     prompt = SoftPrompt.from_vocab(loaded.model, 4, seed=0) if kind == "promot" else None
     report = ctx.train(model_stage(ctx, soft_prompt=prompt))
     if training.distributed.is_main():
         weights = {name: p.detach() for name, p in loaded.model.named_parameters()}
         Path(out).write_text(json.dumps({
-            "history": report.history, "resumed_from": report.resumed_from, "weights": {
-            name: t.flatten()[:8].tolist() for name, t in list(weights.items())[:6]},
+            "history": report.history, "grad_norms": report.grad_norms, "resumed_from": report.resumed_from,
+            "weights": {name: t.flatten()[:8].tolist() for name, t in list(weights.items())[:6]},
             "norm": float(sum(t.double().pow(2).sum() for t in weights.values()) ** 0.5)}))
 
 

@@ -62,6 +62,9 @@ def test_launched_processes_train_as_one(tiny_llama_dir, tmp_path, kind, process
     assert len(losses_one) == 4
     assert losses_two == pytest.approx(losses_one, rel=1e-4, abs=1e-5)
     assert losses_one[0] != pytest.approx(losses_one[-1], abs=1e-3)  # it did train
+    # Every step clips (the worker's clip norm is small): by the norm over all processes' shares.
+    assert min(one["grad_norms"]) > 0.05
+    assert two["grad_norms"] == pytest.approx(one["grad_norms"], rel=1e-4)
     for name, values in one["weights"].items():
         assert two["weights"][name] == pytest.approx(values, abs=1e-4), name
     assert two["norm"] == pytest.approx(one["norm"], rel=1e-5)
