@@ -1,7 +1,8 @@
 """Training throughput: tokens/s and achieved GFLOP/s of the training loop for `ft`, `pt` and
 ProMoT's model stage (`promot`: weights train, the soft prompt attached), against a plain
-PyTorch loop (full logits, the model's own loss, AdamW) on the same batches, each as a
-fraction of this machine's fp32 matmul rate measured in the same run; peak RSS per case.
+PyTorch loop (full logits, the model's own loss, AdamW) on the same batches, and `ft` in bf16
+mixed precision (`ft-bf16`), each as a fraction of this machine's fp32 matmul rate measured in
+the same run; peak RSS per case.
 
     python -m promot_bench.bench_train --out results/bench/train.json
 
