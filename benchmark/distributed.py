@@ -205,9 +205,9 @@ class FullySharded(Collective):
                 fully_shard(module, mesh=mesh, reshard_after_forward=reshard)
         fully_shard(self.module, mesh=mesh, reshard_after_forward=reshard)
         shards = dict(self.module.named_parameters(remove_duplicate=False))
-        # (the runner's tensor, its shard in the training copy), in one order on every process
-        self.pairs = [(t, shards[name_of[id(t)]]) for t, _ in stage.trainable.values()]
         self.trainable = {name: (shards[name_of[id(t)]], lr) for name, (t, lr) in stage.trainable.items()}
+        # (the runner's tensor, its shard in the training copy), in one order on every process
+        self.pairs = [(t, self.trainable[name][0]) for name, (t, _) in stage.trainable.items()]
 
     def sync(self) -> None:
         with torch.no_grad():

@@ -119,7 +119,9 @@ def make_optimizer(cfg: TrainConfig, trainable: dict) -> torch.optim.Optimizer:
                          weight_decay=cfg.weight_decay)
     # Not `fused=True`: it is 0.09 s instead of 0.40 s per step on the embedded model's weights,
     # but with it `joint` (a 0.3-lr prompt and the weights in one optimizer) collapsed to
-    # answering "False" on nli seed 0 (50%; 100% with the default), cause not yet found.
+    # answering "False" on nli seed 0 (50%; 100% with the default). Its updates match the
+    # default's to 6e-8 on a tiny model, so most likely that run's sensitivity, not a kernel bug
+    # (benchmark/README.md).
     return torch.optim.AdamW(param_groups, weight_decay=cfg.weight_decay)
 
 
