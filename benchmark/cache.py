@@ -116,15 +116,21 @@ def build_entry(final: Path, build: Callable[[Path], dict | None], full_check: b
     with locked(final):
         if check_manifest(final, full=full_check) is None:  # another process finished it
             return final
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.building."))
-        try:
-            extra = build(tmp)
-            write_manifest(tmp, extra)
-            if final.exists():
-                trash = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.stale."))
-                os.replace(final, trash / "old")
-                shutil.rmtree(trash, ignore_errors=True)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        write_entry(final, build)
     return final
+
+
+def write_entry(final: Path, build: Callable[[Path], dict | None]) -> None:
+    """Build `final` afresh in a temporary sibling and swap it in; the caller holds
+    `locked(final)`."""
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.building."))
+    try:
+        extra = build(tmp)
+        write_manifest(tmp, extra)
+        if final.exists():
+            trash = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.stale."))
+            os.replace(final, trash / "old")
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -87,7 +87,7 @@ def add_models(sub) -> None:
 def cmd_eval(args) -> int:
     import time
 
-    from . import evaluation, models
+    from . import distributed, evaluation, models
 
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if args.shots is not None and not 0 <= args.shots <= 32:
@@ -99,10 +99,13 @@ def cmd_eval(args) -> int:
         raise UsageError(f"unknown task(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(known)}")
     spec = models.resolve(args.model)
     loaded = models.load(spec)
+    distributed.init_group()  # under `accelerate launch`: each process evaluates its share
     started = time.perf_counter()
     out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, names, num_fewshot=args.shots,
                                  limit=args.limit, batch_size=args.batch_size, seed=args.seed, manager=manager)
     seconds = time.perf_counter() - started
+    if out is None:  # a data-parallel helper: the main process prints everyone's scores
+        return 0
     from lm_eval.utils import make_table
 
     print(make_table(out))
@@ -261,7 +264,9 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("eval", help="evaluate a model on lm-eval tasks (the runner's evaluation)",
                        description="Score a model on promot-bench tasks or groups with the same "
-                                   "evaluation path the runner uses; prints one row per task.")
+                                   "evaluation path the runner uses; prints one row per task. Under "
+                                   "`accelerate launch --num_processes N` it is data-parallel: each "
+                                   "process scores every N-th item, the first prints the table.")
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
     p.add_argument("--tasks", required=True, help="task or group names, comma-separated (see `promot-bench tasks`)")
     p.add_argument("--shots", type=int, default=None, help="override the tasks' shots (0-32)")

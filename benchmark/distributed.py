@@ -16,11 +16,14 @@ part of the wrapped computation.
   accelerate, whose FSDP path needs an accelerator device: on CPUs its launch leaves the
   processes unconnected, so it could not be tested here. The shards train a copy of the
   model; `sync()` gathers the trained tensors back into the runner's model (at validation,
-  checkpoints and the end), which the main process evaluates. Gradients, optimizer state and
+  checkpoints and the end), which the evaluations use. Gradients, optimizer state and
   the training copy are sharded; every process also keeps the full weights it loaded.
 
-Only the main process evaluates, runs keep-best validation and writes files; the others train
-beside it and take its decisions. DeepSpeed launches are refused in one line.
+Evaluation is data-parallel too: every process runs each evaluation on its share of the items
+through lm-eval's own multi-process protocol (`PromptLM` joins the process group that
+`init_group` starts), and the main process gathers the scores. Only the main process reads
+and writes files (caches, checkpoints, results); the others take its decisions
+(`main_decides`). DeepSpeed launches are refused in one line.
 """
 
 from __future__ import annotations
@@ -44,6 +47,34 @@ def world_size() -> int:
 
 def is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def is_parallel() -> bool:
+    """Whether this process has partners in a started process group."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized() \
+        and torch.distributed.get_world_size() > 1
+
+
+def init_group() -> None:
+    """Join the launch's process group before anything collective runs (the baseline evaluation
+    comes before training); a single process has none. Accelerate and FSDP reuse it."""
+    if world_size() == 1 or torch.distributed.is_initialized():
+        return
+    from .models import default_device
+
+    device = torch.device(default_device())
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL's object collectives use the current device
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=WAIT)
+
+
+def main_decides(compute):
+    """`compute()` on the main process only; every process gets its value."""
+    if not is_parallel():
+        return compute()
+    value = [compute() if is_main() else None]
+    torch.distributed.broadcast_object_list(value, src=0)
+    return value[0]
 
 
 def launch_kind() -> str:
@@ -92,9 +123,6 @@ class SingleProcess:
         norm = torch.nn.utils.clip_grad_norm_([t for t, _ in self.trainable.values()], max_norm)
         # Sharded gradients give a distributed tensor, already reduced over the processes.
         return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
-
-    def decide(self, compute):
-        return compute()
 
     def barrier(self) -> None:
         pass
@@ -147,12 +175,6 @@ class Collective(SingleProcess):
         total = loss.detach() / self.world
         torch.distributed.all_reduce(total)  # the whole batch's mean loss, on every process
         return total.item()
-
-    def decide(self, compute):
-        """`compute()` on the main process; every process gets its value."""
-        value = [compute() if self.rank == 0 else None]
-        torch.distributed.broadcast_object_list(value, src=0)
-        return value[0]
 
     def barrier(self) -> None:
         torch.distributed.barrier()

@@ -39,16 +39,19 @@ class TaskScore:
     higher_is_better: bool = True  # the metric's direction, from the task's own config
 
 
-def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore]:
+def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore] | None:
     """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`;
-    `options` are `run_lm_eval`'s."""
-    return scores_of(run_lm_eval(model, tokenizer, tasks, **options))
+    `options` are `run_lm_eval`'s. None on a data-parallel helper process (the main process
+    gets everyone's scores)."""
+    out = run_lm_eval(model, tokenizer, tasks, **options)
+    return None if out is None else scores_of(out)
 
 
 def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
                 num_fewshot: int | None = None, limit: int | None = None, batch_size: int = 8,
                 seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None) -> dict:
-    """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments.
+    """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
+    a data-parallel helper process (`distributed.init_group` started the launch's group).
 
     `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`)."""
     import logging
@@ -92,9 +95,11 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
         metric = primary_metric(out["configs"][task], metrics)
         key = f"{metric},none"
         stderr = metrics.get(f"{metric}_stderr,none")
+        # In document order: data-parallel processes' samples arrive one process after another.
+        samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
         scores[task] = TaskScore(task, metric, float(metrics[key]),
                                  float(stderr) if isinstance(stderr, (int, float)) else None,
-                                 len(out["samples"][task]), [sample_record(s, metric) for s in out["samples"][task]],
+                                 len(samples), [sample_record(s, metric) for s in samples],
                                  aggregation_name(out["configs"][task], metric),
                                  bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)))
     return scores

@@ -23,14 +23,15 @@ def target_scorer(tasks, tokenizer, manager, batch_size: int = 8):
     if any(v is None for v in validations.values()):
         return None
 
-    def score(model, soft_prompt, prefix: str) -> float:
+    def score(model, soft_prompt, prefix: str) -> float | None:
+        """The mean validation score; None on a data-parallel helper process."""
         values = []
         for name, validation in validations.items():
             result = evaluation.evaluate(model, tokenizer, [validation], soft_prompt=for_task(soft_prompt, name),
                                          prefix=prefix, manager=manager, batch_size=batch_size, bootstrap_iters=0,
                                          num_fewshot=0)
-            values.append(result[name].value)
-        return sum(values) / len(values)
+            values.append(None if result is None else result[name].value)
+        return None if None in values else sum(values) / len(values)
 
     return score
 

@@ -15,6 +15,11 @@ HFLM internals relied on (lm-eval 0.4.13; re-check on upgrade):
     `context.shape[1]` columns from causal outputs.
   * the `max_length` property (the window HFLM truncates inputs to), `backend`, `model`,
     `device`, `mixed_precision_dtype`.
+  * data parallelism: HFLM sets it up only for a model it loads itself under `accelerate
+    launch`; for a model object it stays single-process. So under a launch (a started process
+    group) this class sets `_rank`/`_world_size` and the collectives lm-eval's evaluator calls
+    (`all_gather`, `barrier`) itself: the evaluator then gives each process
+    every world-size-th item and gathers the scores on the main process.
 """
 
 from __future__ import annotations
@@ -34,6 +39,22 @@ class PromptLM(HFLM):
         super().__init__(pretrained=pretrained, **kwargs)
         prefix = PrefixCache(self.model, soft_prompt) if reuse_prefix and self.backend == "causal" else None
         self.prefix_cache = prefix if prefix is not None and prefix.applies() else None
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            self._rank, self._world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+    # lm-eval's collectives on the process group directly: HFLM's go through an Accelerator it
+    # creates only for models it loads itself (its `gather_object` already uses the group).
+    def all_gather(self, tensor):
+        if self.world_size == 1:
+            return tensor
+        tensor = tensor.reshape(1) if tensor.dim() == 0 else tensor
+        parts = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        torch.distributed.all_gather(parts, tensor)
+        return torch.cat(parts)
+
+    def barrier(self):
+        if self.world_size > 1:
+            torch.distributed.barrier()
 
     @property
     def max_length(self) -> int:

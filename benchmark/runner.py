@@ -7,10 +7,15 @@
 
 Every step keeps its output in the run's work folder until the result file is written, so an
 interrupted run started again redoes nothing that had finished.
+
+Under `accelerate launch` (or `torchrun`) every process runs these steps: the evaluations are
+data-parallel and training is DDP or FSDP (benchmark/distributed.py). The main process alone
+reads and writes files; whether a step is already done is its decision, sent to the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import distributed, evaluation, models, pipeline, provenance, targets
-from .cache import atomic_write_text, build_entry, cache_dir, locked, read_manifest
+from .cache import atomic_write_text, cache_dir, check_manifest, locked, read_manifest, write_entry
 from .config import load_preset
 from .errors import RunError, UsageError, choices_text
 
@@ -275,19 +280,27 @@ def suite_version(p: Plan) -> str:
     return parts[0] if len(parts) == 1 else hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def cached_evaluation(key_parts: dict, compute) -> dict:
-    """`compute()` once per content key; the result is kept in the cache and shared by runs."""
+def cached_evaluation(key_parts: dict, compute) -> dict | None:
+    """`compute()` once per content key; the result is kept in the cache and shared by runs.
+    (None on a data-parallel helper process, which takes part in `compute` only.)"""
     import hashlib
 
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache_dir() / "baselines" / key
+    main = distributed.is_main()
+    # Under the lock, so runs sharing a baseline compute it once (the others wait, then read it).
+    with locked(folder) if main else contextlib.nullcontext():
+        # A small file: its sha256 is checked on every use.
+        if not distributed.main_decides(lambda: check_manifest(folder, full=True) is None):
+            scores = compute()
 
-    def build(tmp: Path) -> dict:
-        atomic_write_text(tmp / "scores.json", json.dumps({"key": key_parts, "scores": compute()}))
-        return {"key": key_parts}
+            def build(tmp: Path) -> dict:
+                atomic_write_text(tmp / "scores.json", json.dumps({"key": key_parts, "scores": scores}))
+                return {"key": key_parts}
 
-    build_entry(folder, build, full_check=True)  # a small file: its sha256 is checked on every use
-    return json.loads((folder / "scores.json").read_text())["scores"]
+            if main:
+                write_entry(folder, build)
+    return json.loads((folder / "scores.json").read_text())["scores"] if main else None
 
 
 def scores_to_json(scores: dict) -> dict:
@@ -298,42 +311,45 @@ def scores_to_json(scores: dict) -> dict:
 
 # --- the run -------------------------------------------------------------------------------
 
-def stage(work: Path, name: str, compute, timings: dict) -> dict:
-    """Run `compute()` unless this stage finished earlier; keep its JSON in the work folder."""
+def stage(work: Path, name: str, compute, timings: dict) -> dict | None:
+    """Run `compute()` unless this stage finished earlier; keep its JSON in the work folder.
+    (None on a data-parallel helper process, which takes part in `compute` only.)"""
     path = work / f"{name}.json"
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-            timings[name] = saved["seconds"]
-            return saved["value"]
-        except (ValueError, KeyError):
-            path.unlink()  # damaged: recompute
+    saved = distributed.main_decides(lambda: saved_stage(path))
+    if saved is not None:
+        timings[name] = saved["seconds"]
+        return saved["value"] if distributed.is_main() else None
     started = time.perf_counter()
     value = compute()
     timings[name] = round(time.perf_counter() - started, 2)
-    atomic_write_text(path, json.dumps({"seconds": timings[name], "value": value}))
+    if distributed.is_main():
+        atomic_write_text(path, json.dumps({"seconds": timings[name], "value": value}))
     return value
 
 
+def saved_stage(path: Path) -> dict | None:
+    """A finished stage's saved JSON, or None (a damaged one is removed: recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        return {"seconds": saved["seconds"], "value": saved["value"]}
+    except (ValueError, KeyError):
+        path.unlink()
+        return None
+
+
 def execute(p: Plan, progress: bool = True) -> dict | None:
-    if p.result_path.is_file():
-        return read_result(p.result_path)
-    if not distributed.is_main():
-        return train_beside_main(p)
-    # One process per cell at a time: a second one waits, then finds the finished result.
-    with locked(lock_path(p.result_path)):
-        if p.result_path.is_file():
-            return read_result(p.result_path)
-        remove_stale_temporaries(p.folder)
-        return _execute(p, progress)
-
-
-def train_beside_main(p: Plan) -> None:
-    """A data-parallel helper process (`accelerate launch`): it joins the training steps only;
-    the main process evaluates, decides and writes everything."""
-    loaded = models.load(p.spec)
-    fit(p, loaded, evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults), progress=False)
-    return None
+    """Run the cell, or read its finished result; None on a data-parallel helper process."""
+    distributed.init_group()
+    main = distributed.is_main()
+    # One invocation per cell at a time: a second one waits, then finds the finished result.
+    with locked(lock_path(p.result_path)) if main else contextlib.nullcontext():
+        if distributed.main_decides(p.result_path.is_file):
+            return read_result(p.result_path) if main else None
+        if main:
+            remove_stale_temporaries(p.folder)
+        return _execute(p, progress and main)
 
 
 def lock_path(path: Path) -> Path:
@@ -343,8 +359,9 @@ def lock_path(path: Path) -> Path:
     return cache_dir() / "locks" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
 
 
-def _execute(p: Plan, progress: bool) -> dict:
+def _execute(p: Plan, progress: bool) -> dict | None:
     o = p.options
+    main = distributed.is_main()
     started = time.perf_counter()
     timings: dict = {}
     t0 = time.perf_counter()
@@ -356,32 +373,39 @@ def _execute(p: Plan, progress: bool) -> dict:
            "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
            "cache_format": CACHE_FORMAT}
 
-    def evaluate(model, names, **kw):
-        return scores_to_json(evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=o.seed, **kw))
+    def evaluate(model, names, **kw):  # None on a helper process
+        scores = evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=o.seed, **kw)
+        return None if scores is None else scores_to_json(scores)
+
+    def evaluate_one(model, name, **kw):
+        scores = evaluate(model, [name], **kw)
+        return None if scores is None else scores[name]
 
     t0 = time.perf_counter()
     before = cached_evaluation({**key, "tasks": p.group, "shots": o.shots},
                                lambda: evaluate(loaded.model, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots))
     # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
     targets_before = {t: cached_evaluation({**key, "tasks": t, "shots": 0},
-                                           lambda t=t: evaluate(loaded.model, [t], num_fewshot=0))[t]
+                                           lambda t=t: evaluate_one(loaded.model, t, num_fewshot=0))
                       for t in p.targets}
     timings["before"] = round(time.perf_counter() - t0, 2)
 
-    pristine = weights_hash(loaded.model)
+    pristine = weights_hash(loaded.model) if main else None
     t0 = time.perf_counter()
     tuned, attached = fit(p, loaded, manager, progress)
     timings["train"] = round(time.perf_counter() - t0, 2)
     # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
-    target = stage(p.work, "target", lambda: {t: evaluate(
-        tuned.model, [t], soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0)[t]
+    target = stage(p.work, "target", lambda: {t: evaluate_one(
+        tuned.model, t, soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0)
         for t in p.targets}, timings)
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
-    unchanged = weights_hash(stripped) == pristine
+    unchanged = distributed.main_decides(lambda: weights_hash(stripped) == pristine)
     after = before if unchanged else stage(p.work, "after", lambda: evaluate(
         stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots), timings)
+    if not main:
+        return None  # the main process has everyone's scores and writes the result
 
     prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
     for t, path in prompt_files.items():

@@ -260,7 +260,8 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
             parallel.sync()  # the runner's model now holds the trained values
             if validate is not None:
                 model.eval()
-                score = parallel.decide(validate)  # the main process scores, all take its value
+                scored = validate()  # every process scores its share of the validation items
+                score = distributed.main_decides(lambda: scored)  # the main process's is the total
                 model.train()
                 if score > best_score:
                     best_score, report.best_score, report.best_step = score, score, step + 1

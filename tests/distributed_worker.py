@@ -1,11 +1,13 @@
 """Trains one stage of the real loop on the tiny Llama and writes its loss history and final
-weights' digest (main process only). Run alone, or under `accelerate launch --multi_gpu
---num_processes 2` (gloo on CPU), by tests/test_distributed.py.
+weights' digest (main process only); or (`eval`) evaluates it on `promot_mini` and writes, per
+process, how many requests it served and, on the main process, the scores. Run alone, or under
+`accelerate launch --multi_gpu --num_processes 2` (gloo on CPU), by tests/test_distributed.py.
 
-    python tests/distributed_worker.py MODEL_DIR ft|promot OUT.json WORKDIR
+    python tests/distributed_worker.py MODEL_DIR ft|promot|eval OUT.json WORKDIR
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,8 +15,9 @@ import torch
 
 from tiny_models import livened  # this script runs from tests/
 
-from promot_bench import models, training
+from promot_bench import distributed, evaluation, models, training
 from promot_bench.config import TrainConfig
+from promot_bench.prompt_lm import PromptLM
 from promot_bench.soft_prompt import SoftPrompt
 from promot_bench.train_data import Example
 from promot_bench.tuners.base import FitContext, model_stage
@@ -27,6 +30,8 @@ def main() -> None:
     model_dir, kind, out, workdir = sys.argv[1:5]
     torch.manual_seed(0)
     loaded = livened(models.load_from_path(Path(model_dir)))
+    if kind == "eval":
+        return evaluate(loaded, Path(out))
     # Batches of 6 split 3 + 3 over two processes; rows differ in length, so the split changes
     # each process's padding and token counts (what the loss weighting must get right).
     # A clip norm every step's gradient exceeds: each process must clip by the global norm.
@@ -40,6 +45,24 @@ def main() -> None:
             "history": report.history, "grad_norms": report.grad_norms, "resumed_from": report.resumed_from,
             "weights": {name: t.flatten()[:8].tolist() for name, t in list(weights.items())[:6]},
             "norm": float(sum(t.double().pow(2).sum() for t in weights.values()) ** 0.5)}))
+
+
+class CountingLM(PromptLM):
+    """PromptLM that counts the requests it is given."""
+    served = 0
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        CountingLM.served += len(requests)
+        return super().generate_until(requests, disable_tqdm)
+
+
+def evaluate(loaded, out: Path) -> None:
+    distributed.init_group()
+    scores = evaluation.scores_of(result) if (result := evaluation.run_lm_eval(
+        loaded.model, loaded.tokenizer, ["promot_mini"], limit=5, lm_class=CountingLM)) else None
+    rank = int(os.environ.get("RANK", "0"))
+    out.with_suffix(f".rank{rank}.json").write_text(json.dumps({"served": CountingLM.served, "scores": None if (
+        scores is None) else {t: [s.value, [r["output"] for r in s.samples]] for t, s in scores.items()}}))
 
 
 if __name__ == "__main__":

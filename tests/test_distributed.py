@@ -70,30 +70,87 @@ def test_launched_processes_train_as_one(tiny_llama_dir, tmp_path, kind, process
     assert two["norm"] == pytest.approx(one["norm"], rel=1e-5)
 
 
-def launch_run(tiny_llama_dir, out, processes: int, cache, parallel: str = "ddp"):
-    run = ["-m", "promot_bench.cli", "run", "--model", str(tiny_llama_dir), "--tuner", "promot", "--train", "nli",
-           "--steps", "2", "--limit", "2", "--out", str(out)]
+def launch_cli(arguments: list[str], processes: int, cache, parallel: str = "ddp") -> str:
+    """`promot-bench ARGUMENTS` in 1 process or under `accelerate launch`; its stdout."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PROMOT_BENCH_CACHE": str(cache)}
-    done = subprocess.run([*launcher(processes, parallel), *run], capture_output=True, text=True, env=env,
-                          timeout=600)
+    done = subprocess.run([*launcher(processes, parallel), "-m", "promot_bench.cli", *arguments],
+                          capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("result: ") == 1  # only the main process reports
-    return json.loads(next(out.rglob("seed0.json")).read_text())
+    return done.stdout
+
+
+def launch_run(tiny_llama_dir, out, processes: int, cache, parallel: str = "ddp"):
+    stdout = launch_cli(["run", "--model", str(tiny_llama_dir), "--tuner", "promot", "--train", "nli",
+                         "--steps", "2", "--limit", "3", "--out", str(out)], processes, cache, parallel)
+    assert stdout.count("result: ") == 1  # only the main process reports
+    result = next(out.rglob("seed0.json"))
+    samples = [json.loads(line) for line in result.with_name("seed0.samples.jsonl").read_text().splitlines()]
+    return json.loads(result.read_text()), samples
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
 def test_runner_under_accelerate_launch(tiny_llama_dir, tmp_path, parallel):
-    """`accelerate launch ... promot-bench run`: the main process evaluates and writes one
-    result, the helper trains beside it; the result equals a single-process run's."""
-    cache = tmp_path / "cache"
-    one = launch_run(tiny_llama_dir, tmp_path / "one", 1, cache)
-    two = launch_run(tiny_llama_dir, tmp_path / "two", 2, cache, parallel)
+    """`accelerate launch ... promot-bench run`: both processes train and evaluate (each its
+    share of the items), the main process writes one result; it equals a single-process run's.
+    Separate caches, so the 2-process run computes its own baseline."""
+    one, one_samples = launch_run(tiny_llama_dir, tmp_path / "one", 1, tmp_path / "cache-one")
+    two, two_samples = launch_run(tiny_llama_dir, tmp_path / "two", 2, tmp_path / "cache-two", parallel)
     assert (one["training_processes"], two["training_processes"]) == (1, 2)
     assert (one["training_parallel"], two["training_parallel"]) == ("single", parallel)
     for a, b in zip(one["stages"], two["stages"]):
         assert [loss for _, loss in b["history"]] == pytest.approx([loss for _, loss in a["history"]], rel=1e-4)
     assert two["target"]["tuned"]["score"] == one["target"]["tuned"]["score"]
+    # The evaluations: every task's score, and every item's prompt and output, in the same order.
+    for phase in ("before", "after"):
+        assert {t: s["score"] for t, s in two[phase].items()} == \
+            pytest.approx({t: s["score"] for t, s in one[phase].items()}, abs=1e-9)
+    assert len(one_samples) == len(two_samples) > 8 * 3
+    for a, b in zip(one_samples, two_samples):
+        assert (b["phase"], b["task"], b["doc_id"], b["prompt"]) == (a["phase"], a["task"], a["doc_id"], a["prompt"])
+        assert b["output"] == a["output"]
+
+
+def table_values(stdout: str) -> dict:
+    """task -> value from lm-eval's printed table (|task|version|filter|n-shot|metric|dir|value|...)."""
+    values = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 8 and cells[1] and cells[5] and cells[7] not in ("", "Value") and "--" not in cells[7]:
+            values[cells[1].lstrip("- ")] = float(cells[7])
+    return values
+
+
+@pytest.mark.slow
+def test_evaluation_splits_the_items_and_gathers_the_scores(tiny_llama_dir, tmp_path):
+    """Under a 2-process launch each process serves about half the requests (lm-eval pads the
+    shorter share), and the main process gets the single process's scores and outputs."""
+    for processes in (1, 2):
+        out = tmp_path / f"eval-{processes}.json"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+               "PROMOT_BENCH_CACHE": str(tmp_path / "cache")}
+        done = subprocess.run([*launcher(processes), str(WORKER), str(tiny_llama_dir), "eval", str(out),
+                               str(tmp_path)], capture_output=True, text=True, env=env, cwd=WORKER.parent, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    one = json.loads((tmp_path / "eval-1.rank0.json").read_text())
+    main, helper = (json.loads((tmp_path / f"eval-2.rank{r}.json").read_text()) for r in (0, 1))
+    assert one["served"] == 8 * 5  # 8 tasks, 5 items each
+    assert main["served"] == helper["served"] == 8 * 3  # 3 and 2 items per task, the 2 padded to 3
+    assert helper["scores"] is None
+    assert main["scores"] == one["scores"]  # every task's score and every output, in document order
+
+
+@pytest.mark.slow
+def test_eval_is_data_parallel_under_accelerate_launch(tiny_llama_dir, tmp_path):
+    """`accelerate launch ... promot-bench eval`: one table, the single process's scores."""
+    arguments = ["eval", "--model", str(tiny_llama_dir), "--tasks", "promot_mini", "--limit", "5"]
+    one = launch_cli(arguments, 1, tmp_path / "cache")
+    two = launch_cli(arguments, 2, tmp_path / "cache")
+    assert two.count("items in") == 1  # only the main process prints
+    scores = table_values(one)
+    assert len(scores) >= 8
+    assert table_values(two) == pytest.approx(scores, abs=1e-9)
+    assert "40 items" in one and "40 items" in two  # 8 tasks x 5 items, all gathered
 
 
 @pytest.mark.slow

@@ -31,6 +31,26 @@ def test_corpus_metrics_are_recomputed_on_each_resample():
     assert out["mean"]["delta"] == pytest.approx(out["t"]["delta"] / 2)
 
 
+@pytest.mark.parametrize("aggregation", ["chrf_aggregation", "bleu_aggregation"])
+def test_a_resample_scored_from_summed_counts_equals_the_metric_recomputed(aggregation):
+    """The bootstrap scores corpus metrics from per-item counts: on any resample (repeats,
+    empty outputs, a single item) that must be exactly the metric over the resampled pairs."""
+    import random
+
+    references = ["Die Katze sitzt auf der Matte.", "Ich habe heute keine Zeit.", "Englisch", "Kru-Sprachen",
+                  "Das Wetter ist schön, nicht wahr?", "Wir fahren morgen nach Berlin."]
+    predictions = ["Die Katze sitzt auf Matte.", "", "Englisch", "Kru Sprachen sind", "Le temps est beau.",
+                   "Wir fahren nach Berlin morgen."]
+    pairs = list(zip(predictions, references))
+    side = statistics.Resampler(pairs, aggregation)
+    recompute = statistics.AGGREGATIONS[aggregation]
+    rng = random.Random(0)
+    draws = [list(range(len(pairs))), [1], [1, 1, 1]] + [[rng.randrange(len(pairs)) for _ in pairs] for _ in range(30)]
+    scores = [side.score(picks) for picks in draws]
+    assert scores == [recompute([pairs[i] for i in picks]) for picks in draws]
+    assert len(set(scores)) > 5  # the resamples really differ
+
+
 def test_item_values_use_pairs_for_corpus_metrics_in_doc_order():
     samples = [{"doc_id": 1, "score": None, "pair": ["b", "B"]}, {"doc_id": 0, "score": None, "pair": ["a", "A"]}]
     assert statistics.item_values(samples) == [("a", "A"), ("b", "B")]
