@@ -236,8 +236,8 @@ def cmd_sweep(args) -> int:
                              eval_tasks=args.eval_tasks, include_path=args.include_path)
     cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
                         sweep.parse_seeds(args.seeds))
-    sweep.execute(cells)
-    print(f"{len(cells)} cells finished; build the tables with `{PROG} leaderboard --out {args.out}`")
+    if sweep.execute(cells):  # nothing on a data-parallel helper process
+        print(f"{len(cells)} cells finished; build the tables with `{PROG} leaderboard --out {args.out}`")
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from . import runner
+from . import distributed, runner
 from .errors import UsageError
 
 
@@ -35,15 +35,18 @@ def plans(base: runner.RunOptions, tuners: list[str], trains: list[str], seeds: 
 
 
 def execute(cells: list[runner.Plan], progress: bool = True) -> list[dict]:
+    """Every cell's result (none on a data-parallel helper process, which prints nothing)."""
     results = []
+    say = print if distributed.is_main() else (lambda *args, **kwargs: None)
     for number, cell in enumerate(cells, 1):
         o = cell.options
         name = f"[{number}/{len(cells)}] {o.tuner} on {o.train}, seed {o.seed}"
         if cell.result_path.is_file():
-            print(f"{name}: finished earlier ({cell.result_path})", flush=True)
-            results.append(runner.execute(cell, progress))
+            say(f"{name}: finished earlier ({cell.result_path})", flush=True)
+            result = runner.execute(cell, progress)
+            results += [result] if result is not None else []
             continue
-        print(f"{name}: running", flush=True)
+        say(f"{name}: running", flush=True)
         started = time.perf_counter()
         result = runner.execute(cell, progress)
         if result is None:  # a data-parallel helper process: the main one reports

@@ -35,6 +35,9 @@ def test_finished_cells_are_skipped(tiny_llama_dir, tmp_path, private_cache, cap
     assert len(ran) == 1 and [r["seed"] for r in results] == [0, 1]
     assert "finished earlier" in capsys.readouterr().out
     assert results[1]["command"].startswith("promot-bench run --tuner pt --train nli") and "--seed 1" in results[1]["command"]
+    # A data-parallel helper process (rank 1 of a launch) reports nothing: the main one does.
+    monkeypatch.setenv("RANK", "1")
+    assert sweep.execute(cells, progress=False) == [] and capsys.readouterr().out == ""
 
 
 def test_cli_refuses_a_bad_seed_list(tmp_path):
