@@ -385,8 +385,9 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     before = cached_evaluation({**key, "tasks": p.group, "shots": o.shots},
                                lambda: evaluate(loaded.model, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots))
     # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
+    # (Cached as {task: scores}, the entry format earlier versions wrote.)
     targets_before = {t: cached_evaluation({**key, "tasks": t, "shots": 0},
-                                           lambda t=t: evaluate_one(loaded.model, t, num_fewshot=0))
+                                           lambda t=t: evaluate(loaded.model, [t], num_fewshot=0))
                       for t in p.targets}
     timings["before"] = round(time.perf_counter() - t0, 2)
 
@@ -406,6 +407,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots), timings)
     if not main:
         return None  # the main process has everyone's scores and writes the result
+    targets_before = {t: scores[t] for t, scores in targets_before.items()}
 
     prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
     for t, path in prompt_files.items():

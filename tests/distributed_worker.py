@@ -58,8 +58,7 @@ class CountingLM(PromptLM):
 
 def evaluate(loaded, out: Path) -> None:
     distributed.init_group()
-    scores = evaluation.scores_of(result) if (result := evaluation.run_lm_eval(
-        loaded.model, loaded.tokenizer, ["promot_mini"], limit=5, lm_class=CountingLM)) else None
+    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, ["promot_mini"], limit=5, lm_class=CountingLM)
     rank = int(os.environ.get("RANK", "0"))
     out.with_suffix(f".rank{rank}.json").write_text(json.dumps({"served": CountingLM.served, "scores": None if (
         scores is None) else {t: [s.value, [r["output"] for r in s.samples]] for t, s in scores.items()}}))

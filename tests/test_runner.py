@@ -64,6 +64,11 @@ def test_baseline_is_cached_across_tuners(tiny_llama_dir, tmp_path, private_cach
     assert first.count(["promot_mini"]) == 2  # before and after ft
     assert counted_evaluations.count(["promot_mini"]) == 0  # pt: cached before; after = the same weights
     assert ["promot_mini_nli"] in first and ["promot_mini_nli"] in counted_evaluations  # the tuned target only
+    # Cache entries keep the format earlier versions wrote ({task: scores}), so their caches stay usable.
+    entries = {e["key"]["tasks"]: e["scores"] for e in (json.loads(f.read_text())
+                                                        for f in (private_cache / "baselines").glob("*/scores.json"))}
+    assert list(entries["promot_mini_nli"]) == ["promot_mini_nli"]
+    assert entries["promot_mini_nli"]["promot_mini_nli"]["n"] > 0
 
 
 def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_dir, tmp_path, private_cache,
