@@ -243,33 +243,6 @@ def test_snli_drops_pairs_without_gold_label(tasks):
     assert [doc["label"] for doc in tasks["promot_snli"].eval_docs] == [0, 2, 1]
 
 
-def test_loader_uses_the_hub_unless_overridden(monkeypatch):
-    """Without the override the loader calls datasets.load_dataset with the YAML's repo."""
-    import datasets
-
-    load_docs = load_yaml(SUITE / "nli" / "cb.yaml", resolve_func=True)["custom_dataset"]
-    calls = []
-
-    def fake_load_dataset(path, name=None, **kwargs):
-        calls.append((path, name, kwargs))
-        if kwargs.get("streaming"):
-            return iter([{"translation": {"de": "Hallo", "en": "Hello"}}])
-        return datasets.DatasetDict()
-
-    monkeypatch.delenv(DATA_ENV, raising=False)
-    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    load_docs(path="aps/super_glue", name="cb", local_name="promot_cb", version=1.0)
-    export = {"revision": "refs/convert/parquet", "data_files": {"test": "en/test/*.parquet"}}
-    load_docs(path="GEM/wiki_lingua", local_name="x", **export)
-    streamed = load_docs(path="wmt/wmt16", name="de-en", stream_splits=["test"], local_name="y")
-    assert calls == [
-        ("aps/super_glue", "cb", {}),
-        ("GEM/wiki_lingua", None, export),
-        ("wmt/wmt16", "de-en", {"split": "test", "streaming": True}),
-    ]
-    assert list(streamed) == ["test"] and streamed["test"][0]["translation"]["de"] == "Hallo"
-
-
 def _tiny_model_and_tokenizer():
     """A randomly initialised 2-layer Llama and a byte-level BPE trained on the fixtures:
     no model hub needed."""

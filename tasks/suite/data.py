@@ -1,25 +1,37 @@
 """Dataset loading for the promot_suite tasks (lm-eval `custom_dataset`).
 
 Every task YAML inherits `custom_dataset: !function data.load_docs` from
-`suite/_default_template_yaml`; its own `dataset_kwargs` name the Hub dataset, so the
-data source stays configuration:
+`suite/_default_template_yaml`; its own `dataset_kwargs` name the Hub dataset under one key,
+`promot_data`, so the data source stays configuration:
 
     dataset_kwargs:
-      path: aps/super_glue        # Parquet-hosted Hub repo (datasets 4+ runs no scripts)
-      name: cb                    # its config
-      local_name: promot_cb       # folder used by the test-only override below
+      promot_data:
+        task: promot_cb             # the task's name: error messages, the test override
+        path: aps/super_glue        # Parquet-hosted Hub repo (datasets 4+ runs no scripts)
+        name: cb                    # its config
+        columns: [premise, hypothesis, label]   # what the prompt and scoring read
+        fewshot_split: train        # the demonstrations' split: only its head is read
 
-Optional keys: `revision`, `data_files` (passed to `datasets.load_dataset`), and
-`stream_splits`: read only these splits by streaming them, for datasets whose unused
-splits are huge (WMT train sets hold millions of sentence pairs).
+One key because lm-eval calls `custom_dataset(**metadata, **dataset_kwargs)`, and the stock
+CLI merges `--model_args` into the metadata: a model's `revision=` would otherwise become the
+dataset's revision (or a duplicate-keyword TypeError). Stray metadata is ignored.
+
+Optional keys: `revision`, `data_files` (passed to `datasets.load_dataset`; a list of
+patterns per split lets one YAML read every layout the Hub's exports have used, since a
+wildcard that matches nothing is skipped), and `stream_splits`: read only these splits, by
+streaming them, for datasets whose unused splits are huge (WMT train sets hold millions of
+pairs). The few-shot split is cut to its first `FEWSHOT_ROWS` rows, streamed when the Hub is
+read: lm-eval lists the whole few-shot split and runs `process_docs` over it, while
+`sampler: first_n` uses only its first k rows.
 
 Test-only override: when the environment variable PROMOT_BENCH_SUITE_DATA names a folder,
-the splits come from `<folder>/<local_name>/<split>.jsonl` instead (rows in the Hub
-dataset's own column schema), so tests run with no network.
+the splits come from `<folder>/<task>/<split>.jsonl` instead (rows in the Hub dataset's own
+column schema), so tests run with no network.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -27,36 +39,97 @@ from typing import Any
 
 import datasets
 
+from promot_bench.errors import UsageError
+from promot_bench.tasks import MAX_SHOTS
+
 DATA_ENV = "PROMOT_BENCH_SUITE_DATA"
+# One spare row: first_n drops the evaluated row from the demonstrations when the few-shot
+# split is also the evaluated split (a user's override; no suite task does that).
+FEWSHOT_ROWS = MAX_SHOTS + 1
 
 
-def load_docs(
+class DataError(UsageError):
+    """A task's data is missing or not as its YAML expects (one line: task, source, what)."""
+
+
+def load_docs(*, promot_data: dict[str, Any], **_metadata: Any) -> datasets.DatasetDict:
+    """Return the task's splits; lm-eval also passes the task's metadata (ignored)."""
+    spec = dict(promot_data)
+    task = spec.pop("task")
+    columns = spec.pop("columns", [])
+    local_root = os.environ.get(DATA_ENV)
+    if local_root:
+        source = str(Path(local_root) / task)
+        splits = _load_local(Path(source), task, spec.get("fewshot_split"))
+    else:
+        source = _describe(spec)
+        splits = _load_hub(task, source, **spec)
+    _check(splits, task, source, columns)
+    return splits
+
+
+def _load_hub(
+    task: str,
+    source: str,
     *,
     path: str,
-    local_name: str,
     name: str | None = None,
     revision: str | None = None,
     data_files: dict[str, Any] | None = None,
     stream_splits: list[str] | None = None,
-    **_metadata: Any,
+    fewshot_split: str | None = None,
 ) -> datasets.DatasetDict:
-    """Return the task's splits; lm-eval also passes the task's metadata (ignored)."""
-    local_root = os.environ.get(DATA_ENV)
-    if local_root:
-        return _load_local(Path(local_root) / local_name)
-    hub_kwargs = {"revision": revision, "data_files": data_files}
-    hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
-    if stream_splits:
-        return _load_streamed(path, name, stream_splits, hub_kwargs)
-    return datasets.load_dataset(path, name, **hub_kwargs)
+    options = {"revision": revision} if revision else {}
+    try:
+        if stream_splits:
+            splits = {
+                s: _stream(path, name, s, options, data_files)
+                for s in stream_splits
+                if s != fewshot_split
+            }
+        else:
+            # Where data_files name the splits, the few-shot split is left out here and read
+            # below by its head alone: it is never downloaded in full.
+            rest = {s: f for s, f in (data_files or {}).items() if s != fewshot_split}
+            splits = dict(datasets.load_dataset(path, name, **options, **({"data_files": rest} if rest else {})))
+        if fewshot_split in splits:
+            splits[fewshot_split] = _head(splits[fewshot_split])
+        elif fewshot_split:
+            splits[fewshot_split] = _stream(path, name, fewshot_split, options, data_files, FEWSHOT_ROWS)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        # datasets says "no data files found", "unknown split", "file not found" in several
+        # exception types (DataFilesNotFoundError is a FileNotFoundError): name what was asked.
+        raise DataError(f"{task}: cannot read {source}: {_first_line(exc)}") from None
+    return datasets.DatasetDict(splits)
 
 
-def _load_local(folder: Path) -> datasets.DatasetDict:
-    """One split per `<split>.jsonl` file in the folder."""
+def _stream(
+    path: str,
+    name: str | None,
+    split: str,
+    options: dict[str, Any],
+    data_files: dict[str, Any] | None,
+    rows: int | None = None,
+) -> datasets.Dataset:
+    """Materialize one split (or its first `rows`) by streaming: no other split is fetched."""
+    files = {"data_files": {split: data_files[split]}} if data_files and split in data_files else {}
+    stream = datasets.load_dataset(path, name, split=split, streaming=True, **options, **files)
+    return datasets.Dataset.from_list(list(itertools.islice(stream, rows)))
+
+
+def _load_local(folder: Path, task: str, fewshot_split: str | None) -> datasets.DatasetDict:
+    """One split per `<split>.jsonl` file in the folder; the few-shot split cut as from the Hub."""
     files = sorted(folder.glob("*.jsonl"))
     if not files:
-        raise FileNotFoundError(f"{DATA_ENV}: no <split>.jsonl files in {folder}")
-    return datasets.DatasetDict({f.stem: _read_jsonl(f) for f in files})
+        raise DataError(f"{task}: {DATA_ENV}: no <split>.jsonl files in {folder}")
+    splits = {f.stem: _read_jsonl(f) for f in files}
+    if fewshot_split in splits:
+        splits[fewshot_split] = _head(splits[fewshot_split])
+    return datasets.DatasetDict(splits)
+
+
+def _head(rows: datasets.Dataset) -> datasets.Dataset:
+    return rows.select(range(min(FEWSHOT_ROWS, len(rows))))
 
 
 def _read_jsonl(file: Path) -> datasets.Dataset:
@@ -64,15 +137,36 @@ def _read_jsonl(file: Path) -> datasets.Dataset:
         return datasets.Dataset.from_list([json.loads(line) for line in fh if line.strip()])
 
 
-def _load_streamed(
-    path: str, name: str | None, splits: list[str], hub_kwargs: dict[str, Any]
-) -> datasets.DatasetDict:
-    """Materialize only `splits`; a normal load would download every split first."""
-    return datasets.DatasetDict(
-        {
-            split: datasets.Dataset.from_list(
-                list(datasets.load_dataset(path, name, split=split, streaming=True, **hub_kwargs))
+def _check(splits: datasets.DatasetDict, task: str, source: str, columns: list[str]) -> None:
+    """Refuse an empty split or a missing column here, in one line, rather than as a
+    KeyError deep inside a prompt template."""
+    for split, rows in splits.items():
+        if len(rows) == 0:
+            raise DataError(f"{task}: split '{split}' of {source} has no rows")
+        missing = [c for c in columns if c not in rows.column_names]
+        if missing:
+            raise DataError(
+                f"{task}: split '{split}' of {source} lacks column(s) {', '.join(missing)}"
+                f" (it has: {', '.join(rows.column_names)})"
             )
-            for split in splits
-        }
-    )
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    """`repo (config) @ revision, files ...`: where the loader looked, for messages."""
+    text = spec["path"] + (f" ({spec['name']})" if spec.get("name") else "")
+    if spec.get("revision"):
+        text += f" @ {spec['revision']}"
+    if spec.get("data_files"):
+        text += ", files " + "; ".join(
+            f"{split}: {' or '.join(_as_list(patterns))}" for split, patterns in spec["data_files"].items()
+        )
+    return text
+
+
+def _as_list(patterns: str | list[str]) -> list[str]:
+    return [patterns] if isinstance(patterns, str) else list(patterns)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
