@@ -118,9 +118,11 @@ def cmd_eval(args) -> int:
 
 # --- tasks --------------------------------------------------------------------------------
 
-def cmd_tasks(_args) -> int:
+def cmd_tasks(args) -> int:
     from . import catalog, evaluation
 
+    if args.check:
+        return check_tasks(args.check.split(","))
     table = catalog.rows()
     for suite in ("promot_mini", "promot_suite"):
         print(f"{suite}:")
@@ -130,6 +132,22 @@ def cmd_tasks(_args) -> int:
     print("Each task also reports `score`: its primary metric on a 0-100 scale (groups average it).")
     print(f"task folder (lm_eval --include_path): {evaluation.tasks_dir()}")
     return 0
+
+
+def check_tasks(names: list[str]) -> int:
+    """Per task: does its data load (the Hub's, or PROMOT_BENCH_SUITE_DATA's), and how many rows."""
+    from . import catalog
+
+    failed = 0
+    for result in catalog.check(names):
+        if result.error:
+            failed += 1
+            print(f"  {result.name:<24} FAILED  {result.error}")
+        else:
+            rows = ", ".join(f"{split} {n:,} rows" for split, n in result.splits.items())
+            print(f"  {result.name:<24} ok      {rows}")
+    print(f"{failed} of the tasks failed to load" if failed else "every task loaded")
+    return 1 if failed else 0
 
 
 # --- tuners -------------------------------------------------------------------------------
@@ -298,6 +316,10 @@ def build_parser() -> Parser:
     p = sub.add_parser("tasks", help="list the task suites, tasks and groups",
                        description="List every promot-bench lm-eval task and group with its metric "
                                    "and shots, and where the task folder is (for --include_path).")
+    p.add_argument("--check", nargs="?", const="promot_suite,promot_targets", default=None,
+                   metavar="NAMES",
+                   help="load each task's data instead (groups expand; default promot_suite,"
+                        "promot_targets) and say per task whether it loaded; exit 1 if any failed")
     p.set_defaults(handler=cmd_tasks)
 
     p = sub.add_parser("tuners", help="list the tuners")

@@ -18,6 +18,16 @@ def tasks_dir() -> Path:
     return Path(tasks.__file__).parent
 
 
+def quiet_lm_eval() -> None:
+    """lm-eval warns once per task about things that are by design here (custom datasets, a
+    model object instead of a name): keep the terminal for our own progress and errors."""
+    import logging
+    import os
+
+    if not os.environ.get("PROMOT_BENCH_VERBOSE"):
+        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+
+
 def task_manager(include_paths: list[str | Path] | None = None, defaults: bool = False):
     """Our tasks and the user's `include_paths`; lm-eval's thousands of built-ins only with
     `defaults` (they take about 20 s to index, ours 0.1 s)."""
@@ -54,9 +64,6 @@ def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix:
     a data-parallel helper process (`distributed.init_group` started the launch's group).
 
     `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`)."""
-    import logging
-    import os
-
     from lm_eval import simple_evaluate
 
     from . import faults
@@ -64,10 +71,7 @@ def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix:
 
     faults.point("eval")
 
-    if not os.environ.get("PROMOT_BENCH_VERBOSE"):
-        # lm-eval warns once per task about things that are by design here (custom datasets,
-        # a model object instead of a name); keep the terminal for our own progress and errors.
-        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    quiet_lm_eval()
 
     if lm_class is None:
         lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)

@@ -5,6 +5,7 @@ few-shot head, metadata the stock CLI merges in, and one-line errors for bad dat
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,35 @@ def test_stock_lm_eval_cli_with_a_model_revision_runs_every_task(tiny_llama_dir,
     assert {name for name in results if name.startswith("promot_")} >= {
         c["task"] for c in TASK_YAMLS.values()
     }
+
+
+def test_tasks_check_says_per_task_whether_it_loaded(tmp_path, monkeypatch, capsys):
+    from promot_bench.cli import main
+
+    monkeypatch.setenv(DATA_ENV, str(FIXTURES))
+    assert main(["tasks", "--check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "every task loaded"
+    assert len(lines) == 13  # the 12 tasks of promot_suite and promot_targets, then the verdict
+    assert lines[0].split() == ["promot_cb", "ok", "evaluated", "(validation)", "3", "rows,",
+                                "few-shot", "(train)", "4", "rows"]
+
+    shutil.copytree(FIXTURES / "promot_cb", tmp_path / "promot_cb")
+    (tmp_path / "promot_cb" / "train.jsonl").write_text("\n", encoding="utf-8")
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert main(["tasks", "--check", "promot_cb,promot_rte"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["promot_cb", "FAILED"] and lines[0].endswith("has no rows")
+    assert lines[1].split()[:2] == ["promot_rte", "FAILED"] and "no <split>.jsonl files" in lines[1]
+    assert lines[2] == "2 of the tasks failed to load"
+
+
+def test_an_unreadable_data_file_is_one_line_naming_the_task(tmp_path, monkeypatch):
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    _write_parquet(tmp_path / "default" / "xsum-train.parquet", _rows("promot_xsum", "train"))
+    (tmp_path / "default" / "xsum-test.parquet").write_bytes(b"not a parquet file")
+    spec = _data_spec("promot_xsum") | {"path": str(tmp_path)}
+    with pytest.raises(Exception) as caught:
+        _load_docs()(promot_data=spec)
+    assert type(caught.value).__name__ == "DataError" and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"promot_xsum: cannot read {tmp_path} @ refs/convert/parquet, files ")
