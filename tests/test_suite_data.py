@@ -166,13 +166,14 @@ def test_the_model_revision_in_metadata_never_reaches_the_dataset(monkeypatch, c
         assert (call["path"], call["name"]) == (spec["path"], spec.get("name"))
         assert call.get("revision") == spec.get("revision")  # the YAML's, or none
         assert "pretrained" not in call
-    # Only the listed splits are streamed; the few-shot split is streamed (never loaded whole)
-    # wherever the YAML's data_files or stream_splits make that possible.
+    # Only the listed splits are streamed; a split read by its head (the few-shot split,
+    # head_rows) is streamed, never loaded whole, wherever data_files or stream_splits name
+    # the other splits.
     streamed = {c["split"] for c in hub.calls if c["streaming"]}
-    fewshot = spec.get("fewshot_split")
-    expected = set(spec.get("stream_splits", [])) - {fewshot}
-    if fewshot and (spec.get("stream_splits") or spec.get("data_files")):
-        expected.add(fewshot)
+    heads = set(spec.get("head_rows", {})) | ({spec["fewshot_split"]} if "fewshot_split" in spec else set())
+    expected = set(spec.get("stream_splits", [])) - heads
+    if spec.get("stream_splits") or spec.get("data_files"):
+        expected |= heads
     assert streamed == expected
     assert all(len(rows) > 0 for rows in loaded.values())
 
@@ -269,3 +270,68 @@ def test_an_unreadable_data_file_is_one_line_naming_the_task(tmp_path, monkeypat
         _load_docs()(promot_data=spec)
     assert type(caught.value).__name__ == "DataError" and "\n" not in str(caught.value)
     assert str(caught.value).startswith(f"promot_xsum: cannot read {tmp_path} @ refs/convert/parquet, files ")
+
+
+TARGET_FIRST_EXAMPLES = {
+    "promot_rte": (
+        "The library in Graz extended its opening hours to ten in the evening. question: The library"
+        " in Graz closes at ten in the evening. Is it true or false? answer:",
+        " True",
+    ),
+    "promot_snli": (
+        "A woman is reading a book on a park bench. question: A woman is outdoors."
+        " Is it true or false or neither? answer:",
+        " True",
+    ),
+    "promot_openbookqa": (
+        "Q: Water freezes at A) zero degrees Celsius B) fifty degrees Celsius C) the boiling point"
+        " D) room temperature A:",
+        " A",
+    ),
+    "promot_wmt14_en_fr": ("Translate English to French: The bakery opens at seven.", " La boulangerie ouvre à sept heures."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TARGET_FIRST_EXAMPLES))
+def test_the_study_targets_can_be_fine_tuned_and_kept_best(monkeypatch, name):
+    from promot_bench import targets
+
+    monkeypatch.setenv(DATA_ENV, str(FIXTURES))
+    task = TaskManager(include_path=str(SUITE), include_defaults=False).load([name])["tasks"][name]
+    examples = targets.training_examples(task)
+    assert (examples[0].prompt, examples[0].target) == TARGET_FIRST_EXAMPLES[name]
+    train_rows = _rows(name, "train")
+    unlabelled = sum(1 for row in train_rows if row.get("label") == -1)  # SNLI drops these
+    assert len(examples) == len(train_rows) - unlabelled
+    assert targets.validation_task(task) is not None  # checkpoints are kept on validation
+
+
+def test_wmt14_reads_only_the_head_of_its_40m_pair_train_split(monkeypatch):
+    pairs = [{"translation": {"en": f"e{i}", "fr": f"f{i}"}} for i in range(70_000)]
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, streaming=False, **kwargs):
+        calls.append((split, streaming))
+        return iter(pairs)
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    loaded = _load_docs()(promot_data=_data_spec("promot_wmt14_en_fr"))
+    assert calls == [("validation", True), ("test", True), ("train", True)]
+    assert loaded["train"].to_list() == pairs[:64_000]
+
+
+@pytest.mark.slow
+def test_a_run_fine_tunes_on_a_study_target(tiny_llama_dir, tmp_path, monkeypatch, private_cache):
+    from promot_bench.cli import main
+
+    monkeypatch.setenv(DATA_ENV, str(FIXTURES))
+    argv = ["run", "--model", str(tiny_llama_dir), "--suite", "paper", "--train", "rte", "--tuner", "ft",
+            "--steps", "2", "--limit", "2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    (result_file,) = (tmp_path / "runs").rglob("seed0.json")
+    result = json.loads(result_file.read_text())
+    assert result["target_tasks"] == ["promot_rte"] and result["after_is_baseline"] is False
+    assert result["target"]["tuned"]["n"] == len(_rows("promot_rte", "validation"))
+    assert sorted(result["before"]) == sorted(c["task"] for c in TASK_YAMLS.values() if c["task"] in
+                                              load_yaml(SUITE / "promot_suite.yaml", resolve_func=False)["task"])

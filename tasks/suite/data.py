@@ -18,9 +18,9 @@ dataset's revision (or a duplicate-keyword TypeError). Stray metadata is ignored
 
 Optional keys: `revision`, `data_files` (passed to `datasets.load_dataset`; a list of
 patterns per split lets one YAML read every layout the Hub's exports have used, since a
-wildcard that matches nothing is skipped), and `stream_splits`: read only these splits, by
+wildcard that matches nothing is skipped), `stream_splits`: read only these splits, by
 streaming them, for datasets whose unused splits are huge (WMT train sets hold millions of
-pairs). The few-shot split is cut to its first `FEWSHOT_ROWS` rows, streamed when the Hub is
+pairs), and `head_rows` ({split: n}): read only the first n rows of a split. The few-shot split is cut to its first `FEWSHOT_ROWS` rows, streamed when the Hub is
 read: lm-eval lists the whole few-shot split and runs `process_docs` over it, while
 `sampler: first_n` uses only its first k rows.
 
@@ -57,13 +57,16 @@ def load_docs(*, promot_data: dict[str, Any], **_metadata: Any) -> datasets.Data
     spec = dict(promot_data)
     task = spec.pop("task")
     columns = spec.pop("columns", [])
+    heads = dict(spec.pop("head_rows", None) or {})
+    if spec.get("fewshot_split"):
+        heads[spec.pop("fewshot_split")] = FEWSHOT_ROWS
     local_root = os.environ.get(DATA_ENV)
     if local_root:
         source = str(Path(local_root) / task)
-        splits = _load_local(Path(source), task, spec.get("fewshot_split"))
+        splits = _load_local(Path(source), task, heads)
     else:
         source = _describe(spec)
-        splits = _load_hub(task, source, **spec)
+        splits = _load_hub(task, source, heads, **spec)
     _check(splits, task, source, columns)
     return splits
 
@@ -71,31 +74,28 @@ def load_docs(*, promot_data: dict[str, Any], **_metadata: Any) -> datasets.Data
 def _load_hub(
     task: str,
     source: str,
+    heads: dict[str, int],
     *,
     path: str,
     name: str | None = None,
     revision: str | None = None,
     data_files: dict[str, Any] | None = None,
     stream_splits: list[str] | None = None,
-    fewshot_split: str | None = None,
 ) -> datasets.DatasetDict:
+    """`heads` maps a split to the rows read from its start; it is streamed wherever the
+    YAML names the other splits (data_files or stream_splits), so it is never fetched whole."""
     options = {"revision": revision} if revision else {}
     try:
         if stream_splits:
-            splits = {
-                s: _stream(path, name, s, options, data_files)
-                for s in stream_splits
-                if s != fewshot_split
-            }
+            splits = {s: _stream(path, name, s, options, data_files) for s in stream_splits if s not in heads}
         else:
-            # Where data_files name the splits, the few-shot split is left out here and read
-            # below by its head alone: it is never downloaded in full.
-            rest = {s: f for s, f in (data_files or {}).items() if s != fewshot_split}
+            rest = {s: f for s, f in (data_files or {}).items() if s not in heads}
             splits = dict(datasets.load_dataset(path, name, **options, **({"data_files": rest} if rest else {})))
-        if fewshot_split in splits:
-            splits[fewshot_split] = _head(splits[fewshot_split])
-        elif fewshot_split:
-            splits[fewshot_split] = _stream(path, name, fewshot_split, options, data_files, FEWSHOT_ROWS)
+        for split, rows in heads.items():
+            if split in splits:
+                splits[split] = _head(splits[split], rows)
+            else:
+                splits[split] = _stream(path, name, split, options, data_files, rows)
     except (FileNotFoundError, ValueError, OSError) as exc:
         # datasets says "no data files found", "unknown split", "file not found" in several
         # exception types (DataFilesNotFoundError is a FileNotFoundError): name what was asked.
@@ -117,19 +117,20 @@ def _stream(
     return datasets.Dataset.from_list(list(itertools.islice(stream, rows)))
 
 
-def _load_local(folder: Path, task: str, fewshot_split: str | None) -> datasets.DatasetDict:
-    """One split per `<split>.jsonl` file in the folder; the few-shot split cut as from the Hub."""
+def _load_local(folder: Path, task: str, heads: dict[str, int]) -> datasets.DatasetDict:
+    """One split per `<split>.jsonl` file in the folder; heads cut as from the Hub."""
     files = sorted(folder.glob("*.jsonl"))
     if not files:
         raise DataError(f"{task}: {DATA_ENV}: no <split>.jsonl files in {folder}")
     splits = {f.stem: _read_jsonl(f) for f in files}
-    if fewshot_split in splits:
-        splits[fewshot_split] = _head(splits[fewshot_split])
+    for split, rows in heads.items():
+        if split in splits:
+            splits[split] = _head(splits[split], rows)
     return datasets.DatasetDict(splits)
 
 
-def _head(rows: datasets.Dataset) -> datasets.Dataset:
-    return rows.select(range(min(FEWSHOT_ROWS, len(rows))))
+def _head(rows: datasets.Dataset, n: int) -> datasets.Dataset:
+    return rows.select(range(min(n, len(rows))))
 
 
 def _read_jsonl(file: Path) -> datasets.Dataset:
