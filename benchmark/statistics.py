@@ -89,6 +89,16 @@ def paired_bootstrap(tasks: dict, iters: int = 1000, seed: int = 0) -> dict:
     return out
 
 
+def bootstrap_stderr(values: list, aggregation: str, iters: int = 1000, seed: int = 0) -> float | None:
+    """The standard error of one side's score by the same resampling of items (for corpus
+    chrF/BLEU, which lm-eval reports without one); None for fewer than 2 items."""
+    if len(values) < 2:
+        return None
+    rng = random.Random(seed)
+    side = Resampler(values, aggregation)
+    return stdev([side.score([rng.randrange(len(values)) for _ in values]) for _ in range(iters)])
+
+
 def mean_stderr(values: list[float]) -> tuple[float, float | None]:
     """Mean over seeds and its standard error (None for a single seed)."""
     if len(values) < 2:
