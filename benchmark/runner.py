@@ -164,29 +164,11 @@ def plan(options: RunOptions) -> Plan:
     if mode == "multi" and not TUNERS[options.tuner].multi_task:
         raise UsageError(f"tuner '{options.tuner}' cannot train on several targets at once: "
                          f"choose from {choices_text([n for n, t in TUNERS.items() if t.multi_task])}")
-    if options.eval_tasks is None and options.shots not in suite.groups:
-        raise UsageError(f"--shots {options.shots}: choose from {choices_text(suite.groups)}")
-    if not 0 <= options.shots <= MAX_SHOTS:
-        raise UsageError(f"--shots must be between 0 and {MAX_SHOTS}, got {options.shots}")
-    if options.limit is not None and options.limit < 1:
-        raise UsageError(f"--limit must be a positive integer, got {options.limit}")
-    for folder in options.include_path:
-        if not Path(folder).is_dir():
-            raise UsageError(f"--include-path {folder} is not a folder")
-    check_writable(options.out)
+    check_eval_options(options, suite)
     distributed.launch_kind()  # refuses an unsupported launcher before anything runs
     finder = TaskFinder(options.include_path)
     target_tasks = [resolve_target(name, suite, finder) for name in names]
-    if options.eval_tasks is None:
-        eval_tasks, eval_shots = [suite.groups[options.shots]], None
-    else:
-        eval_tasks = [t.strip() for t in options.eval_tasks.split(",")]
-        if not options.eval_tasks.strip() or not all(eval_tasks) or len(set(eval_tasks)) != len(eval_tasks):
-            raise UsageError(f"--eval-tasks expects a comma-separated list of distinct task names, "
-                             f"got '{options.eval_tasks}'")
-        for name in eval_tasks:
-            finder(name, f"--eval-tasks: '{name}' is not an lm-eval task or group")
-        eval_shots = options.shots
+    eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
     overrides = dict(options.overrides)
     overrides["seed"] = options.seed
     if options.steps is not None:  # --steps sets every stage's length
@@ -197,6 +179,48 @@ def plan(options: RunOptions) -> Plan:
 
 
 MAX_SHOTS = 32
+
+
+def check_eval_options(options: RunOptions, suite: Suite) -> None:
+    """The evaluation side of the options: shots, limit, task folders, the output folder."""
+    if options.eval_tasks is None and options.shots not in suite.groups:
+        raise UsageError(f"--shots {options.shots}: choose from {choices_text(suite.groups)}")
+    if not 0 <= options.shots <= MAX_SHOTS:
+        raise UsageError(f"--shots must be between 0 and {MAX_SHOTS}, got {options.shots}")
+    if options.limit is not None and options.limit < 1:
+        raise UsageError(f"--limit must be a positive integer, got {options.limit}")
+    for folder in options.include_path:
+        if not Path(folder).is_dir():
+            raise UsageError(f"--include-path {folder} is not a folder")
+    check_writable(options.out)
+
+
+def resolve_eval_tasks(options: RunOptions, suite: Suite, finder) -> tuple[list[str], int | None]:
+    """(what lm-eval evaluates, num_fewshot for it): the suite's group at its own shots, or the
+    --eval-tasks, each checked to exist, at --shots."""
+    if options.eval_tasks is None:
+        return [suite.groups[options.shots]], None
+    eval_tasks = [t.strip() for t in options.eval_tasks.split(",")]
+    if not options.eval_tasks.strip() or not all(eval_tasks) or len(set(eval_tasks)) != len(eval_tasks):
+        raise UsageError(f"--eval-tasks expects a comma-separated list of distinct task names, "
+                         f"got '{options.eval_tasks}'")
+    for name in eval_tasks:
+        finder(name, f"--eval-tasks: '{name}' is not an lm-eval task or group")
+    return eval_tasks, options.shots
+
+
+def eval_plan(options: RunOptions) -> Plan:
+    """A plan that only evaluates the pretrained model on the eval set (no tuner, no target):
+    what `promot-bench probes` runs, through the same checks and baseline cache as `run`."""
+    if options.suite not in SUITES:
+        raise UsageError(f"unknown suite '{options.suite}': choose from {choices_text(SUITES)}")
+    suite = SUITES[options.suite]
+    check_eval_options(options, suite)
+    distributed.launch_kind()
+    finder = TaskFinder(options.include_path)
+    eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
+    spec = models.resolve(options.model)
+    return Plan(options, spec, suite, eval_tasks, [], None, "single", eval_shots, len(finder.managers) > 1)
 
 
 class TaskFinder:
@@ -303,6 +327,29 @@ def cached_evaluation(key_parts: dict, compute) -> dict | None:
     return json.loads((folder / "scores.json").read_text())["scores"] if main else None
 
 
+def baseline_key(p: Plan, loaded) -> dict:
+    """The content key of the pretrained model's cached evaluations (less the tasks and shots)."""
+    o = p.options
+    return {"model": model_identity(loaded.path), "suite": p.eval_key, "suite_version": suite_version(p),
+            "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
+            "cache_format": CACHE_FORMAT}
+
+
+def evaluate_json(loaded, manager, seed: int, model, names: list[str], **kw) -> dict | None:
+    """`evaluation.evaluate` as the cache stores it (None on a data-parallel helper process)."""
+    scores = evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=seed, **kw)
+    return None if scores is None else scores_to_json(scores)
+
+
+def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict | None:
+    """The pretrained model's scores on the plan's eval set (a run's "before"), computed once
+    per content key and shared by every run and probe card with that key."""
+    key = baseline_key(p, loaded) if key is None else key
+    return cached_evaluation({**key, "tasks": p.group, "shots": p.options.shots},
+                             lambda: evaluate_json(loaded, manager, p.options.seed, loaded.model, p.eval_tasks,
+                                                   limit=p.options.limit, num_fewshot=p.eval_shots))
+
+
 def scores_to_json(scores: dict) -> dict:
     return {name: {"metric": s.metric, "score": s.value, "stderr": s.stderr, "n": s.n,
                    "aggregation": s.aggregation, "higher_is_better": s.higher_is_better, "samples": s.samples}
@@ -369,21 +416,17 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)
     timings["load"] = round(time.perf_counter() - t0, 2)
     p.work.mkdir(parents=True, exist_ok=True)
-    key = {"model": model_identity(loaded.path), "suite": p.eval_key, "suite_version": suite_version(p),
-           "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
-           "cache_format": CACHE_FORMAT}
+    key = baseline_key(p, loaded)
 
     def evaluate(model, names, **kw):  # None on a helper process
-        scores = evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=o.seed, **kw)
-        return None if scores is None else scores_to_json(scores)
+        return evaluate_json(loaded, manager, o.seed, model, names, **kw)
 
     def evaluate_one(model, name, **kw):
         scores = evaluate(model, [name], **kw)
         return None if scores is None else scores[name]
 
     t0 = time.perf_counter()
-    before = cached_evaluation({**key, "tasks": p.group, "shots": o.shots},
-                               lambda: evaluate(loaded.model, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots))
+    before = pretrained_scores(p, loaded, manager, key)
     # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
     # (Cached as {task: scores}, the entry format earlier versions wrote.)
     targets_before = {t: cached_evaluation({**key, "tasks": t, "shots": 0},
