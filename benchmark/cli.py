@@ -259,6 +259,41 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_probes(args) -> int:
+    from . import probe_card, probes
+
+    options = probe_card.ProbeOptions(model=args.model, suite=args.suite, shots=args.shots, limit=args.limit,
+                                      out=args.out, eval_tasks=args.eval_tasks, include_path=args.include_path,
+                                      argv=sys.argv[1:])
+    plan = probe_card.plan(options)
+    card = probe_card.execute(plan)
+    if card is not None:  # None: a data-parallel helper process
+        print(probes.markdown(card), end="")
+        print(f"card: {probe_card.card_path(plan)} (and .md)")
+    return 0
+
+
+def add_probes(sub) -> None:
+    p = sub.add_parser("probes", help="the probe card: can each probe see forgetting?",
+                       description="Score the pretrained model on the eval suite (the runner's cached "
+                                   "baseline: one evaluation pass) and, per probe, its trivial baselines, "
+                                   "headroom over the best of them in stderrs, empty and off-format "
+                                   "outputs, and the gate (empty + off-format <= 10%%, headroom >= 3 "
+                                   "stderr). Writes OUT/probes/<model>/<suite>-<k>shot.json and .md.")
+    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m, the embedded model)")
+    p.add_argument("--suite", choices=["mini", "paper"], default="mini",
+                   help="probe suite: promot_mini (offline) or promot_suite (the study's datasets)")
+    p.add_argument("--eval-tasks", default=None, metavar="LIST",
+                   help="probes in place of the suite: comma-separated lm-eval tasks or groups")
+    p.add_argument("--include-path", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder of your own lm-eval task YAMLs (repeatable)")
+    p.add_argument("--shots", type=int, default=1,
+                   help="in-context shots (default 1): 1 or 4 for the suites, 0-32 with --eval-tasks")
+    p.add_argument("--limit", type=positive_int, default=None, help="items per probe, for quick looks")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.set_defaults(handler=cmd_probes)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Did fine-tuning break my model's in-context learning, "
                     "and which tuner protects it? Fine-tune with a tuner, strip the soft prompt, and "
@@ -306,6 +341,8 @@ def build_parser() -> Parser:
     p.add_argument("--probe-batch", type=positive_int, default=8,
                    help="training examples in the fixed gradient-alignment batch (default 8)")
     p.set_defaults(handler=cmd_diagnose)
+
+    add_probes(sub)
 
     p = sub.add_parser("leaderboard", help="build tables and plots from results/",
                        description="Write LEADERBOARD.md/.csv/.html and plots from the result files "

@@ -7,7 +7,7 @@ import pytest
 
 from promot_bench.cli import build_parser, main
 
-SUBCOMMANDS = ["run", "sweep", "eval", "diagnose", "leaderboard", "tasks", "tuners", "models"]
+SUBCOMMANDS = ["run", "sweep", "eval", "probes", "diagnose", "leaderboard", "tasks", "tuners", "models"]
 
 
 def test_every_subcommand_has_help(capsys):
