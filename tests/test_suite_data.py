@@ -288,7 +288,10 @@ TARGET_FIRST_EXAMPLES = {
         " D) room temperature A:",
         " A",
     ),
-    "promot_wmt14_en_fr": ("Translate English to French: The bakery opens at seven.", " La boulangerie ouvre à sept heures."),
+    "promot_wmt14_en_fr": (
+        "Translate English to French: The bakery opens at seven.\nFrench:",
+        " La boulangerie ouvre à sept heures.",
+    ),
 }
 
 

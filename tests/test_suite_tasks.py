@@ -56,12 +56,12 @@ GOLDEN_PROMPTS = {
         "Q: what is the capital of france? A:"
     ),
     "promot_wmt16_en_de": (
-        "Translate English to German: The house is small. Das Haus ist klein.\n\n"
-        "Translate English to German: The government has announced new rules."
+        "Translate English to German: The house is small.\nGerman: Das Haus ist klein.\n\n"
+        "Translate English to German: The government has announced new rules.\nGerman:"
     ),
     "promot_wmt16_en_ro": (
-        "Translate English to Romanian: The house is small. Casa este mică.\n\n"
-        "Translate English to Romanian: The weather is nice today."
+        "Translate English to Romanian: The house is small.\nRomanian: Casa este mică.\n\n"
+        "Translate English to Romanian: The weather is nice today.\nRomanian:"
     ),
     "promot_xsum": (
         "Article: The new library in Leeds opened its doors on Saturday after three years of"
@@ -83,7 +83,7 @@ GOLDEN_PROMPTS = {
         "The new bridge over the Elbe was opened by the mayor of Dresden in 2010."
         " question: A bridge was opened in Dresden. Is it true or false? answer:"
     ),
-    "promot_wmt14_en_fr": "Translate English to French: The cat sleeps on the sofa.",
+    "promot_wmt14_en_fr": "Translate English to French: The cat sleeps on the sofa.\nFrench:",
     "promot_snli": (
         "A man is playing a guitar on a stage. question: A man is performing music."
         " Is it true or false or neither? answer:"
@@ -135,8 +135,10 @@ def test_every_yaml_is_indexed_and_its_functions_resolve(task_manager):
 
 @pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: p.stem)
 def test_every_yaml_declares_its_own_version(path):
+    # 2.0: the translation prompts' answer slot (and the groups holding them).
+    changed = {"wmt16_en_de", "wmt16_en_ro", "wmt14_en_fr", "promot_suite", "promot_suite_4shot", "promot_targets"}
     own_keys = load_yaml(path, resolve_func=False, recursive=False)
-    assert own_keys["metadata"]["version"] == 1.0
+    assert own_keys["metadata"]["version"] == (2.0 if path.stem in changed else 1.0)
 
 
 def test_promot_suite_groups_the_eight_eval_tasks_at_1_shot(suite, tasks):
