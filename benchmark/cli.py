@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BenchError, RunError, UsageError
+from .tasks import MAX_SHOTS
 
 PROG = "promot-bench"
 
@@ -90,8 +91,8 @@ def cmd_eval(args) -> int:
     from . import distributed, evaluation, models
 
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    if args.shots is not None and not 0 <= args.shots <= 32:
-        raise UsageError(f"--shots must be within 0-32, got {args.shots}")
+    if args.shots is not None and not 0 <= args.shots <= MAX_SHOTS:
+        raise UsageError(f"--shots must be within 0-{MAX_SHOTS}, got {args.shots}")
     manager = evaluation.task_manager()
     unknown = [n for n in names if n not in manager.all_tasks]
     if not names or unknown:
@@ -182,7 +183,7 @@ def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
                         "nli+en-fr trains on both at once (multi-task: mixed batches, one soft prompt "
                         "per task), nli-then-en-fr trains on one after the other (sequential)")
     p.add_argument("--shots", type=int, default=1,
-                   help="in-context shots (default 1): 1 or 4 for the suites, 0-32 with --eval-tasks")
+                   help=f"in-context shots (default 1): 1 or 4 for the suites, 0-{MAX_SHOTS} with --eval-tasks")
     p.add_argument("--eval-tasks", default=None, metavar="LIST",
                    help="retention probes in place of the suite: comma-separated lm-eval tasks or groups "
                         "(e.g. arc_easy,hellaswag, or your own with --include-path)")
@@ -288,7 +289,7 @@ def add_probes(sub) -> None:
     p.add_argument("--include-path", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of your own lm-eval task YAMLs (repeatable)")
     p.add_argument("--shots", type=int, default=1,
-                   help="in-context shots (default 1): 1 or 4 for the suites, 0-32 with --eval-tasks")
+                   help=f"in-context shots (default 1): 1 or 4 for the suites, 0-{MAX_SHOTS} with --eval-tasks")
     p.add_argument("--limit", type=positive_int, default=None, help="items per probe, for quick looks")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.set_defaults(handler=cmd_probes)
@@ -322,7 +323,7 @@ def build_parser() -> Parser:
                                    "process scores every N-th item, the first prints the table.")
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
     p.add_argument("--tasks", required=True, help="task or group names, comma-separated (see `promot-bench tasks`)")
-    p.add_argument("--shots", type=int, default=None, help="override the tasks' shots (0-32)")
+    p.add_argument("--shots", type=int, default=None, help=f"override the tasks' shots (0-{MAX_SHOTS})")
     p.add_argument("--limit", type=positive_int, default=None, help="items per task")
     p.add_argument("--batch-size", type=positive_int, default=8, help="batch size (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

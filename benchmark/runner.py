@@ -26,6 +26,7 @@ from . import distributed, evaluation, models, pipeline, provenance, targets
 from .cache import atomic_write_text, cache_dir, check_manifest, locked, read_manifest, write_entry
 from .config import load_preset
 from .errors import RunError, UsageError, choices_text
+from .tasks import MAX_SHOTS
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
 CACHE_FORMAT = 3  # bump when what a cached evaluation holds changes
@@ -177,8 +178,6 @@ def plan(options: RunOptions) -> Plan:
     spec = models.resolve(options.model)
     return Plan(options, spec, suite, eval_tasks, target_tasks, cfg, mode, eval_shots, len(finder.managers) > 1)
 
-
-MAX_SHOTS = 32
 
 
 def check_eval_options(options: RunOptions, suite: Suite) -> None:
