@@ -3,7 +3,9 @@ intervals for differences measured on the same items (after − before; tuner vs
 
 Items are resampled with replacement, the same draw for both sides of a difference, and the
 task's own aggregation recomputed (a mean, or corpus chrF/BLEU over (prediction, reference)
-pairs). A difference is called significant when its 95% interval excludes 0.
+pairs). A difference is called significant when its 95% interval excludes 0. The standard deviation
+of the same bootstrap distribution is the difference's SE, and 2.8 SEs its minimum detectable
+effect (`mde`: 80% power at 5% two-sided), the smallest true change the cell could have seen.
 
 Corpus chrF/BLEU are recomputed from each item's sufficient statistics (sacrebleu's own
 per-segment n-gram counts, the ones its significance tests resample): a resample's score is
@@ -63,30 +65,67 @@ class Resampler:
         return self.metric._compute_score_from_stats(summed).score
 
 
+MDE_FACTOR = 2.8  # z(0.975) + z(0.80): a true effect this many SEs away is seen 80% of the time at 5% two-sided
+
+
+def draw_deltas(sides: dict, rng: random.Random) -> tuple[dict, float]:
+    """One paired resample of every task's items (the same picks for both sides of a task):
+    per-task b − a, and their mean. The one item resampling every interval, SE and MDE uses."""
+    deltas = {}
+    for name, (a, b) in sides.items():
+        picks = [rng.randrange(len(a.values)) for _ in range(len(a.values))]
+        deltas[name] = b.score(picks) - a.score(picks)
+    return deltas, sum(deltas.values()) / len(deltas)
+
+
+def resamplers(tasks: dict) -> dict:
+    return {name: (Resampler(a, aggregation), Resampler(b, aggregation))
+            for name, (aggregation, a, b) in tasks.items()}
+
+
 def paired_bootstrap(tasks: dict, iters: int = 1000, seed: int = 0) -> dict:
     """`tasks`: name -> (aggregation, values_a, values_b) on the same items in the same order.
-    Returns per-task and mean-over-tasks {delta: b − a, low, high, significant}."""
+    Returns per-task and mean-over-tasks {delta: b − a, low, high, significant, se}; `se` is the
+    standard deviation of the bootstrap distribution (the MDE's standard error)."""
     rng = random.Random(seed)
     draws: dict[str, list[float]] = {name: [] for name in tasks}
     draws["mean"] = []
-    sides = {name: (Resampler(a, aggregation), Resampler(b, aggregation))
-             for name, (aggregation, a, b) in tasks.items()}
+    sides = resamplers(tasks)
     for _ in range(iters):
-        deltas = []
-        for name, (aggregation, a, b) in tasks.items():
-            picks = [rng.randrange(len(a)) for _ in range(len(a))]
-            delta = sides[name][1].score(picks) - sides[name][0].score(picks)
+        deltas, mean_delta = draw_deltas(sides, rng)
+        for name, delta in deltas.items():
             draws[name].append(delta)
-            deltas.append(delta)
-        draws["mean"].append(sum(deltas) / len(deltas))
+        draws["mean"].append(mean_delta)
     observed = {name: aggregate(b, agg) - aggregate(a, agg) for name, (agg, a, b) in tasks.items()}
     observed["mean"] = sum(observed.values()) / len(tasks)
     out = {}
     for name, values in draws.items():
+        se = stdev(values) if iters > 1 else None
         values.sort()
         low, high = values[int(0.025 * iters)], values[min(iters - 1, int(0.975 * iters))]
-        out[name] = {"delta": observed[name], "low": low, "high": high, "significant": low > 0 or high < 0}
+        out[name] = {"delta": observed[name], "low": low, "high": high, "significant": low > 0 or high < 0,
+                     "se": se}
     return out
+
+
+def mde(se: float | None) -> float | None:
+    """The minimum detectable effect (80% power, 5% two-sided) of a difference with this SE."""
+    return None if se is None else MDE_FACTOR * se
+
+
+def seed_mean_se(runs: list[dict], iters: int = 1000, seed: int = 0) -> float | None:
+    """The SE of the seed mean of Δ mean, seeds and items both resampled: each draw picks the
+    seeds with replacement, then resamples each picked run's items (`draw_deltas`) and averages
+    their Δ means. `runs`: one `tasks` dict per seed, as `paired_bootstrap` takes."""
+    if not runs or iters < 2:
+        return None
+    rng = random.Random(seed)
+    sides = [resamplers(tasks) for tasks in runs]
+    draws = []
+    for _ in range(iters):
+        picked = [sides[rng.randrange(len(sides))] for _ in sides]
+        draws.append(sum(draw_deltas(s, rng)[1] for s in picked) / len(picked))
+    return stdev(draws)
 
 
 def bootstrap_stderr(values: list, aggregation: str, iters: int = 1000, seed: int = 0) -> float | None:
