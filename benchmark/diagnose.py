@@ -29,80 +29,14 @@ from pathlib import Path
 from . import evaluation, models, pipeline, provenance, runner, targets
 from .cache import atomic_write_text
 from .errors import UsageError
-from .tasks.metrics import first_word_label
+from .formats import (LANGUAGE_LETTERS, LANGUAGE_WORDS, MAX_LABELS, TargetFormat,  # noqa: F401
+                      language_of, specialization_rate, target_format)
 from .train_data import Example, collate, encode
 
 SCHEMA_VERSION = 1
-MAX_LABELS = 10  # a target with more distinct first answer words is not a label set
 
-# --- format-specialization rate ---------------------------------------------------------------
-
-# A small language check: frequent function words that are distinctive for each language, and
-# letters that only some of them use. Enough to tell a French answer from a German, Romanian or
-# English one; not a general language identifier.
-LANGUAGE_WORDS = {
-    "fr": {"le", "la", "les", "des", "du", "une", "et", "est", "au", "aux", "dans", "pour", "qui", "sur",
-           "pas", "ce", "cette", "sont", "avec", "français", "française", "ou", "mais", "nous", "vous"},
-    "de": {"der", "die", "das", "und", "ist", "nicht", "ein", "eine", "mit", "von", "zu", "den", "dem",
-           "sich", "auf", "für", "auch", "wird", "sind", "deutsch", "oder", "aber", "wir", "ich"},
-    "ro": {"și", "si", "este", "în", "nu", "cu", "pe", "care", "sunt", "pentru", "mai", "din", "lui",
-           "al", "ale", "sau", "dar", "noi", "voi", "română", "limba"},
-    "en": {"the", "and", "is", "of", "to", "in", "that", "it", "with", "for", "are", "was", "on", "this",
-           "not", "by", "or", "but", "we", "you", "english"},
-}
-LANGUAGE_LETTERS = {"fr": set("çœèêëàâîïôûù"), "de": set("äöüß"), "ro": set("ăâîșşțţ"), "en": set()}
-
-
-def language_of(text: str) -> str | None:
-    """The language whose distinctive words and letters the text has most of; None if none."""
-    words = re.findall(r"[^\W\d_]+", text.casefold())
-    scores = {lang: sum(w in vocab for w in words) + sum(ch in LANGUAGE_LETTERS[lang] for ch in text.casefold())
-              for lang, vocab in LANGUAGE_WORDS.items()}
-    best = max(scores.values())
-    winners = [lang for lang, score in scores.items() if score == best]
-    return winners[0] if best > 0 and len(winners) == 1 else None
-
-
-@dataclass(frozen=True)
-class TargetFormat:
-    """What a specialized output looks like: one of the target's labels, or its language."""
-    labels: tuple[str, ...] = ()
-    language: str | None = None
-
-    def matches(self, output: str) -> bool:
-        if self.labels:
-            return first_word_label(output or "", self.labels) is not None
-        return self.language is not None and language_of(output or "") == self.language
-
-    def describe(self) -> str:
-        if self.labels:
-            return f"first word in {{{', '.join(self.labels)}}}"
-        return f"output in language '{self.language}'" if self.language else "none"
-
-
-def target_format(examples: list[Example]) -> TargetFormat:
-    """Labels when the target's answers are single words from a small set (classification),
-    else the language most of its answers are in (a translation target), else nothing."""
-    answers = [ex.target.split() for ex in examples]
-    firsts = {words[0].strip(".,;:!?") for words in answers if words}
-    if 0 < len(firsts) <= MAX_LABELS and all(len(words) == 1 for words in answers):
-        return TargetFormat(labels=tuple(sorted(firsts)))
-    languages = [language_of(ex.target) for ex in examples]
-    counted = {lang: languages.count(lang) for lang in set(languages) if lang}
-    if counted:
-        lang, n = max(counted.items(), key=lambda kv: kv[1])
-        if n >= len(examples) / 4:  # short answers (names) often carry no marker: a quarter is plenty
-            return TargetFormat(language=lang)
-    return TargetFormat()
-
-
-def specialization_rate(outputs: list[str], fmt: TargetFormat) -> float | None:
-    """The fraction of outputs in the target's format (0-1), or None when nothing to measure."""
-    if not outputs or (not fmt.labels and not fmt.language):
-        return None
-    return sum(fmt.matches(o) for o in outputs) / len(outputs)
-
-
+# The format-specialization rule (labels or language) lives in formats.py, shared with `run`'s
+# collapse rate; the names stay importable from here.
 # --- gradient alignment ------------------------------------------------------------------------
 
 def shuffled_labels(examples: list[Example], seed: int) -> list[Example]:
