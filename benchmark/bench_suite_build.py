@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="keep the data here (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
+    from .provenance import git_commit
+
+    commit = git_commit()  # the code measured: read before, not after, the minutes it runs
     suites = args.suite_dir or [HERE.parent / "tasks" / "suite"]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-suite-build-"))
     data = work / "data"
@@ -136,12 +139,12 @@ def main(argv=None) -> int:
               f"{rows[0][2][0] / warm[0]:.1f}x warm")
     if args.out:
         from .cache import atomic_write_text
-        from .provenance import git_commit, machine, package_versions
+        from .provenance import machine, package_versions
 
         atomic_write_text(args.out, json.dumps({
             "command": "python -m promot_bench.bench_suite_build " + " ".join(sys.argv[1:]),
             "group": GROUP, "real_rows": REAL_ROWS, "machine": machine(), "cpu": _cpu_model(),
-            "versions": package_versions(), "git_commit": git_commit(),
+            "versions": package_versions(), "git_commit": commit,
             "suites": [{"suite_dir": str(d), "cold_seconds": round(c[0], 1), "warm_seconds": round(w[0], 1),
                         "tasks": c[2], "evaluated_items": c[1]} for d, c, w in rows],
         }, indent=2) + "\n")
