@@ -1,6 +1,10 @@
-"""Only here to ship `promot_bench_lm_eval.pth` (see benchmark/lm_eval_hook.py) at the top of
-site-packages, which pyproject.toml alone cannot express. Everything else is in pyproject.toml."""
+"""Only here for what pyproject.toml alone cannot express: ship `promot_bench_lm_eval.pth` (see
+benchmark/lm_eval_hook.py) at the top of site-packages, and bake the source's git commit into
+the built package (`promot_bench/_build_info.json`, read by provenance.code_identity), since an
+installed package cannot see the checkout it was built from. Everything else is in pyproject.toml."""
 
+import json
+import subprocess
 from pathlib import Path
 
 from setuptools import setup
@@ -8,6 +12,26 @@ from setuptools.command.build_py import build_py
 
 PTH = "promot_bench_lm_eval.pth"
 PTH_LINE = "import promot_bench.lm_eval_hook as _pb_hook; _pb_hook.install()\n"
+BUILD_INFO = "_build_info.json"
+ROOT = Path(__file__).resolve().parent
+
+
+def source_commit():
+    """HEAD (+dirty) when this folder is itself the top of a git checkout, else None (the rule
+    of promot_bench.provenance.git_commit, which cannot be imported before the build)."""
+
+    def git(*args):
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        if top is None or Path(top).resolve() != ROOT:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "HEAD") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError, TypeError):
+        return None
 
 
 class BuildWithPth(build_py):
@@ -15,9 +39,13 @@ class BuildWithPth(build_py):
         super().run()
         target = Path(self.build_lib) / PTH
         target.write_text(PTH_LINE)
+        info = Path(self.build_lib) / "promot_bench" / BUILD_INFO
+        if info.parent.is_dir():
+            info.write_text(json.dumps({"commit": source_commit()}) + "\n")
 
     def get_outputs(self, include_bytecode=True):
-        return [*super().get_outputs(include_bytecode), str(Path(self.build_lib) / PTH)]
+        built = Path(self.build_lib)
+        return [*super().get_outputs(include_bytecode), str(built / PTH), str(built / "promot_bench" / BUILD_INFO)]
 
 
 setup(cmdclass={"build_py": BuildWithPth})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import platform
 import subprocess
 import sys
@@ -23,10 +25,71 @@ def package_versions() -> dict:
     return found
 
 
-def git_commit() -> str | None:
-    """The commit of the promot-bench checkout, with '+dirty' for uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
+# The code a result came from, whichever way the package was installed: its own source files
+# (hashed), and a commit only where one is known to be promot-bench's.
+PACKAGES_HASHED = {"promot_bench": "", "promot_bench.tuners": "tuners/", "promot_bench.tasks": "tasks/"}
+SOURCE_PATTERNS = ("*.py", "*.yaml", "*_yaml")
+BUILD_INFO = "_build_info.json"  # written by setup.py into the built package
+
+
+def code_identity() -> dict:
+    """{version, source_sha256, commit, commit_from}: read once per process, at first use,
+    so a run records the code it started with."""
+    return dict(_code_identity())
+
+
+@functools.lru_cache(maxsize=1)
+def _code_identity() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
+        installed = version("promot-bench")
+    except PackageNotFoundError:
+        installed = None
+    commit, origin = git_commit(), "checkout"
+    if commit is None:
+        commit, origin = _built_commit(), "build"
+    return {"version": installed, "source_sha256": source_sha256(), "commit": commit,
+            "commit_from": origin if commit else None}
+
+
+def source_sha256() -> str:
+    """sha256 over the package's code and task files (relative path, then bytes), laid out
+    as installed: the same for an editable install and a wheel of the same source."""
+    digest = hashlib.sha256()
+    for relative, path in sorted(_source_files().items()):
+        digest.update(relative.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _source_files() -> dict:
+    import importlib.util
+
+    # Installed, tuners/ and tasks/ lie inside promot_bench/ and are found twice under the
+    # same relative name; editable, each package is its own folder of the checkout.
+    files = {}
+    for name, prefix in PACKAGES_HASHED.items():
+        root = Path(next(iter(importlib.util.find_spec(name).submodule_search_locations)))
+        for pattern in SOURCE_PATTERNS:
+            for path in root.rglob(pattern):
+                if "__pycache__" not in path.parts and path.is_file():
+                    files[prefix + path.relative_to(root).as_posix()] = path
+    return files
+
+
+def git_commit() -> str | None:
+    """The commit of the promot-bench checkout this code runs from, with '+dirty' for
+    uncommitted changes; None when the code is not in a checkout of promot-bench itself (an
+    installed package whose site-packages sits inside some other repository included)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file() or not (root / "benchmark").is_dir():
+        return None
+    try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root:
+            return None
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
@@ -34,6 +97,14 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return (commit + ("+dirty" if dirty else "")) or None
+
+
+def _built_commit() -> str | None:
+    info = Path(__file__).resolve().parent / BUILD_INFO
+    try:
+        return json.loads(info.read_text(encoding="utf-8")).get("commit")
+    except (OSError, ValueError):
+        return None
 
 
 def machine() -> str:
