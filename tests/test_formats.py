@@ -1,0 +1,55 @@
+"""The collapse rate on hand-made outputs: the share of outputs in the target's format (its
+labels, or its language) before and after, and the paired bootstrap interval of the change."""
+
+import pytest
+
+from promot_bench import diagnose, formats, statistics
+
+
+def samples(outputs):
+    # doc ids out of order on purpose: the rate is taken in doc order, as the scores are
+    return [{"doc_id": i, "output": o} for i, o in reversed(list(enumerate(outputs)))]
+
+
+def test_diagnose_and_run_share_one_format_rule():
+    assert diagnose.TargetFormat is formats.TargetFormat and diagnose.language_of is formats.language_of
+
+
+def test_collapse_rate_for_a_classification_target():
+    fmt = formats.TargetFormat(labels=("False", "True"))
+    before = {"qa": {"samples": samples([" Paris", " True", "", " false."])},
+              "sum": {"samples": samples([" The module", " None", " x", " y"])}}
+    after = {"qa": {"samples": samples([" True", " True", " False", " Berlin"])},
+             "sum": {"samples": samples([" True,", " The module", " x", None])}}
+    out = formats.collapse(before, after, fmt, seed=0, iters=200)
+    assert (out["qa"]["before"], out["qa"]["after"], out["qa"]["delta"]) == (50.0, 75.0, 25.0)
+    assert (out["sum"]["before"], out["sum"]["after"], out["sum"]["delta"]) == (0.0, 25.0, 25.0)
+    assert (out["mean"]["before"], out["mean"]["after"], out["mean"]["delta"]) == (25.0, 50.0, 25.0)
+    for entry in out.values():
+        assert entry["ci"]["low"] <= entry["delta"] <= entry["ci"]["high"]
+    assert formats.in_format(before["qa"]["samples"], fmt) == [0.0, 100.0, 0.0, 100.0]
+
+
+def test_collapse_rate_for_a_translation_target():
+    fmt = formats.TargetFormat(language="fr")
+    before = {"en_de": {"samples": samples([" the dog", " Paris", " le chien", " der Hund"])}}
+    after = {"en_de": {"samples": samples([" la maison", " le chat et", " Paris", " les États-Unis"])}}
+    out = formats.collapse(before, after, fmt, seed=0, iters=200)
+    assert (out["en_de"]["before"], out["en_de"]["after"], out["en_de"]["delta"]) == (25.0, 75.0, 50.0)
+
+
+def test_the_interval_is_the_runs_own_resampling():
+    """Same seed, task order and item counts as the score deltas: where a probe's scores are its
+    in-format indicators, the collapse interval is exactly the score delta's interval."""
+    fmt = formats.TargetFormat(labels=("False", "True"))
+    b_out, a_out = [" True", " x", " x", " True", " x"], [" True", " True", " x", " False", " True"]
+    out = formats.collapse({"t": {"samples": samples(b_out)}}, {"t": {"samples": samples(a_out)}}, fmt, seed=3)
+    scores = statistics.paired_bootstrap({"t": ("mean", [100.0, 0, 0, 100.0, 0], [100.0, 100.0, 0, 100.0, 100.0])},
+                                         iters=1000, seed=3)
+    assert out["t"]["ci"] == {k: scores["t"][k] for k in ("low", "high", "significant")}
+    assert out["t"]["delta"] == pytest.approx(40.0)
+
+
+def test_no_collapse_rate_without_a_target_format():
+    assert formats.collapse({"t": {"samples": samples(["x"])}}, {"t": {"samples": samples(["y"])}},
+                            formats.TargetFormat(), seed=0) is None
