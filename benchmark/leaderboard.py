@@ -2,7 +2,8 @@
 
 One table per (model, eval group): a row for the pretrained model and one per (tuner, target),
 seed means ± stderr; columns: the target score, each eval task after tuning (prompt stripped),
-the mean, and Δ mean against the pretrained model. Outputs (idempotent, written atomically):
+the mean, Δ mean against the pretrained model, its minimum detectable effect (mde), and the
+collapse rate's change (format Δ: the share of outputs in the target's format). Outputs (idempotent, written atomically):
 results/LEADERBOARD.md, .csv, a self-contained .html, and PNG plots in results/plots/.
 """
 
@@ -13,6 +14,7 @@ import csv
 import html
 import io
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,10 @@ class Row:
     significant: str = ""  # "*" when every seed's Δ-mean interval excludes 0 on the same side
     versus_ft: tuple | None = None  # mean in-context score minus ft's on the same target, items, seed
     versus_ft_significant: str = ""
+    mde: float | None = None  # of the seed mean's Δ mean; None where a result predates it
+    format_delta: tuple | None = None  # Δ share (points) of outputs in the target's format, probe mean
+    format_significant: str = ""
+    format_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
 
 
 @dataclass
@@ -115,6 +121,8 @@ def build_tables(results: list[dict]) -> list[Table]:
                 "*" if len(sides) == 1 and sides != {"none"} else ""))
             if tuner != "ft":
                 versus_ft(table.rows[-1], cell, cells.get(("ft", train), []))
+            table.rows[-1].mde = cell_mde(cell)
+            collapse_columns(table.rows[-1], cell, tasks)
         pretrained_targets = {}
         for r in runs:
             pretrained_targets.setdefault(r["target_task"], []).append(r["target"]["pretrained"]["score"])
@@ -124,17 +132,48 @@ def build_tables(results: list[dict]) -> list[Table]:
     return tables
 
 
-def after_items(result: dict) -> dict:
-    """task -> per-item values after tuning, from the run's samples file."""
+def after_items(result: dict, phase: str = "after") -> dict:
+    """task -> per-item values after tuning (or in another `phase`), from the run's samples file."""
     from .statistics import item_values
 
     by_task: dict[str, list] = defaultdict(list)
     with open(result["_samples"], encoding="utf-8") as handle:
         for line in handle:
             item = json.loads(line)
-            if item["phase"] == "after":
+            if item["phase"] == phase:
                 by_task[item["task"]].append(item)
     return {task: item_values(items) for task, items in by_task.items()}
+
+
+def cell_mde(cell: list[dict]) -> float | None:
+    """The mde of the cell's seed mean of Δ mean: one seed's own `mde`; for several, 2.8 × the SE
+    with seeds and items both resampled, from the samples files. None when any run predates mde
+    (so a column never mixes the two kinds of cell)."""
+    from .statistics import mde, seed_mean_se
+
+    if any(r.get("mde") is None for r in cell):
+        return None
+    if len(cell) == 1:
+        return cell[0]["mde"]
+    if not all(r["_samples"] and Path(r["_samples"]).is_file() for r in cell):
+        return None
+    runs = []
+    for r in sorted(cell, key=lambda r: r["seed"]):
+        before, after = after_items(r, "before"), after_items(r)
+        runs.append({t: (r["before"][t].get("aggregation", "mean"), before[t], after[t]) for t in r["before"]})
+    return mde(seed_mean_se(runs, iters=1000, seed=0))
+
+
+def collapse_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
+    """The collapse rate's change over seeds (probe mean and per probe), where every run has one."""
+    if any(not r.get("collapse") for r in cell):
+        return
+    row.format_delta = mean_stderr([r["collapse"]["mean"]["delta"] for r in cell])
+    sides = {"above" if c["low"] > 0 else "below" if c["high"] < 0 else "none"
+             for c in (r["collapse"]["mean"]["ci"] for r in cell)}
+    row.format_significant = "*" if len(sides) == 1 and sides != {"none"} else ""
+    row.format_tasks = {t: sum(r["collapse"][t]["delta"] for r in cell) / len(cell) for t in tasks
+                        if all(t in r["collapse"] for r in cell)}
 
 
 def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
@@ -177,7 +216,11 @@ def row_cells(table: Table, row: Row) -> list[str]:
         return fmt(value, signed=True) + (" *" if mark else "") if value else "–"
 
     return [row.label, str(len(row.seeds)), target_cell(row), *(fmt(row.tasks[t]) for t in table.tasks),
-            fmt(row.mean), signed(row.delta_mean, row.significant), signed(row.versus_ft, row.versus_ft_significant)]
+            fmt(row.mean), signed(row.delta_mean, row.significant), fmt((row.mde, None)),
+            signed(row.versus_ft, row.versus_ft_significant), signed(row.format_delta, row.format_significant)]
+
+
+HEADER = ["mean", "Δ mean", "mde", "vs ft", "format Δ"]
 
 
 def diagnostics(out: Path) -> list[dict]:
@@ -212,10 +255,15 @@ def markdown(tables: list[Table], plots: dict, found: list[dict] | None = None) 
              "stderr over seeds. Δ mean: against the pretrained model; `*`: every seed's 95% paired bootstrap "
              "interval of Δ mean excludes 0 on the same side. vs ft: mean in-context score minus `ft`'s on the same "
              "target, seed and items, with the same significance mark. Target: 0-shot, with the tuner's prompt "
-             "attached. ↓: a task whose metric is better when lower (from its own config).", ""]
+             "attached. ↓: a task whose metric is better when lower (from its own config). mde: the minimum "
+             "detectable effect of Δ mean (2.8 × its bootstrap SE: 80% power at 5% two-sided; for several seeds "
+             "seeds and items both resampled); differences smaller than it the cell could not reliably see. "
+             "format Δ: change in the share of outputs (percentage points, mean over eval tasks) in the target's "
+             "format — first word one of its labels, or the target's language — the collapse rate; `*` as for Δ "
+             "mean. –: not in the result files (older results).", ""]
     for table in tables:
         lines += [f"## {table.title}", ""]
-        header = ["model", "seeds", "target", *map(table.column, table.tasks), "mean", "Δ mean", "vs ft"]
+        header = ["model", "seeds", "target", *map(table.column, table.tasks), *HEADER]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for row in table.rows:
@@ -232,19 +280,23 @@ def csv_text(tables: list[Table]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "eval_group", "shots", "tuner", "train", "seeds", "target_task", "target_mean",
                      "target_stderr", "task", "score_mean", "score_stderr", "mean", "delta_mean", "delta_mean_stderr",
-                     "versus_ft", "versus_ft_stderr"])
+                     "versus_ft", "versus_ft_stderr", "mde", "format_delta", "format_delta_mean",
+                     "format_delta_mean_stderr"])
     for table in tables:
         for row in table.rows:
             target = row.target if row.target and row.target[1] is not None else ("", "", "")
             for task in table.tasks:
                 writer.writerow([table.model, table.group, table.shots, row.tuner or "pretrained", row.train,
                                  " ".join(map(str, row.seeds)), *target, task, *row.tasks[task], row.mean[0],
-                                 *(row.delta_mean or ("", "")), *(row.versus_ft or ("", ""))])
+                                 *(row.delta_mean or ("", "")), *(row.versus_ft or ("", "")),
+                                 "" if row.mde is None else row.mde,
+                                 (row.format_tasks or {}).get(task, ""), *(row.format_delta or ("", ""))])
     return buffer.getvalue()
 
 
 def plot(table: Table, folder: Path) -> dict:
-    """A retention heatmap (rows × eval tasks, colour = Δ) and a bar chart of Δ mean."""
+    """A retention heatmap (rows × eval tasks, colour = Δ), the collapse heatmap beside it (colour =
+    Δ share in the target's format; only where some row has one), and a bar chart of Δ mean."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,19 +306,14 @@ def plot(table: Table, folder: Path) -> dict:
     if not tuned:
         return {}
     pre = table.rows[0].tasks
-    grid = [[row.tasks[t][0] - pre[t][0] for t in table.tasks] for row in tuned]
-    limit = max(1.0, max(abs(v) for line in grid for v in line))
-    files = {}
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.0 + 0.9 * len(table.tasks)), 1.4 + 0.45 * len(tuned)))
-    image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(len(table.tasks)), [short(t) for t in table.tasks], rotation=35, ha="right")
-    ax.set_yticks(range(len(tuned)), [r.label for r in tuned])
-    for i, line in enumerate(grid):
-        for j, value in enumerate(line):
-            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(image, ax=ax, label="Δ score (prompt stripped)")
-    ax.set_title(f"In-context retention: {table.title}", fontsize=10)
-    files["retention heatmap"] = save_png(fig, folder / f"heatmap-{table.slug}.png")
+    files = {"retention heatmap": heatmap(
+        table, [[row.tasks[t][0] - pre[t][0] for t in table.tasks] for row in tuned], "Δ score (prompt stripped)",
+        f"In-context retention: {table.title}", folder / f"heatmap-{table.slug}.png")}
+    if any(row.format_tasks for row in tuned):  # older results carry no collapse rate
+        files["collapse heatmap"] = heatmap(
+            table, [[(row.format_tasks or {}).get(t, math.nan) for t in table.tasks] for row in tuned],
+            "Δ % in target's format", f"Collapse into the target's format: {table.title}",
+            folder / f"collapse-{table.slug}.png", cmap="RdBu_r")  # a rise is the collapse: red
     fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * len(tuned)))
     deltas = [r.delta_mean[0] for r in tuned]
     errors = [r.delta_mean[1] or 0.0 for r in tuned]
@@ -279,6 +326,24 @@ def plot(table: Table, folder: Path) -> dict:
     files["delta mean per tuner"] = save_png(fig, folder / f"delta-mean-{table.slug}.png")
     plt.close("all")
     return files
+
+
+def heatmap(table: Table, grid: list[list[float]], label: str, title: str, path: Path, cmap: str = "RdBu") -> Path:
+    """Tuned rows × eval tasks, colour = the value (diverging around 0, red = worse); NaN cells read "–"."""
+    import matplotlib.pyplot as plt
+
+    tuned = table.rows[1:]
+    limit = max([1.0] + [abs(v) for line in grid for v in line if not math.isnan(v)])
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.0 + 0.9 * len(table.tasks)), 1.4 + 0.45 * len(tuned)))
+    image = ax.imshow(grid, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(table.tasks)), [short(t) for t in table.tasks], rotation=35, ha="right")
+    ax.set_yticks(range(len(tuned)), [r.label for r in tuned])
+    for i, line in enumerate(grid):
+        for j, value in enumerate(line):
+            ax.text(j, i, "–" if math.isnan(value) else f"{value:+.1f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, ax=ax, label=label)
+    ax.set_title(title, fontsize=10)
+    return save_png(fig, path)
 
 
 def save_png(fig, path: Path) -> Path:
@@ -299,7 +364,7 @@ def html_page(tables: list[Table], plots: dict) -> str:
              "<h1>promot-bench leaderboard</h1><p>Generated from the result files; see LEADERBOARD.md for the legend.</p>"]
     for table in tables:
         parts.append(f"<h2>{html.escape(table.title)}</h2><table><tr>")
-        header = ["model", "seeds", "target", *map(table.column, table.tasks), "mean", "Δ mean", "vs ft"]
+        header = ["model", "seeds", "target", *map(table.column, table.tasks), *HEADER]
         parts.append("".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for row in table.rows:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(table, row)) + "</tr>")

@@ -87,3 +87,50 @@ def test_a_lower_is_better_task_is_marked(results_dir):
     leaderboard.build(results_dir)
     header = next(line for line in (results_dir / "LEADERBOARD.md").read_text().splitlines() if line.startswith("| model"))
     assert "qa_capitals ↓" in header and "nli3 ↓" not in header
+
+
+def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(results_dir):
+    written = leaderboard.build(results_dir)
+    assert not any(p.name.startswith("collapse-") for p in written)
+    text = (results_dir / "LEADERBOARD.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| model"))
+    assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ |")
+    ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
+    assert ft.endswith("| – | – | – |")  # mde, vs ft (ft itself), format Δ
+
+
+def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
+    """Give a cell's runs an mde, a collapse rate and a samples file (items: seed -> (before, after))."""
+    for seed, (before, after) in items.items():
+        path = results_dir / f"runs/tiny/mini/nli/{cell}/seed{seed}.json"
+        result = json.loads(path.read_text())
+        result["mde"] = mde
+        result["collapse"] = {t: {"before": 0.0, "after": format_delta, "delta": format_delta,
+                                  "ci": {"low": format_delta - 1, "high": format_delta + 1, "significant": True}}
+                              for t in [*TASKS, "mean"]}
+        result["samples"] = f"seed{seed}.samples.jsonl"
+        lines = [json.dumps({"phase": phase, "task": t, "doc_id": i, "score": v})
+                 for phase, values in (("before", before), ("after", after)) for t in TASKS for i, v in enumerate(values)]
+        path.with_name(result["samples"]).write_text("\n".join(lines) + "\n")
+        path.write_text(json.dumps(result))
+
+
+def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_several(results_dir):
+    from promot_bench import statistics
+
+    items = {0: ([100, 0, 100, 0, 100, 0], [0, 0, 100, 0, 0, 0]), 1: ([100, 100, 0, 0, 100, 0], [100, 0, 0, 0, 0, 0])}
+    with_mde_and_collapse(results_dir, "ft", 9.9, 40.0, items)
+    with_mde_and_collapse(results_dir, "promot", 3.25, 10.0, {0: items[0]})
+    (table,) = leaderboard.build_tables(leaderboard.load_results(results_dir))
+    _, ft, promot = table.rows
+    assert promot.mde == 3.25  # one seed: the run's own
+    runs = [{t: ("mean", b, a) for t in TASKS} for b, a in items.values()]
+    assert ft.mde == 2.8 * statistics.seed_mean_se(runs, iters=1000, seed=0)
+    assert ft.format_delta == (40.0, 0.0) and ft.format_significant == "*"
+    assert ft.format_tasks == {t: 40.0 for t in TASKS}
+    written = leaderboard.build(results_dir)
+    assert (results_dir / "plots/collapse-tiny-promot_mini.png") in written
+    promot_line = next(line for line in (results_dir / "LEADERBOARD.md").read_text().splitlines()
+                       if line.startswith("| promot → nli"))
+    assert promot_line.endswith("| +2.0 | 3.2 | +0.0 | +10.0 * |")  # Δ mean, mde, vs ft, format Δ
+    assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
