@@ -29,6 +29,8 @@ from .errors import RunError, UsageError, choices_text
 from .tasks import MAX_SHOTS
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
+# Fields added since without a bump, optional to every reader (older results lack them):
+# `mde`, `collapse` and `collapse_format`, and `se` in each delta_ci entry.
 CACHE_FORMAT = 3  # bump when what a cached evaluation holds changes
 
 
@@ -451,10 +453,11 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         return None  # the main process has everyone's scores and writes the result
     targets_before = {t: scores[t] for t, scores in targets_before.items()}
 
+    fmt = target_format_of(p, manager)
     prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
     for t, path in prompt_files.items():
         attached[t][0].save(path)
-    result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key)
+    result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key, fmt)
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
     write_samples(p, before, after, targets_before, target)
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
@@ -572,14 +575,28 @@ def target_summary(p: Plan, targets_before: dict, target: dict, attached: dict) 
             "per_target": per_target}
 
 
-def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict) -> dict:
-    """The result file's content; `key` is the baseline's content key (identities computed once)."""
+def target_format_of(p: Plan, manager):
+    """What the targets' answers look like (labels or a language), from their training splits:
+    diagnose's rule, over all targets' examples together as diagnose takes them."""
+    from .formats import target_format
+
+    return target_format([ex for t in p.targets for ex in targets.training_examples(targets.load_task(t, manager))])
+
+
+def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict, fmt=None) -> dict:
+    """The result file's content; `key` is the baseline's content key (identities computed once);
+    `fmt` the targets' format (None: no collapse rate)."""
     o = p.options
-    from .statistics import item_values, paired_bootstrap
+    from .formats import TargetFormat, collapse
+    from .statistics import item_values, mde, paired_bootstrap
+
+    fmt = fmt or TargetFormat()
 
     delta = {name: after[name]["score"] - before[name]["score"] for name in before}
     paired = {name: (before[name]["aggregation"], item_values(before[name]["samples"]),
                      item_values(after[name]["samples"])) for name in before}
+    # paired bootstrap (1,000 resamples of the items) of after - before, per task and for the mean
+    delta_ci = paired_bootstrap(paired, iters=1000, seed=o.seed)
     return {
         "schema_version": SCHEMA_VERSION,
         "command": run_command(o),  # reproduces this cell alone
@@ -600,8 +617,13 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "target": target_summary(p, targets_before, target, attached),
         "before": summary(before), "after": summary(after), "delta": delta,
         "mean": {"before": mean(before), "after": mean(after), "delta": mean(after) - mean(before)},
-        # paired bootstrap (1,000 resamples of the items) of after - before, per task and for the mean
-        "delta_ci": paired_bootstrap(paired, iters=1000, seed=o.seed),
+        "delta_ci": delta_ci,
+        # 2.8 x the SE of Δ mean (sd of delta_ci's bootstrap draws): 80% power at 5% two-sided
+        "mde": mde(delta_ci["mean"]["se"]),
+        # percent of outputs (0-100) in the targets' format, per probe and mean, with the same resamples
+        "collapse": collapse(before, after, fmt, seed=o.seed),
+        "collapse_format": {"labels": list(fmt.labels), "language": fmt.language, "rule": fmt.describe(),
+                            "scale": "percent of outputs, 0-100"},
         "weights_sha256": weights_hash(tuned.stripped()),
         "after_is_baseline": after is before,  # the weights were unchanged, so the baseline was reused
         # of the prompt's values (the safetensors header orders its metadata differently per write)
@@ -627,14 +649,30 @@ def format_row(result: dict) -> str:
              f"{result['shots']}-shot, seed {result['seed']})",
              f"target {result['target_task']}: {t['tuned']['score']:.1f} "
              f"(pretrained {t['pretrained']['score']:.1f})",
-             f"{'eval task':<28} {'before':>7} {'after':>7} {'delta':>7}  95% interval"]
+             f"{'eval task':<28} {'before':>7} {'after':>7} {'delta':>7}  {'95% interval':<18}  in format"]
+    collapsed = result.get("collapse") or {}  # absent from older results
     for name, b in result["before"].items():
         a = result["after"][name]["score"]
-        ci = result["delta_ci"][name]
         lines.append(f"{name:<28} {b['score']:7.2f} {a:7.2f} {a - b['score']:+7.2f}  "
-                     f"[{ci['low']:+.2f}, {ci['high']:+.2f}]{' *' if ci['significant'] else ''}")
-    m, ci = result["mean"], result["delta_ci"]["mean"]
+                     f"{interval(result['delta_ci'][name]):<18}  {format_share(collapsed.get(name))}")
+    m = result["mean"]
     lines.append(f"{'mean':<28} {m['before']:7.2f} {m['after']:7.2f} {m['delta']:+7.2f}  "
-                 f"[{ci['low']:+.2f}, {ci['high']:+.2f}]{' *' if ci['significant'] else ''}")
-    lines.append("[95% paired bootstrap interval of the delta; * = it excludes 0]")
+                 f"{interval(result['delta_ci']['mean']):<18}  {format_share(collapsed.get('mean'))}")
+    mde = result.get("mde")
+    lines.append(f"mde (Δ mean, 80% power): {'–' if mde is None else f'{mde:.2f}'}")
+    rule = (result.get("collapse_format") or {}).get("rule") if collapsed else None
+    lines.append("[95% paired bootstrap interval of the delta; * = it excludes 0; in format: "
+                 + (f"% of outputs in the target's format ({rule}), before→after; * = the change's interval "
+                    "excludes 0]" if rule else "not measured (older result, or a target without labels or language)]"))
     return "\n".join(lines)
+
+
+def interval(ci: dict) -> str:
+    return f"[{ci['low']:+.2f}, {ci['high']:+.2f}]{' *' if ci['significant'] else ''}"
+
+
+def format_share(entry: dict | None) -> str:
+    """A probe's collapse rate in a printed row: "12→85 *" (percent; * = the change's interval excludes 0)."""
+    if entry is None:
+        return "–"
+    return f"{entry['before']:.0f}→{entry['after']:.0f}{' *' if entry['ci']['significant'] else ''}"

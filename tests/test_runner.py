@@ -8,6 +8,7 @@ import pytest
 
 from promot_bench import evaluation, runner
 from promot_bench.errors import UsageError
+from promot_bench.tasks.metrics import first_word_label
 
 
 def options(model_dir, out, tuner="promot", keep_best=False, **kw):
@@ -47,7 +48,21 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
     assert {line["phase"] for line in lines} == {"before", "after", "target_pretrained", "target_tuned"}
     assert sum(line["phase"] == "before" for line in lines) == 8 * 2  # --limit 2 per task
     assert not plan.work.exists()
-    assert "promot_mini_nli3" in runner.format_row(saved)
+    # the minimum detectable effect: 2.8 SEs of the bootstrapped Δ mean, on the scores' scale
+    assert saved["mde"] == pytest.approx(2.8 * saved["delta_ci"]["mean"]["se"]) and saved["mde"] >= 0
+    # the collapse rate: per probe, % of outputs whose first word is a label of the nli target
+    assert saved["collapse_format"]["labels"] == ["False", "True"]
+    assert set(saved["collapse"]) == set(saved["before"]) | {"mean"}
+    for task, entry in saved["collapse"].items():
+        if task != "mean":
+            outputs = [line["output"] for line in lines if line["phase"] == "after" and line["task"] == task]
+            labelled = [first_word_label(o or "", ["False", "True"]) is not None for o in outputs]
+            assert entry["after"] == 100 * sum(labelled) / len(outputs)
+        assert entry["delta"] == pytest.approx(entry["after"] - entry["before"])
+        assert entry["ci"]["low"] <= entry["delta"] <= entry["ci"]["high"]
+    row = runner.format_row(saved)
+    assert "promot_mini_nli3" in row and f"mde (Δ mean, 80% power): {saved['mde']:.2f}" in row
+    assert "in format: % of outputs in the target's format (first word in {False, True})" in row
 
 
 def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_path, private_cache):
