@@ -25,11 +25,16 @@ SIZES = {"num-words": (200, 16, 32), "num-ordinal": (200, 16, 32), "plural": (20
 # The first test item of each kept probe with its demonstration (the first train item), as the
 # seed-1234 build renders them 1-shot.
 GOLDEN = {
-    "promot_mini_map_num_words": "612 -> six hundred and twelve\n\n740 ->",
-    "promot_mini_map_num_ordinal": "805 -> eight hundred and fifth\n\n372 ->",
-    "promot_mini_map_plural": "disaster -> disasters\n\npriest ->",
-    "promot_mini_map_past_tense": "reveal -> revealed\n\ndeal ->",
-    "promot_mini_map_city_continent": "Belford Roxo -> South America\n\nChennai ->",
+    "promot_mini_map_num_words": "Q: How is 612 written in words? A: six hundred and twelve\n\n"
+                                 "Q: How is 740 written in words? A:",
+    "promot_mini_map_num_ordinal": "Q: What is the ordinal of 805, in words? A: eight hundred and fifth\n\n"
+                                   "Q: What is the ordinal of 372, in words? A:",
+    "promot_mini_map_plural": "Q: What is the plural of disaster? A: disasters\n\nQ: What is the plural of priest? A:",
+    "promot_mini_map_past_tense": "Q: What is the past tense of reveal? A: revealed\n\n"
+                                  "Q: What is the past tense of deal? A:",
+    "promot_mini_map_city_continent": "Q: On which continent is Belford Roxo? A: South America\n\n"
+                                      "Q: On which continent is Chennai? A:",
+    # v1's bare format, kept by the dropped element probes (not redesigned: 54 test items)
     "promot_mini_map_element_symbol": "Actinium -> Ac\n\nEuropium ->",
     "promot_mini_map_symbol_element": "Y -> yttrium\n\nYb ->",
 }
