@@ -243,6 +243,7 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
 
     plans = plan_all(options)
     path = result_path(plans, options)
+    provenance.code_identity()  # recorded as it is now, before the training starts
     started = time.perf_counter()
     per_tuner = {}
     for plan in plans:
@@ -279,10 +280,8 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
         }
     p = plans[0]
     result = {
-        "schema_version": SCHEMA_VERSION, "command": command(options),
-        "invoked_as": provenance.command_line(p.options.argv), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "git_commit": provenance.git_commit(), "versions": provenance.package_versions(),
-        "machine": provenance.machine(), "model": {"spec": p.spec.text, "name": p.spec.name},
+        "schema_version": SCHEMA_VERSION, **provenance.header(command(options), p.options.argv),
+        "model": {"spec": p.spec.text, "name": p.spec.name},
         "train": p.options.train, "target_tasks": p.targets, "eval_tasks": p.eval_tasks, "eval_group": p.group,
         "shots": p.options.shots, "seed": p.options.seed, "preset": p.options.preset, "config": p.cfg.to_dict(),
         "every": options.every, "eval_limit": options.eval_limit, "probe_batch": options.probe_batch,

@@ -71,6 +71,7 @@ def execute(p: runner.Plan) -> dict | None:
     """Evaluate (or read the cached evaluation), build the card, write it; None on a
     data-parallel helper process."""
     distributed.init_group()
+    provenance.code_identity()  # the code at the start is the code recorded
     started = time.perf_counter()
     loaded = models.load(p.spec)  # before anything is written: a model that cannot load leaves no trace
     manager = evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults)
@@ -83,9 +84,7 @@ def execute(p: runner.Plan) -> dict | None:
     o = p.options
     card = {
         "schema_version": SCHEMA_VERSION,
-        "command": command(p), "invoked_as": provenance.command_line(o.argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": provenance.git_commit(),
-        "versions": provenance.package_versions(),
+        **provenance.header(command(p), o.argv),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key if p.eval_shots is None else None, "eval_group": p.group,
         "shots": o.shots, "limit": o.limit, "seed": o.seed,

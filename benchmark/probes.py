@@ -200,13 +200,20 @@ def _number(value, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def title(card: dict) -> str:
+    return (f"Probe card: {card['model']['name']}, {card['eval_group']}, {card['shots']}-shot"
+            + (f", {card['limit']} items per task" if card.get("limit") else ""))
+
+
 def markdown(card: dict) -> str:
-    """The card as a Markdown table, with the gate and the suite's line."""
+    """The card as a Markdown page: its title, then `markdown_table`."""
+    return "\n".join([f"# {title(card)}", "", *markdown_table(card)]) + "\n"
+
+
+def markdown_table(card: dict) -> list[str]:
+    """The card's lines: the gate, one table row per probe, the suite's line, the notes."""
     s = card["summary"]
-    lines = [f"# Probe card: {card['model']['name']}, {card['eval_group']}, {card['shots']}-shot"
-             + (f", {card['limit']} items per task" if card.get("limit") else ""),
-             "",
-             f"Gate: empty + off-format ≤ {card['gate']['max_bad_rate']:.0%} and headroom ≥ "
+    lines = [f"Gate: empty + off-format ≤ {card['gate']['max_bad_rate']:.0%} and headroom ≥ "
              f"{card['gate']['min_headroom_se']:g} stderr. Scores on the 0-100 scale.",
              "",
              "| probe | kind | n | pretrained | stderr | best trivial | headroom | headroom/se | empty | off-format | passes |",
@@ -219,4 +226,4 @@ def markdown(card: dict) -> str:
     lines += ["", f"headroom_mean {_number(s['headroom_mean'], 2)}; {s['passing']} of {s['probes']} probes pass"
               + ("" if s["all_pass"] else f" (failing: {', '.join(s['failing'])})") + "."]
     notes = [f"- {name}: {note}" for name, r in card["probes"].items() for note in r.get("notes", [])]
-    return "\n".join(lines + (["", "Notes:", *notes] if notes else [])) + "\n"
+    return lines + (["", "Notes:", *notes] if notes else [])

@@ -8,6 +8,7 @@ import json
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "lm_eval", "peft", "datasets", "sacrebleu", "rouge_score", "promot-bench")
@@ -111,6 +112,21 @@ def machine() -> str:
     import os
 
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def header(command: str, argv: list[str] | None = None) -> dict:
+    """The fields every result file begins with: how to reproduce it and what code made it.
+    `code` is read once per process, at its first use (a run calls `code_identity()` first)."""
+    code = code_identity()
+    return {
+        "command": command,  # reproduces this result alone
+        "invoked_as": command_line(argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "code": code,
+        "git_commit": code["commit"],  # kept for readers of schema 2: the same as code.commit
+        "versions": package_versions(),
+        "machine": machine(),
+    }
 
 
 def command_line(argv: list[str] | None = None) -> str:

@@ -409,6 +409,7 @@ def lock_path(path: Path) -> Path:
 
 def _execute(p: Plan, progress: bool) -> dict | None:
     o = p.options
+    provenance.code_identity()  # the code this run starts with is the code it records
     main = distributed.is_main()
     started = time.perf_counter()
     timings: dict = {}
@@ -599,12 +600,8 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
     delta_ci = paired_bootstrap(paired, iters=1000, seed=o.seed)
     return {
         "schema_version": SCHEMA_VERSION,
-        "command": run_command(o),  # reproduces this cell alone
-        "invoked_as": provenance.command_line(o.argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "git_commit": provenance.git_commit(),
-        "versions": provenance.package_versions(),
-        "machine": provenance.machine(), "training_processes": distributed.world_size(),
+        **provenance.header(run_command(o), o.argv),
+        "training_processes": distributed.world_size(),
         "training_parallel": distributed.launch_kind(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key, "eval_group": p.group, "shots": o.shots, "seed": o.seed, "limit": o.limit,

@@ -134,3 +134,29 @@ def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_seve
                        if line.startswith("| promot → nli"))
     assert promot_line.endswith("| +2.0 | 3.2 | +0.0 | +10.0 * |")  # Δ mean, mde, vs ft, format Δ
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
+
+
+def _card():
+    row = {"kind": "qa", "n": 150, "pretrained": 16.7, "stderr": 3.0, "best_trivial": 4.0,
+           "best_trivial_name": "most frequent answer", "headroom": 12.7, "headroom_se": 4.23,
+           "empty_rate": 0.0, "off_format_rate": 0.02, "passes": True, "notes": []}
+    return {"model": {"name": "tiny"}, "eval_group": "promot_mini", "shots": 1, "limit": None,
+            "command": "promot-bench probes --shots 1 --out results --suite mini",
+            "gate": {"max_bad_rate": 0.1, "min_headroom_se": 3.0}, "probes": {"promot_mini_qa_capitals": row},
+            "summary": {"probes": 1, "passing": 1, "all_pass": True, "headroom_mean": 12.7, "failing": []}}
+
+
+def test_the_leaderboard_shows_the_probe_cards(results_dir):
+    card = results_dir / "probes" / "tiny" / "mini-1shot.json"
+    card.parent.mkdir(parents=True)
+    card.write_text(json.dumps(_card()))
+    leaderboard.build(results_dir)
+    text = (results_dir / "LEADERBOARD.md").read_text()
+    assert "### Probe card: tiny, promot_mini, 1-shot" in text
+    assert "From [probes/tiny/mini-1shot.json](probes/tiny/mini-1shot.json): `promot-bench probes" in text
+    assert ("| promot_mini_qa_capitals | qa | 150 | 16.7 | 3.0 | 4.0 (most frequent answer) | 12.7 | 4.2 | 0% | 2% "
+            "| yes |") in text
+    assert "headroom_mean 12.70; 1 of 1 probes pass." in text
+    card.write_text("{damaged")
+    with pytest.raises(RunError, match="probe card .*mini-1shot.json is damaged"):
+        leaderboard.build(results_dir)
