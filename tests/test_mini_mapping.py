@@ -22,8 +22,9 @@ SIZES = {"num-words": (200, 16, 32), "num-ordinal": (200, 16, 32), "plural": (20
          "past-tense": (200, 16, 32), "city-continent": (200, 16, 32),
          "element-symbol": (54, 8, 32), "symbol-element": (54, 8, 32)}
 
-# The first test item of each kept probe with its demonstration (the first train item), as the
-# seed-1234 build renders them 1-shot.
+# The first test item of every probe (kept: num_words, plural, past_tense, city_continent; and the
+# dropped ones) with its demonstration (the first train item), as the seed-1234 build renders them
+# 1-shot. Kept and dropped probes: tasks/mini/mapping/README.md.
 GOLDEN = {
     "promot_mini_map_num_words": "Q: How is 612 written in words? A: six hundred and twelve\n\n"
                                  "Q: How is 740 written in words? A:",
