@@ -1024,14 +1024,19 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
 
 def ensure_built(seed: int = 1234) -> Path:
     """The cached build for this seed and these source versions, built on first use."""
+    return cached_build(SUITE, SCHEMA_VERSION, seed, source_versions(), [Path(__file__)], build)
+
+
+def cached_build(suite: str, schema: int, seed: int, versions: dict, builders: list, build_fn) -> Path:
+    """A data build in the promot-bench cache, keyed on its seed, its source packages' versions
+    and its builders' own source: an edited builder never reuses stale data."""
     from promot_bench import cache
 
-    # The builder's own source is part of the key: an edited builder never reuses stale data.
-    builder = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    key = hashlib.sha256(json.dumps([SCHEMA_VERSION, seed, source_versions(), builder]).encode()).hexdigest()[:12]
-    # 680 KB: every use checks every file's sha256 (a few ms), so damaged data is never used.
-    return cache.build_entry(cache.cache_dir() / "data" / f"{SUITE}-v{SCHEMA_VERSION}-{key}",
-                             lambda tmp: build(tmp, seed), full_check=True)
+    sources = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in builders]
+    key = hashlib.sha256(json.dumps([schema, seed, versions, sources]).encode()).hexdigest()[:12]
+    # Small data: every use checks every file's sha256 (a few ms), so damaged data is never used.
+    return cache.build_entry(cache.cache_dir() / "data" / f"{suite}-v{schema}-{key}",
+                             lambda tmp: build_fn(tmp, seed), full_check=True)
 
 
 if __name__ == "__main__":

@@ -306,13 +306,8 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
 
 def ensure_built(seed: int = 1234) -> Path:
     """The cached build for this seed, these source versions and these builders."""
-    from promot_bench import cache
-
-    builders = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (__file__, mini.__file__)]
     versions = {**source_versions(), **mini.source_versions()}
-    key = hashlib.sha256(json.dumps([SCHEMA_VERSION, seed, versions, builders]).encode()).hexdigest()[:12]
-    return cache.build_entry(cache.cache_dir() / "data" / f"{SUITE}-v{SCHEMA_VERSION}-{key}",
-                             lambda tmp: build(tmp, seed), full_check=True)
+    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, versions, [Path(__file__), Path(mini.__file__)], build)
 
 
 if __name__ == "__main__":
