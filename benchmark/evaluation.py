@@ -47,6 +47,7 @@ class TaskScore:
     samples: list[dict] = field(default_factory=list)
     aggregation: str = "mean"  # how per-item values make the score (statistics.AGGREGATIONS)
     higher_is_better: bool = True  # the metric's direction, from the task's own config
+    gold_logprob: float | None = None  # items' mean (gold_logprob.py); None: not asked, or not generative
 
 
 def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore] | None:
@@ -59,11 +60,14 @@ def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskSco
 
 def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
                 num_fewshot: int | None = None, limit: int | None = None, batch_size: int = 8,
-                seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None) -> dict:
+                seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None,
+                gold_logprob: bool = False) -> dict:
     """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
     a data-parallel helper process (`distributed.init_group` started the launch's group).
 
-    `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`)."""
+    `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`). `gold_logprob`
+    adds out["gold_logprob"] (task -> doc_id -> value) for the generative tasks, through the same
+    LM object (gold_logprob.py)."""
     from lm_eval import simple_evaluate
 
     from . import faults
@@ -77,7 +81,7 @@ def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix:
         lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
     else:
         lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    return simple_evaluate(
+    out = simple_evaluate(
         model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
         task_manager=manager or task_manager(), log_samples=True,
         # For a plain (non-chat) model lm-eval puts the system instruction right before the
@@ -88,6 +92,11 @@ def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix:
         # default of 100,000 resamples takes minutes on a laptop CPU.
         bootstrap_iters=bootstrap_iters,
         random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    if gold_logprob and out is not None:
+        from . import gold_logprob as gold
+
+        out["gold_logprob"] = gold.score(lm, out)
+    return out
 
 
 def scores_of(out: dict) -> dict[str, TaskScore]:
@@ -101,11 +110,18 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
         stderr = metrics.get(f"{metric}_stderr,none")
         # In document order: data-parallel processes' samples arrive one process after another.
         samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
+        records = [sample_record(s, metric) for s in samples]
+        golds = out.get("gold_logprob", {}).get(task)
+        if golds:
+            for record in records:
+                record["gold_logprob"] = golds.get(record["doc_id"])
+        values = [r["gold_logprob"] for r in records if r.get("gold_logprob") is not None]
         scores[task] = TaskScore(task, metric, float(metrics[key]),
                                  float(stderr) if isinstance(stderr, (int, float)) else None,
-                                 len(samples), [sample_record(s, metric) for s in samples],
+                                 len(samples), records,
                                  aggregation_name(out["configs"][task], metric),
-                                 bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)))
+                                 bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
+                                 sum(values) / len(values) if values else None)
     return scores
 
 

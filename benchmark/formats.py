@@ -94,20 +94,10 @@ def collapse(before: dict, after: dict, fmt: TargetFormat, seed: int, iters: int
     (percent, 0-100) before and after, the change, and its paired bootstrap 95% interval.
     `before`/`after`: probe -> {"samples": [...]} as a run holds them. None when the target has
     no format to look for (neither a label set nor a language)."""
-    from .statistics import paired_bootstrap
+    from .statistics import paired_means
 
     if not fmt.labels and not fmt.language:
         return None
-    shares = {name: ("mean", in_format(before[name]["samples"], fmt), in_format(after[name]["samples"], fmt))
+    shares = {name: (in_format(before[name]["samples"], fmt), in_format(after[name]["samples"], fmt))
               for name in before}
-    # The same seed, task order and item counts as the run's delta_ci: the very same resamples.
-    ci = paired_bootstrap(shares, iters=iters, seed=seed)
-    out = {}
-    for name, (_, b, a) in shares.items():
-        out[name] = {"before": sum(b) / len(b) if b else 0.0, "after": sum(a) / len(a) if a else 0.0}
-    out["mean"] = {"before": sum(v["before"] for v in out.values()) / len(out),
-                   "after": sum(v["after"] for v in out.values()) / len(out)}
-    for name, entry in out.items():
-        entry["delta"] = ci[name]["delta"]
-        entry["ci"] = {"low": ci[name]["low"], "high": ci[name]["high"], "significant": ci[name]["significant"]}
-    return out
+    return paired_means(shares, iters=iters, seed=seed)

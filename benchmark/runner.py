@@ -30,8 +30,8 @@ from .tasks import MAX_SHOTS
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
 # Fields added since without a bump, optional to every reader (older results lack them):
-# `mde`, `collapse` and `collapse_format`, and `se` in each delta_ci entry.
-CACHE_FORMAT = 3  # bump when what a cached evaluation holds changes
+# `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, and `gold_logprob`.
+CACHE_FORMAT = 4  # bump when what a cached evaluation holds changes (4: gold_logprob)
 
 
 @dataclass(frozen=True)
@@ -348,12 +348,14 @@ def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict
     key = baseline_key(p, loaded) if key is None else key
     return cached_evaluation({**key, "tasks": p.group, "shots": p.options.shots},
                              lambda: evaluate_json(loaded, manager, p.options.seed, loaded.model, p.eval_tasks,
-                                                   limit=p.options.limit, num_fewshot=p.eval_shots))
+                                                   limit=p.options.limit, num_fewshot=p.eval_shots,
+                                                   gold_logprob=True))
 
 
 def scores_to_json(scores: dict) -> dict:
     return {name: {"metric": s.metric, "score": s.value, "stderr": s.stderr, "n": s.n,
-                   "aggregation": s.aggregation, "higher_is_better": s.higher_is_better, "samples": s.samples}
+                   "aggregation": s.aggregation, "higher_is_better": s.higher_is_better,
+                   "gold_logprob": s.gold_logprob, "samples": s.samples}
             for name, s in scores.items()}
 
 
@@ -449,7 +451,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
     unchanged = distributed.main_decides(lambda: weights_hash(stripped) == pristine)
     after = before if unchanged else stage(p.work, "after", lambda: evaluate(
-        stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots), timings)
+        stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots, gold_logprob=True), timings)
     if not main:
         return None  # the main process has everyone's scores and writes the result
     targets_before = {t: scores[t] for t, scores in targets_before.items()}
@@ -588,6 +590,7 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
     """The result file's content; `key` is the baseline's content key (identities computed once);
     `fmt` the targets' format (None: no collapse rate)."""
     o = p.options
+    from . import gold_logprob
     from .formats import TargetFormat, collapse
     from .statistics import item_values, mde, paired_bootstrap
 
@@ -621,6 +624,8 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "collapse": collapse(before, after, fmt, seed=o.seed),
         "collapse_format": {"labels": list(fmt.labels), "language": fmt.language, "rule": fmt.describe(),
                             "scale": "percent of outputs, 0-100"},
+        # the gold answer's mean per-token log-prob (nats) under each generative probe's prompt
+        "gold_logprob": gold_logprob.summary(before, after, seed=o.seed),
         "weights_sha256": weights_hash(tuned.stripped()),
         "after_is_baseline": after is before,  # the weights were unchanged, so the baseline was reused
         # of the prompt's values (the safetensors header orders its metadata differently per write)
@@ -657,6 +662,10 @@ def format_row(result: dict) -> str:
                  f"{interval(result['delta_ci']['mean']):<18}  {format_share(collapsed.get('mean'))}")
     mde = result.get("mde")
     lines.append(f"mde (Δ mean, 80% power): {'–' if mde is None else f'{mde:.2f}'}")
+    gold = (result.get("gold_logprob") or {}).get("mean")  # absent from older results
+    if gold:
+        lines.append(f"gold log-prob per token (generative probes' mean): {gold['before']:.3f} -> "
+                     f"{gold['after']:.3f} {gold['delta']:+.3f}  {interval(gold['ci'])}")
     rule = (result.get("collapse_format") or {}).get("rule") if collapsed else None
     lines.append("[95% paired bootstrap interval of the delta; * = it excludes 0; in format: "
                  + (f"% of outputs in the target's format ({rule}), before→after; * = the change's interval "

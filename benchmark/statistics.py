@@ -108,6 +108,20 @@ def paired_bootstrap(tasks: dict, iters: int = 1000, seed: int = 0) -> dict:
     return out
 
 
+def paired_means(sides: dict, iters: int = 1000, seed: int = 0) -> dict:
+    """`sides`: name -> (per-item values before, after), mean-aggregated. Per name and for the
+    mean over names: {before, after, delta, ci: {low, high, significant}}, by `paired_bootstrap`
+    (the same seed, names and item counts as a run's delta_ci give the very same resamples)."""
+    ci = paired_bootstrap({name: ("mean", b, a) for name, (b, a) in sides.items()}, iters=iters, seed=seed)
+    out = {name: {"before": sum(b) / len(b) if b else 0.0, "after": sum(a) / len(a) if a else 0.0}
+           for name, (b, a) in sides.items()}
+    out["mean"] = {side: sum(v[side] for v in out.values()) / len(out) for side in ("before", "after")}
+    for name, entry in out.items():
+        entry["delta"] = ci[name]["delta"]
+        entry["ci"] = {"low": ci[name]["low"], "high": ci[name]["high"], "significant": ci[name]["significant"]}
+    return out
+
+
 def mde(se: float | None) -> float | None:
     """The minimum detectable effect (80% power, 5% two-sided) of a difference with this SE."""
     return None if se is None else MDE_FACTOR * se

@@ -52,9 +52,12 @@ def gold_text(task, doc) -> str:
         if isinstance(target, int):
             return str(choices[target])
         return str(target)
-    if isinstance(target, (list, tuple)):
-        return str(target[0])
-    return str(target)
+    return first_answer(target)
+
+
+def first_answer(target) -> str:
+    """A generative task's gold as text: the first of a list of accepted answers."""
+    return str(target[0]) if isinstance(target, (list, tuple)) else str(target)
 
 
 def validation_task(task):

@@ -60,9 +60,19 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
             assert entry["after"] == 100 * sum(labelled) / len(outputs)
         assert entry["delta"] == pytest.approx(entry["after"] - entry["before"])
         assert entry["ci"]["low"] <= entry["delta"] <= entry["ci"]["high"]
+    # the gold answer's mean per-token log-prob: every mini probe is generative
+    assert set(saved["gold_logprob"]) == set(saved["before"]) | {"mean"}
+    for task, entry in saved["gold_logprob"].items():
+        assert entry["before"] < 0 and entry["after"] < 0
+        assert entry["delta"] == pytest.approx(entry["after"] - entry["before"])
+        assert entry["ci"]["low"] <= entry["delta"] <= entry["ci"]["high"]
+        if task != "mean":
+            items = [line["gold_logprob"] for line in lines if line["phase"] == "after" and line["task"] == task]
+            assert entry["after"] == pytest.approx(sum(items) / len(items)) == saved["after"][task]["gold_logprob"]
     row = runner.format_row(saved)
     assert "promot_mini_nli3" in row and f"mde (Δ mean, 80% power): {saved['mde']:.2f}" in row
     assert "in format: % of outputs in the target's format (first word in {False, True})" in row
+    assert "gold log-prob per token" in row
 
 
 def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_path, private_cache):
