@@ -22,9 +22,7 @@ SIZES = {"num-words": (200, 16, 32), "num-ordinal": (200, 16, 32), "plural": (20
          "past-tense": (200, 16, 32), "city-continent": (200, 16, 32),
          "element-symbol": (54, 8, 32), "symbol-element": (54, 8, 32),
          "gerund": (200, 16, 32), "third-person": (200, 16, 32), "singular": (200, 16, 32),
-         "first-letter": (200, 16, 32), "last-letter": (200, 16, 32), "next-number": (200, 16, 32),
-         "noun-number": (200, 16, 32), "has-item": (200, 16, 32), "sentiment": (208, 8, 32),
-         "ui-en-de": (200, 8, 32), "ui-en-ro": (184, 8, 32), "ui-de-en": (200, 8, 32), "ui-ro-en": (184, 8, 32)}
+         "first-letter": (200, 16, 32), "next-number": (200, 16, 32)}
 
 # The first test item of every probe (kept: num_words, plural, past_tense, city_continent; and the
 # dropped ones) with its demonstration (the first train item), as the seed-1234 build renders them
@@ -42,24 +40,14 @@ GOLDEN = {
     # v1's bare format, kept by the dropped element probes (not redesigned: 54 test items)
     "promot_mini_map_element_symbol": "Actinium -> Ac\n\nEuropium ->",
     "promot_mini_map_symbol_element": "Y -> yttrium\n\nYb ->",
-    # the second round of candidates (README.md: "Round 2")
+    # round 2 (README.md): the kept ones; the dropped ones were built at commit bdcf33d
     "promot_mini_map_gerund": "Q: What is the -ing form of guide? A: guiding\n\nQ: What is the -ing form of frame? A:",
     "promot_mini_map_third_person": "Q: What is the he/she form of post? A: posts\n\nQ: What is the he/she form of pipe? A:",
     "promot_mini_map_singular": "Q: What is the singular of assistants? A: assistant\n\n"
                                 "Q: What is the singular of knees? A:",
     "promot_mini_map_first_letter": "Q: What is the first letter of mother? A: m\n\nQ: What is the first letter of men? A:",
-    "promot_mini_map_last_letter": "Q: What is the last letter of sleep? A: p\n\nQ: What is the last letter of bring? A:",
     "promot_mini_map_next_number": "Q: What number comes after four hundred and thirty-seven? A: four hundred and "
                                    "thirty-eight\n\nQ: What number comes after eight hundred and nine? A:",
-    "promot_mini_map_sentiment": "Q: Is the word cry positive or negative? A: negative\n\n"
-                                 "Q: Is the word destroy positive or negative? A:",
-    "promot_mini_map_noun_number": "Q: Is fort singular or plural? A: singular\n\nQ: Is encounters singular or plural? A:",
-    "promot_mini_map_has_item": "Olga has a hole, a tap and a server. Q: Does Olga have a hole? A: yes\n\n"
-                                "Rosa has a virus, a canal and a sample. Q: Does Rosa have a canal? A:",
-    "promot_mini_ui_en_ro": "Translate English to Romanian: Enter two whole numbers.\nRomanian: Introdu două numere "
-                            "întregi.\n\nTranslate English to Romanian: Geometry collection\nRomanian:",
-    "promot_mini_ui_ro_en": "Translate Romanian to English: Introdu două valori valide.\nEnglish: Enter two valid "
-                            "values.\n\nTranslate Romanian to English: Poți edita din nou mai jos.\nEnglish:",
 }
 
 
@@ -109,8 +97,7 @@ def test_records_are_well_formed_and_splits_share_no_key(built):
         owner = {}
         for split in SPLITS:
             for r in splits[split]:
-                extra = {"hypothesis", "question"} if task == "has-item" else set()
-                assert set(r) == {"id", "entities", "input", "answers"} | extra, (task, r)
+                assert set(r) == {"id", "entities", "input", "answers"}, (task, r)
                 assert r["input"] and r["answers"] and all(isinstance(a, str) and a for a in r["answers"])
                 assert r["input"].casefold() not in {a.casefold() for a in r["answers"]}, r  # no copy items
                 for key in r["entities"]:
@@ -119,10 +106,9 @@ def test_records_are_well_formed_and_splits_share_no_key(built):
 
 def test_no_item_string_appears_in_the_targets(built, targets):
     """No input and no accepted answer of any mapping item, any split, occurs as a whole word
-    (any case: mini's `Reserved` rule) in any nli or en-fr item; label answers (yes/no,
-    positive/negative) are a format, not an entity, and are not checked."""
-    strings = {s for task, splits in built[2].items() for split in SPLITS for r in splits[split]
-               for s in [r["input"], *([] if task in mapping.LABEL_TASKS else r["answers"])]}
+    (any case: mini's `Reserved` rule) in any nli or en-fr item."""
+    strings = {s for splits in built[2].values() for split in SPLITS for r in splits[split]
+               for s in [r["input"], *r["answers"]]}
     reserved = mini.Reserved(strings)
     hits = [(task, r["id"], reserved.hit(r)) for task, splits in targets.items() for split in SPLITS
             for r in splits[split] if reserved.hit(r)]
@@ -141,10 +127,6 @@ def test_answers_follow_the_rule_on_known_items(built):
     assert by_input["gerund"]["guide"] == ["guiding"] and by_input["third-person"]["post"] == ["posts"]
     assert by_input["singular"]["priests"] == ["priest"] and by_input["first-letter"]["mother"] == ["m"]
     assert by_input["next-number"]["eight hundred and nine"][:2] == ["eight hundred and ten", "eight hundred ten"]
-    assert by_input["ui-ro-en"]["Poți edita din nou mai jos."] == ["You may edit it again below."]
-    assert by_input["ui-en-de"]["Email address"] == ["E-Mail-Adresse"]
-    labels = [r["answers"][0] for s in SPLITS for r in built[2]["sentiment"][s]]
-    assert labels.count("positive") == labels.count("negative")
     continents = [r["answers"][0] for s in SPLITS for r in built[2]["city-continent"][s]]
     assert {c: continents.count(c) for c in set(continents)} == {
         c: mapping.CITIES_PER_CONTINENT for c in ("Asia", "Europe", "North America", "South America")}

