@@ -61,9 +61,9 @@ def continuation_length(lm, context: str, continuation: str) -> int:
     return len(lm._encode_pair(context, continuation)[1])
 
 
-def item_values(samples: list[dict]) -> list[float] | None:
-    """Per item in doc order, or None when any item lacks one (a loglikelihood task, or a
-    result from before this metric)."""
+def gold_values(samples: list[dict]) -> list[float] | None:
+    """The items' gold log-probs in doc order (`statistics.item_values` gives their scores), or
+    None when any item lacks one (a loglikelihood task, or a result from before this metric)."""
     ordered = sorted(samples, key=lambda s: s["doc_id"])
     values = [s.get("gold_logprob") for s in ordered]
     return None if not values or any(v is None for v in values) else values
@@ -76,6 +76,6 @@ def summary(before: dict, after: dict, seed: int, iters: int = 1000) -> dict | N
     from .statistics import paired_means
 
     sides = {name: (b, a) for name in before
-             if (b := item_values(before[name]["samples"])) is not None
-             and (a := item_values(after[name]["samples"])) is not None}
+             if (b := gold_values(before[name]["samples"])) is not None
+             and (a := gold_values(after[name]["samples"])) is not None}
     return paired_means(sides, iters=iters, seed=seed) if sides else None

@@ -24,8 +24,8 @@ SIZES = {"num-words": (200, 16, 32), "num-ordinal": (200, 16, 32), "plural": (20
          "gerund": (200, 16, 32), "third-person": (200, 16, 32), "singular": (200, 16, 32),
          "first-letter": (200, 16, 32), "next-number": (200, 16, 32)}
 
-# The first test item of every probe (kept: num_words, plural, past_tense, city_continent; and the
-# dropped ones) with its demonstration (the first train item), as the seed-1234 build renders them
+# The first test item of every probe (kept: num_words, plural, past_tense, city_continent, gerund,
+# third_person, singular, first_letter, next_number; and round 1's dropped ones) with its demonstration (the first train item), as the seed-1234 build renders them
 # 1-shot. Kept and dropped probes: tasks/mini/mapping/README.md.
 GOLDEN = {
     "promot_mini_map_num_words": "Q: How is 612 written in words? A: six hundred and twelve\n\n"

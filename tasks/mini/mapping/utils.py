@@ -8,4 +8,3 @@ __all__ = ["process_results"]
 
 def process_results(doc, results):
     return qa_scores(results[0], doc["answers"])
-
