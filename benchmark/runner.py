@@ -40,11 +40,17 @@ class Suite:
     folder: str  # inside tasks/
     groups: dict  # shots -> lm-eval group
     targets: dict  # user's name -> lm-eval task
+    builders: tuple = ()  # modules whose ensure_built() makes the suite's offline data
 
 
+MINI_BUILDERS = ("promot_bench.tasks.mini.build",)
 SUITES = {
     "mini": Suite("mini", "mini", {1: "promot_mini", 4: "promot_mini_4shot"},
-                  {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"}),
+                  {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"}, MINI_BUILDERS),
+    # v2 (issue: probes that can see forgetting): mapping probes + qa_capitals, a target of invented names
+    "mini-v2": Suite("mini-v2", "mini", {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
+                     {"nli": "promot_mini_v2_nli"},  # en-fr: 167 of its 527 items name a qa_capitals country
+                     MINI_BUILDERS + ("promot_bench.tasks.mini.mapping.build", "promot_bench.tasks.mini.reading.build")),
     "paper": Suite("paper", "suite", {1: "promot_suite", 4: "promot_suite_4shot"},
                    {"rte": "promot_rte", "wmt14-en-fr": "promot_wmt14_en_fr", "snli": "promot_snli",
                     "openbookqa": "promot_openbookqa"}),
@@ -285,12 +291,15 @@ def model_identity(path: Path) -> str:
 
 
 def data_hash(suite: Suite) -> str | None:
-    """The offline suite's built-data hash; the paper suite's data is named by its YAMLs."""
-    if suite.key != "mini":
-        return None
-    from .tasks.mini.build import ensure_built
+    """The offline suite's built-data hash (of each builder's data, joined when several); the
+    paper suite's data is named by its YAMLs."""
+    import hashlib
+    import importlib
 
-    return read_manifest(ensure_built())["data_hash"]
+    hashes = [read_manifest(importlib.import_module(m).ensure_built())["data_hash"] for m in suite.builders]
+    if not hashes:
+        return None
+    return hashes[0] if len(hashes) == 1 else hashlib.sha256("|".join(hashes).encode()).hexdigest()
 
 
 def suite_version(p: Plan) -> str:

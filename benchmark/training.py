@@ -51,6 +51,7 @@ class StageReport:
     resumed_from: int = 0
     history: list = field(default_factory=list)  # [step, loss] at every step
     grad_norms: list = field(default_factory=list)  # the gradient's norm before clipping, every step
+    validation: list = field(default_factory=list)  # [step, score] at every checkpoint (keep-best's view)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -263,6 +264,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
                 scored = validate()  # every process scores its share of the validation items
                 score = distributed.main_decides(lambda: scored)  # the main process's is the total
                 model.train()
+                report.validation.append([step + 1, score])
                 if score > best_score:
                     best_score, report.best_score, report.best_step = score, score, step + 1
                     if main:

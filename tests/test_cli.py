@@ -43,7 +43,7 @@ def assert_one_line_error(done, exit_code, *needles):
 BAD_INPUT = [
     (["run", "--tuner", "ft", "--train", "nli", "--shots", "3"], ["--shots", "1, 4"]),
     (["run", "--tuner", "ft", "--train", "nli", "--limit", "0"], ["--limit", "positive"]),
-    (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], ["--suite", "'mini', 'paper'"]),
+    (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], ["--suite", "'mini', 'mini-v2', 'paper'"]),
     (["run", "--train", "nli"], ["--tuner"]),
     (["models", "frobnicate"], ["'list', 'fetch', 'path'"]),
     (["nosuchcommand"], ["nosuchcommand"]),

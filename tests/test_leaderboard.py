@@ -160,3 +160,16 @@ def test_the_leaderboard_shows_the_probe_cards(results_dir):
     card.write_text("{damaged")
     with pytest.raises(RunError, match="probe card .*mini-1shot.json is damaged"):
         leaderboard.build(results_dir)
+
+
+def test_v1_and_v2_results_never_share_a_table(results_dir):
+    """The same model, tuner, target and shots, on promot_mini and promot_mini v2: two tables."""
+    v2 = fake_result("ft", "nli", 0, {"promot_mini_nli3": 41.0, "promot_mini_qa_capitals": 18.0}, 80.0, False)
+    v2["eval_group"], v2["target_task"] = "promot_mini_v2", "promot_mini_v2_nli"
+    path = results_dir / "runs/tiny/mini-v2/nli/ft/seed0.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(v2))
+    tables = leaderboard.build_tables(leaderboard.load_results(results_dir))
+    assert sorted(t.group for t in tables) == ["promot_mini", "promot_mini_v2"]
+    (new,) = [t for t in tables if t.group == "promot_mini_v2"]
+    assert [row.label for row in new.rows] == ["pretrained", "ft → nli"] and new.rows[1].target[1] == 80.0

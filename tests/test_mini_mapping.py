@@ -14,6 +14,7 @@ import pytest
 from promot_bench import evaluation
 from promot_bench.tasks.mini import build as mini
 from promot_bench.tasks.mini.mapping import build as mapping
+from promot_bench.tasks.mini.reading import build as reading
 
 SPLITS = ("train", "validation", "test")
 MAPPING_DIR = Path(mapping.__file__).parent
@@ -45,7 +46,7 @@ GOLDEN = {
     "promot_mini_map_third_person": "Q: What is the he/she form of post? A: posts\n\nQ: What is the he/she form of pipe? A:",
     "promot_mini_map_singular": "Q: What is the singular of assistants? A: assistant\n\n"
                                 "Q: What is the singular of knees? A:",
-    "promot_mini_map_first_letter": "Q: What is the first letter of mother? A: m\n\nQ: What is the first letter of men? A:",
+    "promot_mini_map_first_letter": "Q: What is the first letter of right? A: r\n\nQ: What is the first letter of men? A:",
     "promot_mini_map_next_number": "Q: What number comes after four hundred and thirty-seven? A: four hundred and "
                                    "thirty-eight\n\nQ: What number comes after eight hundred and nine? A:",
 }
@@ -66,10 +67,10 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory):
-    """The mini targets' data, built as test_mini_build builds it."""
+    """The mini targets' data, built as test_mini_build builds it, and v2's reading target."""
     out = tmp_path_factory.mktemp("mini")
     mini.build(out)
-    return read(out, mini.TARGET_TASKS)
+    return {**read(out, mini.TARGET_TASKS), "reading-nli": reading.build_nli(1234)["nli"]}
 
 
 def files(folder: Path) -> dict:
@@ -106,7 +107,7 @@ def test_records_are_well_formed_and_splits_share_no_key(built):
 
 def test_no_item_string_appears_in_the_targets(built, targets):
     """No input and no accepted answer of any mapping item, any split, occurs as a whole word
-    (any case: mini's `Reserved` rule) in any nli or en-fr item."""
+    (any case: mini's `Reserved` rule) in any nli or en-fr item, or v2's reading nli item."""
     strings = {s for splits in built[2].values() for split in SPLITS for r in splits[split]
                for s in [r["input"], *r["answers"]]}
     reserved = mini.Reserved(strings)
@@ -125,7 +126,7 @@ def test_answers_follow_the_rule_on_known_items(built):
     assert by_input["city-continent"]["Chennai"] == ["Asia"]
     assert by_input["symbol-element"]["Y"] == ["yttrium"]
     assert by_input["gerund"]["guide"] == ["guiding"] and by_input["third-person"]["post"] == ["posts"]
-    assert by_input["singular"]["priests"] == ["priest"] and by_input["first-letter"]["mother"] == ["m"]
+    assert by_input["singular"]["priests"] == ["priest"] and by_input["first-letter"]["men"] == ["m"]
     assert by_input["next-number"]["eight hundred and nine"][:2] == ["eight hundred and ten", "eight hundred ten"]
     continents = [r["answers"][0] for s in SPLITS for r in built[2]["city-continent"][s]]
     assert {c: continents.count(c) for c in set(continents)} == {
@@ -159,6 +160,11 @@ def test_scoring_is_exact_match_on_the_first_line(task_dict):
     assert task.process_results(doc, [" seven hundred and fourteen"])["score"] == 0.0
 
 
-def test_probes_are_in_no_promot_mini_group():
+def test_probes_are_in_v2_groups_only():
     text = "".join((MAPPING_DIR.parent / f).read_text() for f in ("promot_mini.yaml", "promot_mini_4shot.yaml"))
     assert "promot_mini_map_" not in text
+    kept = ("num_words", "next_number", "plural", "singular", "past_tense", "gerund", "third_person", "first_letter",
+            "city_continent")
+    for group in ("promot_mini_v2.yaml", "promot_mini_v2_4shot.yaml"):
+        members = re.findall(r"^  - (\w+)$", (MAPPING_DIR.parent / group).read_text(), re.M)
+        assert sorted(members) == sorted(["promot_mini_qa_capitals"] + [f"promot_mini_map_{k}" for k in kept])

@@ -402,7 +402,7 @@ def test_cli_card_for_your_own_probe_set(tiny_llama_dir, tmp_path, probe_folder,
 
 
 BAD_INPUT = [
-    (["--suite", "huge"], ["--suite", "'mini', 'paper'"]),
+    (["--suite", "huge"], ["--suite", "'mini', 'mini-v2', 'paper'"]),
     (["--shots", "3"], ["--shots 3", "1, 4"]),
     (["--eval-tasks", "p_qa", "--shots", "33"], ["--shots", "0 and 32"]),
     (["--model", "not a model"], ["unknown model", "smollm2-135m"]),

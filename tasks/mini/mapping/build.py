@@ -31,7 +31,8 @@ one JSON object per line, keys sorted: `id`, `entities` (the item's key, e.g. `"
 
 Disjoint from the targets: no string an item shows (its input or any accepted answer) occurs,
 as a whole word ignoring case, in any item of the promot_mini targets `nli` and `en-fr` (all
-splits, as `promot_bench.tasks.mini.build` builds them for the same seed). Items are filtered
+splits, as `promot_bench.tasks.mini.build` builds them for the same seed) or of v2's reading
+target (`promot_bench.tasks.mini.reading.build`). Items are filtered
 before they are dealt, so the data depends on the mini builder too (its source is in the cache
 key). Partition: per task, the items' keys shuffled by `task_rng(seed, "mapping/<task>")` and
 dealt test first, then validation, then train (mini's rule), so splits never share a key.
@@ -48,6 +49,7 @@ from collections import Counter
 from pathlib import Path
 
 from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.reading import build as reading
 
 SCHEMA_VERSION = 1
 SUITE = "promot_mini_mapping"
@@ -239,18 +241,22 @@ SOURCES = {"num-words": lambda t, _: numbers(t), "num-ordinal": lambda t, _: num
 # ============================================================================ disjointness
 
 
+def target_records(seed: int) -> list:
+    """Every item, all splits, of the mini targets: v1's nli and en-fr, and v2's reading nli."""
+    tasks = mini.build_tasks(seed)
+    records = [r for task in mini.TARGET_TASKS for s in SPLITS for r in tasks[task][s]]
+    return records + [r for s in SPLITS for r in reading.build_nli(seed)["nli"][s]]
+
+
 def target_words(seed: int) -> set:
     """Every run of 1-6 words (`\\w+`, case-folded, joined by one space) in any string of any
-    item of the mini targets (nli, en-fr), all splits."""
-    tasks = mini.build_tasks(seed)
+    target item (`target_records`)."""
     grams = set()
-    for task in mini.TARGET_TASKS:
-        for split in SPLITS:
-            for r in tasks[task][split]:
-                for text in mini.text_fields(r):
-                    tokens = re.findall(r"\w+", text.casefold())
-                    for n in range(1, 7):
-                        grams.update(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    for r in target_records(seed):
+        for text in mini.text_fields(r):
+            tokens = re.findall(r"\w+", text.casefold())
+            for n in range(1, 7):
+                grams.update(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
     return grams
 
 
@@ -346,7 +352,8 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
 def ensure_built(seed: int = 1234) -> Path:
     """The cached build for this seed, these source versions and these builders."""
     versions = {**source_versions(), **mini.source_versions()}
-    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, versions, [Path(__file__), Path(mini.__file__)], build)
+    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, versions, [Path(__file__), Path(mini.__file__), Path(reading.__file__)],
+                             build)
 
 
 if __name__ == "__main__":
