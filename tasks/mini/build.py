@@ -930,12 +930,13 @@ def reserved_strings(tasks: dict, facts: Facts) -> dict:
     return {"answers": answers + targets, "sources": sources, "groups": groups, "cities": cities}
 
 
-def source_versions() -> dict:
+def source_versions(suite: str = SUITE, pins: dict = SOURCE_PINS) -> dict:
+    """The installed version of each source package; a warning where one is not the pinned one."""
     versions = {}
-    for package, pinned in sorted(SOURCE_PINS.items()):
+    for package, pinned in sorted(pins.items()):
         versions[package] = importlib.metadata.version(package)
         if versions[package] != pinned:
-            warnings.warn(f"{SUITE}: {package} {versions[package]} is installed, the suite pins {pinned}; "
+            warnings.warn(f"{suite}: {package} {versions[package]} is installed, the data pins {pinned}; "
                           "the data (and its hash) will differ from the reference build", stacklevel=3)
     return versions
 
@@ -993,10 +994,10 @@ def write_jsonl(path: Path, records: list) -> None:
     path.write_bytes("".join(lines).encode("utf-8"))
 
 
-def data_hash(out_dir: Path) -> str:
+def data_hash(out_dir: Path, tasks: Sequence = TASKS) -> str:
     """sha256 over every data file's relative path and bytes, in sorted path order."""
     digest = hashlib.sha256()
-    for rel in sorted(f"{task}/{split}.jsonl" for task in TASKS for split in SPLITS):
+    for rel in sorted(f"{task}/{split}.jsonl" for task in tasks for split in SPLITS):
         digest.update(rel.encode() + b"\0" + (out_dir / rel).read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -40,11 +40,8 @@ dealt test first, then validation, then train (mini's rule), so splits never sha
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import json
 import re
-import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -316,22 +313,8 @@ def check(tasks: dict) -> None:
                         raise RuntimeError(f"{task}: {key} is in both {owner[key]} and {s}")
 
 
-def data_hash(out_dir: Path) -> str:
-    """sha256 over every data file's relative path and bytes, in sorted path order (mini's rule)."""
-    digest = hashlib.sha256()
-    for rel in sorted(f"{task}/{s}.jsonl" for task in TASKS for s in SPLITS):
-        digest.update(rel.encode() + b"\0" + (out_dir / rel).read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def source_versions() -> dict:
-    versions = {}
-    for package, pinned in sorted(SOURCE_PINS.items()):
-        versions[package] = importlib.metadata.version(package)
-        if versions[package] != pinned:
-            warnings.warn(f"{SUITE}: {package} {versions[package]} is installed, the probes pin {pinned}; "
-                          "the data (and its hash) will differ from the reference build", stacklevel=3)
-    return versions
+    return mini.source_versions(SUITE, SOURCE_PINS)
 
 
 def build(out_dir: Path, seed: int = 1234) -> dict:
@@ -346,7 +329,7 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
             mini.write_jsonl(out_dir / task / f"{s}.jsonl", splits[s])
     return {"suite": SUITE, "schema_version": SCHEMA_VERSION, "seed": seed, "sources": sources,
             "tasks": {task: {s: len(splits[s]) for s in SPLITS} for task, splits in tasks.items()},
-            "data_hash": data_hash(out_dir)}
+            "data_hash": mini.data_hash(out_dir, TASKS)}
 
 
 def ensure_built(seed: int = 1234) -> Path:

@@ -19,7 +19,6 @@ name. Same seed and sources, same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from pathlib import Path
@@ -114,17 +113,8 @@ def build_nli(seed: int) -> dict:
     return {"nli": {s: out[s] for s in SPLITS}}
 
 
-def data_hash(out_dir: Path) -> str:
-    digest = hashlib.sha256()
-    for rel in sorted(f"{task}/{s}.jsonl" for task in TASKS for s in SPLITS):
-        digest.update(rel.encode() + b"\0" + (out_dir / rel).read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def source_versions() -> dict:
-    import importlib.metadata
-
-    return {package: importlib.metadata.version(package) for package in sorted(SOURCE_PINS)}
+    return mini.source_versions(SUITE, SOURCE_PINS)
 
 
 def build(out_dir: Path, seed: int = 1234) -> dict:
@@ -134,7 +124,8 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
         for s in SPLITS:
             mini.write_jsonl(out_dir / task / f"{s}.jsonl", splits[s])
     return {"suite": SUITE, "schema_version": SCHEMA_VERSION, "seed": seed, "sources": source_versions(),
-            "tasks": {t: {s: len(v[s]) for s in SPLITS} for t, v in tasks.items()}, "data_hash": data_hash(out_dir)}
+            "tasks": {t: {s: len(v[s]) for s in SPLITS} for t, v in tasks.items()},
+            "data_hash": mini.data_hash(out_dir, TASKS)}
 
 
 def ensure_built(seed: int = 1234) -> Path:
