@@ -17,6 +17,8 @@ from . import __version__
 from .errors import BenchError, RunError, UsageError
 from .tasks import MAX_SHOTS
 
+SUITE_CHOICES = ["mini", "mini-v1", "paper"]  # runner.SUITES' keys (runner imports torch: not at startup)
+
 PROG = "promot-bench"
 
 
@@ -169,9 +171,9 @@ def cmd_tuners(_args) -> int:
 
 def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m, the embedded model)")
-    p.add_argument("--suite", choices=["mini", "mini-v2", "paper"], default="mini",
-                   help="evaluation suite: promot_mini (offline), promot_mini v2 (offline, the probes "
-                        "that pass the probe gate; tasks/mini/README.md) or promot_suite (the study's datasets)")
+    p.add_argument("--suite", choices=SUITE_CHOICES, default="mini",
+                   help="evaluation suite: promot_mini v2 (offline, the probes that pass the probe gate; "
+                        "tasks/mini/README.md), its v1 or promot_suite (the study's datasets)")
     if sweep:
         p.add_argument("--tuners", required=True, help="comma-separated tuner names")
         p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
@@ -284,8 +286,8 @@ def add_probes(sub) -> None:
                                    "outputs, and the gate (empty + off-format <= 10%%, headroom >= 3 "
                                    "stderr). Writes OUT/probes/<model>/<suite>-<k>shot.json and .md.")
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m, the embedded model)")
-    p.add_argument("--suite", choices=["mini", "mini-v2", "paper"], default="mini",
-                   help="probe suite: promot_mini (offline), promot_mini v2 or promot_suite (the study's datasets)")
+    p.add_argument("--suite", choices=SUITE_CHOICES, default="mini",
+                   help="probe suite: promot_mini v2 (offline), its v1 or promot_suite (the study's datasets)")
     p.add_argument("--eval-tasks", default=None, metavar="LIST",
                    help="probes in place of the suite: comma-separated lm-eval tasks or groups")
     p.add_argument("--include-path", type=Path, action="append", default=[], metavar="DIR",

@@ -45,12 +45,14 @@ class Suite:
 
 MINI_BUILDERS = ("promot_bench.tasks.mini.build",)
 SUITES = {
-    "mini": Suite("mini", "mini", {1: "promot_mini", 4: "promot_mini_4shot"},
-                  {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"}, MINI_BUILDERS),
-    # v2 (issue: probes that can see forgetting): mapping probes + qa_capitals, a target of invented names
-    "mini-v2": Suite("mini-v2", "mini", {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
-                     {"nli": "promot_mini_v2_nli"},  # en-fr: 167 of its 527 items name a qa_capitals country
-                     MINI_BUILDERS + ("promot_bench.tasks.mini.mapping.build", "promot_bench.tasks.mini.reading.build")),
+    # v2 (tasks/mini/README.md): probes chosen by the probe gate, a reading target of invented names
+    # (no probe entity in it); no en-fr target: 167 of v1's 527 en-fr items name a qa_capitals country
+    "mini": Suite("mini", "mini", {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
+                  {"nli": "promot_mini_v2_nli"},
+                  MINI_BUILDERS + ("promot_bench.tasks.mini.mapping.build", "promot_bench.tasks.mini.reading.build")),
+    # v1: the default until v2; most of its probes sit at chance or floor (its card, tasks/mini/README.md)
+    "mini-v1": Suite("mini-v1", "mini", {1: "promot_mini", 4: "promot_mini_4shot"},
+                     {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"}, MINI_BUILDERS),
     "paper": Suite("paper", "suite", {1: "promot_suite", 4: "promot_suite_4shot"},
                    {"rte": "promot_rte", "wmt14-en-fr": "promot_wmt14_en_fr", "snli": "promot_snli",
                     "openbookqa": "promot_openbookqa"}),

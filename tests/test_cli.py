@@ -43,7 +43,7 @@ def assert_one_line_error(done, exit_code, *needles):
 BAD_INPUT = [
     (["run", "--tuner", "ft", "--train", "nli", "--shots", "3"], ["--shots", "1, 4"]),
     (["run", "--tuner", "ft", "--train", "nli", "--limit", "0"], ["--limit", "positive"]),
-    (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], ["--suite", "'mini', 'mini-v2', 'paper'"]),
+    (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], ["--suite", "'mini', 'mini-v1', 'paper'"]),
     (["run", "--train", "nli"], ["--tuner"]),
     (["models", "frobnicate"], ["'list', 'fetch', 'path'"]),
     (["nosuchcommand"], ["nosuchcommand"]),
@@ -124,3 +124,9 @@ def test_eval_prints_lm_evals_table(tiny_llama_dir, private_cache):  # the env v
     rows = [line for line in done.stdout.splitlines() if line.startswith("|promot_mini_")]
     assert {row.split("|")[1].strip() for row in rows} == {"promot_mini_qa_capitals", "promot_mini_nli3"}
     assert "4 items in" in done.stdout
+
+
+def test_the_suite_choices_are_the_runners_suites():
+    from promot_bench import cli, runner
+
+    assert cli.SUITE_CHOICES == list(runner.SUITES)

@@ -34,7 +34,7 @@ def results_dir(tmp_path):
             fake_result("ft", "nli", 1, {"promot_mini_nli3": 50.0, "promot_mini_qa_capitals": 2.0}, 94.0, True),
             fake_result("promot", "nli", 0, {"promot_mini_nli3": 45.0, "promot_mini_qa_capitals": 19.0}, 92.0, False)]
     for r in runs:
-        path = tmp_path / "runs/tiny/mini" / r["train"] / r["tuner"] / f"seed{r['seed']}.json"
+        path = tmp_path / "runs/tiny/mini-v1" / r["train"] / r["tuner"] / f"seed{r['seed']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r))
     return tmp_path
@@ -67,7 +67,7 @@ def test_build_writes_every_output_idempotently(results_dir):
 
 
 def test_a_damaged_result_is_refused_with_its_name(results_dir):
-    bad = results_dir / "runs/tiny/mini/nli/ft/seed1.json"
+    bad = results_dir / "runs/tiny/mini-v1/nli/ft/seed1.json"
     bad.write_text("{truncated")
     with pytest.raises(RunError, match="seed1.json is damaged"):
         leaderboard.build(results_dir)
@@ -80,7 +80,7 @@ def test_cli_without_runs_is_a_usage_error(tmp_path):
 
 
 def test_a_lower_is_better_task_is_marked(results_dir):
-    path = results_dir / "runs/tiny/mini/nli/ft/seed0.json"
+    path = results_dir / "runs/tiny/mini-v1/nli/ft/seed0.json"
     result = json.loads(path.read_text())
     result["before"]["promot_mini_qa_capitals"]["higher_is_better"] = False
     path.write_text(json.dumps(result))
@@ -102,7 +102,7 @@ def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(res
 def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
     """Give a cell's runs an mde, a collapse rate and a samples file (items: seed -> (before, after))."""
     for seed, (before, after) in items.items():
-        path = results_dir / f"runs/tiny/mini/nli/{cell}/seed{seed}.json"
+        path = results_dir / f"runs/tiny/mini-v1/nli/{cell}/seed{seed}.json"
         result = json.loads(path.read_text())
         result["mde"] = mde
         result["collapse"] = {t: {"before": 0.0, "after": format_delta, "delta": format_delta,
@@ -166,7 +166,7 @@ def test_v1_and_v2_results_never_share_a_table(results_dir):
     """The same model, tuner, target and shots, on promot_mini and promot_mini v2: two tables."""
     v2 = fake_result("ft", "nli", 0, {"promot_mini_nli3": 41.0, "promot_mini_qa_capitals": 18.0}, 80.0, False)
     v2["eval_group"], v2["target_task"] = "promot_mini_v2", "promot_mini_v2_nli"
-    path = results_dir / "runs/tiny/mini-v2/nli/ft/seed0.json"
+    path = results_dir / "runs/tiny/mini/nli/ft/seed0.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(v2))
     tables = leaderboard.build_tables(leaderboard.load_results(results_dir))

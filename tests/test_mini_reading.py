@@ -87,10 +87,10 @@ def test_no_v2_probe_entity_appears_in_the_target(nli):
 
 
 def test_v1_en_fr_overlaps_qa_capitals_so_v2_does_not_train_on_it():
-    """Why `--suite mini-v2` has no en-fr target yet: a third of its items name a qa_capitals country."""
+    """Why v2 (`--suite mini`) has no en-fr target yet: a third of its items name a qa_capitals country."""
     from promot_bench import runner
 
     reserved = mini.Reserved(v2_probe_strings())
     en_fr = [r for s in SPLITS for r in mini.build_tasks(1234)["en-fr"][s]]
     assert sum(reserved.hit(r) is not None for r in en_fr) > len(en_fr) // 4
-    assert set(runner.SUITES["mini-v2"].targets) == {"nli"}
+    assert set(runner.SUITES["mini"].targets) == {"nli"}

@@ -333,10 +333,17 @@ def counted_evaluations(monkeypatch):
     return calls
 
 
+def test_the_default_card_is_v2s(tiny_llama_dir, tmp_path):
+    for shots, group in ((1, "promot_mini_v2"), (4, "promot_mini_v2_4shot")):
+        plan = probe_card.plan(ProbeOptions(model=str(tiny_llama_dir), shots=shots, out=tmp_path))
+        assert plan.group == group and probe_card.card_path(plan).name == f"mini-{shots}shot.json"
+
+
 def test_card_on_the_tiny_model_end_to_end(tiny_llama_dir, tmp_path, private_cache, counted_evaluations):
-    plan = probe_card.plan(ProbeOptions(model=str(tiny_llama_dir), limit=5, out=tmp_path / "out"))
+    # v1: its probes span every kind (v2's are all QA-shaped)
+    plan = probe_card.plan(ProbeOptions(model=str(tiny_llama_dir), suite="mini-v1", limit=5, out=tmp_path / "out"))
     card = probe_card.execute(plan)
-    path = tmp_path / "out" / "probes" / plan.spec.name / "mini-1shot.json"
+    path = tmp_path / "out" / "probes" / plan.spec.name / "mini-v1-1shot.json"
     assert probe_card.card_path(plan) == path and json.loads(path.read_text()) == card
     assert counted_evaluations == [["promot_mini"]]  # one evaluation pass
     cached = [json.loads(f.read_text()) for f in (private_cache / "baselines").glob("*/scores.json")]
@@ -374,7 +381,7 @@ def test_card_on_the_tiny_model_end_to_end(tiny_llama_dir, tmp_path, private_cac
     # A second card reads the cached evaluation, and a run with the same options shares its entry.
     again = probe_card.execute(plan)
     assert counted_evaluations == [["promot_mini"]] and again["probes"] == card["probes"]
-    run_plan = runner.plan(runner.RunOptions(tuner="ft", train="nli", model=str(tiny_llama_dir), limit=5,
+    run_plan = runner.plan(runner.RunOptions(tuner="ft", train="nli", suite="mini-v1", model=str(tiny_llama_dir), limit=5,
                                              out=tmp_path / "runs"))
     loaded = models.load(plan.spec)
     assert runner.baseline_key(run_plan, loaded) == runner.baseline_key(plan, loaded)
@@ -402,7 +409,7 @@ def test_cli_card_for_your_own_probe_set(tiny_llama_dir, tmp_path, probe_folder,
 
 
 BAD_INPUT = [
-    (["--suite", "huge"], ["--suite", "'mini', 'mini-v2', 'paper'"]),
+    (["--suite", "huge"], ["--suite", "'mini', 'mini-v1', 'paper'"]),
     (["--shots", "3"], ["--shots 3", "1, 4"]),
     (["--eval-tasks", "p_qa", "--shots", "33"], ["--shots", "0 and 32"]),
     (["--model", "not a model"], ["unknown model", "smollm2-135m"]),

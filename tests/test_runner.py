@@ -12,7 +12,8 @@ from promot_bench.tasks.metrics import first_word_label
 
 
 def options(model_dir, out, tuner="promot", keep_best=False, **kw):
-    values = dict(tuner=tuner, train="nli", model=str(model_dir), steps=2, limit=2, out=out,
+    # v1: its two targets and eight probe families; tests of v2 say suite="mini"
+    values = dict(tuner=tuner, train="nli", model=str(model_dir), steps=2, limit=2, out=out, suite="mini-v1",
                   overrides={"batch_size": "2", "prompt_length": "3", "checkpoint_every": "1",
                              "prompt_checkpoint_every": "1", "keep_best": str(keep_best)})
     values.update(kw)
@@ -35,7 +36,7 @@ def counted_evaluations(monkeypatch):
 def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", keep_best=True))
     result = runner.execute(plan, progress=False)
-    assert plan.result_path == tmp_path / "results/runs" / plan.spec.name / "mini/nli/promot/seed0.json"
+    assert plan.result_path == tmp_path / "results/runs" / plan.spec.name / "mini-v1/nli/promot/seed0.json"
     saved = json.loads(plan.result_path.read_text())
     assert saved == result
     assert saved["schema_version"] == 2 and saved["tuner"] == "promot" and saved["target_task"] == "promot_mini_nli"
@@ -175,7 +176,7 @@ def test_multi_task_run_scores_each_target_with_its_own_prompt(tiny_llama_dir, t
     plan = runner.plan(options(tiny_llama_dir, tmp_path, train="nli+en-fr"))
     assert plan.mode == "multi" and plan.targets == ["promot_mini_nli", "promot_mini_en_fr"]
     result = runner.execute(plan, progress=False)
-    assert plan.result_path == tmp_path / "runs" / plan.spec.name / "mini/nli+en-fr/promot/seed0.json"
+    assert plan.result_path == tmp_path / "runs" / plan.spec.name / "mini-v1/nli+en-fr/promot/seed0.json"
     per_target = result["target"]["per_target"]
     assert set(per_target) == set(plan.targets) == set(result["soft_prompt_sha256"])
     assert result["target"]["tuned"]["score"] == sum(t["tuned"]["score"] for t in per_target.values()) / 2
@@ -201,4 +202,4 @@ def test_bad_target_combinations_are_refused(train, message, tmp_path):
     with pytest.raises(UsageError, match=message):
         runner.plan(runner.RunOptions(tuner="ft", train=train, out=tmp_path))
     with pytest.raises(UsageError, match="cannot train on several targets"):
-        runner.plan(runner.RunOptions(tuner="promot-1shot", train="nli+en-fr", out=tmp_path))
+        runner.plan(runner.RunOptions(tuner="promot-1shot", train="nli+en-fr", suite="mini-v1", out=tmp_path))
