@@ -11,7 +11,6 @@ Both get one small warm-up evaluation first (first-call costs: task loading, thr
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -36,8 +35,7 @@ def main(argv=None) -> int:
 
     suites = {"v1": runner.SUITES["mini-v1"], "v2": runner.SUITES["mini"]}
     for suite in suites.values():
-        for builder in suite.builders:
-            importlib.import_module(builder).ensure_built()
+        suite.ensure_built()
     loaded = models.load(models.resolve(args.model))
     manager = evaluation.task_manager()
     cases = {"v1": dict(gold_logprob=False), "v2": dict(gold_logprob=True)}

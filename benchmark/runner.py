@@ -42,6 +42,12 @@ class Suite:
     targets: dict  # user's name -> lm-eval task
     builders: tuple = ()  # modules whose ensure_built() makes the suite's offline data
 
+    def ensure_built(self) -> list[Path]:
+        """Build (or find cached) each builder's offline data; their folders, in builder order."""
+        import importlib
+
+        return [importlib.import_module(m).ensure_built() for m in self.builders]
+
 
 MINI_BUILDERS = ("promot_bench.tasks.mini.build",)
 SUITES = {
@@ -296,9 +302,8 @@ def data_hash(suite: Suite) -> str | None:
     """The offline suite's built-data hash (of each builder's data, joined when several); the
     paper suite's data is named by its YAMLs."""
     import hashlib
-    import importlib
 
-    hashes = [read_manifest(importlib.import_module(m).ensure_built())["data_hash"] for m in suite.builders]
+    hashes = [read_manifest(folder)["data_hash"] for folder in suite.ensure_built()]
     if not hashes:
         return None
     return hashes[0] if len(hashes) == 1 else hashlib.sha256("|".join(hashes).encode()).hexdigest()
