@@ -42,6 +42,8 @@ class Row:
     format_delta: tuple | None = None  # Δ share (points) of outputs in the target's format, probe mean
     format_significant: str = ""
     format_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
+    flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
+    flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
 
 
 @dataclass
@@ -123,6 +125,7 @@ def build_tables(results: list[dict]) -> list[Table]:
                 versus_ft(table.rows[-1], cell, cells.get(("ft", train), []))
             table.rows[-1].mde = cell_mde(cell)
             collapse_columns(table.rows[-1], cell, tasks)
+            flips_columns(table.rows[-1], cell, tasks)
         pretrained_targets = {}
         for r in runs:
             pretrained_targets.setdefault(r["target_task"], []).append(r["target"]["pretrained"]["score"])
@@ -176,6 +179,28 @@ def collapse_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
                         if all(t in r["collapse"] for r in cell)}
 
 
+def run_flips(result: dict) -> dict | None:
+    """The run's per-item flips: recorded in the result, or re-derived from its samples file
+    (results written before flips were recorded); None where neither is there."""
+    from .flips import from_samples_file
+
+    if result.get("flips"):
+        return result["flips"]
+    if result["_samples"] and Path(result["_samples"]).is_file():
+        return from_samples_file(result["_samples"], {t: v.get("aggregation") for t, v in result["before"].items()})
+    return None
+
+
+def flips_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
+    """Seed means of the items lost and gained, over all probes and per probe."""
+    found = [run_flips(r) for r in cell]
+    if any(f is None for f in found):
+        return
+    row.flips = tuple(sum(f["total"][k] for f in found) / len(found) for k in ("lost", "gained", "n"))
+    row.flips_tasks = {t: tuple(sum(f[t][k] for f in found) / len(found) for k in ("lost", "gained"))
+                       for t in tasks if all(t in f for f in found)}
+
+
 def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
     """Paired bootstrap of this tuner's mean in-context score minus ft's, seed by seed."""
     from .statistics import paired_bootstrap
@@ -217,10 +242,15 @@ def row_cells(table: Table, row: Row) -> list[str]:
 
     return [row.label, str(len(row.seeds)), target_cell(row), *(fmt(row.tasks[t]) for t in table.tasks),
             fmt(row.mean), signed(row.delta_mean, row.significant), fmt((row.mde, None)),
-            signed(row.versus_ft, row.versus_ft_significant), signed(row.format_delta, row.format_significant)]
+            signed(row.versus_ft, row.versus_ft_significant), signed(row.format_delta, row.format_significant),
+            flips_cell(row.flips)]
 
 
-HEADER = ["mean", "Δ mean", "mde", "vs ft", "format Δ"]
+def flips_cell(value: tuple | None) -> str:
+    return "–" if value is None else f"−{value[0]:.0f} / +{value[1]:.0f}"
+
+
+HEADER = ["mean", "Δ mean", "mde", "vs ft", "format Δ", "flips −/+"]
 
 
 def diagnostics(out: Path) -> list[dict]:
@@ -283,7 +313,9 @@ def markdown(tables: list[Table], plots: dict, found: list[dict] | None = None, 
              "seeds and items both resampled); differences smaller than it the cell could not reliably see. "
              "format Δ: change in the share of outputs (percentage points, mean over eval tasks) in the target's "
              "format — first word one of its labels, or the target's language — the collapse rate; `*` as for Δ "
-             "mean. –: not in the result files (older results).", ""]
+             "mean. flips −/+: items (all probes together; seed mean) right before and wrong after / wrong before and "
+             "right after (for graded probes: whose own score fell / rose); per probe and with examples in each result "
+             "file's `flips`. –: not in the result files (older results).", ""]
     for table in tables:
         lines += [f"## {table.title}", ""]
         header = ["model", "seeds", "target", *map(table.column, table.tasks), *HEADER]
@@ -304,7 +336,8 @@ def csv_text(tables: list[Table]) -> str:
     writer.writerow(["model", "eval_group", "shots", "tuner", "train", "seeds", "target_task", "target_mean",
                      "target_stderr", "task", "score_mean", "score_stderr", "mean", "delta_mean", "delta_mean_stderr",
                      "versus_ft", "versus_ft_stderr", "mde", "format_delta", "format_delta_mean",
-                     "format_delta_mean_stderr"])
+                     "format_delta_mean_stderr", "flips_lost", "flips_gained", "flips_lost_all", "flips_gained_all",
+                     "flips_n_all"])
     for table in tables:
         for row in table.rows:
             target = row.target if row.target and row.target[1] is not None else ("", "", "")
@@ -313,7 +346,8 @@ def csv_text(tables: list[Table]) -> str:
                                  " ".join(map(str, row.seeds)), *target, task, *row.tasks[task], row.mean[0],
                                  *(row.delta_mean or ("", "")), *(row.versus_ft or ("", "")),
                                  "" if row.mde is None else row.mde,
-                                 (row.format_tasks or {}).get(task, ""), *(row.format_delta or ("", ""))])
+                                 (row.format_tasks or {}).get(task, ""), *(row.format_delta or ("", "")),
+                                 *(row.flips_tasks or {}).get(task, ("", "")), *(row.flips or ("", "", ""))])
     return buffer.getvalue()
 
 

@@ -607,6 +607,7 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
     `fmt` the targets' format (None: no collapse rate)."""
     o = p.options
     from . import gold_logprob
+    from .flips import flips
     from .formats import TargetFormat, collapse
     from .statistics import item_values, mde, paired_bootstrap
 
@@ -642,6 +643,8 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
                             "scale": "percent of outputs, 0-100"},
         # the gold answer's mean per-token log-prob (nats) under each generative probe's prompt
         "gold_logprob": gold_logprob.summary(before, after, seed=o.seed),
+        # per probe: items right before and wrong after (lost), the reverse (gained), with examples
+        "flips": flips(before, after),
         "weights_sha256": weights_hash(tuned.stripped()),
         "after_is_baseline": after is before,  # the weights were unchanged, so the baseline was reused
         # of the prompt's values (the safetensors header orders its metadata differently per write)
@@ -682,6 +685,10 @@ def format_row(result: dict) -> str:
     if gold:
         lines.append(f"gold log-prob per token (generative probes' mean): {gold['before']:.3f} -> "
                      f"{gold['after']:.3f} {gold['delta']:+.3f}  {interval(gold['ci'])}")
+    total = (result.get("flips") or {}).get("total")  # absent from older results
+    if total:
+        lines.append(f"items flipped (all probes): {total['lost']} lost, {total['gained']} gained, "
+                     f"{total['unchanged']} unchanged of {total['n']}")
     rule = (result.get("collapse_format") or {}).get("rule") if collapsed else None
     lines.append("[95% paired bootstrap interval of the delta; * = it excludes 0; in format: "
                  + (f"% of outputs in the target's format ({rule}), before→after; * = the change's interval "

@@ -94,9 +94,9 @@ def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(res
     assert not any(p.name.startswith("collapse-") for p in written)
     text = (results_dir / "LEADERBOARD.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| model"))
-    assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ |")
+    assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ | flips −/+ |")
     ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
-    assert ft.endswith("| – | – | – |")  # mde, vs ft (ft itself), format Δ
+    assert ft.endswith("| – | – | – | – |")  # mde, vs ft (ft itself), format Δ, flips (no samples file)
 
 
 def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
@@ -132,7 +132,8 @@ def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_seve
     assert (results_dir / "plots/collapse-tiny-promot_mini.png") in written
     promot_line = next(line for line in (results_dir / "LEADERBOARD.md").read_text().splitlines()
                        if line.startswith("| promot → nli"))
-    assert promot_line.endswith("| +2.0 | 3.2 | +0.0 | +10.0 * |")  # Δ mean, mde, vs ft, format Δ
+    # Δ mean, mde, vs ft, format Δ, flips: items 0 and 4 of each of the two tasks went right -> wrong
+    assert promot_line.endswith("| +2.0 | 3.2 | +0.0 | +10.0 * | −4 / +0 |")
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
 

@@ -70,7 +70,17 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
         if task != "mean":
             items = [line["gold_logprob"] for line in lines if line["phase"] == "after" and line["task"] == task]
             assert entry["after"] == pytest.approx(sum(items) / len(items)) == saved["after"][task]["gold_logprob"]
+    # per-item flips: every probe's items counted once, lost/gained as the samples show
+    for task in saved["before"]:
+        scores = {phase: {line["doc_id"]: line["score"] for line in lines if line["phase"] == phase
+                          and line["task"] == task} for phase in ("before", "after")}
+        entry = saved["flips"][task]
+        assert entry["n"] == entry["lost"] + entry["gained"] + entry["unchanged"] == 2
+        if entry["kind"] == "right/wrong":
+            assert entry["lost"] == sum(scores["before"][i] > scores["after"][i] for i in scores["before"])
+    assert saved["flips"]["total"]["n"] == 8 * 2
     row = runner.format_row(saved)
+    assert "items flipped (all probes)" in row
     assert "promot_mini_nli3" in row and f"mde (Δ mean, 80% power): {saved['mde']:.2f}" in row
     assert "in format: % of outputs in the target's format (first word in {False, True})" in row
     assert "gold log-prob per token" in row
