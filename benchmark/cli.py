@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import BenchError, RunError, UsageError
+from .config import DEFAULT_PRESET
+from .errors import BenchError, UsageError
 from .tasks import MAX_SHOTS
 
 SUITE_CHOICES = ["mini", "mini-v1", "paper"]  # runner.SUITES' keys (runner imports torch: not at startup)
@@ -193,8 +194,16 @@ def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
                         "(e.g. arc_easy,hellaswag, or your own with --include-path)")
     p.add_argument("--include-path", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of your own lm-eval task YAMLs, usable in --train and --eval-tasks (repeatable)")
-    p.add_argument("--preset", default="cpu-small", help="hyperparameter preset (default cpu-small)")
-    p.add_argument("--steps", type=positive_int, default=None, help="override the preset's training steps")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"hyperparameter preset (default {DEFAULT_PRESET})")
+    if sweep:
+        p.add_argument("--steps", default=None, metavar="LIST",
+                       help="training budgets, comma-separated (e.g. 40,160,640): one cell per budget, every "
+                            "stage that many steps, final weights kept (dose cells)")
+    else:
+        p.add_argument("--steps", type=positive_int, default=None,
+                       help="training budget: every stage this many steps" +
+                            ("" if diagnose else ", final weights kept (a dose cell, in its own folder; "
+                                                 "--set keep_best=true keeps the best checkpoint)"))
     if not diagnose:
         p.add_argument("--limit", type=positive_int, default=None, help="items per eval task, for quick looks")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
@@ -254,11 +263,11 @@ def cmd_sweep(args) -> int:
     from . import runner, sweep
 
     base = runner.RunOptions(tuner="", train="", model=args.model, suite=args.suite, shots=args.shots,
-                             preset=args.preset, steps=args.steps, limit=args.limit, out=args.out,
+                             preset=args.preset, limit=args.limit, out=args.out,
                              overrides=parse_overrides(args.overrides), argv=sys.argv[1:],
                              eval_tasks=args.eval_tasks, include_path=args.include_path)
     cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
-                        sweep.parse_seeds(args.seeds))
+                        sweep.parse_seeds(args.seeds), sweep.parse_steps(args.steps))
     if sweep.execute(cells):  # nothing on a data-parallel helper process
         print(f"{len(cells)} cells finished; build the tables with `{PROG} leaderboard --out {args.out}`")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from .errors import UsageError, choices_text
 
 PRESETS_DIR = Path(__file__).parent / "presets"
+DEFAULT_PRESET = "cpu-small"
 
 
 MAX_COUNT = 10_000_000
@@ -53,6 +54,9 @@ class TrainConfig:
     lora_steps: int = 40
     # wise-ft: weights = (1 - alpha) * pretrained + alpha * fine-tuned
     wise_alpha: float = 0.5
+    # the most steps a stage of this preset may be given (--steps, --set steps=...): a typo like
+    # --steps 40000 on a laptop is refused rather than left running for days
+    max_steps: int = MAX_COUNT
 
     CHOICES = {"optimizer": ("adamw", "adafactor"), "schedule": ("constant", "linear"),
                "prompt_init": ("vocab", "text", "random"), "precision": ("fp32", "bf16")}
@@ -62,11 +66,16 @@ class TrainConfig:
             if getattr(self, key) not in allowed:
                 raise UsageError(f"{key} '{getattr(self, key)}' is not one of: {choices_text(allowed)}")
         for key in ("batch_size", "grad_accum", "steps", "prompt_steps", "prompt_length",
-                    "checkpoint_every", "prompt_checkpoint_every", "max_length", "lora_rank", "lora_steps"):
+                    "checkpoint_every", "prompt_checkpoint_every", "max_length", "lora_rank", "lora_steps",
+                    "max_steps"):
             if getattr(self, key) < 1:
                 raise UsageError(f"{key} must be at least 1, got {getattr(self, key)}")
             if getattr(self, key) > MAX_COUNT:  # an oversized value would only fail later, less clearly
                 raise UsageError(f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}...")
+        for key in BUDGET_KEYS[:3]:
+            if getattr(self, key) > self.max_steps:
+                raise UsageError(f"{key} {getattr(self, key):,} is above this preset's cap (max_steps "
+                                 f"{self.max_steps:,}); raise it with --set max_steps=N if you mean it")
         for key in ("lr", "prompt_lr", "lora_lr"):
             value = getattr(self, key)
             if not value > 0 or value != value or value == float("inf"):
@@ -81,6 +90,28 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# What a cell's training budget is: each stage's length, and whether the best checkpoint or the
+# final weights are kept. A budget other than the preset's own is a cell dimension (its path).
+BUDGET_KEYS = ("steps", "prompt_steps", "lora_steps", "keep_best")
+
+
+def budget_label(cfg: TrainConfig, preset: TrainConfig) -> str | None:
+    """None for the preset's own budget; else e.g. "steps640" (every stage 640 steps, final
+    weights), "steps640-best" (keep-best), "steps640-200-640" (model, prompt, LoRA stages)."""
+    if all(getattr(cfg, k) == getattr(preset, k) for k in BUDGET_KEYS):
+        return None
+    lengths = {cfg.steps, cfg.prompt_steps, cfg.lora_steps}
+    steps = str(cfg.steps) if len(lengths) == 1 else f"{cfg.steps}-{cfg.prompt_steps}-{cfg.lora_steps}"
+    return f"steps{steps}" + ("-best" if cfg.keep_best else "")
+
+
+def variant(preset: str, budget: str | None) -> str | None:
+    """A cell's setting where it is not the default preset's own: the preset, the budget label,
+    joined ("cpu-study-steps640"); None for the default preset at its own budget. Its folder
+    below the tuner's, and its own leaderboard table."""
+    return "-".join(p for p in (preset if preset != DEFAULT_PRESET else None, budget) if p) or None
 
 
 def preset_names() -> list[str]:

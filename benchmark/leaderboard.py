@@ -52,6 +52,7 @@ class Table:
     group: str
     shots: int
     tasks: list[str]
+    setting: str | None = None  # the cells' preset and budget where not the default preset's own
     rows: list[Row] = field(default_factory=list)
     lower_is_better: set = field(default_factory=set)  # tasks whose metric falls as it improves
 
@@ -60,11 +61,11 @@ class Table:
 
     @property
     def title(self) -> str:
-        return f"{self.model} · {self.group} ({self.shots}-shot)"
+        return f"{self.model} · {self.group} ({self.shots}-shot)" + (f" · {self.setting}" if self.setting else "")
 
     @property
     def slug(self) -> str:
-        return f"{self.model}-{self.group}"
+        return f"{self.model}-{self.group}" + (f"-{self.setting}" if self.setting else "")
 
 
 def load_results(out: Path) -> list[dict]:
@@ -95,12 +96,12 @@ def short(task: str) -> str:
 
 def build_tables(results: list[dict]) -> list[Table]:
     grouped = defaultdict(list)
-    for r in results:
-        grouped[(r["model"]["name"], r["eval_group"], r["shots"])].append(r)
+    for r in results:  # never two presets, budgets or suite versions (groups) in one table
+        grouped[(r["model"]["name"], r["eval_group"], r["shots"], setting(r))].append(r)
     tables = []
-    for (model, group, shots), runs in sorted(grouped.items()):
+    for (model, group, shots, variant), runs in sorted(grouped.items(), key=lambda kv: (*kv[0][:3], kv[0][3] or "")):
         tasks = list(runs[0]["before"])
-        table = Table(model, group, shots, tasks,
+        table = Table(model, group, shots, tasks, variant,
                       lower_is_better={t for r in runs for t, v in r["before"].items() if v.get("higher_is_better") is False})
         # The pretrained scores are one cached evaluation per seed, repeated in every run of it.
         per_seed = {r["seed"]: r for r in runs}.values()
@@ -133,6 +134,14 @@ def build_tables(results: list[dict]) -> list[Table]:
                                 None, None)
         tables.append(table)
     return tables
+
+
+def setting(result: dict) -> str | None:
+    """A result's preset and training budget, where not the default preset at its own budget
+    (results written before budgets were recorded ran at their preset's own)."""
+    from .config import DEFAULT_PRESET, variant
+
+    return variant(result.get("preset", DEFAULT_PRESET), (result.get("budget") or {}).get("label"))
 
 
 def after_items(result: dict, phase: str = "after") -> dict:

@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import distributed, evaluation, models, pipeline, provenance, targets
+from . import config, distributed, evaluation, models, pipeline, provenance, targets
 from .cache import atomic_write_text, cache_dir, check_manifest, locked, read_manifest, write_entry
-from .config import load_preset
+from .config import DEFAULT_PRESET, budget_label, load_preset
 from .errors import RunError, UsageError, choices_text
 from .tasks import MAX_SHOTS
 
@@ -105,7 +105,7 @@ class RunOptions:
     suite: str = "mini"
     shots: int = 1
     seed: int = 0
-    preset: str = "cpu-small"
+    preset: str = DEFAULT_PRESET
     steps: int | None = None
     limit: int | None = None
     out: Path = Path("results")
@@ -127,6 +127,7 @@ class Plan:
     mode: str = "single"  # or "multi" (mixed batches) or "sequential" (one target after another)
     eval_shots: int | None = None  # None: the suite's group fixes its shots; else num_fewshot for lm-eval
     lm_eval_defaults: bool = False  # some task is one of lm-eval's own (index them too)
+    budget: str | None = None  # config.budget_label: None for the preset's own training budget
 
     @property
     def group(self) -> str:
@@ -152,9 +153,16 @@ class Plan:
         return JOINERS.get(self.mode, "").join(self.targets)
 
     @property
+    def variant(self) -> str | None:
+        """The cell's folder below its tuner's: a preset other than the default, a budget other
+        than the preset's own (None for the default preset at its own budget)."""
+        return config.variant(self.options.preset, self.budget)
+
+    @property
     def folder(self) -> Path:
         o = self.options
-        return o.out / "runs" / self.spec.name / self.eval_key / o.train / o.tuner
+        folder = o.out / "runs" / self.spec.name / self.eval_key / o.train / o.tuner
+        return folder / self.variant if self.variant else folder
 
     @property
     def result_path(self) -> Path:
@@ -186,13 +194,22 @@ def plan(options: RunOptions) -> Plan:
     finder = TaskFinder(options.include_path)
     target_tasks = [resolve_target(name, suite, finder) for name in names]
     eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
-    overrides = dict(options.overrides)
-    overrides["seed"] = options.seed
-    if options.steps is not None:  # --steps sets every stage's length
-        overrides.update(steps=options.steps, prompt_steps=options.steps, lora_steps=options.steps)
-    cfg = load_preset(options.preset, overrides)
+    cfg = load_preset(options.preset, budget_overrides(options))
+    budget = budget_label(cfg, load_preset(options.preset, {"seed": options.seed}))
     spec = models.resolve(options.model)
-    return Plan(options, spec, suite, eval_tasks, target_tasks, cfg, mode, eval_shots, len(finder.managers) > 1)
+    return Plan(options, spec, suite, eval_tasks, target_tasks, cfg, mode, eval_shots, len(finder.managers) > 1,
+                budget)
+
+
+def budget_overrides(options: RunOptions) -> dict:
+    """The --set overrides, the seed, and --steps: a dose budget, every stage that long and
+    its final weights kept (keep-best, the preset's own rule, would hide what later steps do),
+    unless --set keep_best says otherwise."""
+    overrides = {**options.overrides, "seed": options.seed}
+    if options.steps is not None:
+        overrides = {"keep_best": "false", **overrides, "steps": options.steps, "prompt_steps": options.steps,
+                     "lora_steps": options.steps}
+    return overrides
 
 
 
@@ -412,7 +429,7 @@ def execute(p: Plan, progress: bool = True) -> dict | None:
     # One invocation per cell at a time: a second one waits, then finds the finished result.
     with locked(lock_path(p.result_path)) if main else contextlib.nullcontext():
         if distributed.main_decides(p.result_path.is_file):
-            return read_result(p.result_path) if main else None
+            return same_settings(read_result(p.result_path), p) if main else None
         if main:
             remove_stale_temporaries(p.folder)
         return _execute(p, progress and main)
@@ -472,11 +489,13 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         return None  # the main process has everyone's scores and writes the result
     targets_before = {t: scores[t] for t, scores in targets_before.items()}
 
-    fmt = target_format_of(p, manager)
+    training = {t: targets.training_examples(targets.load_task(t, manager)) for t in p.targets}
+    fmt = target_format_of(training)
     prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
     for t, path in prompt_files.items():
         attached[t][0].save(path)
-    result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key, fmt)
+    result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key, fmt,
+                      {t: len(examples) for t, examples in training.items()})
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
     write_samples(p, before, after, targets_before, target)
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
@@ -501,6 +520,36 @@ def read_result(path: Path) -> dict:
         return result
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"result file {path} is damaged ({type(exc).__name__}): delete it to rerun this cell") from None
+
+
+def same_settings(result: dict, p: Plan) -> dict:
+    """A finished result, refused (one line) when it was trained with other settings than the
+    plan's: a different --set would otherwise get the old cell's numbers back silently."""
+    theirs, ours = result.get("config") or {}, p.cfg.to_dict()
+    differ = sorted(k for k in theirs.keys() & ours.keys() if theirs[k] != ours[k])
+    if differ:
+        shown = ", ".join(f"{k} {theirs[k]} there, {ours[k]} here" for k in differ[:3])
+        raise UsageError(f"{p.result_path} holds this cell trained with other settings ({shown}): "
+                         "use another --out, or delete it to rerun")
+    return result
+
+
+def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
+    """What the cell trained on: per stage, steps and examples (global batch: batch_size x
+    grad_accum, split over processes), the step whose weights were kept, and epochs of each
+    target's training split (targets trained together share one shuffled pool)."""
+    batch = p.cfg.batch_size * p.cfg.grad_accum
+    stages = []
+    for r in reports:
+        # sequential stages are named "<target>/<stage>" and train on that target alone
+        own = r.name.split("/", 1)[0] if p.mode == "sequential" else None
+        pool = train_sizes[own] if own else sum(train_sizes.values())
+        kept = r.best_step if p.cfg.keep_best and r.best_step else r.steps
+        stages.append({"name": r.name, "steps": r.steps, "examples": r.steps * batch, "kept_step": kept,
+                       "epochs": {t: round(r.steps * batch / pool, 4) if pool else None
+                                  for t in ([own] if own else p.targets)}})
+    return {"label": p.budget, "keep_best": p.cfg.keep_best, "batch": batch, "train_examples": train_sizes,
+            "examples_per_stage": max((s["examples"] for s in stages), default=0), "stages": stages}
 
 
 def fit(p: Plan, loaded, manager, progress: bool):
@@ -594,17 +643,19 @@ def target_summary(p: Plan, targets_before: dict, target: dict, attached: dict) 
             "per_target": per_target}
 
 
-def target_format_of(p: Plan, manager):
-    """What the targets' answers look like (labels or a language), from their training splits:
-    diagnose's rule, over all targets' examples together as diagnose takes them."""
+def target_format_of(training: dict):
+    """What the targets' answers look like (labels or a language), from their training examples
+    (target -> examples): diagnose's rule, over all targets' examples together as diagnose takes them."""
     from .formats import target_format
 
-    return target_format([ex for t in p.targets for ex in targets.training_examples(targets.load_task(t, manager))])
+    return target_format([ex for examples in training.values() for ex in examples])
 
 
-def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict, fmt=None) -> dict:
+def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict, fmt=None,
+             train_sizes: dict | None = None) -> dict:
     """The result file's content; `key` is the baseline's content key (identities computed once);
-    `fmt` the targets' format (None: no collapse rate)."""
+    `fmt` the targets' format (None: no collapse rate); `train_sizes` each target's training
+    examples (for the budget's epochs)."""
     o = p.options
     from . import gold_logprob
     from .flips import flips
@@ -628,6 +679,7 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "train": o.train, "training": p.mode, "target_task": p.target, "target_tasks": p.targets,
         "tuner": o.tuner, "preset": o.preset,
         "config": p.cfg.to_dict(),
+        "budget": budget_record(p, tuned.reports, train_sizes or {t: 0 for t in p.targets}),
         "data_hash": key["data_hash"], "suite_version": key["suite_version"],
         "timings": timings,
         "stages": [r.to_dict() for r in tuned.reports],

@@ -6,6 +6,7 @@ skipped, so a sweep killed half-way continues where it stopped when started agai
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 
@@ -29,9 +30,20 @@ def parse_seeds(text: str) -> list[int]:
         raise UsageError(f"--seeds expects comma-separated integers, got '{text}'") from None
 
 
-def plans(base: runner.RunOptions, tuners: list[str], trains: list[str], seeds: list[int]) -> list[runner.Plan]:
-    return [runner.plan(replace(base, tuner=tuner, train=train, seed=seed))
-            for train in trains for tuner in tuners for seed in seeds]
+def parse_steps(text: str | None) -> list[int | None]:
+    """--steps' budgets ([None]: the preset's own), each a positive integer."""
+    if text is None:
+        return [None]
+    budgets = split_list(text, "--steps")
+    if not all(re.fullmatch(r"[0-9]+", b) and int(b) > 0 for b in budgets):
+        raise UsageError(f"--steps expects comma-separated positive integers (training steps), got '{text}'")
+    return [int(b) for b in budgets]
+
+
+def plans(base: runner.RunOptions, tuners: list[str], trains: list[str], seeds: list[int],
+          budgets: list[int | None] = (None,)) -> list[runner.Plan]:
+    return [runner.plan(replace(base, tuner=tuner, train=train, seed=seed, steps=steps))
+            for train in trains for tuner in tuners for steps in budgets for seed in seeds]
 
 
 def execute(cells: list[runner.Plan], progress: bool = True) -> list[dict]:
@@ -40,7 +52,8 @@ def execute(cells: list[runner.Plan], progress: bool = True) -> list[dict]:
     say = print if distributed.is_main() else (lambda *args, **kwargs: None)
     for number, cell in enumerate(cells, 1):
         o = cell.options
-        name = f"[{number}/{len(cells)}] {o.tuner} on {o.train}, seed {o.seed}"
+        budget = f", {o.steps} steps" if o.steps is not None else ""
+        name = f"[{number}/{len(cells)}] {o.tuner} on {o.train}{budget}, seed {o.seed}"
         if cell.result_path.is_file():
             say(f"{name}: finished earlier ({cell.result_path})", flush=True)
             result = runner.execute(cell, progress)

@@ -86,7 +86,7 @@ def test_own_target_and_own_probe_make_an_ordinary_result(tiny_llama_dir, tmp_pa
     assert not plan.lm_eval_defaults  # found among ours and the include path: lm-eval's index not needed
     result = runner.execute(plan, progress=False)
     assert plan.folder == tmp_path / "results/runs" / plan.spec.name / \
-        "tasks-my_echo+promot_mini_same_word-1shot/my_yesno/promot"
+        "tasks-my_echo+promot_mini_same_word-1shot/my_yesno/promot/steps2-best"
     assert set(result["before"]) == set(result["after"]) == {"my_echo", "promot_mini_same_word"}
     assert result["before"]["my_echo"]["metric"] == "exact_match" and result["before"]["my_echo"]["n"] == 3
     assert result["target"]["tuned"]["metric"] == "acc" and result["target"]["tuned"]["n"] == 6  # the test split

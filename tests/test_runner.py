@@ -36,7 +36,8 @@ def counted_evaluations(monkeypatch):
 def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", keep_best=True))
     result = runner.execute(plan, progress=False)
-    assert plan.result_path == tmp_path / "results/runs" / plan.spec.name / "mini-v1/nli/promot/seed0.json"
+    # --steps 2 with keep-best: a budget other than the preset's own, in its own folder
+    assert plan.result_path == tmp_path / "results/runs" / plan.spec.name / "mini-v1/nli/promot/steps2-best/seed0.json"
     saved = json.loads(plan.result_path.read_text())
     assert saved == result
     assert saved["schema_version"] == 2 and saved["tuner"] == "promot" and saved["target_task"] == "promot_mini_nli"
@@ -45,6 +46,13 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
     assert [s["name"] for s in saved["stages"]] == ["prompt", "model"]
     assert all(s["best_step"] in (1, 2) for s in saved["stages"])  # keep-best on the validation split
     assert saved["target"]["attached"]["soft_prompt"] and saved["soft_prompt_sha256"]
+    # the budget: per stage steps, examples (batch 2) and epochs of the 400-item nli training split
+    budget = saved["budget"]
+    assert budget["label"] == "steps2-best" and budget["keep_best"] and budget["batch"] == 2
+    assert budget["train_examples"] == {"promot_mini_nli": 400} and budget["examples_per_stage"] == 4
+    assert [(s["name"], s["steps"], s["examples"], s["epochs"]) for s in budget["stages"]] == \
+        [("prompt", 2, 4, {"promot_mini_nli": 0.01}), ("model", 2, 4, {"promot_mini_nli": 0.01})]
+    assert [s["kept_step"] for s in budget["stages"]] == [s["best_step"] for s in saved["stages"]]
     lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
     assert {line["phase"] for line in lines} == {"before", "after", "target_pretrained", "target_tuned"}
     assert sum(line["phase"] == "before" for line in lines) == 8 * 2  # --limit 2 per task
@@ -186,7 +194,7 @@ def test_multi_task_run_scores_each_target_with_its_own_prompt(tiny_llama_dir, t
     plan = runner.plan(options(tiny_llama_dir, tmp_path, train="nli+en-fr"))
     assert plan.mode == "multi" and plan.targets == ["promot_mini_nli", "promot_mini_en_fr"]
     result = runner.execute(plan, progress=False)
-    assert plan.result_path == tmp_path / "runs" / plan.spec.name / "mini-v1/nli+en-fr/promot/seed0.json"
+    assert plan.result_path == tmp_path / "runs" / plan.spec.name / "mini-v1/nli+en-fr/promot/steps2/seed0.json"
     per_target = result["target"]["per_target"]
     assert set(per_target) == set(plan.targets) == set(result["soft_prompt_sha256"])
     assert result["target"]["tuned"]["score"] == sum(t["tuned"]["score"] for t in per_target.values()) / 2
@@ -195,6 +203,10 @@ def test_multi_task_run_scores_each_target_with_its_own_prompt(tiny_llama_dir, t
     lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
     assert {line["task"] for line in lines if line["phase"] == "target_tuned"} == set(plan.targets)
     assert [s["name"] for s in result["stages"]] == ["prompt", "model"]  # one prompt stage trains both prompts
+    # the two targets' examples are one shuffled pool: each is seen at the pool's rate
+    sizes = result["budget"]["train_examples"]
+    pool = sizes["promot_mini_nli"] + sizes["promot_mini_en_fr"]
+    assert all(s["epochs"] == {t: round(4 / pool, 4) for t in plan.targets} for s in result["budget"]["stages"])
 
 
 def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_path, private_cache):
@@ -203,6 +215,8 @@ def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_pa
     result = runner.execute(plan, progress=False)
     assert [s["name"] for s in result["stages"]] == ["promot_mini_nli/model", "promot_mini_en_fr/model"]
     assert set(result["target"]["per_target"]) == set(plan.targets) and result["training"] == "sequential"
+    sizes = result["budget"]["train_examples"]  # each stage's epochs are of its own target's split
+    assert [s["epochs"] for s in result["budget"]["stages"]] == [{t: round(4 / sizes[t], 4)} for t in plan.targets]
 
 
 @pytest.mark.parametrize("train,message", [

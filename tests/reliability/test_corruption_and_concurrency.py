@@ -43,7 +43,8 @@ def scores(result: dict) -> dict:
 
 
 def result_of(out: Path, tuner: str = "ft", seed: int = 0) -> dict:
-    return json.loads(next(out.rglob(f"nli/{tuner}/seed{seed}.json")).read_text())
+    # --steps 2: a budget other than the preset's own, in its own folder
+    return json.loads(next(out.rglob(f"nli/{tuner}/steps2/seed{seed}.json")).read_text())
 
 
 def test_two_processes_on_one_cell_train_once_and_agree(tiny_llama_dir, tmp_path):

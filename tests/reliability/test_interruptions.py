@@ -127,7 +127,7 @@ def test_a_run_killed_anywhere_resumes_to_the_same_result(number, reference, tin
     assert killed.returncode == -9, f"{point}:{count} was not reached ({killed.returncode}): {killed.stderr[-500:]}"
     resumed = cli(run_args(tiny_llama_dir, out), cache)
     assert resumed.returncode == 0, resumed.stderr
-    result = json.loads(next((out / "runs").glob("*/*/nli/promot/seed0.json")).read_text())
+    result = json.loads(next((out / "runs").glob("*/*/nli/promot/steps2/seed0.json")).read_text())
     assert essence(result) == essence(reference["result"]), f"killed at {point}:{count}"
     files_are_whole(out)
     assert digest_tree(earlier) == before_digest
@@ -147,12 +147,12 @@ def test_a_sweep_killed_in_its_second_cell_keeps_the_first_and_finishes(kill, re
     assert digest_tree(cell) == first_digest
     finished = cli(sweep, cache)
     assert finished.returncode == 0, finished.stderr
-    assert "pt on nli, seed 0: finished earlier" in finished.stdout
+    assert "pt on nli, 2 steps, seed 0: finished earlier" in finished.stdout
     assert digest_tree(cell) == first_digest
-    ft = json.loads(next((out / "runs").glob("*/*/nli/ft/seed0.json")).read_text())
+    ft = json.loads(next((out / "runs").glob("*/*/nli/ft/steps2/seed0.json")).read_text())
     clean = cli(run_args(tiny_llama_dir, tmp_path / "clean", tuner="ft"), cache)
     assert clean.returncode == 0
-    assert essence(ft) == essence(json.loads(next((tmp_path / "clean").rglob("ft/seed0.json")).read_text()))
+    assert essence(ft) == essence(json.loads(next((tmp_path / "clean").rglob("ft/steps2/seed0.json")).read_text()))
     files_are_whole(out)
 
 
