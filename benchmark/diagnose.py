@@ -227,9 +227,14 @@ def plan_all(options: DiagnoseOptions) -> list[runner.Plan]:
 
 
 def result_path(plans: list[runner.Plan], options: DiagnoseOptions) -> Path:
+    """Named by the tuners and seed, and by the preset and --steps where not the default's own
+    (diagnose always follows the final weights, so keep-best is not part of its budget)."""
+    from .config import variant
+
     p = plans[0]
+    setting = variant(p.options.preset, None if p.options.steps is None else f"steps{p.options.steps}")
     return (p.options.out / "diagnose" / p.spec.name / p.eval_key / p.options.train /
-            f"{'+'.join(options.tuners)}-seed{p.options.seed}.json")
+            f"{'+'.join(options.tuners)}{f'-{setting}' if setting else ''}-seed{p.options.seed}.json")
 
 
 def command(options: DiagnoseOptions) -> str:

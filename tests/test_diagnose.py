@@ -85,7 +85,7 @@ def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(tiny_llama_dir, 
                    progress=False)
     leaderboard.build(tmp_path)
     board = (tmp_path / "LEADERBOARD.md").read_text()
-    assert "## Diagnostics" in board and "ft+promot-seed0.json" in board and "-cosine.png" in board
+    assert "## Diagnostics" in board and "ft+promot-steps2-seed0.json" in board and "-cosine.png" in board
 
 
 def test_sequential_training_is_refused(tmp_path):
