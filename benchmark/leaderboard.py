@@ -53,6 +53,7 @@ class Table:
     shots: int
     tasks: list[str]
     setting: str | None = None  # the cells' preset and budget where not the default preset's own
+    commits: dict = field(default_factory=dict)  # the code its cells' results record -> how many
     rows: list[Row] = field(default_factory=list)
     lower_is_better: set = field(default_factory=set)  # tasks whose metric falls as it improves
 
@@ -101,7 +102,7 @@ def build_tables(results: list[dict]) -> list[Table]:
     tables = []
     for (model, group, shots, variant), runs in sorted(grouped.items(), key=lambda kv: (*kv[0][:3], kv[0][3] or "")):
         tasks = list(runs[0]["before"])
-        table = Table(model, group, shots, tasks, variant,
+        table = Table(model, group, shots, tasks, variant, commits=code_counts(runs),
                       lower_is_better={t for r in runs for t, v in r["before"].items() if v.get("higher_is_better") is False})
         # The pretrained scores are one cached evaluation per seed, repeated in every run of it.
         per_seed = {r["seed"]: r for r in runs}.values()
@@ -134,6 +135,29 @@ def build_tables(results: list[dict]) -> list[Table]:
                                 None, None)
         tables.append(table)
     return tables
+
+
+def code_of(result: dict) -> str:
+    """The code a result records: its commit (short; "+dirty" kept), else its source hash."""
+    code = result.get("code") or {}
+    commit = code.get("commit") or result.get("git_commit")
+    if commit:
+        return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
+    return f"source {code['source_sha256'][:12]}" if code.get("source_sha256") else "unrecorded"
+
+
+def code_counts(runs: list[dict]) -> dict:
+    counts: dict = {}
+    for r in runs:
+        counts[code_of(r)] = counts.get(code_of(r), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def commits_line(table: Table) -> str:
+    cells = sum(table.commits.values())
+    listed = ", ".join(f"`{c}` ({n})" for c, n in table.commits.items())
+    return (f"Code: {listed} of {cells} result file{'s' if cells != 1 else ''}"
+            + (" — more than one version of the code: compare its cells with care" if len(table.commits) > 1 else ""))
 
 
 def setting(result: dict) -> str | None:
@@ -332,7 +356,7 @@ def markdown(tables: list[Table], plots: dict, found: list[dict] | None = None, 
         lines.append("|" + "---|" * len(header))
         for row in table.rows:
             lines.append("| " + " | ".join(row_cells(table, row)) + " |")
-        lines.append("")
+        lines += ["", commits_line(table), ""]
         for name, path in plots.get(table.slug, {}).items():
             lines.append(f"![{name}]({path})")
         lines.append("")
@@ -434,7 +458,7 @@ def html_page(tables: list[Table], plots: dict) -> str:
         parts.append("".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for row in table.rows:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(table, row)) + "</tr>")
-        parts.append("</table>")
+        parts.append(f"</table><p>{html.escape(commits_line(table).replace('`', ''))}</p>")
         for name, path in plots.get(table.slug, {}).items():
             data = base64.b64encode(Path(path).read_bytes()).decode()
             parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")

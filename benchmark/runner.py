@@ -453,6 +453,9 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)
     timings["load"] = round(time.perf_counter() - t0, 2)
     p.work.mkdir(parents=True, exist_ok=True)
+    refusal = distributed.main_decides(lambda: claim_work(p.work))
+    if refusal:
+        raise RunError(refusal)
     key = baseline_key(p, loaded)
 
     def evaluate(model, names, **kw):  # None on a helper process
@@ -501,6 +504,44 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
     return result
+
+
+WORK_IDENTITY = "code.json"
+
+
+def work_identity() -> dict:
+    """What a work folder's stages must share to be joined into one result: the code (its
+    source hash) and the libraries' versions."""
+    return {"source_sha256": provenance.code_identity()["source_sha256"], "versions": provenance.package_versions()}
+
+
+def claim_work(work: Path) -> str | None:
+    """Mark a new work folder with this process's code identity, or check a resumed one's:
+    a one-line refusal where it was started by other code or libraries (its stages would be
+    mixed with ours in one result), else None."""
+    path = work / WORK_IDENTITY
+    ours = work_identity()
+    if not path.is_file():
+        started = [f.name for f in work.iterdir() if not f.name.startswith(".")]
+        if started:  # stages written by a version that did not record its identity
+            return (f"{work} holds an unfinished run whose code is not recorded ({', '.join(sorted(started)[:3])}): "
+                    "delete the folder to restart the cell")
+        atomic_write_text(path, json.dumps(ours, indent=1))
+        return None
+    try:
+        theirs = json.loads(path.read_text())
+    except ValueError:
+        return f"{path} is damaged: delete {work} to restart the cell"
+    if theirs.get("source_sha256") != ours["source_sha256"]:
+        return (f"{work} was started by other code (source {str(theirs.get('source_sha256'))[:12]}, this is "
+                f"{ours['source_sha256'][:12]}): resuming would mix two versions in one result; finish it with "
+                "that code, or delete the folder to restart")
+    changed = sorted(k for k in ours["versions"] if (theirs.get("versions") or {}).get(k) != ours["versions"][k])
+    if changed:
+        name = changed[0]
+        return (f"{work} was started with other libraries ({name} {theirs.get('versions', {}).get(name)}, this is "
+                f"{ours['versions'][name]}): finish it with those, or delete the folder to restart")
+    return None
 
 
 def remove_stale_temporaries(folder: Path) -> None:

@@ -105,3 +105,17 @@ def test_the_leaderboard_never_mixes_budgets_or_presets_in_one_table(tmp_path):
                                                                    ["ft → nli"], ["ft → nli"]]
     assert tables[0].rows[1].seeds == [0, 0]  # the old result joins its preset's own table
     assert tables[2].title.endswith("· steps160") and tables[2].slug == "tiny-promot_mini_v2-steps160"
+
+
+def test_each_table_states_the_code_its_cells_come_from():
+    runs = [{**result(None), "code": {"commit": "a7ecaa6" + "0" * 33, "source_sha256": "f" * 64}},
+            {**result(None, "promot"), "code": {"commit": "b8c1ef3" + "0" * 33 + "+dirty"}},
+            {**result(None, "pt"), "code": {"commit": None, "source_sha256": "e" * 64}},
+            {**result(None, "lora"), "git_commit": "a7ecaa6" + "0" * 33}]  # a result of schema 2
+    for number, r in enumerate(runs):
+        r["_path"], r["_samples"] = f"r{number}", ""
+    (table,) = leaderboard.build_tables(runs)
+    assert table.commits == {"a7ecaa600000": 2, "b8c1ef300000+dirty": 1, "source eeeeeeeeeeee": 1}
+    line = leaderboard.commits_line(table)
+    assert line.startswith("Code: `a7ecaa600000` (2), ") and "of 4 result files" in line and "with care" in line
+    assert leaderboard.commits_line(leaderboard.build_tables(runs[:1])[0]) == "Code: `a7ecaa600000` (1) of 1 result file"

@@ -142,6 +142,48 @@ def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_di
     assert result["stages"][0]["steps"] == 2 and plan.result_path.is_file()
 
 
+def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(tiny_llama_dir, tmp_path,
+                                                                               private_cache, monkeypatch):
+    from promot_bench import provenance
+    from promot_bench.errors import RunError
+
+    real_stage = runner.stage
+
+    def die_before_after(work, name, compute, timings):
+        if name == "after":
+            raise KeyboardInterrupt
+        return real_stage(work, name, compute, timings)
+
+    monkeypatch.setattr(runner, "stage", die_before_after)
+    plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(plan, progress=False)
+    monkeypatch.setattr(runner, "stage", real_stage)
+    recorded = json.loads((plan.work / runner.WORK_IDENTITY).read_text())
+    assert recorded == runner.work_identity()  # the code that started the cell
+
+    def tree():
+        return {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    before = tree()
+    real_identity = provenance.code_identity()
+    monkeypatch.setattr(provenance, "code_identity", lambda: {**real_identity, "source_sha256": "0" * 64})
+    with pytest.raises(RunError, match="started by other code .* delete the folder to restart"):
+        runner.execute(plan, progress=False)
+    monkeypatch.setattr(provenance, "code_identity", lambda: real_identity)
+    versions = provenance.package_versions()
+    monkeypatch.setattr(provenance, "package_versions", lambda: {**versions, "torch": "0.0.1"})
+    with pytest.raises(RunError, match="other libraries \\(torch"):
+        runner.execute(plan, progress=False)
+    assert tree() == before and not plan.result_path.exists()
+    monkeypatch.setattr(provenance, "package_versions", lambda: versions)
+    (plan.work / runner.WORK_IDENTITY).unlink()  # as an unfinished run of a version before identities
+    with pytest.raises(RunError, match="code is not recorded"):
+        runner.execute(plan, progress=False)
+    (plan.work / runner.WORK_IDENTITY).write_text(json.dumps(recorded))
+    assert runner.execute(plan, progress=False)["code"]["source_sha256"] == recorded["source_sha256"]
+
+
 def test_a_finished_run_is_not_recomputed(tiny_llama_dir, tmp_path, private_cache, counted_evaluations):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
     first = runner.execute(plan, progress=False)
