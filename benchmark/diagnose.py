@@ -308,7 +308,7 @@ def plot(result: dict, path: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .leaderboard import save_png
+    from .figures import save_png
 
     written = []
     panels = [("target", "target score (validation, 0-shot)"), ("mean_score", "in-context mean (prompt stripped)"),
