@@ -122,7 +122,9 @@ def title(key: tuple, wrap: bool = False) -> str:
 
 
 def errors(values: list[tuple]) -> list[list[float]]:
-    return [[v[0] - v[1] for v in values], [v[2] - v[0] for v in values]]
+    """Error-bar lengths below and above; a percentile interval that does not contain its
+    point (possible for skewed resamples) is drawn to the point on that side."""
+    return [[max(0.0, v[0] - v[1]) for v in values], [max(0.0, v[2] - v[0]) for v in values]]
 
 
 def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
