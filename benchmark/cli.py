@@ -206,6 +206,10 @@ def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
                                                  "--set keep_best=true keeps the best checkpoint)"))
     if not diagnose:
         p.add_argument("--limit", type=positive_int, default=None, help="items per eval task, for quick looks")
+        p.add_argument("--save-model", action="store_true",
+                       help="keep the tuned model beside the result: seed<k>.model/ (transformers: the weights the "
+                            "probes scored) and, where a soft prompt or adapter is attached at the target, "
+                            "seed<k>.peft/ (PEFT: PeftModel.from_pretrained(model, folder))")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any preset setting, e.g. --set lr=1e-4 (repeatable)")
@@ -227,12 +231,15 @@ def cmd_run(args) -> int:
     options = runner.RunOptions(tuner=args.tuner, train=args.train, model=args.model, suite=args.suite,
                                 shots=args.shots, seed=args.seed, preset=args.preset, steps=args.steps,
                                 limit=args.limit, out=args.out, overrides=parse_overrides(args.overrides),
-                                argv=sys.argv[1:], eval_tasks=args.eval_tasks, include_path=args.include_path)
+                                argv=sys.argv[1:], eval_tasks=args.eval_tasks, include_path=args.include_path,
+                                save_model=args.save_model)
     plan = runner.plan(options)
     result = runner.execute(plan)
     if result is not None:  # None: a data-parallel helper process, which reports nothing
         print(runner.format_row(result))
         print(f"result: {plan.result_path}")
+        if args.save_model:
+            print(runner.saved_line(result, plan), file=sys.stderr if not result.get("saved") else sys.stdout)
     return 0
 
 
@@ -265,7 +272,7 @@ def cmd_sweep(args) -> int:
     base = runner.RunOptions(tuner="", train="", model=args.model, suite=args.suite, shots=args.shots,
                              preset=args.preset, limit=args.limit, out=args.out,
                              overrides=parse_overrides(args.overrides), argv=sys.argv[1:],
-                             eval_tasks=args.eval_tasks, include_path=args.include_path)
+                             eval_tasks=args.eval_tasks, include_path=args.include_path, save_model=args.save_model)
     cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
                         sweep.parse_seeds(args.seeds), sweep.parse_steps(args.steps))
     if sweep.execute(cells):  # nothing on a data-parallel helper process

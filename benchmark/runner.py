@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import config, distributed, evaluation, models, pipeline, provenance, targets
+from . import config, distributed, evaluation, export, models, pipeline, provenance, targets
 from .cache import atomic_write_text, cache_dir, check_manifest, locked, read_manifest, write_entry
 from .config import DEFAULT_PRESET, budget_label, load_preset
 from .errors import RunError, UsageError, choices_text
@@ -113,6 +113,7 @@ class RunOptions:
     argv: list[str] | None = None
     eval_tasks: str | None = None  # comma-separated lm-eval tasks/groups in place of the suite's group
     include_path: list[Path] = field(default_factory=list)  # folders of the user's own task YAMLs
+    save_model: bool = False  # keep the tuned weights (and any adapter) as transformers / PEFT folders
 
 
 @dataclass
@@ -478,6 +479,10 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     t0 = time.perf_counter()
     tuned, attached = fit(p, loaded, manager, progress)
     timings["train"] = round(time.perf_counter() - t0, 2)
+    saving = p.work / "save"  # the adapters now: stripping unloads lora-then-ft's
+    if o.save_model and main:
+        shutil.rmtree(saving, ignore_errors=True)
+        export.save_adapters(saving / "peft", tuned, attached)
     # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
     target = stage(p.work, "target", lambda: {t: evaluate_one(
         tuned.model, t, soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0)
@@ -500,6 +505,12 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key, fmt,
                       {t: len(examples) for t, examples in training.items()})
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
+    if o.save_model:
+        export.save_model(saving / "model", stripped, loaded.tokenizer)
+        saved = {name: p.folder / f"seed{o.seed}.{name}" for name in ("model", "peft") if (saving / name).is_dir()}
+        for name, final in saved.items():
+            export.replace_folder(saving / name, final)
+        result["saved"] = export.record(saved)
     write_samples(p, before, after, targets_before, target)
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
@@ -635,6 +646,8 @@ def run_command(o: RunOptions) -> str:
         parts += ["--steps", str(o.steps)]
     if o.limit is not None:
         parts += ["--limit", str(o.limit)]
+    if o.save_model:
+        parts += ["--save-model"]
     if o.eval_tasks is not None:
         parts += ["--eval-tasks", o.eval_tasks]
     for folder in o.include_path:
@@ -787,6 +800,14 @@ def format_row(result: dict) -> str:
                  + (f"% of outputs in the target's format ({rule}), before→after; * = the change's interval "
                     "excludes 0]" if rule else "not measured (older result, or a target without labels or language)]"))
     return "\n".join(lines)
+
+
+def saved_line(result: dict, p: Plan) -> str:
+    """Where --save-model kept the model, or why it did not (the cell had finished without it)."""
+    if result.get("saved"):
+        return "saved: " + export.describe(result["saved"]) + f" in {p.folder}"
+    return (f"note: {p.result_path} finished earlier without --save-model, so its weights were not kept; "
+            "delete it and rerun to keep them")
 
 
 def interval(ci: dict) -> str:
