@@ -45,6 +45,7 @@ class Row:
     format_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
+    flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)
 
 
 @dataclass
@@ -233,6 +234,8 @@ def flips_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
     row.flips = tuple(sum(f["total"][k] for f in found) / len(found) for k in ("lost", "gained", "n"))
     row.flips_tasks = {t: tuple(sum(f[t][k] for f in found) / len(found) for k in ("lost", "gained"))
                        for t in tasks if all(t in f for f in found)}
+    lowest = min(range(len(cell)), key=lambda i: cell[i]["seed"])
+    row.flips_detail = {t: found[lowest][t] for t in tasks if t in found[lowest]}
 
 
 def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
@@ -467,6 +470,7 @@ def html_page(tables: list[Table], plots: dict, doses: dict | None = None) -> st
         for row in table.rows:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(table, row)) + "</tr>")
         parts.append(f"</table><p>{html.escape(commits_line(table).replace('`', ''))}</p>")
+        parts += [flips_html(row) for row in table.rows if row.flips_detail]
         for name, path in plots.get(table.slug, {}).items():
             data = base64.b64encode(Path(path).read_bytes()).decode()
             parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")
@@ -480,6 +484,25 @@ def html_page(tables: list[Table], plots: dict, doses: dict | None = None) -> st
                 data = base64.b64encode(Path(path).read_bytes()).decode()
                 parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")
     return "\n".join(parts) + "\n"
+
+
+def flips_html(row: Row) -> str:
+    """A collapsible per-probe view of one row's flips (its lowest seed): counts and examples."""
+    seed = row.seeds[0]
+    parts = [f"<details><summary>{html.escape(row.label)}: items flipped per probe (seed {seed})</summary>",
+             "<table><tr><th>probe</th><th>lost</th><th>gained</th><th>unchanged</th><th>end of prompt</th>"
+             "<th>gold</th><th>before</th><th>after</th></tr>"]
+    for task, entry in row.flips_detail.items():
+        examples = entry.get("examples") or [{}]
+        for number, ex in enumerate(examples):
+            counts = (f"<td rowspan='{len(examples)}'>{html.escape(short(task))}</td>"
+                      + "".join(f"<td rowspan='{len(examples)}'>{entry[k]}</td>" for k in ("lost", "gained", "unchanged"))
+                      if number == 0 else "")
+            cells = [ex.get("prompt_end"), ex.get("gold"), ex.get("before"), ex.get("after")]
+            parts.append("<tr>" + counts + "".join(
+                f"<td style='text-align:left;white-space:pre-wrap'>{html.escape('' if c is None else str(c))}</td>"
+                for c in cells) + "</tr>")
+    return "\n".join(parts + ["</table></details>"])
 
 
 def build(out: Path) -> list[Path]:
