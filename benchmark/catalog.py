@@ -50,9 +50,8 @@ class LoadCheck:
 def check(names: list[str], manager=None) -> list[LoadCheck]:
     """Build each task (groups expand to their members) as lm-eval would, one at a time, so
     that one task's missing data does not hide the others'. Loads data; scores nothing."""
-    from .evaluation import quiet_lm_eval, task_manager
+    from .evaluation import task_manager
 
-    quiet_lm_eval()
     manager = manager or task_manager()
     groups = {row.name: row.members for row in rows(manager) if row.kind == "group"}
     tasks = list(dict.fromkeys(t for n in names for t in groups.get(n, [n])))

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_PRESET
 from .errors import BenchError, UsageError
+from .progress import VERBOSE_ENV, quiet_libraries
 from .tasks import MAX_SHOTS
 
 SUITE_CHOICES = ["mini", "mini-v1", "paper"]  # runner.SUITES' keys (runner imports torch: not at startup)
@@ -384,6 +385,9 @@ def build_parser() -> Parser:
     p.set_defaults(handler=cmd_tuners)
 
     add_models(sub)
+    for command in sub.choices.values():  # every command: the libraries' own output on request
+        command.add_argument("--verbose", action="store_true",
+                             help=f"show the libraries' own progress bars, notices and stderr (or {VERBOSE_ENV}=1)")
     return parser
 
 
@@ -394,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return 0
+        if getattr(args, "verbose", False):
+            os.environ[VERBOSE_ENV] = "1"
+        quiet_libraries()  # before any library is imported
         return args.handler(args)
     except BenchError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -18,16 +18,6 @@ def tasks_dir() -> Path:
     return Path(tasks.__file__).parent
 
 
-def quiet_lm_eval() -> None:
-    """lm-eval warns once per task about things that are by design here (custom datasets, a
-    model object instead of a name): keep the terminal for our own progress and errors."""
-    import logging
-    import os
-
-    if not os.environ.get("PROMOT_BENCH_VERBOSE"):
-        logging.getLogger("lm_eval").setLevel(logging.ERROR)
-
-
 def task_manager(include_paths: list[str | Path] | None = None, defaults: bool = False):
     """Our tasks and the user's `include_paths`; lm-eval's thousands of built-ins only with
     `defaults` (they take about 20 s to index, ours 0.1 s)."""
@@ -75,23 +65,24 @@ def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix:
 
     faults.point("eval")
 
-    quiet_lm_eval()
-
     if lm_class is None:
         lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
     else:
         lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    out = simple_evaluate(
-        model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
-        task_manager=manager or task_manager(), log_samples=True,
-        # For a plain (non-chat) model lm-eval puts the system instruction right before the
-        # prompt with no separator, so the prefix carries its own: the exact text the tuner
-        # trained with (tests/test_tuners.py checks the two agree).
-        system_instruction=prefix or None,
-        # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
-        # default of 100,000 resamples takes minutes on a laptop CPU.
-        bootstrap_iters=bootstrap_iters,
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    from .progress import silenced_stderr
+
+    with silenced_stderr():  # lm-eval's bars and notices, and the `git describe` it runs
+        out = simple_evaluate(
+            model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
+            task_manager=manager or task_manager(), log_samples=True,
+            # For a plain (non-chat) model lm-eval puts the system instruction right before the
+            # prompt with no separator, so the prefix carries its own: the exact text the tuner
+            # trained with (tests/test_tuners.py checks the two agree).
+            system_instruction=prefix or None,
+            # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
+            # default of 100,000 resamples takes minutes on a laptop CPU.
+            bootstrap_iters=bootstrap_iters,
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
     if gold_logprob and out is not None:
         from . import gold_logprob as gold
 

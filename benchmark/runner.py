@@ -26,6 +26,7 @@ from . import config, distributed, evaluation, export, models, pipeline, provena
 from .cache import atomic_write_text, cache_dir, check_manifest, locked, read_manifest, write_entry
 from .config import DEFAULT_PRESET, budget_label, load_preset
 from .errors import RunError, UsageError, choices_text
+from .progress import say
 from .tasks import MAX_SHOTS
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
@@ -453,6 +454,9 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     loaded = models.load(p.spec)  # before anything is written: a model that cannot load leaves no trace
     manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)
     timings["load"] = round(time.perf_counter() - t0, 2)
+    note = say if progress else (lambda text: None)
+    note(f"{o.tuner} on {o.train} ({p.spec.name}, {p.group}, {o.shots}-shot, seed {o.seed}"
+         f"{', ' + p.variant if p.variant else ''}): model loaded in {timings['load']:.0f} s")
     p.work.mkdir(parents=True, exist_ok=True)
     refusal = distributed.main_decides(lambda: claim_work(p.work))
     if refusal:
@@ -467,6 +471,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         return None if scores is None else scores[name]
 
     t0 = time.perf_counter()
+    note(f"before: the pretrained model on {len(p.eval_tasks)} eval task(s) and the target (cached after the first run)")
     before = pretrained_scores(p, loaded, manager, key)
     # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
     # (Cached as {task: scores}, the entry format earlier versions wrote.)
@@ -474,11 +479,13 @@ def _execute(p: Plan, progress: bool) -> dict | None:
                                            lambda t=t: evaluate(loaded.model, [t], num_fewshot=0))
                       for t in p.targets}
     timings["before"] = round(time.perf_counter() - t0, 2)
+    note(f"before: done in {timings['before']:.0f} s; training")
 
     pristine = weights_hash(loaded.model) if main else None
     t0 = time.perf_counter()
     tuned, attached = fit(p, loaded, manager, progress)
     timings["train"] = round(time.perf_counter() - t0, 2)
+    note(f"train: done in {timings['train']:.0f} s; scoring the target with what the tuner attaches")
     saving = p.work / "save"  # the adapters now: stripping unloads lora-then-ft's
     if o.save_model and main:
         shutil.rmtree(saving, ignore_errors=True)
@@ -487,6 +494,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     target = stage(p.work, "target", lambda: {t: evaluate_one(
         tuned.model, t, soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0)
         for t in p.targets}, timings)
+    note("after: the eval tasks on the weights alone")
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
@@ -495,6 +503,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots, gold_logprob=True), timings)
     if not main:
         return None  # the main process has everyone's scores and writes the result
+    note(f"after: done in {timings.get('after', 0):.0f} s" + (" (weights unchanged: the baseline reused)" if unchanged else ""))
     targets_before = {t: scores[t] for t, scores in targets_before.items()}
 
     training = {t: targets.training_examples(targets.load_task(t, manager)) for t in p.targets}

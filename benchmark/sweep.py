@@ -50,6 +50,7 @@ def execute(cells: list[runner.Plan], progress: bool = True) -> list[dict]:
     """Every cell's result (none on a data-parallel helper process, which prints nothing)."""
     results = []
     say = print if distributed.is_main() else (lambda *args, **kwargs: None)
+    swept, computed, spent = time.perf_counter(), 0, 0.0  # ETA from the cells computed so far
     for number, cell in enumerate(cells, 1):
         o = cell.options
         budget = f", {o.steps} steps" if o.steps is not None else ""
@@ -64,7 +65,11 @@ def execute(cells: list[runner.Plan], progress: bool = True) -> list[dict]:
         result = runner.execute(cell, progress)
         if result is None:  # a data-parallel helper process: the main one reports
             continue
+        computed, spent = computed + 1, spent + time.perf_counter() - started
+        left = sum(not c.result_path.is_file() for c in cells[number:])
+        eta = f", about {spent / computed * left / 60:.0f} min left" if left else ""
         print(f"{name}: done in {time.perf_counter() - started:.0f} s; target {result['target']['tuned']['score']:.1f}, "
-              f"mean in-context {result['mean']['before']:.1f} → {result['mean']['after']:.1f}", flush=True)
+              f"mean in-context {result['mean']['before']:.1f} → {result['mean']['after']:.1f} "
+              f"(sweep: {time.perf_counter() - swept:.0f} s elapsed{eta})", flush=True)
         results.append(result)
     return results

@@ -191,7 +191,7 @@ def read_safetensors(path: Path) -> dict:
 def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: TrainConfig,
               folder: Path, validate: Validator | None = None, progress: bool = True) -> StageReport:
     """Train one stage, resuming from `folder` if an earlier run left checkpoints there."""
-    from tqdm.auto import tqdm
+    from .progress import Phase
 
     folder.mkdir(parents=True, exist_ok=True)
     done_file = folder / "done.json"
@@ -227,10 +227,9 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
     encoded = [encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples]
     main = distributed.is_main()
     model.train()
-    bar = tqdm(range(start, stage.steps), desc=stage.name, initial=start, total=stage.steps,
-               disable=not progress, leave=False)
+    bar = Phase(f"train {stage.name}", stage.steps, initial=start, enabled=progress and main)
     clock = time.perf_counter()
-    for step in bar:
+    for step in range(start, stage.steps):
         loss_sum, tokens = 0.0, 0
         for micro in range(cfg.grad_accum):
             rows = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed,
@@ -255,6 +254,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         report.final_loss = loss_sum
         elapsed = time.perf_counter() - clock
         bar.set_postfix(loss=f"{loss_sum:.4f}", tok_s=f"{report.tokens / max(elapsed + report.seconds, 1e-9):.0f}")
+        bar.update()
 
         finished = step + 1 == stage.steps
         if (step + 1) % stage.checkpoint_every == 0 or finished:

@@ -36,7 +36,8 @@ def cli(args, cache: Path, env_extra: dict | None = None):
 def cell_args(model_dir: Path, out: Path) -> list[str]:
     return ["--train", "nli", "--model", str(model_dir), "--out", str(out), "--steps", "2", "--limit", "2",
             "--eval-tasks", "promot_mini_nli3,promot_mini_en_de", "--set", "batch_size=2", "--set", "prompt_length=3",
-            "--set", "checkpoint_every=1", "--set", "prompt_checkpoint_every=1"]
+            "--set", "checkpoint_every=1", "--set", "prompt_checkpoint_every=1",
+            "--set", "keep_best=true"]  # a budget with keep-best: validation evaluations are kill points too
 
 
 def run_args(model_dir: Path, out: Path, tuner: str = "promot") -> list[str]:
@@ -127,7 +128,7 @@ def test_a_run_killed_anywhere_resumes_to_the_same_result(number, reference, tin
     assert killed.returncode == -9, f"{point}:{count} was not reached ({killed.returncode}): {killed.stderr[-500:]}"
     resumed = cli(run_args(tiny_llama_dir, out), cache)
     assert resumed.returncode == 0, resumed.stderr
-    result = json.loads(next((out / "runs").glob("*/*/nli/promot/steps2/seed0.json")).read_text())
+    result = json.loads(next((out / "runs").glob("*/*/nli/promot/steps2-best/seed0.json")).read_text())
     assert essence(result) == essence(reference["result"]), f"killed at {point}:{count}"
     files_are_whole(out)
     assert digest_tree(earlier) == before_digest
@@ -149,10 +150,10 @@ def test_a_sweep_killed_in_its_second_cell_keeps_the_first_and_finishes(kill, re
     assert finished.returncode == 0, finished.stderr
     assert "pt on nli, 2 steps, seed 0: finished earlier" in finished.stdout
     assert digest_tree(cell) == first_digest
-    ft = json.loads(next((out / "runs").glob("*/*/nli/ft/steps2/seed0.json")).read_text())
+    ft = json.loads(next((out / "runs").glob("*/*/nli/ft/steps2-best/seed0.json")).read_text())
     clean = cli(run_args(tiny_llama_dir, tmp_path / "clean", tuner="ft"), cache)
     assert clean.returncode == 0
-    assert essence(ft) == essence(json.loads(next((tmp_path / "clean").rglob("ft/steps2/seed0.json")).read_text()))
+    assert essence(ft) == essence(json.loads(next((tmp_path / "clean").rglob("ft/steps2-best/seed0.json")).read_text()))
     files_are_whole(out)
 
 
