@@ -115,8 +115,8 @@ def test_baseline_is_cached_across_tuners(tiny_llama_dir, tmp_path, private_cach
     assert entries["promot_mini_nli"]["promot_mini_nli"]["n"] > 0
 
 
-def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_dir, tmp_path, private_cache,
-                                                                  monkeypatch, counted_evaluations):
+def interrupted_before_after(plan, monkeypatch) -> None:
+    """Run `plan` until its "after" evaluation, and stop it there (as a kill would)."""
     real_stage = runner.stage
 
     def die_before_after(work, name, compute, timings):
@@ -124,12 +124,17 @@ def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_di
             raise KeyboardInterrupt
         return real_stage(work, name, compute, timings)
 
-    monkeypatch.setattr(runner, "stage", die_before_after)
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "stage", die_before_after)
+        with pytest.raises(KeyboardInterrupt):
+            runner.execute(plan, progress=False)
+
+
+def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_dir, tmp_path, private_cache,
+                                                                  monkeypatch, counted_evaluations):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
-    with pytest.raises(KeyboardInterrupt):
-        runner.execute(plan, progress=False)
+    interrupted_before_after(plan, monkeypatch)
     assert not plan.result_path.exists() and (plan.work / "train" / "model" / "done.json").is_file()
-    monkeypatch.setattr(runner, "stage", real_stage)
     counted_evaluations.clear()
 
     from promot_bench import training
@@ -147,18 +152,8 @@ def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(t
     from promot_bench import provenance
     from promot_bench.errors import RunError
 
-    real_stage = runner.stage
-
-    def die_before_after(work, name, compute, timings):
-        if name == "after":
-            raise KeyboardInterrupt
-        return real_stage(work, name, compute, timings)
-
-    monkeypatch.setattr(runner, "stage", die_before_after)
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
-    with pytest.raises(KeyboardInterrupt):
-        runner.execute(plan, progress=False)
-    monkeypatch.setattr(runner, "stage", real_stage)
+    interrupted_before_after(plan, monkeypatch)
     recorded = json.loads((plan.work / runner.WORK_IDENTITY).read_text())
     assert recorded == runner.work_identity()  # the code that started the cell
 
