@@ -4,14 +4,12 @@ One table per (model, eval group): a row for the pretrained model and one per (t
 seed means ± stderr; columns: the target score, each eval task after tuning (prompt stripped),
 the mean, Δ mean against the pretrained model, its minimum detectable effect (mde), and the
 collapse rate's change (format Δ: the share of outputs in the target's format). Outputs (idempotent, written atomically):
-results/LEADERBOARD.md, .csv, a self-contained .html, and PNG plots in results/plots/.
+results/LEADERBOARD.md, .csv, a self-contained .html (page.py), and PNG plots in results/plots/.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 import json
 import math
@@ -19,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import dose, probes
+from . import dose, page, probes
 from .cache import atomic_write_text
 from .figures import save_png
 from .errors import RunError
@@ -46,6 +44,7 @@ class Row:
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
     flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)
+    task_ci: dict | None = None  # task -> (low, high) of Δ's 95% interval, for a one-seed row
 
 
 @dataclass
@@ -128,6 +127,9 @@ def build_tables(results: list[dict]) -> list[Table]:
             if tuner != "ft":
                 versus_ft(table.rows[-1], cell, cells.get(("ft", train), []))
             table.rows[-1].mde = cell_mde(cell)
+            if len(cell) == 1:
+                table.rows[-1].task_ci = {t: (ci["low"], ci["high"]) for t, ci in cell[0]["delta_ci"].items()
+                                          if t in tasks}
             collapse_columns(table.rows[-1], cell, tasks)
             flips_columns(table.rows[-1], cell, tasks)
         pretrained_targets = {}
@@ -458,53 +460,6 @@ def heatmap(table: Table, grid: list[list[float]], label: str, title: str, path:
     return save_png(fig, path)
 
 
-def html_page(tables: list[Table], plots: dict, doses: dict | None = None) -> str:
-    parts = ["<!doctype html><meta charset='utf-8'><title>promot-bench leaderboard</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}</style>",
-             "<h1>promot-bench leaderboard</h1><p>Generated from the result files; see LEADERBOARD.md for the legend.</p>"]
-    for table in tables:
-        parts.append(f"<h2>{html.escape(table.title)}</h2><table><tr>")
-        header = ["model", "seeds", "target", *map(table.column, table.tasks), *HEADER]
-        parts.append("".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-        for row in table.rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(table, row)) + "</tr>")
-        parts.append(f"</table><p>{html.escape(commits_line(table).replace('`', ''))}</p>")
-        parts += [flips_html(row) for row in table.rows if row.flips_detail]
-        for name, path in plots.get(table.slug, {}).items():
-            data = base64.b64encode(Path(path).read_bytes()).decode()
-            parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")
-    if doses:
-        from . import dose
-
-        parts.append("<h2>Dose curves and the learning–retention frontier</h2>")
-        for key, files in doses.items():
-            parts.append(f"<h3>{html.escape(dose.title(key))}</h3>")
-            for name, path in files.items():
-                data = base64.b64encode(Path(path).read_bytes()).decode()
-                parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")
-    return "\n".join(parts) + "\n"
-
-
-def flips_html(row: Row) -> str:
-    """A collapsible per-probe view of one row's flips (its lowest seed): counts and examples."""
-    seed = row.seeds[0]
-    parts = [f"<details><summary>{html.escape(row.label)}: items flipped per probe (seed {seed})</summary>",
-             "<table><tr><th>probe</th><th>lost</th><th>gained</th><th>unchanged</th><th>end of prompt</th>"
-             "<th>gold</th><th>before</th><th>after</th></tr>"]
-    for task, entry in row.flips_detail.items():
-        examples = entry.get("examples") or [{}]
-        for number, ex in enumerate(examples):
-            counts = (f"<td rowspan='{len(examples)}'>{html.escape(short(task))}</td>"
-                      + "".join(f"<td rowspan='{len(examples)}'>{entry[k]}</td>" for k in ("lost", "gained", "unchanged"))
-                      if number == 0 else "")
-            cells = [ex.get("prompt_end"), ex.get("gold"), ex.get("before"), ex.get("after")]
-            parts.append("<tr>" + counts + "".join(
-                f"<td style='text-align:left;white-space:pre-wrap'>{html.escape('' if c is None else str(c))}</td>"
-                for c in cells) + "</tr>")
-    return "\n".join(parts + ["</table></details>"])
-
-
 def build(out: Path) -> list[Path]:
     from .cache import locked
     from .runner import lock_path, remove_stale_temporaries
@@ -527,5 +482,5 @@ def _build(out: Path) -> list[Path]:
     written = [out / "LEADERBOARD.md", out / "LEADERBOARD.csv", out / "LEADERBOARD.html"]
     atomic_write_text(written[0], markdown(tables, relative, diagnostics(out), probe_cards(out), dose_relative))
     atomic_write_text(written[1], csv_text(tables))
-    atomic_write_text(written[2], html_page(tables, plots, doses))
+    atomic_write_text(written[2], page.html_page(tables, plots, doses))
     return written + [p for files in [*plots.values(), *doses.values()] for p in files.values()]

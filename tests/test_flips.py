@@ -7,6 +7,7 @@ import json
 import pytest
 
 from promot_bench import flips, leaderboard
+from promot_bench.page import flips_html as flips_page
 
 
 def item(doc_id, score, output="x", gold="g", prompt="Q: q? A:"):
@@ -88,6 +89,6 @@ def test_a_samples_file_gives_the_same_flips_and_the_leaderboard_column(tmp_path
     assert row.flips == (1.0, 1.0, 2.0) and row.flips_tasks == {"promot_mini_qa_capitals": (1.0, 1.0)}
     assert leaderboard.row_cells(table, row)[-1] == "−1 / +1"
     assert leaderboard.row_cells(table, table.rows[0])[-1] == "–"  # the pretrained row has none
-    page = leaderboard.flips_html(row)  # the page's per-probe view: counts and the examples
+    page = flips_page(row, leaderboard.short)  # the page's per-probe view: counts and the examples
     assert "<summary>ft → nli: items flipped per probe (seed 0)</summary>" in page
     assert page.count("<tr>") == 1 + 2 and "Q: q? A:" in page
