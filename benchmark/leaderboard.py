@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,9 +151,7 @@ def code_of(result: dict) -> str:
 
 
 def code_counts(runs: list[dict]) -> dict:
-    counts: dict = {}
-    for r in runs:
-        counts[code_of(r)] = counts.get(code_of(r), 0) + 1
+    counts = Counter(code_of(r) for r in runs)
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -477,10 +475,12 @@ def _build(out: Path) -> list[Path]:
     tables = build_tables(results)
     plots = {t.slug: {k: v for k, v in plot(t, out / "plots").items()} for t in tables}
     doses = dose.plots(results, out / "plots")
-    relative = {slug: {k: v.relative_to(out).as_posix() for k, v in files.items()} for slug, files in plots.items()}
-    dose_relative = {key: {k: v.relative_to(out).as_posix() for k, v in files.items()} for key, files in doses.items()}
+    def relative(made: dict) -> dict:  # the plots' paths as the Markdown page links them
+        return {key: {k: v.relative_to(out).as_posix() for k, v in files.items()} for key, files in made.items()}
+
     written = [out / "LEADERBOARD.md", out / "LEADERBOARD.csv", out / "LEADERBOARD.html"]
-    atomic_write_text(written[0], markdown(tables, relative, diagnostics(out), probe_cards(out), dose_relative))
+    atomic_write_text(written[0], markdown(tables, relative(plots), diagnostics(out), probe_cards(out),
+                                           relative(doses)))
     atomic_write_text(written[1], csv_text(tables))
     atomic_write_text(written[2], page.html_page(tables, plots, doses))
     return written + [p for files in [*plots.values(), *doses.values()] for p in files.values()]

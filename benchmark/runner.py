@@ -607,8 +607,7 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
         pool = train_sizes[own] if own else sum(train_sizes.values())
         kept = r.best_step if p.cfg.keep_best and r.best_step else r.steps
         stages.append({"name": r.name, "steps": r.steps, "examples": r.steps * batch, "kept_step": kept,
-                       "epochs": {t: round(r.steps * batch / pool, 4) if pool else None
-                                  for t in ([own] if own else p.targets)}})
+                       "epochs": {t: round(r.steps * batch / pool, 4) for t in ([own] if own else p.targets)}})
     return {"label": p.budget, "keep_best": p.cfg.keep_best, "batch": batch, "train_examples": train_sizes,
             "examples_per_stage": max((s["examples"] for s in stages), default=0), "stages": stages}
 
@@ -714,8 +713,8 @@ def target_format_of(training: dict):
     return target_format([ex for examples in training.values() for ex in examples])
 
 
-def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict, fmt=None,
-             train_sizes: dict | None = None) -> dict:
+def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict, fmt,
+             train_sizes: dict) -> dict:
     """The result file's content; `key` is the baseline's content key (identities computed once);
     `fmt` the targets' format (None: no collapse rate); `train_sizes` each target's training
     examples (for the budget's epochs)."""
@@ -742,7 +741,7 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "train": o.train, "training": p.mode, "target_task": p.target, "target_tasks": p.targets,
         "tuner": o.tuner, "preset": o.preset,
         "config": p.cfg.to_dict(),
-        "budget": budget_record(p, tuned.reports, train_sizes or {t: 0 for t in p.targets}),
+        "budget": budget_record(p, tuned.reports, train_sizes),
         "data_hash": key["data_hash"], "suite_version": key["suite_version"],
         "timings": timings,
         "stages": [r.to_dict() for r in tuned.reports],
