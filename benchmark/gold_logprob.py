@@ -9,10 +9,13 @@ log-prob sum (natural log) over the continuation's tokens divided by their count
 tokenises the pair (`_encode_pair`). Classification probes are generative here too and are
 included: the gold label's log-prob moves long before the argmax flips.
 
-Cost: HFLM's loglikelihood batches the requests (batch size as for generation) but does not
-use the shared-prefix cache (prefix_cache.py serves generation only), so each row recomputes
-its demonstrations: 62 s on top of 235 s of generation for promot_mini 1-shot, 5 items per
-task, smollm2-135m on a 2-core CPU (one run, 2026-12-02).
+Cost: where the LM has a shared-prefix cache (prefix_cache.py: decoder-only models), each
+task's items are scored in batches after a copy of their shared beginning's cache, the pass
+generation's prefills make (refill.prefill_pass), so only each item's own tokens and its gold
+are computed; elsewhere (seq2seq, an "auto" batch size, an item longer than the window) HFLM's
+own `loglikelihood` scores them, recomputing the demonstrations of every item. Both take the
+token split lm-eval's `_encode_pair` makes, so they agree up to the order of float sums
+(tests/test_gold_logprob.py). Measured: benchmark/README.md.
 """
 
 from __future__ import annotations
@@ -42,16 +45,62 @@ def requests(out: dict) -> list:
 def score(lm, out: dict) -> dict:
     """task -> doc_id -> mean per-token log-prob of the gold, for `out`'s generative items.
     On the main process only (it alone has the gathered samples): with a fixed batch size
-    HFLM's loglikelihood runs no collective, so the helpers need not take part."""
+    neither path runs a collective, so the helpers need not take part."""
     found = requests(out)
     if not found:
         return {}
-    results = lm.loglikelihood([instance for _, _, instance in found], disable_tqdm=True)
+    pairs = [lm._encode_pair(*instance.args) if instance.args[0] else None for _, _, instance in found]
+    cached = [i for i, pair in enumerate(pairs) if pair is not None and fits_cached(lm, pair)]
+    sums = dict(zip(cached, cached_logprobs(lm, [found[i][0] for i in cached], [pairs[i] for i in cached])))
+    rest = [i for i in range(len(found)) if i not in sums]
+    if rest:
+        results = lm.loglikelihood([found[i][2] for i in rest], disable_tqdm=True)
+        sums.update((i, logprob) for i, (logprob, _) in zip(rest, results))
     values: dict = {}
-    for (task, doc_id, instance), (logprob, _) in zip(found, results):
+    for i, (task, doc_id, instance) in enumerate(found):
         n = continuation_length(lm, *instance.args)
-        values.setdefault(task, {})[doc_id] = logprob / n if n else None
+        values.setdefault(task, {})[doc_id] = sums[i] / n if n else None
     return values
+
+
+def fits_cached(lm, pair: tuple) -> bool:
+    """Whether the pair can go through the shared-prefix path: the LM has the cache, a fixed
+    batch size, and the pair fits the window untruncated (lm-eval would cut it from the left)."""
+    context, continuation = pair
+    return (getattr(lm, "prefix_cache", None) is not None and lm.batch_size != "auto" and bool(continuation)
+            and len(context) + len(continuation) <= lm.max_length + 1)
+
+
+def cached_logprobs(lm, tasks: list[str], pairs: list[tuple]) -> list[float]:
+    """Each (context tokens, continuation tokens) pair's continuation log-prob sum, as lm-eval's
+    `_loglikelihood_tokens` computes it (input = both joined, less the last token), batched per
+    task after a copy of the beginning the task's inputs share."""
+    import torch
+
+    from .refill import common_prefix, prefill_pass
+
+    sums = [0.0] * len(pairs)
+    by_task: dict[str, list[int]] = {}
+    for i, task in enumerate(tasks):
+        by_task.setdefault(task, []).append(i)
+    size = int(lm.batch_size)
+    with torch.no_grad(), lm._autocast():
+        for indices in by_task.values():
+            rows = {i: (pairs[i][0] + pairs[i][1])[:-1] for i in indices}
+            # The logits needed start at each context's last token: the shared part ends before.
+            shared = min(common_prefix(list(rows.values())), *(len(pairs[i][0]) - 1 for i in indices))
+            ordered = sorted(indices, key=lambda i: (-len(rows[i]), i))
+            for start in range(0, len(ordered), size):
+                batch = ordered[start:start + size]
+                keep = max(len(pairs[i][1]) for i in batch)
+                out, _ = prefill_pass(lm.model, lm.prefix_cache, rows[batch[0]][:shared],
+                                      [rows[i][shared:] for i in batch], keep)
+                logprobs = out.logits.float().log_softmax(-1)
+                for row, i in enumerate(batch):
+                    gold = torch.tensor(pairs[i][1], device=logprobs.device)
+                    picked = logprobs[row, keep - len(gold):].gather(1, gold[:, None])
+                    sums[i] = float(picked.sum())
+    return sums
 
 
 def continuation_length(lm, context: str, continuation: str) -> int:

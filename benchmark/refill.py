@@ -108,28 +108,14 @@ class RefillGenerator:
         """Run the rows' own tokens (they share one beginning) after a copy of its cache, and
         choose each row's first token."""
         n = rows[0].shared
-        width = self.prefix.prompt_length + n
-        own = [r.tokens[n:] for r in rows]
-        length = max(len(t) for t in own)
-        ids = torch.tensor([[0] * (length - len(t)) + t for t in own])
-        own_mask = torch.tensor([[0] * (length - len(t)) + [1] * len(t) for t in own])
-        mask = torch.cat([own_mask.new_ones(len(rows), width), own_mask], dim=1)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)[:, width:]
-        kwargs = {}
-        if width:
-            cache = copy.deepcopy(self.prefix.cache_for(torch.tensor(rows[0].tokens[:n], dtype=torch.long)))
-            cache.batch_repeat_interleave(len(rows))
-            kwargs[self.prefix.argument] = cache
-        device = self.model.device
-        out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                         use_cache=True, logits_to_keep=1, **kwargs)
+        out, mask = prefill_pass(self.model, self.prefix, rows[0].tokens[:n], [r.tokens[n:] for r in rows], 1)
         cache = getattr(out, self.prefix.argument)
         if not plain_layers(cache):
             raise NotImplementedError("refill generation needs a plain growing key/value cache")
         first = out.logits[:, -1].argmax(-1)
         for row, token in zip(rows, first.tolist()):
             row.new.append(token)
-        return Rows(rows, cache, mask.to(device), first)
+        return Rows(rows, cache, mask, first)
 
     def decode(self, active: "Rows") -> torch.Tensor:
         mask = active.mask
@@ -138,6 +124,29 @@ class RefillGenerator:
         out = self.model(input_ids=active.last[:, None], attention_mask=active.mask, position_ids=positions,
                          use_cache=True, **{self.prefix.argument: active.cache})
         return out.logits[:, -1].argmax(-1)
+
+
+def prefill_pass(model, prefix, shared: list[int], own: list[list[int]], logits_to_keep: int):
+    """One forward pass of rows that share the beginning `shared`: a copy of its cached
+    keys/values (with the soft prompt, if any), then each row's own tokens, right-aligned:
+    [shared beginning | padding | own tokens], padding masked and positions counted over real
+    tokens only. Returns the model's output (logits of the last `logits_to_keep` columns) and
+    the attention mask over all columns, on the model's device."""
+    width = prefix.prompt_length + len(shared)
+    length = max(len(t) for t in own)
+    ids = torch.tensor([[0] * (length - len(t)) + t for t in own])
+    own_mask = torch.tensor([[0] * (length - len(t)) + [1] * len(t) for t in own])
+    mask = torch.cat([own_mask.new_ones(len(own), width), own_mask], dim=1)
+    positions = (mask.cumsum(1) - 1).clamp(min=0)[:, width:]
+    kwargs = {}
+    if width:
+        cache = copy.deepcopy(prefix.cache_for(torch.tensor(shared, dtype=torch.long)))
+        cache.batch_repeat_interleave(len(own))
+        kwargs[prefix.argument] = cache
+    device = model.device
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                use_cache=True, logits_to_keep=logits_to_keep, **kwargs)
+    return out, mask.to(device)
 
 
 @dataclass

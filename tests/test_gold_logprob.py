@@ -88,3 +88,24 @@ def test_summary_pairs_items_and_skips_probes_without_values():
                         "ci": {"low": 1.0, "high": 1.0, "significant": True}}
     assert out["mean"]["delta"] == pytest.approx(0.5)
     assert summary({"mc": side([None])}, {"mc": side([None])}, seed=0) is None
+
+
+@pytest.mark.parametrize("with_prompt", [False, True])
+def test_the_shared_prefix_path_agrees_with_lm_evals_loglikelihood(llama, manager, monkeypatch, with_prompt):
+    """The cached pass (a copy of the demonstrations' keys/values, then each item's own tokens
+    and gold) gives HFLM's loglikelihood values; the soft prompt is in both contexts."""
+    from functools import partial
+
+    from promot_bench.prompt_lm import PromptLM
+    from promot_bench.soft_prompt import SoftPrompt
+
+    prompt = SoftPrompt.from_vocab(llama.model, 5, seed=0) if with_prompt else None
+    shown = dict(num_fewshot=1, limit=6, manager=manager, gold_logprob=True, batch_size=4)
+    stock = evaluation.run_lm_eval(llama.model, llama.tokenizer, [TASK], **shown,
+                                   lm_class=partial(PromptLM, soft_prompt=prompt, reuse_prefix=False))
+    with monkeypatch.context() as patched:  # the cached path must not fall back to HFLM's
+        patched.setattr(PromptLM, "loglikelihood", lambda *a, **k: pytest.fail("fell back to loglikelihood"))
+        cached = evaluation.run_lm_eval(llama.model, llama.tokenizer, [TASK], soft_prompt=prompt, **shown)
+    assert sorted(cached["gold_logprob"][TASK]) == list(range(6))
+    for doc_id, value in stock["gold_logprob"][TASK].items():
+        assert cached["gold_logprob"][TASK][doc_id] == pytest.approx(value, abs=1e-5)
