@@ -108,7 +108,8 @@ def cmd_eval(args) -> int:
     distributed.init_group()  # under `accelerate launch`: each process evaluates its share
     started = time.perf_counter()
     out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, names, num_fewshot=args.shots,
-                                 limit=args.limit, batch_size=args.batch_size, seed=args.seed, manager=manager)
+                                 limit=args.limit, batch_size=args.batch_size or evaluation.BATCH_SIZE, seed=args.seed,
+                                 manager=manager)
     seconds = time.perf_counter() - started
     if out is None:  # a data-parallel helper: the main process prints everyone's scores
         return 0
@@ -346,7 +347,8 @@ def build_parser() -> Parser:
     p.add_argument("--tasks", required=True, help="task or group names, comma-separated (see `promot-bench tasks`)")
     p.add_argument("--shots", type=int, default=None, help=f"override the tasks' shots (0-{MAX_SHOTS})")
     p.add_argument("--limit", type=positive_int, default=None, help="items per task")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="batch size (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="rows per forward pass (default: promot-bench's own, 32)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(handler=cmd_eval)
 

@@ -15,7 +15,7 @@ from .config import TrainConfig
 from .soft_prompt import for_task
 
 
-def target_scorer(tasks, tokenizer, manager, batch_size: int = 8):
+def target_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_SIZE):
     """Scores (model, soft prompt, prefix) on the targets' validation splits, 0-100 (their mean);
     None when a target has no validation split."""
     tasks = tasks if isinstance(tasks, list) else [tasks]
@@ -53,7 +53,8 @@ def fit(loaded, tuner_name: str, tasks, cfg: TrainConfig, workdir: Path, manager
     return tuner.fit(ctx)
 
 
-def score_target(tuned, tokenizer, task, manager, limit: int | None = None, batch_size: int = 8):
+def score_target(tuned, tokenizer, task, manager, limit: int | None = None,
+                 batch_size: int = evaluation.BATCH_SIZE):
     """The target's test score with the tuner's attachments for it (0-shot, as in the study)."""
     name = task.config.task
     return evaluation.evaluate(tuned.model, tokenizer, [name], soft_prompt=for_task(tuned.soft_prompt, name),

@@ -87,7 +87,7 @@ def execute(p: runner.Plan) -> dict | None:
         **provenance.header(command(p), o.argv),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key if p.eval_shots is None else None, "eval_group": p.group,
-        "shots": o.shots, "limit": o.limit, "seed": o.seed,
+        "shots": o.shots, "limit": o.limit, "seed": o.seed, "eval_batch_size": key["batch_size"],
         "data_hash": key["data_hash"], "suite_version": key["suite_version"],
         "gate": {"max_bad_rate": probes.MAX_BAD_RATE, "min_headroom_se": probes.MIN_HEADROOM_SE,
                  "rule": "empty_rate + off_format_rate <= max_bad_rate and headroom_se >= min_headroom_se"},

@@ -31,8 +31,9 @@ from .tasks import MAX_SHOTS
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
 # Fields added since without a bump, optional to every reader (older results lack them):
-# `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, and `gold_logprob`.
-CACHE_FORMAT = 4  # bump when what a cached evaluation holds changes (4: gold_logprob)
+# `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, `gold_logprob` and
+# `eval_batch_size`.
+CACHE_FORMAT = 5  # bump when what a cached evaluation holds changes (5: gold_logprob's cached pass)
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,7 @@ def baseline_key(p: Plan, loaded) -> dict:
     o = p.options
     return {"model": model_identity(loaded.path), "suite": p.eval_key, "suite_version": suite_version(p),
             "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
-            "cache_format": CACHE_FORMAT}
+            "cache_format": CACHE_FORMAT, "batch_size": evaluation.BATCH_SIZE}
 
 
 def evaluate_json(loaded, manager, seed: int, model, names: list[str], **kw) -> dict | None:
@@ -738,6 +739,7 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "training_parallel": distributed.launch_kind(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key, "eval_group": p.group, "shots": o.shots, "seed": o.seed, "limit": o.limit,
+        "eval_batch_size": key["batch_size"],
         "train": o.train, "training": p.mode, "target_task": p.target, "target_tasks": p.targets,
         "tuner": o.tuner, "preset": o.preset,
         "config": p.cfg.to_dict(),
