@@ -53,11 +53,12 @@ class Suite:
 
 MINI_BUILDERS = ("promot_bench.tasks.mini.build",)
 SUITES = {
-    # v2 (tasks/mini/README.md): probes chosen by the probe gate, a reading target of invented names
-    # (no probe entity in it); no en-fr target: 167 of v1's 527 en-fr items name a qa_capitals country
+    # v2 (tasks/mini/README.md): probes chosen by the probe gate; targets with no probe entity in
+    # them: reading about invented names, and v1's en-fr names less those naming a probe string
     "mini": Suite("mini", "mini", {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
-                  {"nli": "promot_mini_v2_nli"},
-                  MINI_BUILDERS + ("promot_bench.tasks.mini.mapping.build", "promot_bench.tasks.mini.reading.build")),
+                  {"nli": "promot_mini_v2_nli", "en-fr": "promot_mini_v2_en_fr"},
+                  MINI_BUILDERS + ("promot_bench.tasks.mini.mapping.build", "promot_bench.tasks.mini.reading.build",
+                                   "promot_bench.tasks.mini.translation.build")),
     # v1: the default until v2; most of its probes sit at chance or floor (its card, tasks/mini/README.md)
     "mini-v1": Suite("mini-v1", "mini", {1: "promot_mini", 4: "promot_mini_4shot"},
                      {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"}, MINI_BUILDERS),

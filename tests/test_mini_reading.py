@@ -3,13 +3,12 @@ hypotheses the premise decides, labels balanced per kind, and no entity of any v
 any target item."""
 
 import re
-from pathlib import Path
 
 import pytest
 
 from promot_bench.tasks.mini import build as mini
-from promot_bench.tasks.mini.mapping import build as mapping
 from promot_bench.tasks.mini.reading import build as reading
+from promot_bench.tasks.mini.translation import build as translation
 
 SPLITS = mini.SPLITS
 
@@ -65,32 +64,8 @@ def test_splits_share_no_name_and_names_are_no_words(nli):
     assert all(zipf_frequency(n, "en") == 0 for n in names)
 
 
-def v2_probe_strings() -> set:
-    """Every string a v2 probe item shows or is about: the mapping probes' inputs and answers, and
-    qa_capitals' countries (by the names the questions use) and capitals, all splits."""
-    group = (Path(mini.__file__).parent / "promot_mini_v2.yaml").read_text()
-    probes = {m.replace("_", "-") for m in re.findall(r"promot_mini_map_(\w+)", group)}
-    tasks = mapping.build_tasks(1234)
-    strings = {s for task in probes for split in SPLITS for r in tasks[task][split] for s in [r["input"], *r["answers"]]}
-    facts, mini_tasks = mini.load_facts(), mini.build_tasks(1234)
-    for r in (r for s in SPLITS for r in mini_tasks["qa-capitals"][s]):
-        strings.update(r["answers"])
-        strings.update(facts.phrase(k.split(":")[1]) for k in r["entities"] if k.startswith("country:"))
-    return strings
-
-
 def test_no_v2_probe_entity_appears_in_the_target(nli):
-    reserved = mini.Reserved(v2_probe_strings())
+    reserved = mini.Reserved(translation.probe_strings(1234))
     items = [r for s in SPLITS for r in nli[s]]
     assert [(r["id"], reserved.hit(r)) for r in items if reserved.hit(r)] == []
     assert len(items) == 560 and len(reserved.strings) > 2000  # there was something to check
-
-
-def test_v1_en_fr_overlaps_qa_capitals_so_v2_does_not_train_on_it():
-    """Why v2 (`--suite mini`) has no en-fr target yet: a third of its items name a qa_capitals country."""
-    from promot_bench import runner
-
-    reserved = mini.Reserved(v2_probe_strings())
-    en_fr = [r for s in SPLITS for r in mini.build_tasks(1234)["en-fr"][s]]
-    assert sum(reserved.hit(r) is not None for r in en_fr) > len(en_fr) // 4
-    assert set(runner.SUITES["mini"].targets) == {"nli"}

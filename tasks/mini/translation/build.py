@@ -1,0 +1,83 @@
+"""Build promot_mini v2's translation target `en-fr` (English -> French names, the study's
+En-Fr): v1's `en-fr` items (`promot_bench.tasks.mini.build`: pycountry's names of countries,
+currencies, languages and language families, and their French catalog entries), less every item
+that shows a string a v2 probe item shows or is about, re-dealt into splits.
+
+Probe strings (`probe_strings`): the inputs and accepted answers of the mapping probes in the v2
+group (all splits), and qa_capitals' countries (as its questions name them) and capitals (all
+splits). An item is left out when its English or French text contains one, as a whole word,
+ignoring case (mini's `Reserved` rule; checked in tests/test_mini_translation.py). The mapping
+probes are already built disjoint from v1's en-fr, so what this removes is the qa_capitals
+countries and capitals: about a third of v1's items.
+
+Partition: the remaining items grouped by entity (a name group: a country, currency or language
+and its other names), keys in `task_rng(seed, "v2/en-fr")` order, dealt test first (one record
+per key), then validation (one per key), then train (every record of the rest, shuffled, up to
+mini's TARGET_TRAIN), as mini's `per_entity` deals any target. Files: `<out_dir>/en-fr/<split>.jsonl`,
+fields `id`, `entities`, `source`, `target`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.mapping import build as mapping
+from promot_bench.tasks.mini.reading import build as reading
+
+SCHEMA_VERSION = 1
+SUITE = "promot_mini_translation"
+SPLITS = mini.SPLITS
+TASKS = ("en-fr",)
+SIZES = {"test": mini.TARGET_TEST, "validation": mini.TARGET_VALIDATION, "train": mini.TARGET_TRAIN}
+GROUP = Path(mini.__file__).parent / "promot_mini_v2.yaml"  # the v2 probes whose strings are held out
+
+
+def probe_strings(seed: int) -> set:
+    """Every string a v2 probe item shows or is about, all splits (the module docstring)."""
+    probes = {m.replace("_", "-") for m in re.findall(r"promot_mini_map_(\w+)", GROUP.read_text())}
+    tasks = mapping.build_tasks(seed)
+    strings = {s for task in probes for split in SPLITS for r in tasks[task][split] for s in [r["input"], *r["answers"]]}
+    facts, mini_tasks = mini.load_facts(), mini.build_tasks(seed)
+    for r in (r for s in SPLITS for r in mini_tasks["qa-capitals"][s]):
+        strings.update(r["answers"])
+        strings.update(facts.phrase(k.split(":")[1]) for k in r["entities"] if k.startswith("country:"))
+    return strings
+
+
+def build_en_fr(seed: int) -> dict:
+    reserved = mini.Reserved(probe_strings(seed))
+    items: dict = {}
+    v1 = mini.build_tasks(seed)["en-fr"]
+    for r in (r for s in SPLITS for r in v1[s]):
+        if reserved.hit(r) is None:
+            items.setdefault(r["entities"][0], []).append({**r, "id": "v2/" + r["id"]})
+    return {"en-fr": mini.per_entity("v2/en-fr", seed, items, SIZES, target=True)}
+
+
+def source_versions() -> dict:
+    return {**mini.source_versions(), **mapping.source_versions(), **reading.source_versions()}
+
+
+def build(out_dir: Path, seed: int = 1234) -> dict:
+    out_dir = Path(out_dir)
+    tasks = build_en_fr(seed)
+    for task, splits in tasks.items():
+        for s in SPLITS:
+            mini.write_jsonl(out_dir / task / f"{s}.jsonl", splits[s])
+    return {"suite": SUITE, "schema_version": SCHEMA_VERSION, "seed": seed, "sources": source_versions(),
+            "tasks": {t: {s: len(v[s]) for s in SPLITS} for t, v in tasks.items()},
+            "data_hash": mini.data_hash(out_dir, TASKS)}
+
+
+def ensure_built(seed: int = 1234) -> Path:
+    builders = [Path(__file__), Path(mini.__file__), Path(mapping.__file__), Path(reading.__file__), GROUP]
+    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, source_versions(), builders, build)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1234), indent=1))

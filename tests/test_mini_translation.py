@@ -1,0 +1,66 @@
+"""promot_mini v2's translation target (tasks/mini/translation): v1's en-fr names less every
+v2 probe string, deterministic, entity-disjoint splits, the rendered prompt."""
+
+import re
+
+import pytest
+
+from promot_bench import evaluation
+from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.translation import build as translation
+
+SPLITS = mini.SPLITS
+
+
+@pytest.fixture(scope="module")
+def en_fr():
+    return translation.build_en_fr(1234)["en-fr"]
+
+
+@pytest.fixture(scope="module")
+def reserved():
+    return mini.Reserved(translation.probe_strings(1234))
+
+
+def test_build_is_deterministic_and_hashed(tmp_path):
+    first, second = translation.build(tmp_path / "a"), translation.build(tmp_path / "b")
+    assert first == second and re.fullmatch(r"[0-9a-f]{64}", first["data_hash"])
+    sizes = first["tasks"]["en-fr"]
+    assert sizes["test"] == 100 and sizes["validation"] == 60 and 150 <= sizes["train"] <= 400
+
+
+def test_no_v2_probe_string_appears_in_any_item(en_fr, reserved):
+    items = [r for s in SPLITS for r in en_fr[s]]
+    assert [(r["id"], reserved.hit(r)) for r in items if reserved.hit(r)] == []
+    assert len(reserved.strings) > 2000  # there was something to check
+
+
+def test_what_it_leaves_out_of_v1s_items_are_the_overlapping_ones(en_fr, reserved):
+    """Every v2 item is a v1 item naming no probe string, and every entity of such a v1 item is
+    in v2 (test and validation keep one name per entity, as mini deals any target); a sizeable
+    share of v1 (the qa_capitals countries) does overlap."""
+    v1 = [r for s in SPLITS for r in mini.build_tasks(1234)["en-fr"][s]]
+    kept = [r for s in SPLITS for r in en_fr[s]]
+    clear = [r for r in v1 if not reserved.hit(r)]
+    assert len(clear) < len(v1) * 3 // 4
+    assert {(r["source"], r["target"]) for r in kept} <= {(r["source"], r["target"]) for r in clear}
+    assert len(en_fr["train"]) < translation.SIZES["train"]  # no cap reached: nothing else left out
+    assert {r["entities"][0] for r in kept} == {r["entities"][0] for r in clear}
+
+
+def test_splits_share_no_entity(en_fr):
+    owner = {}
+    for split in SPLITS:
+        for r in en_fr[split]:
+            assert owner.setdefault(r["entities"][0], split) == split, r["id"]
+
+
+def test_rendered_prompt_has_an_answer_slot(en_fr):
+    from lm_eval.tasks import get_task_dict
+
+    task = get_task_dict(["promot_mini_v2_en_fr"], evaluation.task_manager())["promot_mini_v2_en_fr"]
+    doc = task.test_docs()[0]
+    assert task.config.num_fewshot == 0 and task.config.metadata["version"] == 2.0
+    assert doc["source"] == en_fr["test"][0]["source"]
+    assert task.fewshot_context(doc, num_fewshot=0) == f"Translate English to French: {doc['source']}\nFrench:"
+    assert task.doc_to_target(doc) == en_fr["test"][0]["target"]
