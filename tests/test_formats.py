@@ -53,3 +53,16 @@ def test_the_interval_is_the_runs_own_resampling():
 def test_no_collapse_rate_without_a_target_format():
     assert formats.collapse({"t": {"samples": samples(["x"])}}, {"t": {"samples": samples(["y"])}},
                             formats.TargetFormat(), seed=0) is None
+
+
+def test_a_translation_targets_language_from_its_marked_answers():
+    """Names mostly carry no marker: a tenth of marked answers that agree decide the language;
+    marked answers that disagree, or too few, decide nothing."""
+    from types import SimpleNamespace as Ex
+
+    names = [Ex(target=t) for t in ["Tunisie"] * 8 + ["la Corée", "langues des Afars"]]
+    assert formats.target_format(names) == formats.TargetFormat(language="fr")
+    few = [Ex(target="Tunisie")] * 17 + [Ex(target="la Corée")]
+    assert formats.target_format(few) == formats.TargetFormat()  # 1 marked of 18: under a tenth
+    mixed = [Ex(target=t) for t in ["Tunisie"] * 6 + ["la Corée", "der Osten", "die Stadt", "et le nord"]]
+    assert formats.target_format(mixed) == formats.TargetFormat()  # fr 2, de 2: no agreement
