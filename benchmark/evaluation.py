@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Rows per forward pass. On a CPU a pass costs about the same for 8 rows as for 32 (it is bound
-# by reading the weights, benchmark/README.md), so 32 evaluates promot_mini v2 1-shot about 1.9x
-# faster than 8 with the same 600 outputs (measured at --limit 60). It is part of the baseline
-# cache key: another batch size may change the last bits of a score.
+# Rows per forward pass. A pass on a CPU is bound by reading the weights, so 32 rows cost far
+# less than 4x what 8 do (benchmark/README.md, bench_suite_cost). Part of the baseline cache key:
+# another batch size may change the last bits of a score, and so an output.
 BATCH_SIZE = 32
 
 
