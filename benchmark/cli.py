@@ -9,6 +9,7 @@ handlers so that `--help` stays instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -227,7 +228,9 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def cmd_run(args) -> int:
+def run_options(args, **changes):
+    """`run`'s parsed arguments as the runner's options (`changes` replace some: export's own
+    output folder)."""
     from . import runner
 
     options = runner.RunOptions(tuner=args.tuner, train=args.train, model=args.model, suite=args.suite,
@@ -235,13 +238,27 @@ def cmd_run(args) -> int:
                                 limit=args.limit, out=args.out, overrides=parse_overrides(args.overrides),
                                 argv=sys.argv[1:], eval_tasks=args.eval_tasks, include_path=args.include_path,
                                 save_model=args.save_model)
-    plan = runner.plan(options)
+    return dataclasses.replace(options, **changes)
+
+
+def cmd_run(args) -> int:
+    from . import runner
+
+    plan = runner.plan(run_options(args))
     result = runner.execute(plan)
     if result is not None:  # None: a data-parallel helper process, which reports nothing
         print(runner.format_row(result))
         print(f"result: {plan.result_path}")
         if args.save_model:
             print(runner.saved_line(result, plan), file=sys.stderr if not result.get("saved") else sys.stdout)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from . import export, rederive
+
+    saved = rederive.export(args.result, args.to)
+    print(f"saved: {export.describe(saved)} in {args.to} (weights re-derived; their sha256 match {args.result})")
     return 0
 
 
@@ -337,6 +354,17 @@ def build_parser() -> Parser:
                                    "an interrupted sweep continues where it stopped.")
     add_run_options(p, sweep=True)
     p.set_defaults(handler=cmd_sweep)
+
+    p = sub.add_parser("export", help="save a finished cell's tuned model (re-trained, hash-checked)",
+                       description="A finished run keeps no weights unless it ran with --save-model. "
+                                   "Export re-trains the cell from the command its result records (same "
+                                   "code required), checks the weights' and soft prompts' sha256 against "
+                                   "the result, and writes DIR/seed<k>.model/ (transformers) and, for "
+                                   "tuners with a soft prompt or adapter, DIR/seed<k>.peft/ (PEFT). "
+                                   "Training time only: no evaluation is re-run.")
+    p.add_argument("result", type=Path, help="a run's result file (results/runs/.../seed<k>.json)")
+    p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the model folders into")
+    p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("eval", help="evaluate a model on lm-eval tasks (the runner's evaluation)",
                        description="Score a model on promot-bench tasks or groups with the same "

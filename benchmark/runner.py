@@ -818,7 +818,7 @@ def saved_line(result: dict, p: Plan) -> str:
     if result.get("saved"):
         return "saved: " + export.describe(result["saved"]) + f" in {p.folder}"
     return (f"note: {p.result_path} finished earlier without --save-model, so its weights were not kept; "
-            "delete it and rerun to keep them")
+            f"`promot-bench export {p.result_path} --to DIR` re-derives them")
 
 
 def interval(ci: dict) -> str:

@@ -69,3 +69,47 @@ def test_a_cell_finished_without_save_model_says_so(tiny_llama_dir, tmp_path, pr
     result = runner.execute(plan, progress=False)
     assert "saved" not in result
     assert "finished earlier without --save-model" in runner.saved_line(result, plan)
+
+
+@pytest.mark.parametrize("tuner", ["promot", "lora-then-ft"])
+def test_export_re_derives_what_save_model_kept(tiny_llama_dir, tmp_path, private_cache, tuner):
+    """A finished cell's model, re-trained from its result: the same files, byte for byte, as
+    --save-model wrote at run time, and no scratch left behind."""
+    from promot_bench import rederive
+
+    plan, result = saved_run(tiny_llama_dir, tmp_path / "results", tuner)
+    to = tmp_path / "exported"
+    saved = rederive.export(plan.result_path, to, progress=False)
+    assert saved == result["saved"]
+    assert sorted(p.name for p in to.iterdir()) == ["seed0.model", "seed0.peft"]
+
+
+def test_export_refuses_weights_that_differ_from_the_result(tiny_llama_dir, tmp_path, private_cache):
+    from promot_bench import rederive
+    from promot_bench.errors import RunError
+
+    plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", tuner="ft"))
+    result = runner.execute(plan, progress=False)
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps({**result, "weights_sha256": "0" * 64}))
+    with pytest.raises(RunError, match="other weights"):
+        rederive.export(tampered, tmp_path / "out", progress=False)
+    assert list((tmp_path / "out").iterdir()) == []  # nothing written, the scratch removed
+    other_code = tmp_path / "other-code.json"
+    other_code.write_text(json.dumps({**result, "code": {**result["code"], "source_sha256": "f" * 64}}))
+    with pytest.raises(RunError, match="other code"):
+        rederive.export(other_code, tmp_path / "out2", progress=False)
+    assert not (tmp_path / "out2").exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize("content, says", [(None, "no such result file"), ("{not json", "not a readable JSON"),
+                                           ('{"scores": {}}', "not a promot-bench run result")])
+def test_export_of_a_bad_result_file_is_one_line(tmp_path, capsys, content, says):
+    from promot_bench import cli
+
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["export", str(path), "--to", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
