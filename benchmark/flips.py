@@ -73,13 +73,8 @@ def flips(before: dict, after: dict) -> dict:
 def from_samples_file(path: str, aggregations: dict) -> dict:
     """`flips` re-derived from a run's samples file (for results written before flips were
     recorded); `aggregations`: task -> its aggregation, as the result's "before" records it."""
-    import json
+    from .samples import by_phase
 
-    phases: dict = {"before": {}, "after": {}}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            if item["phase"] in phases:
-                phases[item["phase"]].setdefault(item["task"], []).append(item)
-    return flips({t: {"samples": s, "aggregation": aggregations.get(t)} for t, s in phases["before"].items()},
-                 {t: {"samples": s} for t, s in phases["after"].items()})
+    phases = by_phase(path)
+    return flips({t: {"samples": s, "aggregation": aggregations.get(t)} for t, s in phases.get("before", {}).items()},
+                 {t: {"samples": s} for t, s in phases.get("after", {}).items()})

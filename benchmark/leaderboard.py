@@ -172,15 +172,10 @@ def setting(result: dict) -> str | None:
 
 def after_items(result: dict, phase: str = "after") -> dict:
     """task -> per-item values after tuning (or in another `phase`), from the run's samples file."""
+    from .samples import by_phase
     from .statistics import item_values
 
-    by_task: dict[str, list] = defaultdict(list)
-    with open(result["_samples"], encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            if item["phase"] == phase:
-                by_task[item["task"]].append(item)
-    return {task: item_values(items) for task, items in by_task.items()}
+    return {task: item_values(items) for task, items in by_phase(result["_samples"]).get(phase, {}).items()}
 
 
 def cell_mde(cell: list[dict]) -> float | None:
