@@ -7,7 +7,10 @@ from promot_bench.errors import UsageError
 
 
 def test_presets_exist_and_resolve():
-    assert {"cpu-small", "paper"} <= set(preset_names())
+    assert {"cpu-small", "cpu-study", "paper"} <= set(preset_names())
+    study = load_preset("cpu-study")  # ten checkpoints per stage, keep-best, as its rule states
+    assert study.steps == 10 * study.checkpoint_every and study.prompt_steps == 10 * study.prompt_checkpoint_every
+    assert study.keep_best and study.lora_steps == study.steps
     paper = load_preset("paper")
     # The study's setting (PAPER.md).
     assert (paper.optimizer, paper.batch_size, paper.lr, paper.prompt_lr, paper.prompt_length,
