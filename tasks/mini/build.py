@@ -1006,21 +1006,21 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
     """Write every task's splits under out_dir and return the manifest: schema version, seed,
     source versions, item counts per task and split, and the data hash. Same inputs, same
     bytes. Pair it with `promot_bench.cache.build_entry` to build into the cache atomically."""
-    out_dir = Path(out_dir)
-    sources = source_versions()
     tasks = build_tasks(seed)
     check(tasks)
+    return write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), tasks, TASKS)
+
+
+def write_build(out_dir: Path, suite: str, schema: int, seed: int, sources: dict, tasks: dict,
+                names: Sequence) -> dict:
+    """Every builder's last step: each task's splits as `<task>/<split>.jsonl` under out_dir, and
+    the manifest (suite, schema version, seed, source versions, counts, data hash over `names`)."""
     for task, splits in tasks.items():
         for split in SPLITS:
             write_jsonl(out_dir / task / f"{split}.jsonl", splits[split])
-    return {
-        "suite": SUITE,
-        "schema_version": SCHEMA_VERSION,
-        "seed": seed,
-        "sources": sources,
-        "tasks": {task: {split: len(splits[split]) for split in SPLITS} for task, splits in tasks.items()},
-        "data_hash": data_hash(out_dir),
-    }
+    return {"suite": suite, "schema_version": schema, "seed": seed, "sources": sources,
+            "tasks": {task: {split: len(splits[split]) for split in SPLITS} for task, splits in tasks.items()},
+            "data_hash": data_hash(out_dir, names)}
 
 
 def ensure_built(seed: int = 1234) -> Path:

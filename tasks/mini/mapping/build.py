@@ -329,16 +329,10 @@ def source_versions() -> dict:
 def build(out_dir: Path, seed: int = 1234) -> dict:
     """Write every task's splits under out_dir; return the manifest (schema, seed, source
     versions, counts, data hash). Same inputs, same bytes."""
-    out_dir = Path(out_dir)
     sources = {**source_versions(), **mini.source_versions()}
     tasks = build_tasks(seed)
     check(tasks)
-    for task, splits in tasks.items():
-        for s in SPLITS:
-            mini.write_jsonl(out_dir / task / f"{s}.jsonl", splits[s])
-    return {"suite": SUITE, "schema_version": SCHEMA_VERSION, "seed": seed, "sources": sources,
-            "tasks": {task: {s: len(splits[s]) for s in SPLITS} for task, splits in tasks.items()},
-            "data_hash": mini.data_hash(out_dir, TASKS)}
+    return mini.write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, sources, tasks, TASKS)
 
 
 def ensure_built(seed: int = 1234) -> Path:

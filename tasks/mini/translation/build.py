@@ -62,14 +62,7 @@ def source_versions() -> dict:
 
 
 def build(out_dir: Path, seed: int = 1234) -> dict:
-    out_dir = Path(out_dir)
-    tasks = build_en_fr(seed)
-    for task, splits in tasks.items():
-        for s in SPLITS:
-            mini.write_jsonl(out_dir / task / f"{s}.jsonl", splits[s])
-    return {"suite": SUITE, "schema_version": SCHEMA_VERSION, "seed": seed, "sources": source_versions(),
-            "tasks": {t: {s: len(v[s]) for s in SPLITS} for t, v in tasks.items()},
-            "data_hash": mini.data_hash(out_dir, TASKS)}
+    return mini.write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), build_en_fr(seed), TASKS)
 
 
 def ensure_built(seed: int = 1234) -> Path:
