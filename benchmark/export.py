@@ -99,6 +99,15 @@ def save_model(folder: Path, model, tokenizer) -> None:
     tokenizer.save_pretrained(str(folder))
 
 
+def place(staging: Path, folder: Path, seed: int) -> dict:
+    """Move the folders saved under `staging` (`model`, `peft`) to `folder/seed<k>.<name>` and
+    return their record for the result (run --save-model and export both end here)."""
+    saved = {name: folder / f"seed{seed}.{name}" for name in ("model", "peft") if (staging / name).is_dir()}
+    for name, final in saved.items():
+        replace_folder(staging / name, final)
+    return record(saved)
+
+
 def record(saved: dict) -> dict:
     """name -> {"path", "sha256": {file: hash}}, for the result file."""
     return {name: {"path": path.name, "sha256": file_hashes(path)} for name, path in saved.items()}

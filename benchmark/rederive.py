@@ -79,10 +79,6 @@ def export(result_path: Path, to: Path, progress: bool = True) -> dict:
             raise RunError(f"re-training {result_path} gave other {', '.join(mismatch)} than it records "
                            "(another CPU's float results can differ in the last bits); nothing written")
         folders.save_model(scratch / "model", stripped, loaded.tokenizer)
-        seed = p.options.seed
-        saved = {name: to / f"seed{seed}.{name}" for name in ("model", "peft") if (scratch / name).is_dir()}
-        for name, final in saved.items():
-            folders.replace_folder(scratch / name, final)
-        return folders.record(saved)
+        return folders.place(scratch, to, p.options.seed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -518,10 +518,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
     if o.save_model:
         export.save_model(saving / "model", stripped, loaded.tokenizer)
-        saved = {name: p.folder / f"seed{o.seed}.{name}" for name in ("model", "peft") if (saving / name).is_dir()}
-        for name, final in saved.items():
-            export.replace_folder(saving / name, final)
-        result["saved"] = export.record(saved)
+        result["saved"] = export.place(saving, p.folder, o.seed)
     write_samples(p, before, after, targets_before, target)
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
