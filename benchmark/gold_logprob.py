@@ -58,7 +58,7 @@ def score(lm, out: dict) -> dict:
         sums.update((i, logprob) for i, (logprob, _) in zip(rest, results))
     values: dict = {}
     for i, (task, doc_id, instance) in enumerate(found):
-        n = continuation_length(lm, *instance.args)
+        n = len(pairs[i][1]) if pairs[i] is not None else continuation_length(lm, *instance.args)
         values.setdefault(task, {})[doc_id] = sums[i] / n if n else None
     return values
 
