@@ -229,16 +229,15 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def run_options(args, **changes):
-    """`run`'s parsed arguments as the runner's options (`changes` replace some: export's own
-    output folder)."""
+    """The runner's options from the arguments `add_run_options` declared (run, sweep,
+    diagnose: one a command lacks keeps `RunOptions`' default); `changes` replace some (sweep's
+    cells get their tuner, target, budget and seed later; export's own output folder)."""
     from . import runner
 
-    options = runner.RunOptions(tuner=args.tuner, train=args.train, model=args.model, suite=args.suite,
-                                shots=args.shots, seed=args.seed, preset=args.preset, steps=args.steps,
-                                limit=args.limit, out=args.out, overrides=parse_overrides(args.overrides),
-                                argv=sys.argv[1:], eval_tasks=args.eval_tasks, include_path=args.include_path,
-                                save_model=args.save_model)
-    return dataclasses.replace(options, **changes)
+    declared = {f.name for f in dataclasses.fields(runner.RunOptions)} - {"overrides", "argv"}
+    given = {name: getattr(args, name) for name in declared if hasattr(args, name)}
+    return runner.RunOptions(**{**given, **changes}, overrides=parse_overrides(args.overrides),
+                             argv=sys.argv[1:])
 
 
 def cmd_run(args) -> int:
@@ -263,12 +262,9 @@ def cmd_export(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    from . import diagnose, runner, sweep
+    from . import diagnose, sweep
 
-    base = runner.RunOptions(tuner="", train=args.train, model=args.model, suite=args.suite, shots=args.shots,
-                             seed=args.seed, preset=args.preset, steps=args.steps, out=args.out,
-                             overrides=parse_overrides(args.overrides), argv=sys.argv[1:],
-                             eval_tasks=args.eval_tasks, include_path=args.include_path)
+    base = run_options(args, tuner="")
     options = diagnose.DiagnoseOptions(sweep.split_list(args.tuner, "--tuner"), args.train, args.every,
                                        args.eval_limit, args.probe_batch, base)
     print(diagnose.format_summary(diagnose.execute(options)))
@@ -286,12 +282,9 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from . import runner, sweep
+    from . import sweep
 
-    base = runner.RunOptions(tuner="", train="", model=args.model, suite=args.suite, shots=args.shots,
-                             preset=args.preset, limit=args.limit, out=args.out,
-                             overrides=parse_overrides(args.overrides), argv=sys.argv[1:],
-                             eval_tasks=args.eval_tasks, include_path=args.include_path, save_model=args.save_model)
+    base = run_options(args, tuner="", train="", steps=None)
     cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
                         sweep.parse_seeds(args.seeds), sweep.parse_steps(args.steps))
     if sweep.execute(cells):  # nothing on a data-parallel helper process

@@ -130,3 +130,25 @@ def test_the_suite_choices_are_the_runners_suites():
     from promot_bench import cli, runner
 
     assert cli.SUITE_CHOICES == list(runner.SUITES)
+
+
+def test_run_sweep_and_diagnose_share_one_options_builder():
+    """Each command's shared arguments reach the runner's options the same way; what a command
+    lacks (sweep's single seed, diagnose's --limit) keeps the default."""
+    from promot_bench.cli import run_options
+
+    parser = build_parser()
+    common = "--model m --suite mini-v1 --shots 4 --preset cpu-study --out o --set lr=1e-4".split()
+    run = run_options(parser.parse_args(["run", "--tuner", "ft", "--train", "nli", "--seed", "2",
+                                         "--steps", "30", "--limit", "3", "--save-model", *common]))
+    sweep = run_options(parser.parse_args(["sweep", "--tuners", "ft,pt", "--train", "nli,en-fr", "--seeds", "0,1",
+                                           "--steps", "40,160", "--limit", "3", "--save-model", *common]),
+                        tuner="", train="", steps=None)
+    diagnose = run_options(parser.parse_args(["diagnose", "--tuner", "ft,promot", "--train", "nli", "--seed", "2",
+                                              "--steps", "30", *common]), tuner="")
+    for options in (run, sweep, diagnose):
+        assert (options.model, options.suite, options.shots, options.preset, str(options.out), options.overrides) \
+            == ("m", "mini-v1", 4, "cpu-study", "o", {"lr": "1e-4"})
+    assert (run.tuner, run.train, run.seed, run.steps, run.limit, run.save_model) == ("ft", "nli", 2, 30, 3, True)
+    assert (sweep.tuner, sweep.train, sweep.seed, sweep.steps, sweep.limit, sweep.save_model) == ("", "", 0, None, 3, True)
+    assert (diagnose.train, diagnose.seed, diagnose.steps, diagnose.limit, diagnose.save_model) == ("nli", 2, 30, None, False)
