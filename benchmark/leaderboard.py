@@ -282,7 +282,13 @@ def flips_cell(value: tuple | None) -> str:
     return "–" if value is None else f"−{value[0]:.0f} / +{value[1]:.0f}"
 
 
-HEADER = ["mean", "Δ mean", "mde", "vs ft", "format Δ", "flips −/+"]
+LEADING = ["model", "seeds", "target"]  # row_cells' first columns, before the eval tasks'
+TRAILING = ["mean", "Δ mean", "mde", "vs ft", "format Δ", "flips −/+"]
+
+
+def header(table: Table) -> list[str]:
+    """The column names of `row_cells`."""
+    return [*LEADING, *map(table.column, table.tasks), *TRAILING]
 
 
 def diagnostics(out: Path) -> list[dict]:
@@ -367,9 +373,9 @@ def markdown(tables: list[Table], plots: dict, found: list[dict] | None = None, 
              "file's `flips`. –: not in the result files (older results).", ""]
     for table in tables:
         lines += [f"## {table.title}", ""]
-        header = ["model", "seeds", "target", *map(table.column, table.tasks), *HEADER]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "---|" * len(header))
+        names = header(table)
+        lines.append("| " + " | ".join(names) + " |")
+        lines.append("|" + "---|" * len(names))
         for row in table.rows:
             lines.append("| " + " | ".join(row_cells(table, row)) + " |")
         lines += ["", commits_line(table), ""]

@@ -64,7 +64,7 @@ def board_rows(table, leaderboard) -> list[str]:
     deltas = {id(row): {t: row.tasks[t][0] - pre[t][0] for t in table.tasks} for row in table.rows[1:]}
     limit = max([1.0] + [abs(d) for ds in deltas.values() for d in ds.values()])
     lines = []
-    first = 3  # model, seeds, target, then the eval tasks
+    first = len(leaderboard.LEADING)  # then the eval tasks
     for row in table.rows:
         texts = leaderboard.row_cells(table, row)
         cells = []
@@ -141,7 +141,7 @@ def html_page(tables, plots: dict, doses: dict | None = None) -> str:
              "interval; colours: Δ against the pretrained model on the retention heatmap's scale (red = worse).</p>",
              filters(tables)]
     for table in tables:
-        header = ["model", "seeds", "target", *map(table.column, table.tasks), *leaderboard.HEADER]
+        header = leaderboard.header(table)
         parts.append(f"<section class='board' data-model='{html.escape(table.model)}' "
                      f"data-group='{html.escape(table.group)}' data-shots='{table.shots}'>")
         parts.append(f"<h2>{html.escape(table.title)}</h2><table class='board'><thead><tr>"
