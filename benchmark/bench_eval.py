@@ -72,7 +72,9 @@ def main(argv=None) -> int:
     from . import evaluation, models
     from .cache import atomic_write_text
     from .prompt_lm import PromptLM
-    from .provenance import git_commit, machine, package_versions
+    from .provenance import bench_header
+
+    head = bench_header("bench_eval", argv)
 
     loaded = models.load(models.resolve(args.model))
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -102,11 +104,9 @@ def main(argv=None) -> int:
         for run in runs.values():
             del run["outputs"]
         atomic_write_text(args.out, json.dumps({
-            "command": "python -m promot_bench.bench_eval " + " ".join(sys.argv[1:] if argv is None else argv),
-            "tasks": tasks, "shots": args.shots, "limit": args.limit, "batch_size": args.batch_size,
+            **head, "tasks": tasks, "shots": args.shots, "limit": args.limit, "batch_size": args.batch_size,
             "model": loaded.spec.name, "runs": runs, "speedup": round(ratio, 2), "scores_identical": same_scores,
-            "items_with_different_output": differing, "machine": machine(), "versions": package_versions(),
-            "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d")}, indent=1))
+            "items_with_different_output": differing}, indent=1))
     return 0 if same_scores else 1
 
 

@@ -63,7 +63,9 @@ def main(argv=None) -> int:
     from . import evaluation, models, runner
     from .cache import atomic_write_text
     from .config import load_preset
-    from .provenance import git_commit, machine, package_versions
+    from .provenance import bench_header
+
+    head = bench_header("bench_model_cost", argv)
 
     suite = runner.SUITES["mini"]
     suite.ensure_built()
@@ -90,11 +92,8 @@ def main(argv=None) -> int:
               f"evaluation pass {row['eval_ratio']:.2f}x")
     if args.out:
         atomic_write_text(args.out, json.dumps({
-            "command": "python -m promot_bench.bench_model_cost " + " ".join(sys.argv[1:] if argv is None else argv),
-            "group": group, "limit": args.limit, "batch_size": evaluation.BATCH_SIZE, "train_batch_size": load_preset("cpu-small").batch_size,
-            "train_steps_timed": args.steps, "models": figures, "machine": machine(),
-            "versions": package_versions(), "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d")},
-            indent=1))
+            **head, "group": group, "limit": args.limit, "batch_size": evaluation.BATCH_SIZE, "train_batch_size": load_preset("cpu-small").batch_size,
+            "train_steps_timed": args.steps, "models": figures}, indent=1))
     return 0
 
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .cache import atomic_write_text
-from .provenance import git_commit, machine
+from .provenance import bench_header
 
 COMMAND = ["run", "--tuner", "promot", "--train", "nli"]
 
@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     args = parser.parse_args(argv)
+    head = bench_header("bench_run", argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cold = timed_run(tmp / "cache", tmp / "cold")
@@ -44,10 +45,8 @@ def main(argv=None) -> int:
         print(f"warm: {warm:.0f} s", flush=True)
     if args.out:
         atomic_write_text(args.out, json.dumps({
-            "command": "python -m promot_bench.bench_run " + " ".join(argv or sys.argv[1:]),
-            "measures": "promot-bench " + " ".join(COMMAND), "cold_seconds": round(cold, 1),
-            "warm_seconds": round(warm, 1), "machine": machine(), "git_commit": git_commit(),
-            "date": time.strftime("%Y-%m-%d")}, indent=1))
+            **head, "measures": "promot-bench " + " ".join(COMMAND), "cold_seconds": round(cold, 1),
+            "warm_seconds": round(warm, 1)}, indent=1))
     return 0
 
 

@@ -110,9 +110,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="keep the data here (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
-    from .provenance import git_commit
+    from .provenance import bench_header
 
-    commit = git_commit()  # the code measured: read before, not after, the minutes it runs
+    head = bench_header("bench_suite_build", argv)
     suites = args.suite_dir or [HERE.parent / "tasks" / "suite"]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-suite-build-"))
     data = work / "data"
@@ -139,23 +139,13 @@ def main(argv=None) -> int:
               f"{rows[0][2][0] / warm[0]:.1f}x warm")
     if args.out:
         from .cache import atomic_write_text
-        from .provenance import machine, package_versions
 
         atomic_write_text(args.out, json.dumps({
-            "command": "python -m promot_bench.bench_suite_build " + " ".join(sys.argv[1:]),
-            "group": GROUP, "real_rows": REAL_ROWS, "machine": machine(), "cpu": _cpu_model(),
-            "versions": package_versions(), "git_commit": commit,
+            **head, "group": GROUP, "real_rows": REAL_ROWS,
             "suites": [{"suite_dir": str(d), "cold_seconds": round(c[0], 1), "warm_seconds": round(w[0], 1),
                         "tasks": c[2], "evaluated_items": c[1]} for d, c, w in rows],
         }, indent=2) + "\n")
     return 0
-
-
-def _cpu_model() -> str | None:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return None
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def main(argv=None) -> int:
     from . import evaluation, models, runner
     from .bench_eval import ForwardCounter
     from .cache import atomic_write_text
-    from .provenance import git_commit, machine, package_versions
+    from .provenance import bench_header
+
+    head = bench_header("bench_suite_cost", argv)
 
     suites = {"v1": runner.SUITES["mini-v1"], "v2": runner.SUITES["mini"]}
     for suite in suites.values():
@@ -74,10 +76,8 @@ def main(argv=None) -> int:
           f"at the same batch size {same_batch:.2f}x")
     if args.out:
         atomic_write_text(args.out, json.dumps({
-            "command": "python -m promot_bench.bench_suite_cost " + " ".join(sys.argv[1:] if argv is None else argv),
-            "shots": args.shots, "limit": args.limit, "model": loaded.spec.name,
-            "runs": runs, "ratio": round(ratio, 2), "ratio_same_batch": round(same_batch, 2), "budget": BUDGET, "machine": machine(),
-            "versions": package_versions(), "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d")},
+            **head, "shots": args.shots, "limit": args.limit, "model": loaded.spec.name,
+            "runs": runs, "ratio": round(ratio, 2), "ratio_same_batch": round(same_batch, 2), "budget": BUDGET},
             indent=1))
     return 0
 

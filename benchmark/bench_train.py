@@ -158,7 +158,9 @@ def main(argv=None) -> int:
         return 0
 
     from .cache import atomic_write_text
-    from .provenance import git_commit, machine, package_versions
+    from .provenance import bench_header
+
+    head = bench_header("bench_train", argv)
 
     before = matmul_gflops()
     print("fp32 matmul GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in before.items()), flush=True)
@@ -186,10 +188,8 @@ def main(argv=None) -> int:
               f"{row['fraction_of_model_shaped_matmul']:13.0%} {versus:>9} {row['peak_rss_mib']:7.0f} MiB")
     if args.out:
         atomic_write_text(args.out, json.dumps({
-            "command": "python -m promot_bench.bench_train " + " ".join(sys.argv[1:] if argv is None else argv),
-            "matmul_gflops": {"before": before, "after": after, "peak": peak, "model_mlp_shape": shaped},
-            "cases": rows, "machine": machine(), "versions": package_versions(), "git_commit": git_commit(),
-            "date": time.strftime("%Y-%m-%d")}, indent=1))
+            **head, "matmul_gflops": {"before": before, "after": after, "peak": peak, "model_mlp_shape": shaped},
+            "cases": rows}, indent=1))
     return 0
 
 

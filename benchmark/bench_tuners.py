@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from . import evaluation, models, pipeline, targets
 from .cache import atomic_write_text
 from .cli import parse_overrides
 from .config import load_preset
+from .provenance import bench_header
 from .tuners import TUNERS, Tuned
 
 
@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset setting (repeatable), as in `promot-bench run`")
     args = parser.parse_args(argv)
+    head = bench_header("bench_tuners", argv)
 
     manager = evaluation.task_manager()
     spec = models.resolve(args.model)
@@ -59,9 +60,7 @@ def main(argv=None) -> int:
               f"{', '.join(f'{r.name} {r.best_step} ({r.best_score})' for r in tuned.reports)}", flush=True)
     if args.out:
         atomic_write_text(args.out, json.dumps({
-            "command": " ".join(["python -m promot_bench.bench_tuners", *(argv or sys.argv[1:])]),
-            "model": spec.name, "target": args.target, "preset": cfg.to_dict(),
-            "machine": f"{platform.machine()} {platform.processor() or ''} ".strip(), "results": rows}, indent=1))
+            **head, "model": spec.name, "target": args.target, "preset": cfg.to_dict(), "results": rows}, indent=1))
     return 0
 
 

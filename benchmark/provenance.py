@@ -114,6 +114,28 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
+def cpu_model() -> str | None:
+    """The CPU's name (timings compare only as ratios within one run on one CPU)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+
+
+def bench_header(script: str, argv: list[str] | None = None) -> dict:
+    """The fields every speed script's JSON begins with: the command that reproduces it, the
+    code it measured (read here, at the script's start), the machine, CPU and date. Call it
+    before the measurement."""
+    import shlex
+
+    args = sys.argv[1:] if argv is None else argv
+    code = code_identity()
+    return {"command": " ".join([f"python -m promot_bench.{script}", *map(shlex.quote, args)]),
+            "code": code, "git_commit": code["commit"], "versions": package_versions(),
+            "machine": machine(), "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d")}
+
+
 def header(command: str, argv: list[str] | None = None) -> dict:
     """The fields every result file begins with: how to reproduce it and what code made it.
     `code` is read once per process, at its first use (a run calls `code_identity()` first)."""

@@ -99,3 +99,18 @@ def test_a_package_built_from_a_checkout_carries_its_commit(tmp_path):
     _install(checkout, target)
     identity = _identity(target, cwd=tmp_path)
     assert identity["commit"] == head and identity["commit_from"] == "build"
+
+
+def test_every_speed_script_json_begins_with_one_header():
+    """The command (arguments quoted as a shell needs them), the code identity the runs record,
+    and the CPU (timings compare only on one CPU)."""
+    head = provenance.bench_header("bench_eval", ["--out", "a b.json"])
+    assert head["command"] == "python -m promot_bench.bench_eval --out 'a b.json'"
+    assert head["code"] == provenance.code_identity() and head["git_commit"] == head["code"]["commit"]
+    assert set(head) >= {"versions", "machine", "cpu", "date"}
+    if Path("/proc/cpuinfo").is_file():
+        assert head["cpu"] and head["cpu"] in Path("/proc/cpuinfo").read_text()
+    scripts = sorted(Path(provenance.__file__).parent.glob("bench_*.py"))
+    # bench_gpu is carried to a lent GPU machine that may lack lm-eval (its docstring): it keeps its own
+    writes_json = [p for p in scripts if "json.dumps" in p.read_text() and p.stem != "bench_gpu"]
+    assert writes_json and all(f'bench_header("{p.stem}"' in p.read_text() for p in writes_json)
