@@ -1,5 +1,5 @@
 """Multi-process training (benchmark/distributed.py) on CPU: two processes over gloo, launched
-the way the README documents (`accelerate launch --multi_gpu` for DDP, `--use_fsdp` for FSDP,
+the way docs/scale.md documents (`accelerate launch --multi_gpu` for DDP, `--use_fsdp` for FSDP,
 `--num_processes 2`), must train exactly as one process does: the same loss at every step and
 the same final weights, within float tolerance, for `ft` and for ProMoT's model stage (soft
 prompt attached)."""
