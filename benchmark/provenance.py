@@ -127,11 +127,8 @@ def bench_header(script: str, argv: list[str] | None = None) -> dict:
     """The fields every speed script's JSON begins with: the command that reproduces it, the
     code it measured (read here, at the script's start), the machine, CPU and date. Call it
     before the measurement."""
-    import shlex
-
-    args = sys.argv[1:] if argv is None else argv
     code = code_identity()
-    return {"command": " ".join([f"python -m promot_bench.{script}", *map(shlex.quote, args)]),
+    return {"command": command_line(argv, f"python -m promot_bench.{script}"),
             "code": code, "git_commit": code["commit"], "versions": package_versions(),
             "machine": machine(), "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d")}
 
@@ -151,11 +148,12 @@ def header(command: str, argv: list[str] | None = None) -> dict:
     }
 
 
-def command_line(argv: list[str] | None = None) -> str:
+def command_line(argv: list[str] | None = None, program: str = "promot-bench") -> str:
+    """`program` and the arguments (this process's, by default), quoted as a shell needs them."""
     import shlex
 
     args = sys.argv[1:] if argv is None else argv
-    return "promot-bench " + " ".join(shlex.quote(a) for a in args)
+    return " ".join([program, *map(shlex.quote, args)])
 
 
 def hash_tree(folder: Path, patterns=("*.yaml", "*_yaml", "*.py")) -> str:
