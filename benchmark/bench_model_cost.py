@@ -1,5 +1,6 @@
 """What a second model costs against the default: for each model, in one process, seconds per
-`ft` training step through the real loop (the cpu-small preset, the `nli` target, batch 8)
+`ft` training step through the real loop (the cpu-small preset, batch 8, v1's `nli` training
+rows, `promot_mini_nli`, as bench_train and bench_train_step use)
 and the wall of one promot_mini 1-shot evaluation pass as a run makes it (our path, with
 `gold_logprob`, evaluation.BATCH_SIZE). Prints each figure and its ratio to the first model's.
 
@@ -23,15 +24,15 @@ from pathlib import Path
 MODELS = ("smollm2-135m", "gemma3-270m")
 
 
-def train_seconds(loaded, steps: int, warmup: int) -> float:
+def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
     """Mean seconds per optimizer step of `ft` after `warmup` steps (the real loop)."""
-    from . import evaluation, targets
+    from . import targets
     from .bench_train import step_times
     from .config import load_preset
     from .tuners.base import FitContext, model_stage
 
     cfg = load_preset("cpu-small", {"steps": steps + warmup, "checkpoint_every": steps + warmup})
-    examples = targets.training_examples(targets.load_task("promot_mini_nli", evaluation.task_manager()))
+    examples = targets.training_examples(targets.load_task("promot_mini_nli", manager))
     workdir = Path(tempfile.mkdtemp(prefix="bench-model-cost-"))
     try:
         ctx = FitContext(loaded.model, loaded.tokenizer, examples, cfg, workdir, progress=False)
@@ -41,12 +42,12 @@ def train_seconds(loaded, steps: int, warmup: int) -> float:
     return (stamps[-1] - stamps[warmup]) / steps
 
 
-def eval_pass(loaded, group: str, limit: int | None) -> tuple[float, int]:
+def eval_pass(loaded, manager, group: str, limit: int | None) -> tuple[float, int]:
     from . import evaluation
 
     started = time.perf_counter()
-    out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, [group], limit=limit,
-                                 manager=evaluation.task_manager(), gold_logprob=True)
+    out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, [group], limit=limit, manager=manager,
+                                 gold_logprob=True)
     return time.perf_counter() - started, sum(len(v) for v in out["samples"].values())
 
 
@@ -70,13 +71,14 @@ def main(argv=None) -> int:
     suite = runner.SUITES["mini"]
     suite.ensure_built()
     group = suite.groups[1]
+    manager = evaluation.task_manager()  # built once, outside the timed passes
     figures = {}
     for spec in args.models.split(","):
         loaded = models.load(models.resolve(spec))
         params = sum(p.numel() for p in loaded.model.parameters())
-        eval_pass(loaded, group, 2)  # warm-up
-        seconds, items = eval_pass(loaded, group, args.limit)
-        step = train_seconds(loaded, args.steps, args.warmup)
+        eval_pass(loaded, manager, group, 2)  # warm-up
+        seconds, items = eval_pass(loaded, manager, group, args.limit)
+        step = train_seconds(loaded, manager, args.steps, args.warmup)
         figures[loaded.spec.name] = {"params_m": round(params / 1e6, 1), "train_s_per_step": round(step, 3),
                                      "eval_pass_s": round(seconds, 1), "eval_items": items,
                                      "eval_items_per_s": round(items / seconds, 2)}
@@ -92,8 +94,9 @@ def main(argv=None) -> int:
               f"evaluation pass {row['eval_ratio']:.2f}x")
     if args.out:
         atomic_write_text(args.out, json.dumps({
-            **head, "group": group, "limit": args.limit, "batch_size": evaluation.BATCH_SIZE, "train_batch_size": load_preset("cpu-small").batch_size,
-            "train_steps_timed": args.steps, "models": figures}, indent=1))
+            **head, "group": group, "limit": args.limit, "batch_size": evaluation.BATCH_SIZE,
+            "train_batch_size": load_preset("cpu-small").batch_size, "train_steps_timed": args.steps,
+            "models": figures}, indent=1))
     return 0
 
 
