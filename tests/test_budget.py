@@ -8,12 +8,15 @@ import sys
 
 import pytest
 
-from promot_bench import config, leaderboard, runner, sweep
+from promot_bench import config
+from promot_bench.report import tables
+from promot_bench.run import record, runner, sweep
+from promot_bench.run.options import RunOptions
 from promot_bench.errors import UsageError
 
 
 def plan(tmp_path, **kw):
-    return runner.plan(runner.RunOptions(**{"tuner": "ft", "train": "nli", "out": tmp_path, **kw}))
+    return runner.plan(RunOptions(**{"tuner": "ft", "train": "nli", "out": tmp_path, **kw}))
 
 
 def test_the_preset_s_own_budget_has_no_folder_of_its_own(tmp_path):
@@ -33,11 +36,11 @@ def test_a_budget_is_a_folder_and_sets_every_stage_with_final_weights(tmp_path):
     assert plan(tmp_path, steps=160, overrides={"keep_best": "true"}).budget == "steps160-best"
     assert plan(tmp_path, overrides={"prompt_steps": "80"}).budget == "steps40-80-40-best"  # --set: keep-best stays
     assert plan(tmp_path, preset="paper").variant == "paper"  # another preset: its own folder too
-    assert "--steps 640" in runner.run_command(dose.options)
+    assert "--steps 640" in record.run_command(dose.options)
 
 
 def test_a_sweep_crosses_budgets_with_tuners_and_seeds(tmp_path):
-    base = runner.RunOptions(tuner="", train="", out=tmp_path)
+    base = RunOptions(tuner="", train="", out=tmp_path)
     cells = sweep.plans(base, ["ft", "pt"], ["nli"], [0], sweep.parse_steps("40,160,640"))
     assert [(c.options.tuner, c.budget) for c in cells] == [
         (t, f"steps{n}") for t in ("ft", "pt") for n in (40, 160, 640)]
@@ -99,12 +102,12 @@ def test_the_leaderboard_never_mixes_budgets_or_presets_in_one_table(tmp_path):
             {**result(None), "budget": None, "preset": "cpu-small"}]  # written before budgets were recorded
     for number, r in enumerate(runs):
         r["_path"], r["_samples"] = f"r{number}", ""
-    tables = leaderboard.build_tables(runs)
-    assert [t.setting for t in tables] == [None, "paper", "steps160", "steps640"]
-    assert [[row.label for row in t.rows[1:]] for t in tables] == [["ft → nli", "promot → nli"], ["ft → nli"],
+    built = tables.build_tables(runs)
+    assert [t.setting for t in built] == [None, "paper", "steps160", "steps640"]
+    assert [[row.label for row in t.rows[1:]] for t in built] == [["ft → nli", "promot → nli"], ["ft → nli"],
                                                                    ["ft → nli"], ["ft → nli"]]
-    assert tables[0].rows[1].seeds == [0, 0]  # the old result joins its preset's own table
-    assert tables[2].title.endswith("· steps160") and tables[2].slug == "tiny-promot_mini_v2-steps160"
+    assert built[0].rows[1].seeds == [0, 0]  # the old result joins its preset's own table
+    assert built[2].title.endswith("· steps160") and built[2].slug == "tiny-promot_mini_v2-steps160"
 
 
 def test_each_table_states_the_code_its_cells_come_from():
@@ -114,8 +117,8 @@ def test_each_table_states_the_code_its_cells_come_from():
             {**result(None, "lora"), "git_commit": "a7ecaa6" + "0" * 33}]  # a result of schema 2
     for number, r in enumerate(runs):
         r["_path"], r["_samples"] = f"r{number}", ""
-    (table,) = leaderboard.build_tables(runs)
+    (table,) = tables.build_tables(runs)
     assert table.commits == {"a7ecaa600000": 2, "b8c1ef300000+dirty": 1, "source eeeeeeeeeeee": 1}
-    line = leaderboard.commits_line(table)
+    line = tables.commits_line(table)
     assert line.startswith("Code: `a7ecaa600000` (2), ") and "of 4 result files" in line and "with care" in line
-    assert leaderboard.commits_line(leaderboard.build_tables(runs[:1])[0]) == "Code: `a7ecaa600000` (1) of 1 result file"
+    assert tables.commits_line(tables.build_tables(runs[:1])[0]) == "Code: `a7ecaa600000` (1) of 1 result file"

@@ -4,7 +4,7 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
-from promot_bench import cache
+from promot_bench.store import cache
 
 
 def slow_build(out: Path) -> dict:

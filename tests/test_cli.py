@@ -127,9 +127,10 @@ def test_eval_prints_lm_evals_table(tiny_llama_dir, private_cache):  # the env v
 
 
 def test_the_suite_choices_are_the_runners_suites():
-    from promot_bench import cli, runner
+    from promot_bench import cli
+    from promot_bench.run import suites
 
-    assert cli.SUITE_CHOICES == list(runner.SUITES)
+    assert cli.SUITE_CHOICES == list(suites.SUITES)
 
 
 def test_run_sweep_and_diagnose_share_one_options_builder():

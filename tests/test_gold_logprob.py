@@ -5,8 +5,9 @@ it: tests/test_runner.py, test_a_run_writes_a_complete_result.)"""
 import pytest
 import torch
 
-from promot_bench import evaluation, targets
-from promot_bench.gold_logprob import summary
+from promot_bench.evaluate import evaluation
+from promot_bench.train import targets
+from promot_bench.evaluate.gold_logprob import summary
 
 TASK = "promot_mini_qa_capitals"  # generative, few-shot demonstrations: the first training rows
 LIMIT = 3
@@ -96,8 +97,8 @@ def test_the_shared_prefix_path_agrees_with_lm_evals_loglikelihood(llama, manage
     and gold) gives HFLM's loglikelihood values; the soft prompt is in both contexts."""
     from functools import partial
 
-    from promot_bench.prompt_lm import PromptLM
-    from promot_bench.soft_prompt import SoftPrompt
+    from promot_bench.evaluate.prompt_lm import PromptLM
+    from promot_bench.train.soft_prompt import SoftPrompt
 
     prompt = SoftPrompt.from_vocab(llama.model, 5, seed=0) if with_prompt else None
     shown = dict(num_fewshot=1, limit=6, manager=manager, gold_logprob=True, batch_size=4)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from promot_bench import leaderboard
+from promot_bench.report import leaderboard, tables
 from promot_bench.errors import RunError
 
 TASKS = ["promot_mini_nli3", "promot_mini_qa_capitals"]
@@ -41,7 +41,7 @@ def results_dir(tmp_path):
 
 
 def test_tables_hold_seed_means_and_deltas(results_dir):
-    (table,) = leaderboard.build_tables(leaderboard.load_results(results_dir))
+    (table,) = tables.build_tables(tables.load_results(results_dir))
     labels = [row.label for row in table.rows]
     assert labels == ["pretrained", "ft → nli", "promot → nli"]
     pretrained, ft, promot = table.rows
@@ -116,12 +116,12 @@ def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
 
 
 def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_several(results_dir):
-    from promot_bench import statistics
+    from promot_bench.evaluate import statistics
 
     items = {0: ([100, 0, 100, 0, 100, 0], [0, 0, 100, 0, 0, 0]), 1: ([100, 100, 0, 0, 100, 0], [100, 0, 0, 0, 0, 0])}
     with_mde_and_collapse(results_dir, "ft", 9.9, 40.0, items)
     with_mde_and_collapse(results_dir, "promot", 3.25, 10.0, {0: items[0]})
-    (table,) = leaderboard.build_tables(leaderboard.load_results(results_dir))
+    (table,) = tables.build_tables(tables.load_results(results_dir))
     _, ft, promot = table.rows
     assert promot.mde == 3.25  # one seed: the run's own
     runs = [{t: ("mean", b, a) for t in TASKS} for b, a in items.values()]
@@ -170,7 +170,7 @@ def test_v1_and_v2_results_never_share_a_table(results_dir):
     path = results_dir / "runs/tiny/mini/nli/ft/seed0.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(v2))
-    tables = leaderboard.build_tables(leaderboard.load_results(results_dir))
-    assert sorted(t.group for t in tables) == ["promot_mini", "promot_mini_v2"]
-    (new,) = [t for t in tables if t.group == "promot_mini_v2"]
+    built = tables.build_tables(tables.load_results(results_dir))
+    assert sorted(t.group for t in built) == ["promot_mini", "promot_mini_v2"]
+    (new,) = [t for t in built if t.group == "promot_mini_v2"]
     assert [row.label for row in new.rows] == ["pretrained", "ft → nli"] and new.rows[1].target[1] == 80.0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from promot_bench import evaluation
+from promot_bench.evaluate import evaluation
 from promot_bench.tasks.mini import build as mini
 from promot_bench.tasks.mini.mapping import build as mapping
 from promot_bench.tasks.mini.reading import build as reading

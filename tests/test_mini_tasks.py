@@ -5,7 +5,9 @@ import pytest
 import sacrebleu
 from lm_eval.tasks import get_task_dict
 
-from promot_bench import evaluation, models, targets
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.train import targets
 from promot_bench.tasks.metrics import chrf_aggregation
 
 EVAL = ["promot_mini_nli3", "promot_mini_same_word", "promot_mini_qa_capitals", "promot_mini_qa_currencies",
@@ -99,7 +101,7 @@ def test_target_training_examples_come_from_the_train_split(manager):
 
 
 def test_group_runs_end_to_end_on_a_tiny_model(tiny_llama_dir, manager):
-    loaded = models.load(models.resolve(str(tiny_llama_dir)))
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     scores = evaluation.evaluate(loaded.model, loaded.tokenizer, ["promot_mini"], limit=2, manager=manager,
                                  bootstrap_iters=0)
     assert set(scores) == set(EVAL)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from promot_bench import evaluation
+from promot_bench.evaluate import evaluation
 from promot_bench.tasks.mini import build as mini
 from promot_bench.tasks.mini.translation import build as translation
 

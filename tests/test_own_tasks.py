@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from promot_bench import leaderboard, runner
+from promot_bench.report import leaderboard
+from promot_bench.run import runner
+from promot_bench.run.options import RunOptions
 from promot_bench.errors import UsageError
 
 YESNO = """\
@@ -77,7 +79,7 @@ def options(model_dir, out, folder, **kw):
                   overrides={"batch_size": "2", "prompt_length": "3", "keep_best": "true", "checkpoint_every": "1",
                              "prompt_checkpoint_every": "1"})
     values.update(kw)
-    return runner.RunOptions(**values)
+    return RunOptions(**values)
 
 
 def test_own_target_and_own_probe_make_an_ordinary_result(tiny_llama_dir, tmp_path, own_tasks, private_cache):
@@ -113,14 +115,14 @@ def test_own_tasks_share_the_baseline_cache_and_change_its_key(tiny_llama_dir, t
 
 def test_no_training_split_and_unknown_tasks_are_refused(tmp_path, own_tasks):
     with pytest.raises(UsageError, match="no training split"):
-        runner.plan(runner.RunOptions(tuner="ft", train="my_echo", include_path=[own_tasks], out=tmp_path))
+        runner.plan(RunOptions(tuner="ft", train="my_echo", include_path=[own_tasks], out=tmp_path))
     with pytest.raises(UsageError, match="is not an lm-eval task or group"):
-        runner.plan(runner.RunOptions(tuner="ft", train="nli", eval_tasks="my_nothing", include_path=[own_tasks],
+        runner.plan(RunOptions(tuner="ft", train="nli", eval_tasks="my_nothing", include_path=[own_tasks],
                                       out=tmp_path))
     with pytest.raises(UsageError, match="is not in the mini suite"):
-        runner.plan(runner.RunOptions(tuner="ft", train="rte", out=tmp_path))
+        runner.plan(RunOptions(tuner="ft", train="rte", out=tmp_path))
     with pytest.raises(UsageError, match="--include-path"):
-        runner.plan(runner.RunOptions(tuner="ft", train="nli", include_path=[tmp_path / "none"], out=tmp_path))
+        runner.plan(RunOptions(tuner="ft", train="nli", include_path=[tmp_path / "none"], out=tmp_path))
 
 
 def test_cli_refuses_an_unknown_target_in_one_line(tmp_path, own_tasks):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from promot_bench import leaderboard, page
+from promot_bench.report import leaderboard, page
 
 
 def result(tuner, seed, after, mean_delta):

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from promot_bench import models
-from promot_bench.soft_prompt import SoftPrompt
-from promot_bench.train_data import batch_indices, collate, encode
-from promot_bench.training import compute_loss
+from promot_bench.models import specs
+from promot_bench.train.soft_prompt import SoftPrompt
+from promot_bench.train.train_data import batch_indices, collate, encode
+from promot_bench.train.loss import compute_loss
 
 from test_tuners import EXAMPLES
 
@@ -16,8 +16,8 @@ def test_prompt_tuning_matches_peft(fixture, task_type, request):
     from peft import PromptTuningConfig, TaskType, get_peft_model
 
     folder = request.getfixturevalue(fixture)
-    ours_model = models.load(models.resolve(str(folder)))
-    theirs_model = models.load(models.resolve(str(folder)))
+    ours_model = specs.load(specs.resolve(str(folder)))
+    theirs_model = specs.load(specs.resolve(str(folder)))
     tokenizer = ours_model.tokenizer
     for param in ours_model.model.parameters():
         param.requires_grad_(False)

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 import sacrebleu
 
-from promot_bench import evaluation, models, probe_card, probes, runner, statistics, targets
+from promot_bench.evaluate import evaluation, probes, statistics
+from promot_bench.models import specs
+from promot_bench.run import baseline, probe_card, runner
+from promot_bench.run.options import RunOptions
+from promot_bench.train import targets
 from promot_bench.cli import main
-from promot_bench.probe_card import ProbeOptions
+from promot_bench.run.probe_card import ProbeOptions
 
 # --- the arithmetic, on hand-made values --------------------------------------------------------
 
@@ -241,7 +245,7 @@ def load(probe_folder):
 
 
 def scores(outputs, values, score, stderr, metric="score", aggregation="mean"):
-    """A cached evaluation's entry (runner.scores_to_json) with hand-made outputs."""
+    """A cached evaluation's entry (baseline.scores_to_json) with hand-made outputs."""
     samples = [{"doc_id": i, "prompt": "", "output": o, "gold": None,
                 **({"score": None, "pair": list(v)} if isinstance(v, tuple) else {"score": v})}
                for i, (o, v) in enumerate(zip(outputs, values))]
@@ -381,10 +385,10 @@ def test_card_on_the_tiny_model_end_to_end(tiny_llama_dir, tmp_path, private_cac
     # A second card reads the cached evaluation, and a run with the same options shares its entry.
     again = probe_card.execute(plan)
     assert counted_evaluations == [["promot_mini"]] and again["probes"] == card["probes"]
-    run_plan = runner.plan(runner.RunOptions(tuner="ft", train="nli", suite="mini-v1", model=str(tiny_llama_dir), limit=5,
+    run_plan = runner.plan(RunOptions(tuner="ft", train="nli", suite="mini-v1", model=str(tiny_llama_dir), limit=5,
                                              out=tmp_path / "runs"))
-    loaded = models.load(plan.spec)
-    assert runner.baseline_key(run_plan, loaded) == runner.baseline_key(plan, loaded)
+    loaded = specs.load(plan.spec)
+    assert baseline.baseline_key(run_plan, loaded) == baseline.baseline_key(plan, loaded)
     assert run_plan.group == plan.group
 
 
@@ -397,7 +401,7 @@ def test_cli_card_for_your_own_probe_set(tiny_llama_dir, tmp_path, probe_folder,
     done = run_cli("probes", "--model", tiny_llama_dir, "--eval-tasks", "p_mc,p_qa", "--include-path", probe_folder,
                    "--shots", 0, "--out", out)
     assert done.returncode == 0, done.stderr
-    path = out / "probes" / models.resolve(str(tiny_llama_dir)).name / "tasks-p_mc+p_qa-0shot.json"
+    path = out / "probes" / specs.resolve(str(tiny_llama_dir)).name / "tasks-p_mc+p_qa-0shot.json"
     card = json.loads(path.read_text())
     assert card["shots"] == 0 and card["suite"] is None and card["eval_group"] == "p_mc,p_qa"
     assert card["probes"]["p_mc"]["baselines"] == {"constant no": pytest.approx(30.0),

@@ -7,9 +7,9 @@ import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from promot_bench import models
-from promot_bench.prompt_lm import PromptLM
-from promot_bench.soft_prompt import SoftPrompt
+from promot_bench.models import specs
+from promot_bench.evaluate.prompt_lm import PromptLM
+from promot_bench.train.soft_prompt import SoftPrompt
 
 ARCHS = ["llama", "gpt2", "t5"]
 PAIRS = [
@@ -214,7 +214,7 @@ def test_refill_generation_equals_reference(arch, request, monkeypatch):
     """Rows stop at different steps and new ones take their places mid-batch (merging caches
     of different widths, dropping finished rows): every output still equals the no-cache
     reference."""
-    from promot_bench import refill
+    from promot_bench.evaluate import refill
 
     loaded = request.getfixturevalue(arch)
     contexts = [DEMO + f"Q: {' '.join(['word'] * k)} number {k}? A:" for k in range(11)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promot_bench import provenance
+from promot_bench.store import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 IDENTITY = "import json; from promot_bench import provenance; print(json.dumps(provenance.code_identity()))"
@@ -19,7 +19,7 @@ def test_the_running_code_records_its_commit_where_one_is_known():
     identity = provenance.code_identity()
     assert identity["version"] == "0.1.0"
     assert identity["source_sha256"] == provenance.source_sha256()
-    assert "runner.py" in provenance._source_files() and "tuners/ft.py" in provenance._source_files()
+    assert "run/runner.py" in provenance._source_files() and "tuners/ft.py" in provenance._source_files()
     source = Path(provenance.__file__).resolve()
     # tox's own environment lies inside the checkout (.tox/), so test where the file is, not
     # whether the checkout contains it.
@@ -81,7 +81,7 @@ def test_an_installed_package_outside_any_checkout_has_no_commit_and_the_same_so
     # Installed and in-checkout layouts of the same files hash alike.
     assert identity["source_sha256"] == provenance.source_sha256()
 
-    runner = target / "promot_bench" / "runner.py"
+    runner = target / "promot_bench" / "run" / "runner.py"
     runner.write_text(runner.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert _identity(target, cwd=other)["source_sha256"] != identity["source_sha256"]
 
@@ -105,7 +105,7 @@ def test_every_speed_script_json_begins_with_one_header():
     """The command (arguments quoted as a shell needs them), the code identity the runs record,
     and the CPU (timings compare only on one CPU)."""
     head = provenance.bench_header("bench_eval", ["--out", "a b.json"])
-    assert head["command"] == "python -m promot_bench.bench_eval --out 'a b.json'"
+    assert head["command"] == "python -m promot_bench.perf.eval --out 'a b.json'"
     assert head["code"] == provenance.code_identity() and head["git_commit"] == head["code"]["commit"]
     assert set(head) >= {"versions", "machine", "cpu", "date"}
     if Path("/proc/cpuinfo").is_file():

@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from promot_bench import evaluation, runner
+from promot_bench.evaluate import evaluation
+from promot_bench.run import printing, resume, runner
+from promot_bench.run.options import RunOptions
 from promot_bench.errors import UsageError
 from promot_bench.tasks.metrics import first_word_label
 
@@ -17,7 +19,7 @@ def options(model_dir, out, tuner="promot", keep_best=False, **kw):
                   overrides={"batch_size": "2", "prompt_length": "3", "checkpoint_every": "1",
                              "prompt_checkpoint_every": "1", "keep_best": str(keep_best)})
     values.update(kw)
-    return runner.RunOptions(**values)
+    return RunOptions(**values)
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
         if entry["kind"] == "right/wrong":
             assert entry["lost"] == sum(scores["before"][i] > scores["after"][i] for i in scores["before"])
     assert saved["flips"]["total"]["n"] == 8 * 2
-    row = runner.format_row(saved)
+    row = printing.format_row(saved)
     assert "items flipped (all probes)" in row
     assert "promot_mini_nli3" in row and f"mde (Δ mean, 80% power): {saved['mde']:.2f}" in row
     assert "in format: % of outputs in the target's format (first word in {False, True})" in row
@@ -117,7 +119,7 @@ def test_baseline_is_cached_across_tuners(tiny_llama_dir, tmp_path, private_cach
 
 def interrupted_before_after(plan, monkeypatch) -> None:
     """Run `plan` until its "after" evaluation, and stop it there (as a kill would)."""
-    real_stage = runner.stage
+    real_stage = resume.step
 
     def die_before_after(work, name, compute, timings):
         if name == "after":
@@ -137,10 +139,10 @@ def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_di
     assert not plan.result_path.exists() and (plan.work / "train" / "model" / "done.json").is_file()
     counted_evaluations.clear()
 
-    from promot_bench import training
+    from promot_bench.train import loss
     losses = []
-    real_loss = training.compute_loss
-    monkeypatch.setattr(training, "compute_loss", lambda *a, **k: losses.append(1) or real_loss(*a, **k))
+    real_loss = loss.compute_loss
+    monkeypatch.setattr(loss, "compute_loss", lambda *a, **k: losses.append(1) or real_loss(*a, **k))
     result = runner.execute(plan, progress=False)
     assert losses == []  # the finished training stage was not redone
     assert counted_evaluations == [["promot_mini"]]  # only the missing "after" evaluation ran
@@ -149,13 +151,13 @@ def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_di
 
 def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(tiny_llama_dir, tmp_path,
                                                                                private_cache, monkeypatch):
-    from promot_bench import provenance
+    from promot_bench.store import provenance
     from promot_bench.errors import RunError
 
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
     interrupted_before_after(plan, monkeypatch)
-    recorded = json.loads((plan.work / runner.WORK_IDENTITY).read_text())
-    assert recorded == runner.work_identity()  # the code that started the cell
+    recorded = json.loads((plan.work / resume.WORK_IDENTITY).read_text())
+    assert recorded == resume.work_identity()  # the code that started the cell
 
     def tree():
         return {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
@@ -172,10 +174,10 @@ def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(t
         runner.execute(plan, progress=False)
     assert tree() == before and not plan.result_path.exists()
     monkeypatch.setattr(provenance, "package_versions", lambda: versions)
-    (plan.work / runner.WORK_IDENTITY).unlink()  # as an unfinished run of a version before identities
+    (plan.work / resume.WORK_IDENTITY).unlink()  # as an unfinished run of a version before identities
     with pytest.raises(RunError, match="code is not recorded"):
         runner.execute(plan, progress=False)
-    (plan.work / runner.WORK_IDENTITY).write_text(json.dumps(recorded))
+    (plan.work / resume.WORK_IDENTITY).write_text(json.dumps(recorded))
     assert runner.execute(plan, progress=False)["code"]["source_sha256"] == recorded["source_sha256"]
 
 
@@ -261,6 +263,6 @@ def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_pa
     ("nli+", "empty target name")])
 def test_bad_target_combinations_are_refused(train, message, tmp_path):
     with pytest.raises(UsageError, match=message):
-        runner.plan(runner.RunOptions(tuner="ft", train=train, out=tmp_path))
+        runner.plan(RunOptions(tuner="ft", train=train, out=tmp_path))
     with pytest.raises(UsageError, match="cannot train on several targets"):
-        runner.plan(runner.RunOptions(tuner="promot-1shot", train="nli+en-fr", suite="mini-v1", out=tmp_path))
+        runner.plan(RunOptions(tuner="promot-1shot", train="nli+en-fr", suite="mini-v1", out=tmp_path))

@@ -5,9 +5,9 @@ architectures), and its file."""
 import pytest
 import torch
 
-from promot_bench import models
+from promot_bench.models import specs
 from promot_bench.errors import RunError, UsageError
-from promot_bench.soft_prompt import SoftPrompt
+from promot_bench.train.soft_prompt import SoftPrompt
 
 TEXTS = ["Q: What is the capital of France? A: Paris", "Translate English", "The quick brown fox jumps"]
 ATOL = 1e-5
@@ -154,7 +154,7 @@ def test_damaged_files_raise_a_clear_error(tmp_path, llama):
 
 @torch.no_grad()
 def test_a_prompt_set_gives_each_row_its_own_tasks_prompt(llama):
-    from promot_bench.soft_prompt import PromptSet, for_task
+    from promot_bench.train.soft_prompt import PromptSet, for_task
 
     model, tok = llama.model, llama.tokenizer
     prompts = {"a": SoftPrompt.from_vocab(model, 5, seed=0), "b": SoftPrompt.from_vocab(model, 5, seed=1)}

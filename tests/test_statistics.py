@@ -2,7 +2,7 @@
 
 import pytest
 
-from promot_bench import statistics
+from promot_bench.evaluate import statistics
 from promot_bench.tasks import metrics
 
 

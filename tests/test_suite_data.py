@@ -297,7 +297,7 @@ TARGET_FIRST_EXAMPLES = {
 
 @pytest.mark.parametrize("name", sorted(TARGET_FIRST_EXAMPLES))
 def test_the_study_targets_can_be_fine_tuned_and_kept_best(monkeypatch, name):
-    from promot_bench import targets
+    from promot_bench.train import targets
 
     monkeypatch.setenv(DATA_ENV, str(FIXTURES))
     task = TaskManager(include_path=str(SUITE), include_defaults=False).load([name])["tasks"][name]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from promot_bench import runner, sweep
+from promot_bench.run import runner, sweep
 from promot_bench.errors import UsageError
 
 from test_runner import options
@@ -47,10 +47,10 @@ def test_cli_refuses_a_bad_seed_list(tmp_path):
 
 
 def test_a_small_sweep_feeds_the_leaderboard(tiny_llama_dir, tmp_path, private_cache):
-    from promot_bench import leaderboard
+    from promot_bench.report import leaderboard, tables
 
     sweep.execute(sweep.plans(options(tiny_llama_dir, tmp_path), ["ft", "pt"], ["nli"], [0]), progress=False)
-    (table,) = leaderboard.build_tables(leaderboard.load_results(tmp_path))
+    (table,) = tables.build_tables(tables.load_results(tmp_path))
     rows = {row.label: row for row in table.rows}
     assert set(rows) == {"pretrained", "ft → nli", "pt → nli"}
     assert rows["ft → nli"].versus_ft is None

@@ -5,9 +5,9 @@ loss and gradients."""
 import pytest
 import torch
 
-from promot_bench import shared_prefix, training
-from promot_bench.soft_prompt import SoftPrompt
-from promot_bench.train_data import Example, collate, encode
+from promot_bench.train import loss, shared_prefix, training
+from promot_bench.train.soft_prompt import SoftPrompt
+from promot_bench.train.train_data import Example, collate, encode
 
 DEMO = "Q: What is the capital of France? A: Paris\n\nQ: What is the capital of Spain? A: Madrid\n\n"
 EXAMPLES = [Example(DEMO + f"Q: What is the capital of country number {i}? A:", f" City {i}") for i in range(4)]
@@ -15,7 +15,7 @@ EXAMPLES = [Example(DEMO + f"Q: What is the capital of country number {i}? A:", 
 
 def reference_loss(model, batch, soft_prompt=None):
     """The textbook computation: full logits everywhere, shifted, mean over target tokens."""
-    inputs = training.model_inputs(model, batch, soft_prompt)
+    inputs = loss.model_inputs(model, batch, soft_prompt)
     labels = inputs.pop("labels")
     logits = model(**inputs).logits[:, :-1]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
@@ -41,15 +41,15 @@ def test_shared_prefix_loss_and_gradients_equal_the_plain_pass(arch, with_prompt
     assert n >= shared_prefix.MIN_SHARED  # the demonstration is shared: the fast path applies
 
     results = []
-    for compute in (reference_loss, training.compute_loss):
+    for compute in (reference_loss, loss.compute_loss):
         model.zero_grad(set_to_none=True)
         if prompt is not None:
             prompt.weight.grad = None
-        loss = compute(model, batch, prompt)
-        loss.backward()
-        results.append((loss.detach(), gradients(model, prompt)))
-    (ref_loss, ref_grads), (loss, grads) = results
-    assert torch.allclose(loss, ref_loss, atol=1e-5)
+        value = compute(model, batch, prompt)
+        value.backward()
+        results.append((value.detach(), gradients(model, prompt)))
+    (ref_loss, ref_grads), (ours, grads) = results
+    assert torch.allclose(ours, ref_loss, atol=1e-5)
     assert grads.keys() == ref_grads.keys()
     for name in ref_grads:
         assert torch.allclose(grads[name], ref_grads[name], atol=1e-5, rtol=1e-4), name
@@ -82,7 +82,7 @@ def test_dropout_setting_reaches_every_dropout(gpt2):
 
 
 def test_bf16_precision_runs_matmuls_in_bf16_and_keeps_fp32_weights(tiny_llama_dir, tmp_path):
-    from promot_bench import models
+    from promot_bench.models import specs
     from promot_bench.config import TrainConfig
     from promot_bench.tuners.base import FitContext, model_stage
     from tiny_models import livened
@@ -90,7 +90,7 @@ def test_bf16_precision_runs_matmuls_in_bf16_and_keeps_fp32_weights(tiny_llama_d
     runs = {}
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
-        loaded = livened(models.load_from_path(tiny_llama_dir))
+        loaded = livened(specs.load_from_path(tiny_llama_dir))
         seen = []
         first_linear = next(m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear))
         first_linear.register_forward_hook(lambda module, args, out: seen.append(out.dtype))

@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
-from promot_bench import models, training
+from promot_bench.models import specs
+from promot_bench.train import loss, training
 from promot_bench.config import load_preset
 from promot_bench.errors import RunError
-from promot_bench.train_data import Example
+from promot_bench.train.train_data import Example
 from promot_bench.tuners import TUNERS, FitContext, get
 
 EXAMPLES = [Example(f"Paris is in France. question: Paris is in country {i}. Is it true or false? answer:",
@@ -24,7 +25,7 @@ def tiny_cfg(**overrides):
 
 
 def fit(name, model_dir, tmp_path, **overrides):
-    loaded = models.load(models.resolve(str(model_dir)))
+    loaded = specs.load(specs.resolve(str(model_dir)))
     before = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
     ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, tiny_cfg(**overrides), tmp_path / name,
                      progress=False)
@@ -86,7 +87,7 @@ def test_promot_1shot_puts_one_demonstration_after_the_prompt(tiny_llama_dir, tm
 
 def test_joint_trains_prompt_and_weights_together(tiny_llama_dir, tmp_path):
     tuned, before = fit("joint", tiny_llama_dir, tmp_path)
-    pristine = models.load(models.resolve(str(tiny_llama_dir))).model
+    pristine = specs.load(specs.resolve(str(tiny_llama_dir))).model
     initial = type(tuned.soft_prompt).from_vocab(pristine, 4, 0)
     assert not torch.equal(next(initial.parameters()), next(tuned.soft_prompt.parameters()))
     assert changed(tuned.model, before) == set(before)
@@ -94,7 +95,7 @@ def test_joint_trains_prompt_and_weights_together(tiny_llama_dir, tmp_path):
 
 def test_random_prompt_stays_fixed(tiny_llama_dir, tmp_path):
     tuned, before = fit("ft-random-prompt", tiny_llama_dir, tmp_path)
-    pristine = models.load(models.resolve(str(tiny_llama_dir))).model
+    pristine = specs.load(specs.resolve(str(tiny_llama_dir))).model
     fresh = type(tuned.soft_prompt).random(pristine, 4, 0)
     assert torch.equal(next(fresh.parameters()), next(tuned.soft_prompt.parameters()))
     assert changed(tuned.model, before) == set(before)
@@ -155,7 +156,7 @@ def test_resume_after_a_kill_ends_with_the_same_weights(tiny_llama_dir, tmp_path
 
 
 def test_keep_best_restores_the_best_checkpoint(tiny_llama_dir, tmp_path):
-    loaded = models.load(models.resolve(str(tiny_llama_dir)))
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     scores = iter([0.9, 0.1, 0.2])  # steps 2, 4, 5: the first checkpoint is the best
     ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, tiny_cfg(steps=5, keep_best=True),
                      tmp_path, score_target=lambda model, prompt, prefix: next(scores), progress=False)
@@ -181,7 +182,8 @@ def test_losses_are_finite_and_fall_on_a_learnable_task(tiny_llama_dir, tmp_path
 
 def test_promot_1shot_target_evaluation_sees_the_training_text():
     """The demonstration prefix reaches the model at target evaluation exactly as in training."""
-    from promot_bench import evaluation, targets
+    from promot_bench.evaluate import evaluation
+    from promot_bench.train import targets
     from promot_bench.tuners.promot import ProMoTOneShot
 
     manager = evaluation.task_manager()
@@ -196,15 +198,15 @@ def test_promot_1shot_target_evaluation_sees_the_training_text():
 
 
 def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(tiny_llama_dir, tmp_path, monkeypatch):
-    from promot_bench.soft_prompt import PromptSet
+    from promot_bench.train.soft_prompt import PromptSet
 
     translate = [Example(f"Translate English to French: word {i}", f" mot {i}", "t") for i in range(8)]
     mixed = [Example(ex.prompt, ex.target, "nli") for ex in EXAMPLES] + translate
-    loaded = models.load(models.resolve(str(tiny_llama_dir)))
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     before = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
     seen = []
-    real = training.compute_loss
-    monkeypatch.setattr(training, "compute_loss", lambda m, b, p=None, *a: seen.append(set(b["tasks"])) or real(m, b, p, *a))
+    real = loss.compute_loss
+    monkeypatch.setattr(loss, "compute_loss", lambda m, b, p=None, *a: seen.append(set(b["tasks"])) or real(m, b, p, *a))
     tuned = get("promot").fit(FitContext(loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path, progress=False))
     assert isinstance(tuned.soft_prompt, PromptSet) and tuned.soft_prompt.tasks == ["nli", "t"]
     stage1 = training.read_safetensors(tmp_path / "prompt" / "final.safetensors")

@@ -3,7 +3,7 @@
 A tuner turns (model, tokenizer, training examples, config) into a `Tuned`: the tuned weights,
 plus what is attached for the target task only (a soft prompt, a text prefix, an adapter).
 Evaluating the retention probes uses `Tuned.stripped()`: the weights with every attachment
-removed. Tuners only declare stages; the shared loop (`promot_bench.training`) trains them.
+removed. Tuners only declare stages; the shared loop (`promot_bench.train.training`) trains them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Callable, ClassVar
 
 from promot_bench.config import TrainConfig
-from promot_bench.train_data import Example
-from promot_bench.training import Stage, StageReport, run_stage
+from promot_bench.train.train_data import Example
+from promot_bench.train.training import Stage, StageReport, run_stage
 
 # scores (model, soft prompt or None, text prefix) on the target's validation split
 TargetScorer = Callable[[object, object, str], float]
@@ -81,7 +81,7 @@ def prompt_tensor(prompt, lr: float) -> dict:
 
 def new_soft_prompt(ctx: FitContext, init: str | None = None):
     """A soft prompt; with several target tasks (multi-task training), one per task."""
-    from promot_bench.soft_prompt import PromptSet, SoftPrompt
+    from promot_bench.train.soft_prompt import PromptSet, SoftPrompt
 
     cfg = ctx.cfg
     init = init or cfg.prompt_init

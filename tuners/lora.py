@@ -8,7 +8,7 @@ retention probes (kept for the target task), as ProMoT removes its prompt.
 """
 
 from .base import FitContext, Tuned, Tuner
-from promot_bench.training import Stage
+from promot_bench.train.training import Stage
 
 
 def attach_lora(ctx: FitContext):

@@ -1005,7 +1005,7 @@ def data_hash(out_dir: Path, tasks: Sequence = TASKS) -> str:
 def build(out_dir: Path, seed: int = 1234) -> dict:
     """Write every task's splits under out_dir and return the manifest: schema version, seed,
     source versions, item counts per task and split, and the data hash. Same inputs, same
-    bytes. Pair it with `promot_bench.cache.build_entry` to build into the cache atomically."""
+    bytes. Pair it with `promot_bench.store.cache.build_entry` to build into the cache atomically."""
     tasks = build_tasks(seed)
     check(tasks)
     return write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), tasks, TASKS)
@@ -1031,7 +1031,7 @@ def ensure_built(seed: int = 1234) -> Path:
 def cached_build(suite: str, schema: int, seed: int, versions: dict, builders: list, build_fn) -> Path:
     """A data build in the promot-bench cache, keyed on its seed, its source packages' versions
     and its builders' own source: an edited builder never reuses stale data."""
-    from promot_bench import cache
+    from promot_bench.store import cache
 
     sources = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in builders]
     key = hashlib.sha256(json.dumps([schema, seed, versions, sources]).encode()).hexdigest()[:12]

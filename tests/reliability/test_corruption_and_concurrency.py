@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from promot_bench import cache
+from promot_bench.store import cache
 from promot_bench.errors import RunError
-from promot_bench.soft_prompt import SoftPrompt
+from promot_bench.train.soft_prompt import SoftPrompt
 
 pytestmark = pytest.mark.slow
 
@@ -75,12 +75,12 @@ def test_two_cells_sharing_the_baseline_cache_at_once(tiny_llama_dir, tmp_path):
 
 
 def test_a_damaged_checkpoint_is_refused_with_its_path(tiny_llama_dir, tmp_path):
-    from promot_bench import models
+    from promot_bench.models import specs
     from promot_bench.config import load_preset
-    from promot_bench.train_data import Example
+    from promot_bench.train.train_data import Example
     from promot_bench.tuners import FitContext, get
 
-    loaded = models.load(models.resolve(str(tiny_llama_dir)))
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     folder = tmp_path / "work"
     (folder / "model").mkdir(parents=True)
     (folder / "model" / "latest.pt").write_bytes(b"\x80\x02 not a checkpoint")
@@ -128,7 +128,7 @@ def test_damaged_data_is_rebuilt_not_used(tmp_path, monkeypatch):
 
 
 def test_a_damaged_result_file_is_refused_by_run_and_leaderboard(tiny_llama_dir, tmp_path):
-    from promot_bench import leaderboard
+    from promot_bench.report import leaderboard
 
     out, shared = tmp_path / "out", tmp_path / "cache"
     finish(start(args(tiny_llama_dir, out), shared))

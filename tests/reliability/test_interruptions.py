@@ -4,7 +4,7 @@ and produce the result an uninterrupted run produces (scores, and weights and pr
 nothing under the results folder is ever left truncated, and earlier results never change.
 
 The moments come from a clean reference run that logs every fault point it passes
-(`promot_bench.faults`): mid-write of any file, after any training step, at a checkpoint write,
+(`promot_bench.store.faults`): mid-write of any file, after any training step, at a checkpoint write,
 as any evaluation starts, mid-save of the soft prompt or of a plot.
 """
 
@@ -83,7 +83,7 @@ def reference(tiny_llama_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     log = root / "points.log"
     # Build the offline data first: the runs below start with it built, so their points line up.
-    built = subprocess.run([sys.executable, "-c", "from promot_bench.runner import SUITES; SUITES['mini'].ensure_built()"],
+    built = subprocess.run([sys.executable, "-c", "from promot_bench.run.runner import SUITES; SUITES['mini'].ensure_built()"],
                            env={**os.environ, "PROMOT_BENCH_CACHE": str(root / "cache")}, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     done = cli(run_args(tiny_llama_dir, root / "out"), root / "cache", {"PROMOT_BENCH_FAULT_LOG": str(log)})

@@ -1,0 +1,160 @@
+"""The one evaluation path: lm-eval's `simple_evaluate` over our task folder, with the
+soft-prompt-aware `PromptLM`, returning each task's primary score, its stderr, and the
+per-item records (prompt, output, gold, score).
+
+Every task of ours reports a `score` metric (its primary metric on a 0-100 scale); for other
+lm-eval tasks the primary metric is the first of the task's `metric_list`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Rows per forward pass. A pass on a CPU is bound by reading the weights, so 32 rows cost far
+# less than 4x what 8 do (benchmark/perf/README.md, bench_suite_cost). Part of the baseline cache key:
+# another batch size may change the last bits of a score, and so an output.
+BATCH_SIZE = 32
+
+
+def tasks_dir() -> Path:
+    from promot_bench import tasks
+
+    return Path(tasks.__file__).parent
+
+
+def task_manager(include_paths: list[str | Path] | None = None, defaults: bool = False):
+    """Our tasks and the user's `include_paths`; lm-eval's thousands of built-ins only with
+    `defaults` (they take about 20 s to index, ours 0.1 s)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=[str(tasks_dir()), *map(str, include_paths or [])],
+                       include_defaults=defaults)
+
+
+@dataclass
+class TaskScore:
+    task: str
+    metric: str
+    value: float
+    stderr: float | None
+    n: int
+    samples: list[dict] = field(default_factory=list)
+    aggregation: str = "mean"  # how per-item values make the score (statistics.AGGREGATIONS)
+    higher_is_better: bool = True  # the metric's direction, from the task's own config
+    gold_logprob: float | None = None  # items' mean (gold_logprob.py); None: not asked, or not generative
+
+
+def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore] | None:
+    """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`;
+    `options` are `run_lm_eval`'s. None on a data-parallel helper process (the main process
+    gets everyone's scores)."""
+    out = run_lm_eval(model, tokenizer, tasks, **options)
+    return None if out is None else scores_of(out)
+
+
+def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
+                num_fewshot: int | None = None, limit: int | None = None, batch_size: int = BATCH_SIZE,
+                seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None,
+                gold_logprob: bool = False) -> dict:
+    """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
+    a data-parallel helper process (`distributed.init_group` started the launch's group).
+
+    `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`). `gold_logprob`
+    adds out["gold_logprob"] (task -> doc_id -> value) for the generative tasks, through the same
+    LM object (gold_logprob.py)."""
+    from lm_eval import simple_evaluate
+
+    from promot_bench.store import faults
+    from promot_bench.evaluate.prompt_lm import PromptLM
+
+    faults.point("eval")
+
+    if lm_class is None:
+        lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
+    else:
+        lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    from promot_bench.run.progress import silenced_stderr
+
+    with silenced_stderr():  # lm-eval's bars and notices, and the `git describe` it runs
+        out = simple_evaluate(
+            model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
+            task_manager=manager or task_manager(), log_samples=True,
+            # For a plain (non-chat) model lm-eval puts the system instruction right before the
+            # prompt with no separator, so the prefix carries its own: the exact text the tuner
+            # trained with (tests/test_tuners.py checks the two agree).
+            system_instruction=prefix or None,
+            # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
+            # default of 100,000 resamples takes minutes on a laptop CPU.
+            bootstrap_iters=bootstrap_iters,
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    if gold_logprob and out is not None:
+        from promot_bench.evaluate import gold_logprob as gold
+
+        out["gold_logprob"] = gold.score(lm, out)
+    return out
+
+
+def scores_of(out: dict) -> dict[str, TaskScore]:
+    """Each task's primary score, stderr and per-item records from lm-eval's output."""
+    scores = {}
+    for task, metrics in out["results"].items():
+        if task not in out.get("samples", {}):
+            continue  # a group row: aggregates are recomputed from the tasks by the caller
+        metric = primary_metric(out["configs"][task], metrics)
+        key = f"{metric},none"
+        stderr = metrics.get(f"{metric}_stderr,none")
+        # In document order: data-parallel processes' samples arrive one process after another.
+        samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
+        records = [sample_record(s, metric) for s in samples]
+        golds = out.get("gold_logprob", {}).get(task)
+        if golds:
+            for record in records:
+                record["gold_logprob"] = golds.get(record["doc_id"])
+        values = [r["gold_logprob"] for r in records if r.get("gold_logprob") is not None]
+        scores[task] = TaskScore(task, metric, float(metrics[key]),
+                                 float(stderr) if isinstance(stderr, (int, float)) else None,
+                                 len(samples), records,
+                                 aggregation_name(out["configs"][task], metric),
+                                 bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
+                                 sum(values) / len(values) if values else None)
+    return scores
+
+
+def primary_metric(config: dict, metrics: dict) -> str:
+    names = [m["metric"] for m in config.get("metric_list", []) if isinstance(m.get("metric"), str)]
+    if "score" in names:
+        return "score"
+    for name in names:
+        if f"{name},none" in metrics:
+            return name
+    raise KeyError(f"task {config.get('task')} reports no usable metric")
+
+
+def aggregation_name(config: dict, metric: str) -> str:
+    """lm-eval stores a custom aggregation as its source text: keep the function's name."""
+    import re
+
+    for entry in config.get("metric_list", []):
+        if entry.get("metric") == metric:
+            text = str(entry.get("aggregation", "mean"))
+            found = re.match(r"\s*def\s+(\w+)", text)
+            return found.group(1) if found else text
+    return "mean"
+
+
+def sample_record(sample: dict, metric: str) -> dict:
+    """One item's prompt, output, gold and score, in plain JSON types."""
+    arguments = sample.get("arguments") or []
+    prompt = arguments[0][0] if arguments and isinstance(arguments[0], (list, tuple)) else None
+    responses = sample.get("filtered_resps") or sample.get("resps") or []
+    output = responses[0] if responses else None
+    if isinstance(output, (list, tuple)):
+        output = output[0]
+    value = sample.get(metric)
+    record = {"doc_id": sample.get("doc_id"), "prompt": prompt, "output": output, "gold": sample.get("target")}
+    if isinstance(value, (list, tuple)):  # corpus-level metrics keep (prediction, reference) pairs
+        return {**record, "score": None, "pair": list(value)}
+    if hasattr(value, "item"):  # numpy scalars (lm-eval's acc is a numpy bool) -> plain JSON numbers
+        value = value.item()
+    return {**record, "score": float(value) if isinstance(value, bool) else value}

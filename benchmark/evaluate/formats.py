@@ -1,0 +1,105 @@
+"""The target's format, and how often outputs take it: the study's format specialization.
+
+An output is in the target's format when its first word is one of the target's labels (a
+classification target: True/False for `nli`) or, for a translation target, when it is in the
+target's language (`language_of`). `diagnose` follows this rate during training; every `run`
+reports it per probe before and after tuning as the collapse rate (`collapse`), with a paired
+bootstrap interval of the change drawn exactly as the score deltas' intervals are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from promot_bench.tasks.metrics import first_word_label
+
+MAX_LABELS = 10  # a target with more distinct first answer words is not a label set
+
+# A small language check: frequent function words that are distinctive for each language, and
+# letters that only some of them use. Enough to tell a French answer from a German, Romanian or
+# English one; not a general language identifier.
+LANGUAGE_WORDS = {
+    "fr": {"le", "la", "les", "des", "du", "une", "et", "est", "au", "aux", "dans", "pour", "qui", "sur",
+           "pas", "ce", "cette", "sont", "avec", "français", "française", "ou", "mais", "nous", "vous"},
+    "de": {"der", "die", "das", "und", "ist", "nicht", "ein", "eine", "mit", "von", "zu", "den", "dem",
+           "sich", "auf", "für", "auch", "wird", "sind", "deutsch", "oder", "aber", "wir", "ich"},
+    "ro": {"și", "si", "este", "în", "nu", "cu", "pe", "care", "sunt", "pentru", "mai", "din", "lui",
+           "al", "ale", "sau", "dar", "noi", "voi", "română", "limba"},
+    "en": {"the", "and", "is", "of", "to", "in", "that", "it", "with", "for", "are", "was", "on", "this",
+           "not", "by", "or", "but", "we", "you", "english"},
+}
+LANGUAGE_LETTERS = {"fr": set("çœèêëàâîïôûù"), "de": set("äöüß"), "ro": set("ăâîșşțţ"), "en": set()}
+
+
+def language_of(text: str) -> str | None:
+    """The language whose distinctive words and letters the text has most of; None if none."""
+    words = re.findall(r"[^\W\d_]+", text.casefold())
+    scores = {lang: sum(w in vocab for w in words) + sum(ch in LANGUAGE_LETTERS[lang] for ch in text.casefold())
+              for lang, vocab in LANGUAGE_WORDS.items()}
+    best = max(scores.values())
+    winners = [lang for lang, score in scores.items() if score == best]
+    return winners[0] if best > 0 and len(winners) == 1 else None
+
+
+@dataclass(frozen=True)
+class TargetFormat:
+    """What a specialized output looks like: one of the target's labels, or its language."""
+    labels: tuple[str, ...] = ()
+    language: str | None = None
+
+    def matches(self, output: str) -> bool:
+        if self.labels:
+            return first_word_label(output or "", self.labels) is not None
+        return self.language is not None and language_of(output or "") == self.language
+
+    def describe(self) -> str:
+        if self.labels:
+            return f"first word in {{{', '.join(self.labels)}}}"
+        return f"output in language '{self.language}'" if self.language else "none"
+
+
+def target_format(examples: list) -> TargetFormat:
+    """Labels when the target's answers are single words from a small set (classification),
+    else the language most of its answers are in (a translation target), else nothing."""
+    answers = [ex.target.split() for ex in examples]
+    firsts = {words[0].strip(".,;:!?") for words in answers if words}
+    if 0 < len(firsts) <= MAX_LABELS and all(len(words) == 1 for words in answers):
+        return TargetFormat(labels=tuple(sorted(firsts)))
+    languages = [language_of(ex.target) for ex in examples]
+    counted = {lang: languages.count(lang) for lang in set(languages) if lang}
+    if counted:
+        lang, n = max(counted.items(), key=lambda kv: kv[1])
+        # Short answers (names: "Tunisie") mostly carry no marker, so a tenth of the answers is
+        # plenty (v2's en-fr: 13%), as long as the marked ones agree (three quarters of them).
+        if n >= len(examples) / 10 and n >= 0.75 * sum(counted.values()):
+            return TargetFormat(language=lang)
+    return TargetFormat()
+
+
+def specialization_rate(outputs: list[str], fmt: TargetFormat) -> float | None:
+    """The fraction of outputs in the target's format (0-1), or None when nothing to measure."""
+    if not outputs or (not fmt.labels and not fmt.language):
+        return None
+    return sum(fmt.matches(o) for o in outputs) / len(outputs)
+
+
+def in_format(samples: list[dict], fmt: TargetFormat) -> list[float]:
+    """Per item, in doc order: 100 when the output is in the target's format, else 0 (the
+    0-100 scale of the scores, so the bootstrap treats it as one more mean-aggregated task)."""
+    ordered = sorted(samples, key=lambda s: s["doc_id"])
+    return [100.0 * fmt.matches(s.get("output") or "") for s in ordered]
+
+
+def collapse(before: dict, after: dict, fmt: TargetFormat, seed: int, iters: int = 1000) -> dict | None:
+    """Per probe and for the mean over probes: the share of outputs in the target's format
+    (percent, 0-100) before and after, the change, and its paired bootstrap 95% interval.
+    `before`/`after`: probe -> {"samples": [...]} as a run holds them. None when the target has
+    no format to look for (neither a label set nor a language)."""
+    from promot_bench.evaluate.statistics import paired_means
+
+    if not fmt.labels and not fmt.language:
+        return None
+    shares = {name: (in_format(before[name]["samples"], fmt), in_format(after[name]["samples"], fmt))
+              for name in before}
+    return paired_means(shares, iters=iters, seed=seed)

@@ -1,0 +1,71 @@
+"""Every tuner on one target with one preset: training time and target score, against the
+pretrained model. Prints a table and writes a JSON with the command that made it.
+
+    python -m promot_bench.perf.tuners --target promot_mini_nli --preset cpu-small \
+        --out results/tuners/smollm2-135m-cpu-small-nli.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.run import pipeline
+from promot_bench.train import targets
+from promot_bench.store.cache import atomic_write_text
+from promot_bench.cli import parse_overrides
+from promot_bench.config import load_preset
+from promot_bench.store.provenance import bench_header
+from promot_bench.tuners import TUNERS, Tuned
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--target", default="promot_mini_nli")
+    parser.add_argument("--preset", default="cpu-small")
+    parser.add_argument("--tuners", default=",".join(TUNERS))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset setting (repeatable), as in `promot-bench run`")
+    args = parser.parse_args(argv)
+    head = bench_header("bench_tuners", argv)
+
+    manager = evaluation.task_manager()
+    spec = specs.resolve(args.model)
+    task = targets.load_task(args.target, manager)
+    cfg = load_preset(args.preset, parse_overrides(args.overrides))
+    rows = {}
+    loaded = specs.load(spec)
+    base = pipeline.score_target(Tuned(loaded.model), loaded.tokenizer, task, manager)
+    rows["pretrained"] = {"train_seconds": 0.0, "target_score": base.value, "stderr": base.stderr}
+    print(f"pretrained: {args.target} {base.value:.1f} ± {base.stderr:.1f}", flush=True)
+    for name in args.tuners.split(","):
+        loaded = specs.load(spec)  # a fresh copy of the pretrained weights for every tuner
+        with tempfile.TemporaryDirectory() as workdir:
+            started = time.perf_counter()
+            tuned = pipeline.fit(loaded, name, task, cfg, Path(workdir), manager, progress=False)
+            seconds = time.perf_counter() - started
+        score = pipeline.score_target(tuned, loaded.tokenizer, task, manager)
+        training = sum(r.seconds for r in tuned.reports)
+        rows[name] = {"train_seconds": training, "fit_seconds_with_validation": seconds,
+                      "best_steps": [r.best_step for r in tuned.reports],
+                      "target_score": score.value, "stderr": score.stderr,
+                      "stages": [r.to_dict() for r in tuned.reports]}
+        print(f"{name}: {args.target} {score.value:.1f} ± {score.stderr:.1f}; training {training:.0f} s "
+              f"({seconds:.0f} s with keep-best validation); best steps "
+              f"{', '.join(f'{r.name} {r.best_step} ({r.best_score})' for r in tuned.reports)}", flush=True)
+    if args.out:
+        atomic_write_text(args.out, json.dumps({
+            **head, "model": spec.name, "target": args.target, "preset": cfg.to_dict(), "results": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

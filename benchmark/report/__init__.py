@@ -1,0 +1,1 @@
+"""Reporting: the leaderboard tables, plots and page, generated from the result files alone."""

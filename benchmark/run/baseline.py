@@ -1,0 +1,116 @@
+"""The pretrained model's evaluations, cached by content key (model weights, suite definition
+and data, seed, limit, shots) and shared by every run and probe card with that key."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from promot_bench.evaluate import evaluation
+from promot_bench.store import provenance
+from promot_bench.train import distributed
+from promot_bench.store.cache import atomic_write_text, cache_dir, check_manifest, locked, read_manifest, write_entry
+from promot_bench.run.options import Plan
+from promot_bench.run.record import SCHEMA_VERSION
+from promot_bench.run.suites import Suite
+
+
+# Fields added since without a bump, optional to every reader (older results lack them):
+# `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, `gold_logprob` and
+# `eval_batch_size`.
+CACHE_FORMAT = 5  # bump when what a cached evaluation holds changes (5: gold_logprob's cached pass)
+
+
+def model_identity(path: Path) -> str:
+    """A content identity of the model's weights: the cache manifest's hashes where there is
+    one (embedded and converted models), else config + weight files' names, sizes and mtimes."""
+    import hashlib
+
+    manifest = read_manifest(path)
+    digest = hashlib.sha256()
+    if manifest and manifest.get("files"):
+        digest.update(json.dumps({k: v["sha256"] for k, v in manifest["files"].items()}, sort_keys=True).encode())
+        return digest.hexdigest()
+    for file in sorted(path.iterdir()):
+        if file.name == "config.json" or file.suffix in (".safetensors", ".bin"):
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def data_hash(suite: Suite) -> str | None:
+    """The offline suite's built-data hash (of each builder's data, joined when several); the
+    paper suite's data is named by its YAMLs."""
+    import hashlib
+
+    hashes = [read_manifest(folder)["data_hash"] for folder in suite.ensure_built()]
+    if not hashes:
+        return None
+    return hashes[0] if len(hashes) == 1 else hashlib.sha256("|".join(hashes).encode()).hexdigest()
+
+
+def suite_version(p: Plan) -> str:
+    """A hash of the YAMLs and code that define the evaluation: the suite's folder, and the
+    user's --include-path folders (with their local data files) where given."""
+    import hashlib
+
+    parts = [provenance.hash_tree(evaluation.tasks_dir() / p.suite.folder)]
+    parts += [provenance.hash_tree(Path(folder), ("*",)) for folder in p.options.include_path]
+    if p.lm_eval_defaults:  # lm-eval's own tasks: their definitions come with its version
+        parts.append(provenance.package_versions().get("lm_eval", ""))
+    return parts[0] if len(parts) == 1 else hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def cached_evaluation(key_parts: dict, compute) -> dict | None:
+    """`compute()` once per content key; the result is kept in the cache and shared by runs.
+    (None on a data-parallel helper process, which takes part in `compute` only.)"""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache_dir() / "baselines" / key
+    main = distributed.is_main()
+    # Under the lock, so runs sharing a baseline compute it once (the others wait, then read it).
+    with locked(folder) if main else contextlib.nullcontext():
+        # A small file: its sha256 is checked on every use.
+        if not distributed.main_decides(lambda: check_manifest(folder, full=True) is None):
+            scores = compute()
+
+            def build(tmp: Path) -> dict:
+                atomic_write_text(tmp / "scores.json", json.dumps({"key": key_parts, "scores": scores}))
+                return {"key": key_parts}
+
+            if main:
+                write_entry(folder, build)
+    return json.loads((folder / "scores.json").read_text())["scores"] if main else None
+
+
+def baseline_key(p: Plan, loaded) -> dict:
+    """The content key of the pretrained model's cached evaluations (less the tasks and shots)."""
+    o = p.options
+    return {"model": model_identity(loaded.path), "suite": p.eval_key, "suite_version": suite_version(p),
+            "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
+            "cache_format": CACHE_FORMAT, "batch_size": evaluation.BATCH_SIZE}
+
+
+def evaluate_json(loaded, manager, seed: int, model, names: list[str], **kw) -> dict | None:
+    """`evaluation.evaluate` as the cache stores it (None on a data-parallel helper process)."""
+    scores = evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=seed, **kw)
+    return None if scores is None else scores_to_json(scores)
+
+
+def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict | None:
+    """The pretrained model's scores on the plan's eval set (a run's "before"), computed once
+    per content key and shared by every run and probe card with that key."""
+    key = baseline_key(p, loaded) if key is None else key
+    return cached_evaluation({**key, "tasks": p.group, "shots": p.options.shots},
+                             lambda: evaluate_json(loaded, manager, p.options.seed, loaded.model, p.eval_tasks,
+                                                   limit=p.options.limit, num_fewshot=p.eval_shots,
+                                                   gold_logprob=True))
+
+
+def scores_to_json(scores: dict) -> dict:
+    return {name: {"metric": s.metric, "score": s.value, "stderr": s.stderr, "n": s.n,
+                   "aggregation": s.aggregation, "higher_is_better": s.higher_is_better,
+                   "gold_logprob": s.gold_logprob, "samples": s.samples}
+            for name, s in scores.items()}

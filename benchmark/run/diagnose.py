@@ -1,0 +1,367 @@
+"""`promot-bench diagnose`: watch format specialization happen (the study's Figures 1-3).
+
+At the start and every `every` training steps of each tuner, on the current weights:
+  * the target's validation score, 0-shot, with what the tuner attaches (soft prompt, demo);
+  * every eval task's score with the prompt stripped, on the first `eval_limit` items;
+  * the format-specialization rate: per eval task, the fraction of outputs whose first word is
+    one of the target's labels (True/False for `nli`) or, for a translation target, the
+    fraction of outputs in the target's language (see `language_of`);
+  * gradient alignment: on one fixed batch, the cosine between the gradient of the loss with
+    the true labels and with the labels shuffled across the batch's examples (same inputs), per
+    parameter group of the last block (MLP; attention Q, K, V) and over all parameters. Near 1:
+    the gradient mostly teaches the answer's format, which shuffled labels share.
+
+Steps count across all of a tuner's stages (ProMoT's first 40 are prompt-only: its weights,
+and so the stripped scores, stay put). One JSON (schema-versioned, with the command) and PNG
+plots per diagnose run, under <out>/diagnose/<model>/<eval set>/<train>/.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.run import pipeline, record, runner
+from promot_bench.run.options import Plan, RunOptions
+from promot_bench.store import provenance
+from promot_bench.train import targets
+from promot_bench.store.cache import atomic_write_text
+from promot_bench.errors import UsageError
+from promot_bench.evaluate.formats import (LANGUAGE_LETTERS, LANGUAGE_WORDS, MAX_LABELS, TargetFormat,  # noqa: F401
+                      language_of, specialization_rate, target_format)
+from promot_bench.train.train_data import Example, collate, encode
+
+SCHEMA_VERSION = 1
+
+# The format-specialization rule (labels or language) lives in formats.py, shared with `run`'s
+# collapse rate; the names stay importable from here.
+# --- gradient alignment ------------------------------------------------------------------------
+
+def shuffled_labels(examples: list[Example], seed: int) -> list[Example]:
+    """The same inputs with the targets permuted among them: the format stays, the meaning goes."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    return [replace(ex, target=examples[i].target) for ex, i in zip(examples, order)]
+
+
+def parameter_groups(model) -> dict[str, list[str]]:
+    """Parameter names of the last block's MLP and attention Q, K, V (the study's choice),
+    plus "all". The last block is the decoder's for encoder-decoders."""
+    names = [n for n, _ in model.named_parameters()]
+    blocks = {}
+    for name in names:
+        found = re.search(r"((?:decoder\.)?(?:layers|h|block)\.)(\d+)\.", name)
+        if found:
+            blocks.setdefault(found.group(1), set()).add(int(found.group(2)))
+    if not blocks:
+        return {"all": names}
+    prefix = "decoder.block." if "decoder.block." in blocks else max(blocks, key=lambda k: len(blocks[k]))
+    last = f"{prefix}{max(blocks[prefix])}."
+    in_last = [n for n in names if last in n]
+    patterns = {"mlp": r"\.(mlp|DenseReluDense|layer\.2)\.", "attn_q": r"(q_proj|\.q\.|query)",
+                "attn_k": r"(k_proj|\.k\.|key)", "attn_v": r"(v_proj|\.v\.|value)"}
+    groups = {g: [n for n in in_last if re.search(p, n)] for g, p in patterns.items()}
+    groups = {g: ns for g, ns in groups.items() if ns}
+    groups["all"] = names
+    return groups
+
+
+def gradients(model, tokenizer, examples: list[Example], soft_prompt, max_length: int) -> dict:
+    """The gradient of the mean target-token loss on `examples` (one batch), per parameter."""
+    import torch
+
+    from promot_bench.train.loss import compute_loss
+
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    was_training = model.training
+    try:
+        model.eval()  # no dropout: both gradients see the same network
+        for p in model.parameters():
+            p.requires_grad_(True)
+        model.zero_grad(set_to_none=True)
+        rows = [encode(tokenizer, ex, model.config.is_encoder_decoder, max_length) for ex in examples]
+        with torch.enable_grad():
+            compute_loss(model, collate(rows, tokenizer.pad_token_id), soft_prompt).backward()
+        return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    finally:
+        model.zero_grad(set_to_none=True)
+        for n, p in model.named_parameters():
+            p.requires_grad_(flags[n])
+        model.train(was_training)
+
+
+def cosines(true_grads: dict, shuffled_grads: dict, groups: dict[str, list[str]]) -> dict[str, float | None]:
+    import torch
+
+    out = {}
+    for group, names in groups.items():
+        names = [n for n in names if n in true_grads and n in shuffled_grads]
+        if not names:
+            out[group] = None
+            continue
+        a = torch.cat([true_grads[n].flatten().double() for n in names])
+        b = torch.cat([shuffled_grads[n].flatten().double() for n in names])
+        denominator = a.norm() * b.norm()
+        out[group] = float(a @ b / denominator) if denominator > 0 else None
+    return out
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+@dataclass
+class Checkpoint:
+    step: int
+    stage: str
+    target: float | None
+    scores: dict  # eval task -> score (prompt stripped, first eval_limit items)
+    specialization: dict  # eval task -> rate (0-1) or None
+    cosine: dict  # parameter group -> cosine or None
+    seconds: float = 0.0
+
+
+def mean_rate(specialization: dict, excluded) -> float | None:
+    """The mean specialization rate over the eval tasks not `excluded` (None when none has one)."""
+    rates = [r for t, r in specialization.items() if r is not None and t not in excluded]
+    return sum(rates) / len(rates) if rates else None
+
+
+ALREADY_IN_FORMAT = 0.5  # an eval task this often in the target's format before training is left out
+
+
+def already_in_format(start: dict) -> list[str]:
+    """Eval tasks that answer in the target's format before any training (nli3 and same-word
+    answer True/False themselves): their rate says nothing about specialization, so the mean
+    leaves them out (their own rates stay in the file)."""
+    return sorted(t for t, r in start.items() if r is not None and r >= ALREADY_IN_FORMAT)
+
+
+def summarize(result: dict) -> dict:
+    """The derived figures of a diagnose result, recomputed from its per-task measurements."""
+    for data in result["tuners"].values():
+        start = data["checkpoints"][0]["specialization"]
+        excluded = already_in_format(start)
+        data["excluded_from_mean_specialization"] = excluded
+        for c in data["checkpoints"]:
+            c["mean_specialization"] = mean_rate(c["specialization"], excluded)
+            c["mean_score"] = sum(c["scores"].values()) / len(c["scores"])
+    return result
+
+
+@dataclass
+class DiagnoseOptions:
+    tuners: list[str]
+    train: str
+    every: int = 10
+    eval_limit: int = 15
+    probe_batch: int = 8
+    base: RunOptions = field(default_factory=lambda: RunOptions(tuner="", train=""))
+
+
+class Recorder:
+    """Called at every checkpoint the training loop makes (as its validation hook)."""
+
+    def __init__(self, loaded, plan: Plan, manager, fmt: TargetFormat, probe: tuple, options: DiagnoseOptions,
+                 progress: bool):
+        self.loaded, self.plan, self.manager, self.fmt = loaded, plan, manager, fmt
+        self.true_examples, self.shuffled_examples = probe
+        self.options, self.progress = options, progress
+        self.groups = parameter_groups(loaded.model)
+        self.target_score = pipeline.target_scorer(
+            [targets.load_task(t, manager) for t in plan.targets], loaded.tokenizer, manager)
+        self.checkpoints: list[Checkpoint] = []
+        self.stage, self.stage_start, self.stage_calls, self.stage_steps = "start", 0, 0, 0
+        self._eval_cache: dict = {}  # weights hash -> (scores, specialization): unchanged weights, same answers
+
+    def enter(self, stage) -> None:
+        self.stage_start += self.stage_steps if self.stage != "start" else 0
+        self.stage, self.stage_calls, self.stage_steps = stage.name, 0, stage.steps
+
+    def __call__(self, model, soft_prompt, prefix: str) -> float:
+        started = time.perf_counter()
+        if self.stage == "start":
+            step = 0
+        else:
+            self.stage_calls += 1
+            step = self.stage_start + min(self.stage_calls * self.options.every, self.stage_steps)
+        target = self.target_score(model, soft_prompt, prefix) if self.target_score else None
+        key = record.weights_hash(model)
+        if key not in self._eval_cache:
+            results = evaluation.evaluate(model, self.loaded.tokenizer, self.plan.eval_tasks, manager=self.manager,
+                                          limit=self.options.eval_limit, num_fewshot=self.plan.eval_shots,
+                                          seed=self.plan.options.seed, bootstrap_iters=0)
+            self._eval_cache[key] = ({t: r.value for t, r in results.items()},
+                                     {t: specialization_rate([s["output"] for s in r.samples], self.fmt)
+                                      for t, r in results.items()})
+        scores, rates = self._eval_cache[key]
+        cos = cosines(gradients(model, self.loaded.tokenizer, self.with_prefix(self.true_examples, prefix), soft_prompt,
+                                self.plan.cfg.max_length),
+                      gradients(model, self.loaded.tokenizer, self.with_prefix(self.shuffled_examples, prefix), soft_prompt,
+                                self.plan.cfg.max_length), self.groups)
+        point = Checkpoint(step, self.stage, target, scores, rates, cos, round(time.perf_counter() - started, 2))
+        self.checkpoints.append(point)
+        if self.progress:
+            spec = mean_rate(rates, already_in_format(self.checkpoints[0].specialization))
+            print(f"  step {step:>4} ({self.stage}): target {target if target is None else round(target, 1)}, "
+                  f"in-context mean {sum(scores.values()) / len(scores):.1f}, specialization "
+                  f"{'-' if spec is None else f'{spec:.2f}'}, cosine(all) {cos.get('all')}", flush=True)
+        return -math.inf if target is None else target
+
+    @staticmethod
+    def with_prefix(examples: list[Example], prefix: str) -> list[Example]:
+        return [replace(ex, prompt=prefix + ex.prompt) for ex in examples] if prefix else examples
+
+
+def plan_all(options: DiagnoseOptions) -> list[Plan]:
+    if options.every < 1 or options.eval_limit < 1 or options.probe_batch < 2:
+        raise UsageError("--every and --eval-limit must be at least 1 (--probe-batch at least 2)")
+    if len(set(options.tuners)) != len(options.tuners):
+        raise UsageError("--tuner names a tuner twice")
+    overrides = {"checkpoint_every": options.every, "prompt_checkpoint_every": options.every, "keep_best": "false",
+                 **options.base.overrides}
+    plans = [runner.plan(replace(options.base, tuner=t, train=options.train, overrides=overrides)) for t in options.tuners]
+    if plans[0].mode == "sequential":
+        raise UsageError("diagnose follows one training run: use one target or a multi-task a+b target")
+    return plans
+
+
+def result_path(plans: list[Plan], options: DiagnoseOptions) -> Path:
+    """Named by the tuners and seed, and by the preset and --steps where not the default's own
+    (diagnose always follows the final weights, so keep-best is not part of its budget)."""
+    from promot_bench.config import variant
+
+    p = plans[0]
+    setting = variant(p.options.preset, None if p.options.steps is None else f"steps{p.options.steps}")
+    return (p.options.out / "diagnose" / p.spec.name / p.eval_key / p.options.train /
+            f"{'+'.join(options.tuners)}{f'-{setting}' if setting else ''}-seed{p.options.seed}.json")
+
+
+def command(options: DiagnoseOptions) -> str:
+    run = record.run_command(replace(options.base, tuner=",".join(options.tuners), train=options.train)).split(" ", 2)[2]
+    return (f"promot-bench diagnose {run} --every {options.every} --eval-limit {options.eval_limit} "
+            f"--probe-batch {options.probe_batch}")
+
+
+def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
+    from promot_bench.tuners import FitContext, get
+
+    plans = plan_all(options)
+    path = result_path(plans, options)
+    provenance.code_identity()  # recorded as it is now, before the training starts
+    started = time.perf_counter()
+    per_tuner = {}
+    for plan in plans:
+        tuner_started = time.perf_counter()
+        if progress:
+            print(f"{plan.options.tuner} on {plan.options.train}:", flush=True)
+        loaded = specs.load(plan.spec)
+        manager = evaluation.task_manager(plan.options.include_path, defaults=plan.lm_eval_defaults)
+        tasks = [targets.load_task(t, manager) for t in plan.targets]
+        examples = [ex for task in tasks for ex in targets.training_examples(task)]
+        fmt = target_format(examples)
+        probe = examples[:options.probe_batch]
+        recorder = Recorder(loaded, plan, manager, fmt, (probe, shuffled_labels(probe, plan.options.seed)), options,
+                            progress)
+        import tempfile
+
+        import torch
+
+        torch.manual_seed(plan.cfg.seed)
+        recorder(loaded.model, None, "")  # step 0: the pretrained model, nothing attached
+
+        class Watched(FitContext):
+            def train(self, stage, model=None, prefix: str = ""):
+                recorder.enter(stage)
+                return super().train(stage, model, prefix)
+
+        with tempfile.TemporaryDirectory() as workdir:
+            ctx = Watched(loaded.model, loaded.tokenizer, examples, plan.cfg, Path(workdir), recorder, progress)
+            tuned = get(plan.options.tuner).fit(ctx)
+        per_tuner[plan.options.tuner] = {
+            "stages": [{"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports],
+            "checkpoints": [dict(c.__dict__) for c in recorder.checkpoints],
+            "seconds": round(time.perf_counter() - tuner_started, 2),
+        }
+    p = plans[0]
+    result = {
+        "schema_version": SCHEMA_VERSION, **provenance.header(command(options), p.options.argv),
+        "model": {"spec": p.spec.text, "name": p.spec.name},
+        "train": p.options.train, "target_tasks": p.targets, "eval_tasks": p.eval_tasks, "eval_group": p.group,
+        "shots": p.options.shots, "seed": p.options.seed, "preset": p.options.preset, "config": p.cfg.to_dict(),
+        "every": options.every, "eval_limit": options.eval_limit, "probe_batch": options.probe_batch,
+        "format": {"labels": list(fmt.labels), "language": fmt.language, "rule": fmt.describe()},
+        "parameter_groups": {g: (len(ns) if g == "all" else ns) for g, ns in recorder.groups.items()},
+        "tuners": per_tuner, "seconds": round(time.perf_counter() - started, 2),
+    }
+    summarize(result)
+    atomic_write_text(path, json.dumps(result, indent=1))
+    result["plots"] = [str(x) for x in plot(result, path)]
+    atomic_write_text(path, json.dumps(result, indent=1))
+    result["path"] = str(path)
+    return result
+
+
+def plot(result: dict, path: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from promot_bench.report.figures import save_png
+
+    written = []
+    panels = [("target", "target score (validation, 0-shot)"), ("mean_score", "in-context mean (prompt stripped)"),
+              ("mean_specialization", f"format specialization ({result['format']['rule']}),\n"
+                                      "eval tasks not already in that format")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (key, title) in zip(axes, panels):
+        for tuner, data in result["tuners"].items():
+            points = [(c["step"], c[key]) for c in data["checkpoints"] if c[key] is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=tuner)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training step (all stages)")
+        ax.legend()
+    fig.suptitle(f"{result['model']['name']}: training on {result['train']} ({result['eval_group']}, "
+                 f"{result['eval_limit']} items per task)", fontsize=11)
+    fig.tight_layout()
+    written.append(save_png(fig, path.with_name(path.stem + "-scores.png")))
+    plt.close(fig)
+
+    groups = [g for g in result["parameter_groups"]]
+    fig, axes = plt.subplots(1, len(result["tuners"]), figsize=(6 * len(result["tuners"]), 4), squeeze=False)
+    for ax, (tuner, data) in zip(axes[0], result["tuners"].items()):
+        for group in groups:
+            points = [(c["step"], c["cosine"].get(group)) for c in data["checkpoints"] if c["cosine"].get(group) is not None]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=group)
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_title(f"{tuner}: cos(grad true labels, grad shuffled labels)", fontsize=10)
+        ax.set_xlabel("training step (all stages)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(save_png(fig, path.with_name(path.stem + "-cosine.png")))
+    plt.close(fig)
+    return written
+
+
+def format_summary(result: dict) -> str:
+    lines = [f"diagnose: {', '.join(result['tuners'])} on {result['train']} ({result['model']['name']}); "
+             f"format = {result['format']['rule']}",
+             f"{'tuner':<14} {'step':>5} {'target':>7} {'mean':>6} {'spec.':>6} {'cos all':>8}"]
+    for tuner, data in result["tuners"].items():
+        for c in data["checkpoints"]:
+            spec, cos = c["mean_specialization"], c["cosine"].get("all")
+            lines.append(f"{tuner:<14} {c['step']:>5} {'-' if c['target'] is None else format(c['target'], '7.1f'):>7} "
+                         f"{c['mean_score']:6.1f} {'-' if spec is None else format(spec, '6.2f'):>6} "
+                         f"{'-' if cos is None else format(cos, '8.3f'):>8}")
+    lines.append(f"result: {result['path']}")
+    return "\n".join(lines)
+

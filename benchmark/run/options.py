@@ -1,0 +1,94 @@
+"""What a run is asked to do (`RunOptions`, the command line's arguments) and what it will do
+(`Plan`: the options checked and resolved into a model, a suite, eval tasks, targets and a
+training configuration, with the folders its files go to)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promot_bench import config
+from promot_bench.config import DEFAULT_PRESET
+from promot_bench.models import specs
+from promot_bench.run.suites import JOINERS, Suite
+
+
+@dataclass
+class RunOptions:
+    tuner: str
+    train: str
+    model: str | None = None
+    suite: str = "mini"
+    shots: int = 1
+    seed: int = 0
+    preset: str = DEFAULT_PRESET
+    steps: int | None = None
+    limit: int | None = None
+    out: Path = Path("results")
+    overrides: dict = field(default_factory=dict)
+    argv: list[str] | None = None
+    eval_tasks: str | None = None  # comma-separated lm-eval tasks/groups in place of the suite's group
+    include_path: list[Path] = field(default_factory=list)  # folders of the user's own task YAMLs
+    save_model: bool = False  # keep the tuned weights (and any adapter) as transformers / PEFT folders
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, checked before anything is loaded or written."""
+    options: RunOptions
+    spec: specs.ModelSpec
+    suite: Suite
+    eval_tasks: list[str]  # what lm-eval evaluates before and after: the suite's group, or --eval-tasks
+    targets: list[str]  # lm-eval task names, in training order
+    cfg: object
+    mode: str = "single"  # or "multi" (mixed batches) or "sequential" (one target after another)
+    eval_shots: int | None = None  # None: the suite's group fixes its shots; else num_fewshot for lm-eval
+    lm_eval_defaults: bool = False  # some task is one of lm-eval's own (index them too)
+    budget: str | None = None  # config.budget_label: None for the preset's own training budget
+
+    @property
+    def group(self) -> str:
+        """The eval set's name: the suite's group, or the --eval-tasks list joined."""
+        return ",".join(self.eval_tasks)
+
+    @property
+    def eval_key(self) -> str:
+        """The results folder level for the eval set: the suite, or the --eval-tasks (shortened)."""
+        if self.eval_shots is None:
+            return self.suite.key
+        import hashlib
+        import re
+
+        name = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(self.eval_tasks))
+        if len(name) > 60:
+            name = f"{name[:40]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        return f"tasks-{name}-{self.eval_shots}shot"
+
+    @property
+    def target(self) -> str:
+        """The target as one name: the task itself, or the targets joined as in --train."""
+        return JOINERS.get(self.mode, "").join(self.targets)
+
+    @property
+    def variant(self) -> str | None:
+        """The cell's folder below its tuner's: a preset other than the default, a budget other
+        than the preset's own (None for the default preset at its own budget)."""
+        return config.variant(self.options.preset, self.budget)
+
+    @property
+    def folder(self) -> Path:
+        o = self.options
+        folder = o.out / "runs" / self.spec.name / self.eval_key / o.train / o.tuner
+        return folder / self.variant if self.variant else folder
+
+    @property
+    def result_path(self) -> Path:
+        return self.folder / f"seed{self.options.seed}.json"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.folder / f"seed{self.options.seed}.samples.jsonl"
+
+    @property
+    def work(self) -> Path:
+        return self.folder / f"seed{self.options.seed}.work"

@@ -1,0 +1,63 @@
+"""The steps a run is made of, each usable alone: turn target tasks into training data, fit a
+tuner on them (with keep-best on the targets' validation splits), and score a target with
+whatever the tuner attaches for it (soft prompt, demonstration, adapter).
+
+Several targets at once is multi-task training: their training examples are mixed in every
+batch, a tuner with a soft prompt gets one prompt per task, and keep-best uses the mean of the
+targets' validation scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from promot_bench.evaluate import evaluation
+from promot_bench.train import targets
+from promot_bench.config import TrainConfig
+from promot_bench.train.soft_prompt import for_task
+
+
+def target_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_SIZE):
+    """Scores (model, soft prompt, prefix) on the targets' validation splits, 0-100 (their mean);
+    None when a target has no validation split."""
+    tasks = tasks if isinstance(tasks, list) else [tasks]
+    validations = {task.config.task: targets.validation_task(task) for task in tasks}
+    if any(v is None for v in validations.values()):
+        return None
+
+    def score(model, soft_prompt, prefix: str) -> float | None:
+        """The mean validation score; None on a data-parallel helper process."""
+        values = []
+        for name, validation in validations.items():
+            result = evaluation.evaluate(model, tokenizer, [validation], soft_prompt=for_task(soft_prompt, name),
+                                         prefix=prefix, manager=manager, batch_size=batch_size, bootstrap_iters=0,
+                                         num_fewshot=0)
+            values.append(None if result is None else result[name].value)
+        return None if None in values else sum(values) / len(values)
+
+    return score
+
+
+def fit(loaded, tuner_name: str, tasks, cfg: TrainConfig, workdir: Path, manager, progress: bool = True,
+        model=None):
+    """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task);
+    `model` continues from other weights than `loaded.model` (sequential training)."""
+    import torch
+
+    from promot_bench.tuners import FitContext, get
+
+    tasks = tasks if isinstance(tasks, list) else [tasks]
+    tuner = get(tuner_name)
+    torch.manual_seed(cfg.seed)
+    examples = [ex for task in tasks for ex in targets.training_examples(task)]
+    ctx = FitContext(loaded.model if model is None else model, loaded.tokenizer, examples, cfg, workdir,
+                     target_scorer(tasks, loaded.tokenizer, manager) if cfg.keep_best else None, progress)
+    return tuner.fit(ctx)
+
+
+def score_target(tuned, tokenizer, task, manager, limit: int | None = None,
+                 batch_size: int = evaluation.BATCH_SIZE):
+    """The target's test score with the tuner's attachments for it (0-shot, as in the study)."""
+    name = task.config.task
+    return evaluation.evaluate(tuned.model, tokenizer, [name], soft_prompt=for_task(tuned.soft_prompt, name),
+                               prefix=tuned.prefix, limit=limit, manager=manager, batch_size=batch_size,
+                               num_fewshot=0)[name]

@@ -1,0 +1,89 @@
+"""`promot-bench export RESULT.json --to DIR`: a finished cell's tuned model, re-derived.
+
+A finished run deletes its work folder (its checkpoints are large), so a cell run without
+`--save-model` keeps no weights. Training is deterministic for one seed, code and machine, so
+export trains the cell again from the command its result records (in a scratch folder inside
+DIR), checks the stripped weights' sha256 — and each soft prompt's — against the result's
+`weights_sha256` and `soft_prompt_sha256`, and only then writes what `--save-model` writes:
+`DIR/seed<k>.model/` and, for tuners with a soft prompt or adapter, `DIR/seed<k>.peft/`.
+Other code, or a CPU whose float results differ in the last bits, gives other weights: export
+says so and writes nothing. It re-runs training only, not the evaluations.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from promot_bench.errors import RunError, UsageError
+
+
+def read_result(path: Path) -> dict:
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such result file") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable JSON result ({type(exc).__name__})") from None
+    if not isinstance(result, dict) or not {"command", "weights_sha256", "code"} <= set(result):
+        raise UsageError(f"{path}: not a promot-bench run result (no command, weights_sha256 or code)")
+    return result
+
+
+def check_reproducible(result: dict, path: Path) -> None:
+    """Refuse, before training, what cannot give the recorded weights here."""
+    from promot_bench.store import provenance
+
+    theirs = (result.get("code") or {}).get("source_sha256")
+    ours = provenance.code_identity()["source_sha256"]
+    if theirs != ours:
+        commit = (result.get("code") or {}).get("commit") or "unknown"
+        raise RunError(f"{path} was made by other code (source {str(theirs)[:12]}, commit {commit}; this is "
+                       f"{ours[:12]}): install that commit to re-derive its weights")
+    if result.get("training_processes", 1) != 1:
+        raise RunError(f"{path} was trained by {result['training_processes']} processes; export re-trains "
+                       "in one, which sums gradients in another order")
+
+
+def export(result_path: Path, to: Path, options_for, progress: bool = True) -> dict:
+    """Re-train the cell of `result_path`, check its hashes, save its folders under `to`;
+    returns what was saved (export.record's form, paths relative to `to`). `options_for` turns
+    the result's recorded command into the runner's options (the command line's parser:
+    `cli.recorded_run_options`)."""
+    import dataclasses
+
+    from promot_bench.evaluate import evaluation
+    from promot_bench.models import specs
+    from promot_bench.run import record, runner
+    from promot_bench.models import export as folders
+
+    result = read_result(result_path)
+    check_reproducible(result, result_path)
+    options = options_for(result["command"])
+    try:
+        to.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=to))
+    except OSError as exc:
+        raise UsageError(f"cannot write to --to {to}: {exc.strerror or exc}") from None
+    try:
+        p = runner.plan(dataclasses.replace(options, out=scratch, save_model=False))
+        loaded = specs.load(p.spec)
+        manager = evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults)
+        tuned, attached = runner.fit(p, loaded, manager, progress)
+        folders.save_adapters(scratch / "peft", tuned, attached)  # before stripping unloads lora-then-ft's
+        stripped = tuned.stripped()
+        mismatch = []
+        if record.weights_hash(stripped) != result["weights_sha256"]:
+            mismatch.append("weights")
+        for t, expected in (result.get("soft_prompt_sha256") or {}).items():
+            if attached.get(t, (None,))[0] is None or record.tensor_hash(attached[t][0].weight) != expected:
+                mismatch.append(f"soft prompt of {t}")
+        if mismatch:
+            raise RunError(f"re-training {result_path} gave other {', '.join(mismatch)} than it records "
+                           "(another CPU's float results can differ in the last bits); nothing written")
+        folders.save_model(scratch / "model", stripped, loaded.tokenizer)
+        return folders.place(scratch, to, p.options.seed)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,251 @@
+"""`promot-bench run`: one cell row of the in-context retention matrix.
+
+1. the pretrained model on the eval suite (and on the target, 0-shot) - cached by content key;
+2. the tuner fits the target's training split (checkpoints, keep-best on its validation split);
+3. the target's test split with what the tuner attaches; the eval suite on the weights alone;
+4. one result JSON (+ per-item JSONL) written atomically, and the row printed.
+
+Every step keeps its output in the run's work folder until the result file is written, so an
+interrupted run started again redoes nothing that had finished.
+
+Under `accelerate launch` (or `torchrun`) every process runs these steps: the evaluations are
+data-parallel and training is DDP or FSDP (train/distributed.py). The main process alone
+reads and writes files; whether a step is already done is its decision, sent to the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from promot_bench.evaluate import evaluation
+from promot_bench.models import export, specs
+from promot_bench.run import pipeline
+from promot_bench.store import provenance
+from promot_bench.train import distributed, targets
+from promot_bench.store.cache import atomic_write_text, locked
+from promot_bench.config import budget_label, load_preset
+from promot_bench.errors import RunError, UsageError, choices_text
+from promot_bench.run.progress import say
+from promot_bench.tasks import MAX_SHOTS
+from promot_bench.run.options import Plan, RunOptions
+from promot_bench.run.baseline import baseline_key, cached_evaluation, evaluate_json, pretrained_scores
+from promot_bench.run.record import assemble, read_result, same_settings, target_format_of, weights_hash, write_samples
+from promot_bench.run.resume import claim_work, lock_path, remove_stale_temporaries, step
+from promot_bench.run.suites import SUITES, Suite, TaskFinder, parse_train, resolve_target
+
+
+def plan(options: RunOptions) -> Plan:
+    from promot_bench.tuners import TUNERS
+
+    if options.tuner not in TUNERS:
+        raise UsageError(f"unknown tuner '{options.tuner}': choose from {choices_text(TUNERS)}")
+    if options.suite not in SUITES:
+        raise UsageError(f"unknown suite '{options.suite}': choose from {choices_text(SUITES)}")
+    suite = SUITES[options.suite]
+    mode, names = parse_train(options.train)
+    if mode == "multi" and not TUNERS[options.tuner].multi_task:
+        raise UsageError(f"tuner '{options.tuner}' cannot train on several targets at once: "
+                         f"choose from {choices_text([n for n, t in TUNERS.items() if t.multi_task])}")
+    check_eval_options(options, suite)
+    distributed.launch_kind()  # refuses an unsupported launcher before anything runs
+    finder = TaskFinder(options.include_path)
+    target_tasks = [resolve_target(name, suite, finder) for name in names]
+    eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
+    cfg = load_preset(options.preset, budget_overrides(options))
+    budget = budget_label(cfg, load_preset(options.preset, {"seed": options.seed}))
+    spec = specs.resolve(options.model)
+    return Plan(options, spec, suite, eval_tasks, target_tasks, cfg, mode, eval_shots, len(finder.managers) > 1,
+                budget)
+
+
+def budget_overrides(options: RunOptions) -> dict:
+    """The --set overrides, the seed, and --steps: a dose budget, every stage that long and
+    its final weights kept (keep-best, the preset's own rule, would hide what later steps do),
+    unless --set keep_best says otherwise."""
+    overrides = {**options.overrides, "seed": options.seed}
+    if options.steps is not None:
+        overrides = {"keep_best": "false", **overrides, "steps": options.steps, "prompt_steps": options.steps,
+                     "lora_steps": options.steps}
+    return overrides
+
+
+def check_eval_options(options: RunOptions, suite: Suite) -> None:
+    """The evaluation side of the options: shots, limit, task folders, the output folder."""
+    if options.eval_tasks is None and options.shots not in suite.groups:
+        raise UsageError(f"--shots {options.shots}: choose from {choices_text(suite.groups)}")
+    if not 0 <= options.shots <= MAX_SHOTS:
+        raise UsageError(f"--shots must be between 0 and {MAX_SHOTS}, got {options.shots}")
+    if options.limit is not None and options.limit < 1:
+        raise UsageError(f"--limit must be a positive integer, got {options.limit}")
+    for folder in options.include_path:
+        if not Path(folder).is_dir():
+            raise UsageError(f"--include-path {folder} is not a folder")
+    check_writable(options.out)
+
+
+def resolve_eval_tasks(options: RunOptions, suite: Suite, finder) -> tuple[list[str], int | None]:
+    """(what lm-eval evaluates, num_fewshot for it): the suite's group at its own shots, or the
+    --eval-tasks, each checked to exist, at --shots."""
+    if options.eval_tasks is None:
+        return [suite.groups[options.shots]], None
+    eval_tasks = [t.strip() for t in options.eval_tasks.split(",")]
+    if not options.eval_tasks.strip() or not all(eval_tasks) or len(set(eval_tasks)) != len(eval_tasks):
+        raise UsageError(f"--eval-tasks expects a comma-separated list of distinct task names, "
+                         f"got '{options.eval_tasks}'")
+    for name in eval_tasks:
+        finder(name, f"--eval-tasks: '{name}' is not an lm-eval task or group")
+    return eval_tasks, options.shots
+
+
+def eval_plan(options: RunOptions) -> Plan:
+    """A plan that only evaluates the pretrained model on the eval set (no tuner, no target):
+    what `promot-bench probes` runs, through the same checks and baseline cache as `run`."""
+    if options.suite not in SUITES:
+        raise UsageError(f"unknown suite '{options.suite}': choose from {choices_text(SUITES)}")
+    suite = SUITES[options.suite]
+    check_eval_options(options, suite)
+    distributed.launch_kind()
+    finder = TaskFinder(options.include_path)
+    eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
+    spec = specs.resolve(options.model)
+    return Plan(options, spec, suite, eval_tasks, [], None, "single", eval_shots, len(finder.managers) > 1)
+
+
+def check_writable(out: Path) -> None:
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out} is not writable")
+
+
+def execute(p: Plan, progress: bool = True) -> dict | None:
+    """Run the cell, or read its finished result; None on a data-parallel helper process."""
+    distributed.init_group()
+    main = distributed.is_main()
+    # One invocation per cell at a time: a second one waits, then finds the finished result.
+    with locked(lock_path(p.result_path)) if main else contextlib.nullcontext():
+        if distributed.main_decides(p.result_path.is_file):
+            return same_settings(read_result(p.result_path), p) if main else None
+        if main:
+            remove_stale_temporaries(p.folder)
+        return _execute(p, progress and main)
+
+
+def _execute(p: Plan, progress: bool) -> dict | None:
+    o = p.options
+    provenance.code_identity()  # the code this run starts with is the code it records
+    main = distributed.is_main()
+    started = time.perf_counter()
+    timings: dict = {}
+    t0 = time.perf_counter()
+    loaded = specs.load(p.spec)  # before anything is written: a model that cannot load leaves no trace
+    manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)
+    timings["load"] = round(time.perf_counter() - t0, 2)
+    note = say if progress else (lambda text: None)
+    note(f"{o.tuner} on {o.train} ({p.spec.name}, {p.group}, {o.shots}-shot, seed {o.seed}"
+         f"{', ' + p.variant if p.variant else ''}): model loaded in {timings['load']:.0f} s")
+    p.work.mkdir(parents=True, exist_ok=True)
+    refusal = distributed.main_decides(lambda: claim_work(p.work))
+    if refusal:
+        raise RunError(refusal)
+    key = baseline_key(p, loaded)
+
+    def evaluate(model, names, **kw):  # None on a helper process
+        return evaluate_json(loaded, manager, o.seed, model, names, **kw)
+
+    def evaluate_one(model, name, **kw):
+        scores = evaluate(model, [name], **kw)
+        return None if scores is None else scores[name]
+
+    t0 = time.perf_counter()
+    note(f"before: the pretrained model on {len(p.eval_tasks)} eval task(s) and the target (cached after the first run)")
+    before = pretrained_scores(p, loaded, manager, key)
+    # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
+    # (Cached as {task: scores}, the entry format earlier versions wrote.)
+    targets_before = {t: cached_evaluation({**key, "tasks": t, "shots": 0},
+                                           lambda t=t: evaluate(loaded.model, [t], num_fewshot=0))
+                      for t in p.targets}
+    timings["before"] = round(time.perf_counter() - t0, 2)
+    note(f"before: done in {timings['before']:.0f} s; training")
+
+    pristine = weights_hash(loaded.model) if main else None
+    t0 = time.perf_counter()
+    tuned, attached = fit(p, loaded, manager, progress)
+    timings["train"] = round(time.perf_counter() - t0, 2)
+    note(f"train: done in {timings['train']:.0f} s; scoring the target with what the tuner attaches")
+    saving = p.work / "save"  # the adapters now: stripping unloads lora-then-ft's
+    if o.save_model and main:
+        shutil.rmtree(saving, ignore_errors=True)
+        export.save_adapters(saving / "peft", tuned, attached)
+    # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
+    target = step(p.work, "target", lambda: {t: evaluate_one(
+        tuned.model, t, soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0)
+        for t in p.targets}, timings)
+    note("after: the eval tasks on the weights alone")
+    stripped = tuned.stripped()
+    # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
+    # its evaluation is the cached baseline, so it is reused rather than recomputed.
+    unchanged = distributed.main_decides(lambda: weights_hash(stripped) == pristine)
+    after = before if unchanged else step(p.work, "after", lambda: evaluate(
+        stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots, gold_logprob=True), timings)
+    if not main:
+        return None  # the main process has everyone's scores and writes the result
+    note(f"after: done in {timings.get('after', 0):.0f} s" + (" (weights unchanged: the baseline reused)" if unchanged else ""))
+    targets_before = {t: scores[t] for t, scores in targets_before.items()}
+
+    training = {t: targets.training_examples(targets.load_task(t, manager)) for t in p.targets}
+    fmt = target_format_of(training)
+    prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
+    for t, path in prompt_files.items():
+        attached[t][0].save(path)
+    result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key, fmt,
+                      {t: len(examples) for t, examples in training.items()})
+    result["timings"]["total"] = round(time.perf_counter() - started, 2)
+    if o.save_model:
+        export.save_model(saving / "model", stripped, loaded.tokenizer)
+        result["saved"] = export.place(saving, p.folder, o.seed)
+    write_samples(p, before, after, targets_before, target)
+    atomic_write_text(p.result_path, json.dumps(result, indent=1))
+    shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
+    return result
+
+
+def fit(p: Plan, loaded, manager, progress: bool):
+    """Train the tuner on the plan's targets; returns the final `Tuned` and, per target, what
+    its evaluation attaches: (soft prompt or None, text prefix)."""
+    from promot_bench.train.soft_prompt import for_task
+
+    o = p.options
+    tasks = [targets.load_task(t, manager) for t in p.targets]
+    if p.mode != "sequential":
+        tuned = pipeline.fit(loaded, o.tuner, tasks if p.mode == "multi" else tasks[0], p.cfg,
+                             p.work / "train", manager, progress)
+        return tuned, {t: (for_task(tuned.soft_prompt, t), tuned.prefix) for t in p.targets}
+    # Sequential: the same tuner on each target in turn, each continuing from the weights the
+    # previous one left (its adapter, if any, removed); each target keeps its own prompt.
+    model, attached, reports = loaded.model, {}, []
+    for number, (name, task) in enumerate(zip(p.targets, tasks), 1):
+        tuned = pipeline.fit(loaded, o.tuner, task, p.cfg, p.work / "train" / f"{number}-{name}", manager,
+                             progress, model=model)
+        attached[name] = (tuned.soft_prompt, tuned.prefix)
+        reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]
+        model = tuned.stripped()
+    tuned.reports = reports
+    return tuned, attached
+
+
+def prompt_path(p: Plan, target: str) -> Path:
+    """Where a target's soft prompt is saved (one file per target when there are several)."""
+    if len(p.targets) == 1:
+        return p.folder / f"seed{p.options.seed}.prompt.safetensors"
+    return p.folder / f"seed{p.options.seed}.prompt.{target}.safetensors"

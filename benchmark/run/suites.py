@@ -1,0 +1,107 @@
+"""The evaluation suites (`--suite`), their targets, and how a `--train` value becomes lm-eval
+tasks: a suite's short target names, or any lm-eval task found by `TaskFinder`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from promot_bench.evaluate import evaluation
+from promot_bench.train import targets
+from promot_bench.errors import UsageError, choices_text
+
+
+@dataclass(frozen=True)
+class Suite:
+    key: str
+    folder: str  # inside tasks/
+    groups: dict  # shots -> lm-eval group
+    targets: dict  # user's name -> lm-eval task
+    builders: tuple = ()  # modules whose ensure_built() makes the suite's offline data
+
+    def ensure_built(self) -> list[Path]:
+        """Build (or find cached) each builder's offline data; their folders, in builder order."""
+        import importlib
+
+        return [importlib.import_module(m).ensure_built() for m in self.builders]
+
+
+MINI_BUILDERS = ("promot_bench.tasks.mini.build",)
+
+
+SUITES = {
+    # v2 (tasks/mini/README.md): probes chosen by the probe gate; targets with no probe entity in
+    # them: reading about invented names, and v1's en-fr names less those naming a probe string
+    "mini": Suite("mini", "mini", {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
+                  {"nli": "promot_mini_v2_nli", "en-fr": "promot_mini_v2_en_fr"},
+                  MINI_BUILDERS + ("promot_bench.tasks.mini.mapping.build", "promot_bench.tasks.mini.reading.build",
+                                   "promot_bench.tasks.mini.translation.build")),
+    # v1: the default until v2; most of its probes sit at chance or floor (its card, tasks/mini/README.md)
+    "mini-v1": Suite("mini-v1", "mini", {1: "promot_mini", 4: "promot_mini_4shot"},
+                     {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"}, MINI_BUILDERS),
+    "paper": Suite("paper", "suite", {1: "promot_suite", 4: "promot_suite_4shot"},
+                   {"rte": "promot_rte", "wmt14-en-fr": "promot_wmt14_en_fr", "snli": "promot_snli",
+                    "openbookqa": "promot_openbookqa"}),
+}
+
+
+MULTI, THEN = "+", "-then-"  # --train nli+en-fr (multi-task), --train nli-then-en-fr (sequential)
+
+
+JOINERS = {"multi": MULTI, "sequential": THEN}
+
+
+def parse_train(text: str) -> tuple[str, list[str]]:
+    """(mode, target names) of a --train value."""
+    if MULTI in text and THEN in text:
+        raise UsageError(f"--train '{text}' mixes '+' (multi-task) and '{THEN}' (sequential): use one of them")
+    mode, names = ("multi", text.split(MULTI)) if MULTI in text else \
+        ("sequential", text.split(THEN)) if THEN in text else ("single", [text])
+    if any(not name.strip() for name in names):
+        raise UsageError(f"--train '{text}' has an empty target name")
+    if len(set(names)) != len(names):
+        raise UsageError(f"--train '{text}' names a target twice")
+    return mode, names
+
+
+def resolve_target(name: str, suite: Suite, finder) -> str:
+    """A --train name -> an lm-eval task: the suite's own targets by their short names, else any
+    lm-eval task (ours, the user's --include-path, or lm-eval's own), checked to be trainable."""
+    if name in suite.targets:
+        return suite.targets[name]
+    others = {t: k for k, s in SUITES.items() if k != suite.key for t in s.targets}
+    if name in others:  # e.g. `rte` under --suite mini: the study's RTE, not lm-eval's GLUE copy
+        raise UsageError(f"target '{name}' is not in the {suite.key} suite (it is in --suite {others[name]}): "
+                         f"choose from {choices_text(suite.targets)}, or any lm-eval task")
+    task = finder(name, f"target '{name}' is neither a {suite.key} suite target ({choices_text(suite.targets)}) "
+                        f"nor an lm-eval task", load=True)
+    targets.training_examples(task)  # refuses (one line) a task with no usable training split
+    return name
+
+
+class TaskFinder:
+    """Looks task names up: first among ours and --include-path (fast), then among lm-eval's
+    own tasks (indexing those takes about 20 s, so only when a name is not found)."""
+
+    def __init__(self, include_path: list[Path]):
+        self.include_path = list(include_path)
+        self.managers = [evaluation.task_manager(self.include_path)]
+
+    def manager_for(self, name: str):
+        """The first task manager that knows `name`, or None."""
+        for defaults in (False, True):
+            if defaults and len(self.managers) == 1:
+                self.managers.append(evaluation.task_manager(self.include_path, defaults=True))
+            manager = self.managers[-1] if defaults else self.managers[0]
+            if name in manager.all_tasks:
+                return manager
+        return None
+
+    def __call__(self, name: str, problem: str, load: bool = False):
+        """Refuses an unknown name with `problem`; `load` returns the (single) task."""
+        manager = self.manager_for(name)
+        if manager is not None:
+            return targets.load_task(name, manager) if load else manager
+        close = sorted(n for n in self.managers[-1].all_tasks if name.lower() in n.lower())[:5]
+        raise UsageError(f"{problem}" + (f" (similar: {', '.join(close)})" if close else "")
+                         + ("; add --include-path DIR for your own YAMLs" if not self.include_path else ""))

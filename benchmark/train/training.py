@@ -1,0 +1,257 @@
+"""The one training loop every tuner uses (read it top to bottom: batch, forward, loss,
+backward, clip, step, log, checkpoint).
+
+A tuner describes each stage by which named tensors train (model weights, a soft prompt, a
+LoRA adapter) and whether a soft prompt is prepended; the loop never branches on a tuner's
+name. Stages checkpoint into their own folder: `latest.pt` (everything needed to resume
+bit-exactly), `best.safetensors` (the trainable tensors at the best validation score) and
+`final.safetensors` + `done.json` once the stage is over, so a rerun skips a finished stage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from promot_bench.store.cache import atomic_write_text
+from promot_bench.config import TrainConfig
+from promot_bench.store import faults
+from promot_bench.train import distributed
+from promot_bench.errors import RunError
+from promot_bench.train.train_data import Example, batch_indices, encode
+
+
+@dataclass
+class Stage:
+    name: str
+    steps: int
+    checkpoint_every: int
+    # name -> (tensor, learning rate): what trains in this stage and how fast
+    trainable: dict[str, tuple[torch.nn.Parameter, float]]
+    soft_prompt: object | None = None  # a SoftPrompt prepended to every input (trained or not)
+
+
+@dataclass
+class StageReport:
+    name: str
+    steps: int
+    seconds: float
+    tokens: int
+    final_loss: float
+    best_step: int | None = None
+    best_score: float | None = None
+    resumed_from: int = 0
+    history: list = field(default_factory=list)  # [step, loss] at every step
+    grad_norms: list = field(default_factory=list)  # the gradient's norm before clipping, every step
+    validation: list = field(default_factory=list)  # [step, score] at every checkpoint (keep-best's view)
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+Validator = Callable[[], float]  # scores the current weights on the target's validation split
+
+
+def make_optimizer(cfg: TrainConfig, trainable: dict) -> torch.optim.Optimizer:
+    groups: dict[float, list] = {}
+    for tensor, lr in trainable.values():
+        groups.setdefault(lr, []).append(tensor)
+    param_groups = [{"params": params, "lr": lr} for lr, params in groups.items()]
+    if cfg.optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        # The study's setting: a fixed learning rate, no relative-step or parameter scaling.
+        return Adafactor(param_groups, scale_parameter=False, relative_step=False, warmup_init=False,
+                         weight_decay=cfg.weight_decay)
+    # Not `fused=True`: it is 0.09 s instead of 0.40 s per step on the embedded model's weights,
+    # but with it `joint` (a 0.3-lr prompt and the weights in one optimizer) collapsed to
+    # answering "False" on nli seed 0 (50%; 100% with the default). Its updates match the
+    # default's to 6e-8 on a tiny model, so most likely that run's sensitivity, not a kernel bug
+    # (benchmark/perf/README.md).
+    return torch.optim.AdamW(param_groups, weight_decay=cfg.weight_decay)
+
+
+def autocast(precision: str, device):
+    """The forward pass in the configured precision (backward follows it)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def lr_factor(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.schedule == "linear":
+            return max(0.0, (steps - step) / max(1, steps - cfg.warmup_steps))
+        return 1.0
+    return factor
+
+
+def set_dropout(model, rate: float) -> None:
+    """One dropout rate for the whole model while it trains (eval mode switches it off):
+    dropout modules, and attention dropout that models read from an attribute."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = rate
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = rate
+
+
+def set_trainable(model, stage: Stage) -> None:
+    """Exactly the stage's tensors get gradients; everything else is frozen."""
+    chosen = {id(t) for t, _ in stage.trainable.values()}
+    for param in model.parameters():
+        param.requires_grad_(id(param) in chosen)
+    if stage.soft_prompt is not None:
+        for param in stage.soft_prompt.parameters():
+            param.requires_grad_(id(param) in chosen)
+
+
+def tensors_of(stage: Stage) -> dict[str, torch.Tensor]:
+    return {name: t.detach().clone().contiguous() for name, (t, _) in stage.trainable.items()}
+
+
+def load_tensors(stage: Stage, tensors: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, (t, _) in stage.trainable.items():
+            t.copy_(tensors[name])
+
+
+def save_safetensors(path: Path, tensors: dict) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+
+
+def read_safetensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise RunError(f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to retrain") from None
+
+
+def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: TrainConfig,
+              folder: Path, validate: Validator | None = None, progress: bool = True) -> StageReport:
+    """Train one stage, resuming from `folder` if an earlier run left checkpoints there."""
+    from promot_bench.run.progress import Phase
+
+    folder.mkdir(parents=True, exist_ok=True)
+    done_file = folder / "done.json"
+    if done_file.is_file():  # finished earlier: reuse its result instead of retraining
+        load_tensors(stage, read_safetensors(folder / "final.safetensors"))
+        return StageReport(**json.loads(done_file.read_text()))
+
+    set_trainable(model, stage)
+    set_dropout(model, cfg.dropout)
+    latest = folder / "latest.pt"
+    state = _read_checkpoint(latest) if latest.is_file() else None
+    if state is not None:
+        load_tensors(stage, state["tensors"])  # before the strategy copies them into its shards
+    # One process, or this process's share of a data-parallel or sharded step
+    # (benchmark/distributed.py); the optimizer steps what the strategy trains.
+    parallel = distributed.strategy(model, stage, cfg.label_smoothing)
+    optimizer = make_optimizer(cfg, parallel.trainable)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, stage.steps))
+    report = StageReport(stage.name, stage.steps, 0.0, 0, float("nan"))
+    best_score, start = -math.inf, 0
+    if state is not None:
+        # Sharded optimizer state is kept by parameter name, the others' by position.
+        if (state.get("parallel") == "fsdp") != (parallel.kind == "fsdp"):
+            raise RunError(f"checkpoint {latest} was written by a {state.get('parallel', 'single')} run and "
+                           f"cannot resume under {parallel.kind}; relaunch the same way or delete it")
+        parallel.load_optimizer_state(optimizer, state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        report = StageReport(**state["report"])
+        start = report.resumed_from = state["step"]
+        best_score = state["best_score"]
+
+    encoded = [encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples]
+    main = distributed.is_main()
+    model.train()
+    bar = Phase(f"train {stage.name}", stage.steps, initial=start, enabled=progress and main)
+    clock = time.perf_counter()
+    for step in range(start, stage.steps):
+        loss_sum, tokens = 0.0, 0
+        for micro in range(cfg.grad_accum):
+            rows = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed,
+                                                      step * cfg.grad_accum + micro)]
+            with autocast(cfg.precision, model.device):
+                loss, batch = parallel.loss(rows, tokenizer.pad_token_id)
+            value = parallel.backward(loss / cfg.grad_accum)
+            if not math.isfinite(value):
+                last = f"the last good checkpoint (step {start}) is kept in {folder}" if latest.is_file() \
+                    else "no checkpoint was written"
+                raise RunError(f"stage '{stage.name}': the loss became {value} at step {step}; "
+                               f"training stopped ({last}); try a lower learning rate")
+            loss_sum += value
+            tokens += int(batch["attention_mask"].sum())
+        report.grad_norms.append(round(parallel.clip(cfg.clip_norm), 6))
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        faults.point("step")
+        report.tokens += tokens
+        report.history.append([step + 1, loss_sum])
+        report.final_loss = loss_sum
+        elapsed = time.perf_counter() - clock
+        bar.set_postfix(loss=f"{loss_sum:.4f}", tok_s=f"{report.tokens / max(elapsed + report.seconds, 1e-9):.0f}")
+        bar.update()
+
+        finished = step + 1 == stage.steps
+        if (step + 1) % stage.checkpoint_every == 0 or finished:
+            parallel.sync()  # the runner's model now holds the trained values
+            if validate is not None:
+                model.eval()
+                scored = validate()  # every process scores its share of the validation items
+                score = distributed.main_decides(lambda: scored)  # the main process's is the total
+                model.train()
+                report.validation.append([step + 1, score])
+                if score > best_score:
+                    best_score, report.best_score, report.best_step = score, score, step + 1
+                    if main:
+                        save_safetensors(folder / "best.safetensors", tensors_of(stage))
+            report.seconds += time.perf_counter() - clock
+            clock = time.perf_counter()
+            optimizer_state = parallel.optimizer_state(optimizer)  # gathered: every process takes part
+            if main:
+                _write_checkpoint(latest, {
+                    "tensors": tensors_of(stage), "optimizer": optimizer_state, "parallel": parallel.kind,
+                    "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "step": step + 1,
+                    "best_score": best_score, "report": report.to_dict()})
+            parallel.barrier()
+    bar.close()
+    model.eval()
+    if cfg.keep_best and validate is not None and (folder / "best.safetensors").is_file():
+        load_tensors(stage, read_safetensors(folder / "best.safetensors"))
+    if main:
+        save_safetensors(folder / "final.safetensors", tensors_of(stage))
+        atomic_write_text(done_file, json.dumps(report.to_dict()))
+        latest.unlink(missing_ok=True)  # optimizer state is large and no longer needed
+    parallel.barrier()
+    return report
+
+
+def _write_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    faults.point("checkpoint")
+    os.replace(tmp, path)
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, weights_only=False)
+    except Exception as exc:
+        raise RunError(f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to restart "
+                       "the stage") from None
