@@ -4,8 +4,8 @@ language check, gradient alignment (cosine 1 when labels are not shuffled), and 
 import json
 
 import pytest
-import torch
 
+from promot_bench.evaluate import formats
 from promot_bench.report import leaderboard
 from promot_bench.run import diagnose, runner
 from promot_bench.run.options import RunOptions
@@ -15,13 +15,13 @@ NLI = [Example(f"premise {i} question: claim {i}? answer:", " True" if i % 2 els
 
 
 def test_specialization_rate_on_hand_made_outputs():
-    fmt = diagnose.TargetFormat(labels=("False", "True"))
+    fmt = formats.TargetFormat(labels=("False", "True"))
     outputs = [" True", "false.", " Paris", "", "True, because", " The answer is True"]
-    assert diagnose.specialization_rate(outputs, fmt) == pytest.approx(3 / 6)
-    assert diagnose.specialization_rate([], fmt) is None
-    assert diagnose.specialization_rate(["x"], diagnose.TargetFormat()) is None
-    french = diagnose.TargetFormat(language="fr")
-    assert diagnose.specialization_rate([" la capitale de la France", " der Hund und die Katze", " Paris"],
+    assert formats.specialization_rate(outputs, fmt) == pytest.approx(3 / 6)
+    assert formats.specialization_rate([], fmt) is None
+    assert formats.specialization_rate(["x"], formats.TargetFormat()) is None
+    french = formats.TargetFormat(language="fr")
+    assert formats.specialization_rate([" la capitale de la France", " der Hund und die Katze", " Paris"],
                                         french) == pytest.approx(1 / 3)
 
 
@@ -30,14 +30,14 @@ def test_specialization_rate_on_hand_made_outputs():
     ("Acesta este un test și nu altceva", "ro"), ("the capital of the country", "en"),
     ("Paris", None), ("", None), ("dollar des États-Unis", "fr")])
 def test_language_check(text, language):
-    assert diagnose.language_of(text) == language
+    assert formats.language_of(text) == language
 
 
 def test_target_format_is_labels_or_a_language():
-    assert diagnose.target_format(NLI).labels == ("False", "True")
+    assert formats.target_format(NLI).labels == ("False", "True")
     french = [Example(f"Translate English to French: thing {i}", t) for i, t in
               enumerate([" la République française", " le Royaume-Uni", " les États-Unis", " Allemagne"] * 3)]
-    assert diagnose.target_format(french).language == "fr"
+    assert formats.target_format(french).language == "fr"
 
 
 def test_shuffled_labels_keep_inputs_and_permute_targets():

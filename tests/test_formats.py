@@ -13,7 +13,7 @@ def samples(outputs):
 
 
 def test_diagnose_and_run_share_one_format_rule():
-    assert diagnose.TargetFormat is formats.TargetFormat and diagnose.language_of is formats.language_of
+    assert diagnose.specialization_rate is formats.specialization_rate and diagnose.target_format is formats.target_format
 
 
 def test_collapse_rate_for_a_classification_target():

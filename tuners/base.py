@@ -18,6 +18,8 @@ from promot_bench.train.training import Stage, StageReport, run_stage
 
 # scores (model, soft prompt or None, text prefix) on the target's validation split
 TargetScorer = Callable[[object, object, str], float]
+# told (stage, its step) at each checkpoint, before the scorer runs (diagnose's recorder)
+CheckpointHook = Callable[[Stage, int], None]
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FitContext:
     workdir: Path  # checkpoints go to workdir/<stage name>/
     score_target: TargetScorer | None = None
     progress: bool = True
+    on_checkpoint: CheckpointHook | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -38,12 +41,13 @@ class FitContext:
     def train(self, stage: Stage, model=None, prefix: str = "") -> StageReport:
         """Run one stage; keep-best validation scores the model as the target evaluation will."""
         model = self.model if model is None else model
-        validate = None
-        if self.score_target is not None:
-            def validate():
-                return self.score_target(model, stage.soft_prompt, prefix)
+        def validate(step: int):
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(stage, step)
+            return self.score_target(model, stage.soft_prompt, prefix)
+
         return run_stage(stage, model, self.tokenizer, self.examples, self.cfg,
-                         self.workdir / stage.name, validate, self.progress)
+                         self.workdir / stage.name, validate if self.score_target is not None else None, self.progress)
 
 
 @dataclass

@@ -22,26 +22,25 @@ import json
 import math
 import random
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
+from promot_bench.report import diagnose_plots
 from promot_bench.run import pipeline, record, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.train import targets
 from promot_bench.store.cache import atomic_write_text
 from promot_bench.errors import UsageError
-from promot_bench.evaluate.formats import (LANGUAGE_LETTERS, LANGUAGE_WORDS, MAX_LABELS, TargetFormat,  # noqa: F401
-                      language_of, specialization_rate, target_format)
+from promot_bench.evaluate.formats import TargetFormat, specialization_rate, target_format
 from promot_bench.train.train_data import Example, collate, encode
 
 SCHEMA_VERSION = 1
 
-# The format-specialization rule (labels or language) lives in formats.py, shared with `run`'s
-# collapse rate; the names stay importable from here.
 # --- gradient alignment ------------------------------------------------------------------------
 
 def shuffled_labels(examples: list[Example], seed: int) -> list[Example]:
@@ -176,20 +175,20 @@ class Recorder:
         self.target_score = pipeline.target_scorer(
             [targets.load_task(t, manager) for t in plan.targets], loaded.tokenizer, manager)
         self.checkpoints: list[Checkpoint] = []
-        self.stage, self.stage_start, self.stage_calls, self.stage_steps = "start", 0, 0, 0
+        self.stage, self.stage_start, self.stage_steps, self.step = "start", 0, 0, 0
         self._eval_cache: dict = {}  # weights hash -> (scores, specialization): unchanged weights, same answers
 
-    def enter(self, stage) -> None:
-        self.stage_start += self.stage_steps if self.stage != "start" else 0
-        self.stage, self.stage_calls, self.stage_steps = stage.name, 0, stage.steps
+    def at(self, stage, step: int) -> None:
+        """The loop's checkpoint hook: the checkpoint about to be scored is `stage`'s `step`;
+        steps count on across a tuner's stages."""
+        if stage.name != self.stage:
+            self.stage_start += self.stage_steps
+            self.stage, self.stage_steps = stage.name, stage.steps
+        self.step = self.stage_start + step
 
     def __call__(self, model, soft_prompt, prefix: str) -> float:
         started = time.perf_counter()
-        if self.stage == "start":
-            step = 0
-        else:
-            self.stage_calls += 1
-            step = self.stage_start + min(self.stage_calls * self.options.every, self.stage_steps)
+        step = self.step
         target = self.target_score(model, soft_prompt, prefix) if self.target_score else None
         key = record.weights_hash(model)
         if key not in self._eval_cache:
@@ -249,8 +248,6 @@ def command(options: DiagnoseOptions) -> str:
 
 
 def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
-    from promot_bench.tuners import FitContext, get
-
     plans = plan_all(options)
     path = result_path(plans, options)
     provenance.code_identity()  # recorded as it is now, before the training starts
@@ -268,21 +265,10 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
         probe = examples[:options.probe_batch]
         recorder = Recorder(loaded, plan, manager, fmt, (probe, shuffled_labels(probe, plan.options.seed)), options,
                             progress)
-        import tempfile
-
-        import torch
-
-        torch.manual_seed(plan.cfg.seed)
         recorder(loaded.model, None, "")  # step 0: the pretrained model, nothing attached
-
-        class Watched(FitContext):
-            def train(self, stage, model=None, prefix: str = ""):
-                recorder.enter(stage)
-                return super().train(stage, model, prefix)
-
         with tempfile.TemporaryDirectory() as workdir:
-            ctx = Watched(loaded.model, loaded.tokenizer, examples, plan.cfg, Path(workdir), recorder, progress)
-            tuned = get(plan.options.tuner).fit(ctx)
+            tuned = pipeline.fit(loaded, plan.options.tuner, tasks, plan.cfg, Path(workdir), manager, progress,
+                                 watch=recorder)
         per_tuner[plan.options.tuner] = {
             "stages": [{"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports],
             "checkpoints": [dict(c.__dict__) for c in recorder.checkpoints],
@@ -301,55 +287,10 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
     }
     summarize(result)
     atomic_write_text(path, json.dumps(result, indent=1))
-    result["plots"] = [str(x) for x in plot(result, path)]
+    result["plots"] = [str(x) for x in diagnose_plots.plot(result, path)]
     atomic_write_text(path, json.dumps(result, indent=1))
     result["path"] = str(path)
     return result
-
-
-def plot(result: dict, path: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from promot_bench.report.figures import save_png
-
-    written = []
-    panels = [("target", "target score (validation, 0-shot)"), ("mean_score", "in-context mean (prompt stripped)"),
-              ("mean_specialization", f"format specialization ({result['format']['rule']}),\n"
-                                      "eval tasks not already in that format")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, (key, title) in zip(axes, panels):
-        for tuner, data in result["tuners"].items():
-            points = [(c["step"], c[key]) for c in data["checkpoints"] if c[key] is not None]
-            if points:
-                ax.plot(*zip(*points), marker="o", label=tuner)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("training step (all stages)")
-        ax.legend()
-    fig.suptitle(f"{result['model']['name']}: training on {result['train']} ({result['eval_group']}, "
-                 f"{result['eval_limit']} items per task)", fontsize=11)
-    fig.tight_layout()
-    written.append(save_png(fig, path.with_name(path.stem + "-scores.png")))
-    plt.close(fig)
-
-    groups = [g for g in result["parameter_groups"]]
-    fig, axes = plt.subplots(1, len(result["tuners"]), figsize=(6 * len(result["tuners"]), 4), squeeze=False)
-    for ax, (tuner, data) in zip(axes[0], result["tuners"].items()):
-        for group in groups:
-            points = [(c["step"], c["cosine"].get(group)) for c in data["checkpoints"] if c["cosine"].get(group) is not None]
-            if points:
-                ax.plot(*zip(*points), marker=".", label=group)
-        ax.axhline(0, color="grey", linewidth=0.5)
-        ax.set_ylim(-1.05, 1.05)
-        ax.set_title(f"{tuner}: cos(grad true labels, grad shuffled labels)", fontsize=10)
-        ax.set_xlabel("training step (all stages)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    written.append(save_png(fig, path.with_name(path.stem + "-cosine.png")))
-    plt.close(fig)
-    return written
 
 
 def format_summary(result: dict) -> str:

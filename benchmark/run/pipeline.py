@@ -38,9 +38,11 @@ def target_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_
 
 
 def fit(loaded, tuner_name: str, tasks, cfg: TrainConfig, workdir: Path, manager, progress: bool = True,
-        model=None):
+        model=None, watch=None):
     """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task);
-    `model` continues from other weights than `loaded.model` (sequential training)."""
+    `model` continues from other weights than `loaded.model` (sequential training). `watch`
+    (diagnose's recorder) scores every checkpoint in place of the targets' validation and is
+    told each checkpoint's stage and step (`watch.at`)."""
     import torch
 
     from promot_bench.tuners import FitContext, get
@@ -49,8 +51,9 @@ def fit(loaded, tuner_name: str, tasks, cfg: TrainConfig, workdir: Path, manager
     tuner = get(tuner_name)
     torch.manual_seed(cfg.seed)
     examples = [ex for task in tasks for ex in targets.training_examples(task)]
-    ctx = FitContext(loaded.model if model is None else model, loaded.tokenizer, examples, cfg, workdir,
-                     target_scorer(tasks, loaded.tokenizer, manager) if cfg.keep_best else None, progress)
+    scorer = watch if watch is not None else target_scorer(tasks, loaded.tokenizer, manager) if cfg.keep_best else None
+    ctx = FitContext(loaded.model if model is None else model, loaded.tokenizer, examples, cfg, workdir, scorer,
+                     progress, on_checkpoint=None if watch is None else watch.at)
     return tuner.fit(ctx)
 
 

@@ -56,7 +56,8 @@ class StageReport:
         return self.__dict__.copy()
 
 
-Validator = Callable[[], float]  # scores the current weights on the target's validation split
+# scores the current weights on the target's validation split; called with the stage's step
+Validator = Callable[[int], float]
 
 
 def make_optimizer(cfg: TrainConfig, trainable: dict) -> torch.optim.Optimizer:
@@ -213,7 +214,7 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
             parallel.sync()  # the runner's model now holds the trained values
             if validate is not None:
                 model.eval()
-                scored = validate()  # every process scores its share of the validation items
+                scored = validate(step + 1)  # every process scores its share of the validation items
                 score = distributed.main_decides(lambda: scored)  # the main process's is the total
                 model.train()
                 report.validation.append([step + 1, score])

@@ -1,0 +1,103 @@
+"""The package's layout stays readable: no import cycle between its modules, and no module (the
+command line aside) so long that it holds several jobs."""
+
+import ast
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+# package name -> folder of the checkout (pyproject.toml's package-dir)
+ROOTS = {"promot_bench": CHECKOUT / "benchmark", "promot_bench.tuners": CHECKOUT / "tuners",
+         "promot_bench.tasks": CHECKOUT / "tasks"}
+MAX_LINES = 350
+LONGER_ALLOWED = {"benchmark/cli.py"}  # every subcommand's arguments, in one parser
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package, folder in ROOTS.items():
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            parts = parts[:-1] if parts[-1] == "__init__" else parts
+            found[".".join((package, *parts))] = path
+    return found
+
+
+def imports(name: str, path: Path, known: dict) -> set[str]:
+    """The package's modules that `name` imports anywhere in its file (function-local too)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+    def module_of(dotted: str) -> str | None:
+        while dotted and dotted not in known:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {module_of(a.name) for a in node.names if a.name.startswith("promot_bench")}
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(max(node.level - 1, 0)):
+                base = base.rpartition(".")[0]
+            source = (base + ("." + node.module if node.module else "")) if node.level else (node.module or "")
+            if source.startswith("promot_bench"):
+                # `from pkg import module` imports that module; `from module import name` the module
+                found |= {f"{source}.{a.name}" if f"{source}.{a.name}" in known else module_of(source)
+                          for a in node.names}
+    return found - {name, None}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+                on_stack.discard(component[-1])
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def package_graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports(name, path, known) for name, path in known.items()}
+
+
+def test_the_package_has_no_import_cycle():
+    assert cycles(package_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    # and the real graph is not empty: it sees the imports it is meant to check
+    edges = package_graph()
+    assert "promot_bench.train.loss" in edges["promot_bench.train.distributed"]
+    assert "promot_bench.run.runner" in edges["promot_bench.cli"]
+
+
+def test_no_module_is_over_the_line_limit():
+    long = {}
+    for path in sorted(CHECKOUT.joinpath("benchmark").rglob("*.py")):
+        relative = path.relative_to(CHECKOUT).as_posix()
+        count = len(path.read_text(encoding="utf-8").splitlines())
+        if count > MAX_LINES and relative not in LONGER_ALLOWED:
+            long[relative] = count
+    assert long == {}
