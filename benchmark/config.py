@@ -58,24 +58,46 @@ class TrainConfig:
     # --steps 40000 on a laptop is refused rather than left running for days
     max_steps: int = MAX_COUNT
 
-    CHOICES = {"optimizer": ("adamw", "adafactor"), "schedule": ("constant", "linear"),
-               "prompt_init": ("vocab", "text", "random"), "precision": ("fp32", "bf16")}
+    CHOICES = {
+        "optimizer": ("adamw", "adafactor"),
+        "schedule": ("constant", "linear"),
+        "prompt_init": ("vocab", "text", "random"),
+        "precision": ("fp32", "bf16"),
+    }
 
     def validate(self) -> "TrainConfig":
         for key, allowed in self.CHOICES.items():
             if getattr(self, key) not in allowed:
-                raise UsageError(f"{key} '{getattr(self, key)}' is not one of: {choices_text(allowed)}")
-        for key in ("batch_size", "grad_accum", "steps", "prompt_steps", "prompt_length",
-                    "checkpoint_every", "prompt_checkpoint_every", "max_length", "lora_rank", "lora_steps",
-                    "max_steps"):
+                raise UsageError(
+                    f"{key} '{getattr(self, key)}' is not one of: {choices_text(allowed)}"
+                )
+        for key in (
+            "batch_size",
+            "grad_accum",
+            "steps",
+            "prompt_steps",
+            "prompt_length",
+            "checkpoint_every",
+            "prompt_checkpoint_every",
+            "max_length",
+            "lora_rank",
+            "lora_steps",
+            "max_steps",
+        ):
             if getattr(self, key) < 1:
                 raise UsageError(f"{key} must be at least 1, got {getattr(self, key)}")
-            if getattr(self, key) > MAX_COUNT:  # an oversized value would only fail later, less clearly
-                raise UsageError(f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}...")
+            if (
+                getattr(self, key) > MAX_COUNT
+            ):  # an oversized value would only fail later, less clearly
+                raise UsageError(
+                    f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}..."
+                )
         for key in BUDGET_KEYS[:3]:
             if getattr(self, key) > self.max_steps:
-                raise UsageError(f"{key} {getattr(self, key):,} is above this preset's cap (max_steps "
-                                 f"{self.max_steps:,}); raise it with --set max_steps=N if you mean it")
+                raise UsageError(
+                    f"{key} {getattr(self, key):,} is above this preset's cap (max_steps "
+                    f"{self.max_steps:,}); raise it with --set max_steps=N if you mean it"
+                )
         for key in ("lr", "prompt_lr", "lora_lr"):
             value = getattr(self, key)
             if not value > 0 or value != value or value == float("inf"):
@@ -103,7 +125,9 @@ def budget_label(cfg: TrainConfig, preset: TrainConfig) -> str | None:
     if all(getattr(cfg, k) == getattr(preset, k) for k in BUDGET_KEYS):
         return None
     lengths = {cfg.steps, cfg.prompt_steps, cfg.lora_steps}
-    steps = str(cfg.steps) if len(lengths) == 1 else f"{cfg.steps}-{cfg.prompt_steps}-{cfg.lora_steps}"
+    steps = (
+        str(cfg.steps) if len(lengths) == 1 else f"{cfg.steps}-{cfg.prompt_steps}-{cfg.lora_steps}"
+    )
     return f"steps{steps}" + ("-best" if cfg.keep_best else "")
 
 
@@ -130,7 +154,9 @@ def load_preset(name: str, overrides: dict | None = None) -> TrainConfig:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise UsageError(f"unknown setting(s) {choices_text(unknown)}: valid are {choices_text(fields)}")
+        raise UsageError(
+            f"unknown setting(s) {choices_text(unknown)}: valid are {choices_text(fields)}"
+        )
     typed = {}
     for key, value in values.items():
         kind = type(getattr(TrainConfig, key))

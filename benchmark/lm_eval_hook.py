@@ -9,7 +9,7 @@ A TaskManager built with `include_defaults=False` is left alone.
 
 Cost when lm_eval is not used: one tiny import and one entry on `sys.meta_path`.
 Opt out: set `PROMOT_BENCH_LM_EVAL_HOOK=0`. Without the hook, pass
-`--include_path "$(python -c 'import promot_bench.tasks as t; print(t.TASKS_DIR)')"`.
+`--include_path "$(python -c 'import promot_bench.tasks as t; print(t.__path__[0])')"`.
 """
 
 from __future__ import annotations
@@ -37,12 +37,24 @@ def patch(manager_module) -> None:
     def __init__(self, verbosity=None, include_path=None, include_defaults=True, metadata=None):
         if include_defaults:
             ours = tasks_dir()
-            paths = [] if include_path is None else (
-                list(include_path) if isinstance(include_path, (list, tuple)) else [include_path])
+            paths = (
+                []
+                if include_path is None
+                else (
+                    list(include_path)
+                    if isinstance(include_path, (list, tuple))
+                    else [include_path]
+                )
+            )
             if ours not in [str(p) for p in paths]:
                 include_path = [ours, *paths]  # the user's own folders still win on name clashes
-        original(self, verbosity=verbosity, include_path=include_path,
-                 include_defaults=include_defaults, metadata=metadata)
+        original(
+            self,
+            verbosity=verbosity,
+            include_path=include_path,
+            include_defaults=include_defaults,
+            metadata=metadata,
+        )
 
     cls.__init__ = __init__
     cls._promot_bench_patched = True

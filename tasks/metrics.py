@@ -125,7 +125,9 @@ def qa_scores(generation: str, aliases: Iterable[str]) -> dict:
     return {"exact_match": match, "score": 100.0 * match}
 
 
-def translation_pair(generation: str, reference: str, metrics: Sequence[str] = ("bleu", "score")) -> dict:
+def translation_pair(
+    generation: str, reference: str, metrics: Sequence[str] = ("bleu", "score")
+) -> dict:
     """Corpus-level metrics are aggregated later from the (prediction, reference) pairs."""
     pair = (cut_at_prefixes(generation, TRANSLATION_STOP), reference)
     return {metric: pair for metric in metrics}

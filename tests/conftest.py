@@ -1,9 +1,9 @@
 import os
 
 import pytest
+from tiny_models import build_tiny_llama, build_tiny_t5, livened, tiny_gpt2
 
 from promot_bench.models import specs
-from tiny_models import build_tiny_llama, build_tiny_t5, livened, tiny_gpt2
 
 
 @pytest.fixture(scope="session")

@@ -12,20 +12,23 @@ import sys
 from pathlib import Path
 
 import torch
-
 from tiny_models import livened  # this script runs from tests/
 
+from promot_bench.config import TrainConfig
 from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.prompt_lm import PromptLM
 from promot_bench.models import specs
 from promot_bench.train import distributed, training
-from promot_bench.config import TrainConfig
-from promot_bench.evaluate.prompt_lm import PromptLM
 from promot_bench.train.soft_prompt import SoftPrompt
 from promot_bench.train.train_data import Example
 from promot_bench.tuners.base import FitContext, model_stage
 
-EXAMPLES = [Example(f"Is {a} bigger than {b}? answer:", " True" if a > b else " False")
-            for a in range(3, 9) for b in range(2, 7) if a != b]
+EXAMPLES = [
+    Example(f"Is {a} bigger than {b}? answer:", " True" if a > b else " False")
+    for a in range(3, 9)
+    for b in range(2, 7)
+    if a != b
+]
 
 
 def main() -> None:
@@ -37,20 +40,32 @@ def main() -> None:
     # Batches of 6 split 3 + 3 over two processes; rows differ in length, so the split changes
     # each process's padding and token counts (what the loss weighting must get right).
     # A clip norm every step's gradient exceeds: each process must clip by the global norm.
-    cfg = TrainConfig(batch_size=6, steps=4, checkpoint_every=2, lr=1e-3, keep_best=False, clip_norm=0.05)
+    cfg = TrainConfig(
+        batch_size=6, steps=4, checkpoint_every=2, lr=1e-3, keep_best=False, clip_norm=0.05
+    )
     ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, cfg, Path(workdir), progress=False)
     prompt = SoftPrompt.from_vocab(loaded.model, 4, seed=0) if kind == "promot" else None
     report = ctx.train(model_stage(ctx, soft_prompt=prompt))
     if training.distributed.is_main():
         weights = {name: p.detach() for name, p in loaded.model.named_parameters()}
-        Path(out).write_text(json.dumps({
-            "history": report.history, "grad_norms": report.grad_norms, "resumed_from": report.resumed_from,
-            "weights": {name: t.flatten()[:8].tolist() for name, t in list(weights.items())[:6]},
-            "norm": float(sum(t.double().pow(2).sum() for t in weights.values()) ** 0.5)}))
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "history": report.history,
+                    "grad_norms": report.grad_norms,
+                    "resumed_from": report.resumed_from,
+                    "weights": {
+                        name: t.flatten()[:8].tolist() for name, t in list(weights.items())[:6]
+                    },
+                    "norm": float(sum(t.double().pow(2).sum() for t in weights.values()) ** 0.5),
+                }
+            )
+        )
 
 
 class CountingLM(PromptLM):
     """PromptLM that counts the requests it is given."""
+
     served = 0
 
     def generate_until(self, requests, disable_tqdm: bool = False):
@@ -60,10 +75,20 @@ class CountingLM(PromptLM):
 
 def evaluate(loaded, out: Path) -> None:
     distributed.init_group()
-    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, ["promot_mini"], limit=5, lm_class=CountingLM)
+    scores = evaluation.evaluate(
+        loaded.model, loaded.tokenizer, ["promot_mini"], limit=5, lm_class=CountingLM
+    )
     rank = int(os.environ.get("RANK", "0"))
-    out.with_suffix(f".rank{rank}.json").write_text(json.dumps({"served": CountingLM.served, "scores": None if (
-        scores is None) else {t: [s.value, [r["output"] for r in s.samples]] for t, s in scores.items()}}))
+    out.with_suffix(f".rank{rank}.json").write_text(
+        json.dumps(
+            {
+                "served": CountingLM.served,
+                "scores": None
+                if (scores is None)
+                else {t: [s.value, [r["output"] for r in s.samples]] for t, s in scores.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from promot_bench import config
+from promot_bench.errors import UsageError
 from promot_bench.report import tables
 from promot_bench.run import record, runner, sweep
 from promot_bench.run.options import RunOptions
-from promot_bench.errors import UsageError
 
 
 def plan(tmp_path, **kw):
@@ -30,11 +30,20 @@ def test_the_preset_s_own_budget_has_no_folder_of_its_own(tmp_path):
 
 def test_a_budget_is_a_folder_and_sets_every_stage_with_final_weights(tmp_path):
     dose = plan(tmp_path, steps=640)
-    assert (dose.cfg.steps, dose.cfg.prompt_steps, dose.cfg.lora_steps, dose.cfg.keep_best) == (640, 640, 640, False)
+    assert (dose.cfg.steps, dose.cfg.prompt_steps, dose.cfg.lora_steps, dose.cfg.keep_best) == (
+        640,
+        640,
+        640,
+        False,
+    )
     assert dose.result_path == tmp_path / "runs/smollm2-135m/mini/nli/ft/steps640/seed0.json"
-    assert plan(tmp_path, steps=40).budget == "steps40"  # the preset's length, but the final weights
+    assert (
+        plan(tmp_path, steps=40).budget == "steps40"
+    )  # the preset's length, but the final weights
     assert plan(tmp_path, steps=160, overrides={"keep_best": "true"}).budget == "steps160-best"
-    assert plan(tmp_path, overrides={"prompt_steps": "80"}).budget == "steps40-80-40-best"  # --set: keep-best stays
+    assert (
+        plan(tmp_path, overrides={"prompt_steps": "80"}).budget == "steps40-80-40-best"
+    )  # --set: keep-best stays
     assert plan(tmp_path, preset="paper").variant == "paper"  # another preset: its own folder too
     assert "--steps 640" in record.run_command(dose.options)
 
@@ -43,7 +52,8 @@ def test_a_sweep_crosses_budgets_with_tuners_and_seeds(tmp_path):
     base = RunOptions(tuner="", train="", out=tmp_path)
     cells = sweep.plans(base, ["ft", "pt"], ["nli"], [0], sweep.parse_steps("40,160,640"))
     assert [(c.options.tuner, c.budget) for c in cells] == [
-        (t, f"steps{n}") for t in ("ft", "pt") for n in (40, 160, 640)]
+        (t, f"steps{n}") for t in ("ft", "pt") for n in (40, 160, 640)
+    ]
     assert len({c.result_path for c in cells}) == 6
     assert sweep.parse_steps(None) == [None]
 
@@ -61,17 +71,23 @@ def test_a_budget_over_the_preset_s_cap_is_refused(tmp_path):
     assert plan(tmp_path, steps=cap + 1, overrides={"max_steps": str(cap + 1)}).cfg.steps == cap + 1
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,0"], "--steps"),
-    (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,-1"], "--steps"),
-    (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "forty"], "--steps"),
-    (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,5000"], "cap"),
-    (["run", "--tuner", "ft", "--train", "nli", "--steps", "5000"], "cap"),
-    (["run", "--tuner", "ft", "--train", "nli", "--steps", "x"], "--steps"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,0"], "--steps"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,-1"], "--steps"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "forty"], "--steps"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,5000"], "cap"),
+        (["run", "--tuner", "ft", "--train", "nli", "--steps", "5000"], "cap"),
+        (["run", "--tuner", "ft", "--train", "nli", "--steps", "x"], "--steps"),
+    ],
+)
 def test_the_cli_refuses_bad_budgets_in_one_line_writing_nothing(argv, message, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", *argv, "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", *argv, "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "o").exists()
 
@@ -79,8 +95,11 @@ def test_the_cli_refuses_bad_budgets_in_one_line_writing_nothing(argv, message, 
 def test_a_finished_cell_with_other_settings_is_refused_not_returned(tmp_path):
     p = plan(tmp_path, steps=160)
     p.result_path.parent.mkdir(parents=True)
-    p.result_path.write_text(json.dumps({"target": {}, "before": {}, "after": {},
-                                         "config": {**p.cfg.to_dict(), "lr": 1e-4}}))
+    p.result_path.write_text(
+        json.dumps(
+            {"target": {}, "before": {}, "after": {}, "config": {**p.cfg.to_dict(), "lr": 1e-4}}
+        )
+    )
     with pytest.raises(UsageError, match="other settings .*lr 0.0001 there, 5e-05 here"):
         runner.execute(p, progress=False)
     same = {"target": {}, "before": {}, "after": {}, "config": p.cfg.to_dict()}
@@ -89,36 +108,65 @@ def test_a_finished_cell_with_other_settings_is_refused_not_returned(tmp_path):
 
 
 def result(budget, tuner="ft", preset="cpu-small"):
-    return {"model": {"name": "tiny"}, "eval_group": "promot_mini_v2", "shots": 1, "seed": 0, "tuner": tuner,
-            "train": "nli", "target_task": "promot_mini_v2_nli", "preset": preset, "budget": {"label": budget},
-            "before": {"a": {"score": 50.0}}, "after": {"a": {"score": 40.0}},
-            "target": {"pretrained": {"score": 50.0}, "tuned": {"score": 90.0}},
-            "mean": {"before": 50.0, "after": 40.0, "delta": -10.0},
-            "delta_ci": {"mean": {"delta": -10.0, "low": -12.0, "high": -8.0, "significant": True}}}
+    return {
+        "model": {"name": "tiny"},
+        "eval_group": "promot_mini_v2",
+        "shots": 1,
+        "seed": 0,
+        "tuner": tuner,
+        "train": "nli",
+        "target_task": "promot_mini_v2_nli",
+        "preset": preset,
+        "budget": {"label": budget},
+        "before": {"a": {"score": 50.0}},
+        "after": {"a": {"score": 40.0}},
+        "target": {"pretrained": {"score": 50.0}, "tuned": {"score": 90.0}},
+        "mean": {"before": 50.0, "after": 40.0, "delta": -10.0},
+        "delta_ci": {"mean": {"delta": -10.0, "low": -12.0, "high": -8.0, "significant": True}},
+    }
 
 
 def test_the_leaderboard_never_mixes_budgets_or_presets_in_one_table(tmp_path):
-    runs = [result(None), result(None, "promot"), result("steps160"), result("steps640"), result(None, preset="paper"),
-            {**result(None), "budget": None, "preset": "cpu-small"}]  # written before budgets were recorded
+    runs = [
+        result(None),
+        result(None, "promot"),
+        result("steps160"),
+        result("steps640"),
+        result(None, preset="paper"),
+        {**result(None), "budget": None, "preset": "cpu-small"},
+    ]  # written before budgets were recorded
     for number, r in enumerate(runs):
         r["_path"], r["_samples"] = f"r{number}", ""
     built = tables.build_tables(runs)
     assert [t.setting for t in built] == [None, "paper", "steps160", "steps640"]
-    assert [[row.label for row in t.rows[1:]] for t in built] == [["ft → nli", "promot → nli"], ["ft → nli"],
-                                                                   ["ft → nli"], ["ft → nli"]]
+    assert [[row.label for row in t.rows[1:]] for t in built] == [
+        ["ft → nli", "promot → nli"],
+        ["ft → nli"],
+        ["ft → nli"],
+        ["ft → nli"],
+    ]
     assert built[0].rows[1].seeds == [0, 0]  # the old result joins its preset's own table
     assert built[2].title.endswith("· steps160") and built[2].slug == "tiny-promot_mini_v2-steps160"
 
 
 def test_each_table_states_the_code_its_cells_come_from():
-    runs = [{**result(None), "code": {"commit": "a7ecaa6" + "0" * 33, "source_sha256": "f" * 64}},
-            {**result(None, "promot"), "code": {"commit": "b8c1ef3" + "0" * 33 + "+dirty"}},
-            {**result(None, "pt"), "code": {"commit": None, "source_sha256": "e" * 64}},
-            {**result(None, "lora"), "git_commit": "a7ecaa6" + "0" * 33}]  # a result of schema 2
+    runs = [
+        {**result(None), "code": {"commit": "a7ecaa6" + "0" * 33, "source_sha256": "f" * 64}},
+        {**result(None, "promot"), "code": {"commit": "b8c1ef3" + "0" * 33 + "+dirty"}},
+        {**result(None, "pt"), "code": {"commit": None, "source_sha256": "e" * 64}},
+        {**result(None, "lora"), "git_commit": "a7ecaa6" + "0" * 33},
+    ]  # a result of schema 2
     for number, r in enumerate(runs):
         r["_path"], r["_samples"] = f"r{number}", ""
     (table,) = tables.build_tables(runs)
     assert table.commits == {"a7ecaa600000": 2, "b8c1ef300000+dirty": 1, "source eeeeeeeeeeee": 1}
     line = tables.commits_line(table)
-    assert line.startswith("Code: `a7ecaa600000` (2), ") and "of 4 result files" in line and "with care" in line
-    assert tables.commits_line(tables.build_tables(runs[:1])[0]) == "Code: `a7ecaa600000` (1) of 1 result file"
+    assert (
+        line.startswith("Code: `a7ecaa600000` (2), ")
+        and "of 4 result files" in line
+        and "with care" in line
+    )
+    assert (
+        tables.commits_line(tables.build_tables(runs[:1])[0])
+        == "Code: `a7ecaa600000` (1) of 1 result file"
+    )

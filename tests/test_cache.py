@@ -41,7 +41,9 @@ def test_two_processes_build_one_intact_entry(tmp_path):
         assert proc.exitcode == 0
     assert (tmp_path / "builds.txt").read_text().count("built") == 1
     assert cache.check_manifest(tmp_path / "entry", full=True) is None
-    leftovers = [p.name for p in tmp_path.iterdir() if ".building." in p.name or ".stale." in p.name]
+    leftovers = [
+        p.name for p in tmp_path.iterdir() if ".building." in p.name or ".stale." in p.name
+    ]
     assert leftovers == []
 
 

@@ -1,4 +1,5 @@
-"""The CLI's contract: --help everywhere, and bad input = one line on stderr, exit 2, nothing written."""
+"""The CLI's contract: --help everywhere, and bad input = one line on stderr, exit 2, nothing
+written."""
 
 import subprocess
 import sys
@@ -7,7 +8,17 @@ import pytest
 
 from promot_bench.cli import build_parser, main
 
-SUBCOMMANDS = ["run", "sweep", "eval", "probes", "diagnose", "leaderboard", "tasks", "tuners", "models"]
+SUBCOMMANDS = [
+    "run",
+    "sweep",
+    "eval",
+    "probes",
+    "diagnose",
+    "leaderboard",
+    "tasks",
+    "tuners",
+    "models",
+]
 
 
 def test_every_subcommand_has_help(capsys):
@@ -26,8 +37,9 @@ def test_parser_lists_all_subcommands():
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "promot_bench.cli", *args], capture_output=True,
-                          text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", *args], capture_output=True, text=True, env=env
+    )
 
 
 def assert_one_line_error(done, exit_code, *needles):
@@ -43,7 +55,10 @@ def assert_one_line_error(done, exit_code, *needles):
 BAD_INPUT = [
     (["run", "--tuner", "ft", "--train", "nli", "--shots", "3"], ["--shots", "1, 4"]),
     (["run", "--tuner", "ft", "--train", "nli", "--limit", "0"], ["--limit", "positive"]),
-    (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], ["--suite", "'mini', 'mini-v1', 'paper'"]),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"],
+        ["--suite", "'mini', 'mini-v1', 'paper'"],
+    ),
     (["run", "--train", "nli"], ["--tuner"]),
     (["models", "frobnicate"], ["'list', 'fetch', 'path'"]),
     (["nosuchcommand"], ["nosuchcommand"]),
@@ -116,13 +131,25 @@ def test_tasks_lists_both_suites_with_metrics():
 def test_eval_prints_lm_evals_table(tiny_llama_dir, private_cache):  # the env var reaches the child
     """`promot-bench eval` runs the runner's evaluation on any model spec and prints lm-eval's
     own results table (task, metric, value, stderr) and the item count."""
-    done = run_cli("eval", "--model", str(tiny_llama_dir), "--tasks", "promot_mini_qa_capitals,promot_mini_nli3",
-                   "--limit", "2")
+    done = run_cli(
+        "eval",
+        "--model",
+        str(tiny_llama_dir),
+        "--tasks",
+        "promot_mini_qa_capitals,promot_mini_nli3",
+        "--limit",
+        "2",
+    )
     assert done.returncode == 0, done.stderr
-    header = next(line for line in done.stdout.splitlines() if line.startswith("|") and "Tasks" in line)
+    header = next(
+        line for line in done.stdout.splitlines() if line.startswith("|") and "Tasks" in line
+    )
     assert all(column in header for column in ("Metric", "Value", "Stderr"))
     rows = [line for line in done.stdout.splitlines() if line.startswith("|promot_mini_")]
-    assert {row.split("|")[1].strip() for row in rows} == {"promot_mini_qa_capitals", "promot_mini_nli3"}
+    assert {row.split("|")[1].strip() for row in rows} == {
+        "promot_mini_qa_capitals",
+        "promot_mini_nli3",
+    }
     assert "4 items in" in done.stdout
 
 
@@ -140,16 +167,93 @@ def test_run_sweep_and_diagnose_share_one_options_builder():
 
     parser = build_parser()
     common = "--model m --suite mini-v1 --shots 4 --preset cpu-study --out o --set lr=1e-4".split()
-    run = run_options(parser.parse_args(["run", "--tuner", "ft", "--train", "nli", "--seed", "2",
-                                         "--steps", "30", "--limit", "3", "--save-model", *common]))
-    sweep = run_options(parser.parse_args(["sweep", "--tuners", "ft,pt", "--train", "nli,en-fr", "--seeds", "0,1",
-                                           "--steps", "40,160", "--limit", "3", "--save-model", *common]),
-                        tuner="", train="", steps=None)
-    diagnose = run_options(parser.parse_args(["diagnose", "--tuner", "ft,promot", "--train", "nli", "--seed", "2",
-                                              "--steps", "30", *common]), tuner="")
+    run = run_options(
+        parser.parse_args(
+            [
+                "run",
+                "--tuner",
+                "ft",
+                "--train",
+                "nli",
+                "--seed",
+                "2",
+                "--steps",
+                "30",
+                "--limit",
+                "3",
+                "--save-model",
+                *common,
+            ]
+        )
+    )
+    sweep = run_options(
+        parser.parse_args(
+            [
+                "sweep",
+                "--tuners",
+                "ft,pt",
+                "--train",
+                "nli,en-fr",
+                "--seeds",
+                "0,1",
+                "--steps",
+                "40,160",
+                "--limit",
+                "3",
+                "--save-model",
+                *common,
+            ]
+        ),
+        tuner="",
+        train="",
+        steps=None,
+    )
+    diagnose = run_options(
+        parser.parse_args(
+            [
+                "diagnose",
+                "--tuner",
+                "ft,promot",
+                "--train",
+                "nli",
+                "--seed",
+                "2",
+                "--steps",
+                "30",
+                *common,
+            ]
+        ),
+        tuner="",
+    )
     for options in (run, sweep, diagnose):
-        assert (options.model, options.suite, options.shots, options.preset, str(options.out), options.overrides) \
-            == ("m", "mini-v1", 4, "cpu-study", "o", {"lr": "1e-4"})
-    assert (run.tuner, run.train, run.seed, run.steps, run.limit, run.save_model) == ("ft", "nli", 2, 30, 3, True)
-    assert (sweep.tuner, sweep.train, sweep.seed, sweep.steps, sweep.limit, sweep.save_model) == ("", "", 0, None, 3, True)
-    assert (diagnose.train, diagnose.seed, diagnose.steps, diagnose.limit, diagnose.save_model) == ("nli", 2, 30, None, False)
+        assert (
+            options.model,
+            options.suite,
+            options.shots,
+            options.preset,
+            str(options.out),
+            options.overrides,
+        ) == ("m", "mini-v1", 4, "cpu-study", "o", {"lr": "1e-4"})
+    assert (run.tuner, run.train, run.seed, run.steps, run.limit, run.save_model) == (
+        "ft",
+        "nli",
+        2,
+        30,
+        3,
+        True,
+    )
+    assert (sweep.tuner, sweep.train, sweep.seed, sweep.steps, sweep.limit, sweep.save_model) == (
+        "",
+        "",
+        0,
+        None,
+        3,
+        True,
+    )
+    assert (diagnose.train, diagnose.seed, diagnose.steps, diagnose.limit, diagnose.save_model) == (
+        "nli",
+        2,
+        30,
+        None,
+        False,
+    )

@@ -11,7 +11,10 @@ from promot_bench.run import diagnose, runner
 from promot_bench.run.options import RunOptions
 from promot_bench.train.train_data import Example
 
-NLI = [Example(f"premise {i} question: claim {i}? answer:", " True" if i % 2 else " False") for i in range(8)]
+NLI = [
+    Example(f"premise {i} question: claim {i}? answer:", " True" if i % 2 else " False")
+    for i in range(8)
+]
 
 
 def test_specialization_rate_on_hand_made_outputs():
@@ -21,22 +24,35 @@ def test_specialization_rate_on_hand_made_outputs():
     assert formats.specialization_rate([], fmt) is None
     assert formats.specialization_rate(["x"], formats.TargetFormat()) is None
     french = formats.TargetFormat(language="fr")
-    assert formats.specialization_rate([" la capitale de la France", " der Hund und die Katze", " Paris"],
-                                        french) == pytest.approx(1 / 3)
+    assert formats.specialization_rate(
+        [" la capitale de la France", " der Hund und die Katze", " Paris"], french
+    ) == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize("text,language", [
-    ("la capitale de la France est Paris", "fr"), ("Königreich der Niederlande und", "de"),
-    ("Acesta este un test și nu altceva", "ro"), ("the capital of the country", "en"),
-    ("Paris", None), ("", None), ("dollar des États-Unis", "fr")])
+@pytest.mark.parametrize(
+    "text,language",
+    [
+        ("la capitale de la France est Paris", "fr"),
+        ("Königreich der Niederlande und", "de"),
+        ("Acesta este un test și nu altceva", "ro"),
+        ("the capital of the country", "en"),
+        ("Paris", None),
+        ("", None),
+        ("dollar des États-Unis", "fr"),
+    ],
+)
 def test_language_check(text, language):
     assert formats.language_of(text) == language
 
 
 def test_target_format_is_labels_or_a_language():
     assert formats.target_format(NLI).labels == ("False", "True")
-    french = [Example(f"Translate English to French: thing {i}", t) for i, t in
-              enumerate([" la République française", " le Royaume-Uni", " les États-Unis", " Allemagne"] * 3)]
+    french = [
+        Example(f"Translate English to French: thing {i}", t)
+        for i, t in enumerate(
+            [" la République française", " le Royaume-Uni", " les États-Unis", " Allemagne"] * 3
+        )
+    ]
     assert formats.target_format(french).language == "fr"
 
 
@@ -51,11 +67,19 @@ def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
     model, tok = llama.model, llama.tokenizer
     groups = diagnose.parameter_groups(model)
     assert {"mlp", "attn_q", "attn_k", "attn_v", "all"} <= set(groups)
-    last = max(int(n.split("layers.")[1].split(".")[0]) for n, _ in model.named_parameters() if "layers." in n)
-    assert all(f"layers.{last}." in n for g in ("mlp", "attn_q", "attn_k", "attn_v") for n in groups[g])
+    last = max(
+        int(n.split("layers.")[1].split(".")[0])
+        for n, _ in model.named_parameters()
+        if "layers." in n
+    )
+    assert all(
+        f"layers.{last}." in n for g in ("mlp", "attn_q", "attn_k", "attn_v") for n in groups[g]
+    )
     flags = [p.requires_grad for p in model.parameters()]
     same = diagnose.gradients(model, tok, NLI, None, 64)
-    assert [p.requires_grad for p in model.parameters()] == flags and all(p.grad is None for p in model.parameters())
+    assert [p.requires_grad for p in model.parameters()] == flags and all(
+        p.grad is None for p in model.parameters()
+    )
     cos = diagnose.cosines(same, diagnose.gradients(model, tok, NLI, None, 64), groups)
     assert all(value == pytest.approx(1.0, abs=1e-9) for value in cos.values())
     flipped = [Example(e.prompt, " False" if e.target == " True" else " True") for e in NLI]
@@ -63,11 +87,21 @@ def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
     assert cos["all"] < 1.0 - 1e-4
 
 
-def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(tiny_llama_dir, tmp_path, private_cache):
-    base = RunOptions(tuner="", train="nli", model=str(tiny_llama_dir), steps=2, out=tmp_path,
-                             eval_tasks="promot_mini_nli3,promot_mini_qa_capitals",
-                             overrides={"batch_size": "2", "prompt_length": "3"})
-    options = diagnose.DiagnoseOptions(["ft", "promot"], "nli", every=1, eval_limit=2, probe_batch=4, base=base)
+def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(
+    tiny_llama_dir, tmp_path, private_cache
+):
+    base = RunOptions(
+        tuner="",
+        train="nli",
+        model=str(tiny_llama_dir),
+        steps=2,
+        out=tmp_path,
+        eval_tasks="promot_mini_nli3,promot_mini_qa_capitals",
+        overrides={"batch_size": "2", "prompt_length": "3"},
+    )
+    options = diagnose.DiagnoseOptions(
+        ["ft", "promot"], "nli", every=1, eval_limit=2, probe_batch=4, base=base
+    )
     result = diagnose.execute(options, progress=False)
     saved = json.loads(open(result["path"]).read())
     assert saved["schema_version"] == 1 and saved["command"].startswith("promot-bench diagnose")
@@ -80,14 +114,31 @@ def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(tiny_llama_dir, 
         assert set(c["scores"]) == {"promot_mini_nli3", "promot_mini_qa_capitals"}
         assert all(r is None or 0.0 <= r <= 1.0 for r in c["specialization"].values())
         assert -1.0 <= c["cosine"]["all"] <= 1.0
-    assert len(saved["plots"]) == 2 and all(open(p, "rb").read(4) == b"\x89PNG" for p in saved["plots"])
+    assert len(saved["plots"]) == 2 and all(
+        open(p, "rb").read(4) == b"\x89PNG" for p in saved["plots"]
+    )
 
-    runner.execute(runner.plan(RunOptions(tuner="ft", train="nli", model=str(tiny_llama_dir), steps=1,
-                                                 limit=1, out=tmp_path, overrides={"batch_size": "2"})),
-                   progress=False)
+    runner.execute(
+        runner.plan(
+            RunOptions(
+                tuner="ft",
+                train="nli",
+                model=str(tiny_llama_dir),
+                steps=1,
+                limit=1,
+                out=tmp_path,
+                overrides={"batch_size": "2"},
+            )
+        ),
+        progress=False,
+    )
     leaderboard.build(tmp_path)
     board = (tmp_path / "LEADERBOARD.md").read_text()
-    assert "## Diagnostics" in board and "ft+promot-steps2-seed0.json" in board and "-cosine.png" in board
+    assert (
+        "## Diagnostics" in board
+        and "ft+promot-steps2-seed0.json" in board
+        and "-cosine.png" in board
+    )
 
 
 def test_sequential_training_is_refused(tmp_path):
@@ -99,8 +150,16 @@ def test_sequential_training_is_refused(tmp_path):
 
 
 def test_mean_specialization_leaves_out_tasks_already_in_the_format():
-    checkpoints = [{"specialization": {"nli3": 1.0, "qa": 0.0, "sum": 0.1}, "scores": {"nli3": 40, "qa": 20, "sum": 5}},
-                   {"specialization": {"nli3": 1.0, "qa": 0.9, "sum": 0.5}, "scores": {"nli3": 60, "qa": 0, "sum": 1}}]
+    checkpoints = [
+        {
+            "specialization": {"nli3": 1.0, "qa": 0.0, "sum": 0.1},
+            "scores": {"nli3": 40, "qa": 20, "sum": 5},
+        },
+        {
+            "specialization": {"nli3": 1.0, "qa": 0.9, "sum": 0.5},
+            "scores": {"nli3": 60, "qa": 0, "sum": 1},
+        },
+    ]
     result = diagnose.summarize({"tuners": {"ft": {"checkpoints": checkpoints}}})
     ft = result["tuners"]["ft"]
     assert ft["excluded_from_mean_specialization"] == ["nli3"]

@@ -28,12 +28,27 @@ LAUNCH = {"ddp": "--multi_gpu", "fsdp": "--use_fsdp"}
 def launcher(processes: int, parallel: str = "ddp") -> list[str]:
     if processes == 1:
         return [sys.executable]
-    return [sys.executable, "-m", "accelerate.commands.launch", LAUNCH[parallel], "--num_processes",
-            str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(free_port())]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        LAUNCH[parallel],
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+    ]
 
 
-def train(model_dir, kind, tmp_path, processes: int, parallel: str = "ddp", resume_at: int = 0) -> dict:
+def train(
+    model_dir, kind, tmp_path, processes: int, parallel: str = "ddp", resume_at: int = 0
+) -> dict:
     name = f"{kind}-{processes}-{parallel}"
     out, work = tmp_path / f"{name}.json", tmp_path / f"work-{name}"
     args = [str(WORKER), str(model_dir), kind, str(out), str(work)]
@@ -41,12 +56,23 @@ def train(model_dir, kind, tmp_path, processes: int, parallel: str = "ddp", resu
     if processes == 1 and parallel == "fsdp":  # no launcher: the sharded path in one process
         env["ACCELERATE_USE_FSDP"] = "true"
     if resume_at:  # stop after that step (checkpoint written), then train again from it
-        stopped = subprocess.run([*launcher(processes, parallel), *args], capture_output=True, text=True,
-                                 env={**env, "PROMOT_BENCH_FAULT": f"step:{resume_at + 1}"},
-                                 cwd=WORKER.parent, timeout=600)
+        stopped = subprocess.run(
+            [*launcher(processes, parallel), *args],
+            capture_output=True,
+            text=True,
+            env={**env, "PROMOT_BENCH_FAULT": f"step:{resume_at + 1}"},
+            cwd=WORKER.parent,
+            timeout=600,
+        )
         assert stopped.returncode != 0 and not out.exists(), stopped.stderr[-3000:]
-    done = subprocess.run([*launcher(processes, parallel), *args], capture_output=True, text=True, env=env,
-                          cwd=WORKER.parent, timeout=600)
+    done = subprocess.run(
+        [*launcher(processes, parallel), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=WORKER.parent,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -72,19 +98,50 @@ def test_launched_processes_train_as_one(tiny_llama_dir, tmp_path, kind, process
 
 def launch_cli(arguments: list[str], processes: int, cache, parallel: str = "ddp") -> str:
     """`promot-bench ARGUMENTS` in 1 process or under `accelerate launch`; its stdout."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PROMOT_BENCH_CACHE": str(cache)}
-    done = subprocess.run([*launcher(processes, parallel), "-m", "promot_bench.cli", *arguments],
-                          capture_output=True, text=True, env=env, timeout=600)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PROMOT_BENCH_CACHE": str(cache),
+    }
+    done = subprocess.run(
+        [*launcher(processes, parallel), "-m", "promot_bench.cli", *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
 def launch_run(tiny_llama_dir, out, processes: int, cache, parallel: str = "ddp"):
-    stdout = launch_cli(["run", "--model", str(tiny_llama_dir), "--tuner", "promot", "--train", "nli",
-                         "--steps", "2", "--limit", "3", "--out", str(out)], processes, cache, parallel)
+    stdout = launch_cli(
+        [
+            "run",
+            "--model",
+            str(tiny_llama_dir),
+            "--tuner",
+            "promot",
+            "--train",
+            "nli",
+            "--steps",
+            "2",
+            "--limit",
+            "3",
+            "--out",
+            str(out),
+        ],
+        processes,
+        cache,
+        parallel,
+    )
     assert stdout.count("result: ") == 1  # only the main process reports
     result = next(out.rglob("seed0.json"))
-    samples = [json.loads(line) for line in result.with_name("seed0.samples.jsonl").read_text().splitlines()]
+    samples = [
+        json.loads(line)
+        for line in result.with_name("seed0.samples.jsonl").read_text().splitlines()
+    ]
     return json.loads(result.read_text()), samples
 
 
@@ -95,28 +152,45 @@ def test_runner_under_accelerate_launch(tiny_llama_dir, tmp_path, parallel):
     share of the items), the main process writes one result; it equals a single-process run's.
     Separate caches, so the 2-process run computes its own baseline."""
     one, one_samples = launch_run(tiny_llama_dir, tmp_path / "one", 1, tmp_path / "cache-one")
-    two, two_samples = launch_run(tiny_llama_dir, tmp_path / "two", 2, tmp_path / "cache-two", parallel)
+    two, two_samples = launch_run(
+        tiny_llama_dir, tmp_path / "two", 2, tmp_path / "cache-two", parallel
+    )
     assert (one["training_processes"], two["training_processes"]) == (1, 2)
     assert (one["training_parallel"], two["training_parallel"]) == ("single", parallel)
     for a, b in zip(one["stages"], two["stages"]):
-        assert [loss for _, loss in b["history"]] == pytest.approx([loss for _, loss in a["history"]], rel=1e-4)
+        assert [loss for _, loss in b["history"]] == pytest.approx(
+            [loss for _, loss in a["history"]], rel=1e-4
+        )
     assert two["target"]["tuned"]["score"] == one["target"]["tuned"]["score"]
     # The evaluations: every task's score, and every item's prompt and output, in the same order.
     for phase in ("before", "after"):
-        assert {t: s["score"] for t, s in two[phase].items()} == \
-            pytest.approx({t: s["score"] for t, s in one[phase].items()}, abs=1e-9)
+        assert {t: s["score"] for t, s in two[phase].items()} == pytest.approx(
+            {t: s["score"] for t, s in one[phase].items()}, abs=1e-9
+        )
     assert len(one_samples) == len(two_samples) > 8 * 3
     for a, b in zip(one_samples, two_samples):
-        assert (b["phase"], b["task"], b["doc_id"], b["prompt"]) == (a["phase"], a["task"], a["doc_id"], a["prompt"])
+        assert (b["phase"], b["task"], b["doc_id"], b["prompt"]) == (
+            a["phase"],
+            a["task"],
+            a["doc_id"],
+            a["prompt"],
+        )
         assert b["output"] == a["output"]
 
 
 def table_values(stdout: str) -> dict:
-    """task -> value from lm-eval's printed table (|task|version|filter|n-shot|metric|dir|value|...)."""
+    """task -> value from lm-eval's printed table
+    (|task|version|filter|n-shot|metric|dir|value|...)."""
     values = {}
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.split("|")]
-        if len(cells) > 8 and cells[1] and cells[5] and cells[7] not in ("", "Value") and "--" not in cells[7]:
+        if (
+            len(cells) > 8
+            and cells[1]
+            and cells[5]
+            and cells[7] not in ("", "Value")
+            and "--" not in cells[7]
+        ):
             values[cells[1].lstrip("- ")] = float(cells[7])
     return values
 
@@ -127,10 +201,27 @@ def test_evaluation_splits_the_items_and_gathers_the_scores(tiny_llama_dir, tmp_
     shorter share), and the main process gets the single process's scores and outputs."""
     for processes in (1, 2):
         out = tmp_path / f"eval-{processes}.json"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-               "PROMOT_BENCH_CACHE": str(tmp_path / "cache")}
-        done = subprocess.run([*launcher(processes), str(WORKER), str(tiny_llama_dir), "eval", str(out),
-                               str(tmp_path)], capture_output=True, text=True, env=env, cwd=WORKER.parent, timeout=600)
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "CUDA_VISIBLE_DEVICES": "",
+            "PROMOT_BENCH_CACHE": str(tmp_path / "cache"),
+        }
+        done = subprocess.run(
+            [
+                *launcher(processes),
+                str(WORKER),
+                str(tiny_llama_dir),
+                "eval",
+                str(out),
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=WORKER.parent,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
     one = json.loads((tmp_path / "eval-1.rank0.json").read_text())
     main, helper = (json.loads((tmp_path / f"eval-2.rank{r}.json").read_text()) for r in (0, 1))
@@ -160,14 +251,15 @@ def test_sharded_run_resumes_as_if_uninterrupted(tiny_llama_dir, tmp_path):
     whole = train(tiny_llama_dir, "promot", tmp_path / "whole", 2, "fsdp")
     resumed = train(tiny_llama_dir, "promot", tmp_path / "resumed", 2, "fsdp", resume_at=2)
     assert (whole["resumed_from"], resumed["resumed_from"]) == (0, 2)
-    assert [loss for _, loss in resumed["history"]] == pytest.approx([loss for _, loss in whole["history"]],
-                                                                     rel=1e-5)
+    assert [loss for _, loss in resumed["history"]] == pytest.approx(
+        [loss for _, loss in whole["history"]], rel=1e-5
+    )
     assert resumed["norm"] == pytest.approx(whole["norm"], rel=1e-6)
 
 
 def test_unsupported_launcher_is_refused_in_one_line(monkeypatch):
-    from promot_bench.train import distributed
     from promot_bench.errors import UsageError
+    from promot_bench.train import distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")

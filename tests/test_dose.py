@@ -11,31 +11,52 @@ from promot_bench.report import dose, figures, leaderboard
 
 def result(tuner, steps, delta, target, keep_best=False, seed=0, collapse=None, stderr=2.0):
     budget = None if keep_best else f"steps{steps}"
-    r = {"model": {"name": "tiny"}, "eval_group": "promot_mini_v2", "shots": 1, "seed": seed, "tuner": tuner,
-         "train": "nli", "target_task": "promot_mini_v2_nli", "preset": "cpu-small",
-         "budget": {"label": budget, "keep_best": keep_best, "examples_per_stage": steps * 8},
-         "before": {"a": {"score": 50.0}}, "after": {"a": {"score": 50.0 + delta}},
-         "target": {"pretrained": {"score": 50.0}, "tuned": {"score": target, "stderr": stderr}},
-         "mean": {"before": 50.0, "after": 50.0 + delta, "delta": delta},
-         "delta_ci": {"mean": {"delta": delta, "low": delta - 1.5, "high": delta + 1.0, "significant": True}}}
+    r = {
+        "model": {"name": "tiny"},
+        "eval_group": "promot_mini_v2",
+        "shots": 1,
+        "seed": seed,
+        "tuner": tuner,
+        "train": "nli",
+        "target_task": "promot_mini_v2_nli",
+        "preset": "cpu-small",
+        "budget": {"label": budget, "keep_best": keep_best, "examples_per_stage": steps * 8},
+        "before": {"a": {"score": 50.0}},
+        "after": {"a": {"score": 50.0 + delta}},
+        "target": {"pretrained": {"score": 50.0}, "tuned": {"score": target, "stderr": stderr}},
+        "mean": {"before": 50.0, "after": 50.0 + delta, "delta": delta},
+        "delta_ci": {
+            "mean": {"delta": delta, "low": delta - 1.5, "high": delta + 1.0, "significant": True}
+        },
+    }
     if collapse is not None:
-        r["collapse"] = {"mean": {"before": 0.0, "after": collapse, "delta": collapse,
-                                  "ci": {"low": collapse - 2, "high": collapse + 3, "significant": True}}}
+        r["collapse"] = {
+            "mean": {
+                "before": 0.0,
+                "after": collapse,
+                "delta": collapse,
+                "ci": {"low": collapse - 2, "high": collapse + 3, "significant": True},
+            }
+        }
     return r
 
 
 @pytest.fixture
 def results():
-    return [result("ft", 40, -1.0, 90.0, collapse=1.0), result("ft", 160, -4.0, 99.0, collapse=20.0),
-            result("ft", 640, -12.0, 100.0, collapse=90.0),
-            result("promot", 40, -0.5, 85.0, collapse=0.0), result("promot", 160, -1.0, 95.0, collapse=2.0),
-            result("promot", 640, -3.0, 98.0, collapse=10.0),
-            result("ft", 40, -0.8, 92.0, keep_best=True),  # the matrix cell (keep-best)
-            result("pt", 40, 0.0, 70.0)]  # one budget only: a frontier point, no dose line
+    return [
+        result("ft", 40, -1.0, 90.0, collapse=1.0),
+        result("ft", 160, -4.0, 99.0, collapse=20.0),
+        result("ft", 640, -12.0, 100.0, collapse=90.0),
+        result("promot", 40, -0.5, 85.0, collapse=0.0),
+        result("promot", 160, -1.0, 95.0, collapse=2.0),
+        result("promot", 640, -3.0, 98.0, collapse=10.0),
+        result("ft", 40, -0.8, 92.0, keep_best=True),  # the matrix cell (keep-best)
+        result("pt", 40, 0.0, 70.0),
+    ]  # one budget only: a frontier point, no dose line
 
 
 def test_points_carry_budget_intervals_and_keep_best(results):
-    (key, found), = dose.points(results).items()
+    ((key, found),) = dose.points(results).items()
     assert key == ("tiny", "promot_mini_v2", 1, "cpu-small", "promot_mini_v2_nli")
     assert len(found) == 8
     ft640 = next(p for p in found if p.tuner == "ft" and p.budget == "steps640")
@@ -48,7 +69,9 @@ def test_points_carry_budget_intervals_and_keep_best(results):
 
 
 def test_several_seeds_use_the_stderr_over_seeds():
-    (found,) = dose.points([result("ft", 40, -1.0, 90.0), result("ft", 40, -3.0, 94.0, seed=1)]).values()
+    (found,) = dose.points(
+        [result("ft", 40, -1.0, 90.0), result("ft", 40, -3.0, 94.0, seed=1)]
+    ).values()
     (p,) = found
     assert p.seeds == 2 and p.delta == pytest.approx((-2.0, -2.0 - 1.96, -2.0 + 1.96))  # stderr 1.0
 
@@ -56,7 +79,10 @@ def test_several_seeds_use_the_stderr_over_seeds():
 def test_dose_lines_are_final_weight_cells_of_tuners_with_two_budgets(results):
     (found,) = dose.points(results).values()
     lines = dose.dose_lines(found)
-    assert list(lines) == ["ft", "promot"]  # pt has one budget; the keep-best cell is not a dose cell
+    assert list(lines) == [
+        "ft",
+        "promot",
+    ]  # pt has one budget; the keep-best cell is not a dose cell
     assert [p.examples for p in lines["ft"]] == [320, 1280, 5120]
 
 
@@ -64,8 +90,14 @@ def test_the_pareto_front_keeps_only_undominated_points(results):
     (found,) = dose.points(results).values()
     front = dose.pareto(found)
     assert [(p.tuner, p.examples, p.keep_best) for p in front] == [
-        ("pt", 320, False), ("promot", 320, False), ("ft", 320, True), ("promot", 1280, False),
-        ("promot", 5120, False), ("ft", 1280, False), ("ft", 5120, False)]
+        ("pt", 320, False),
+        ("promot", 320, False),
+        ("ft", 320, True),
+        ("promot", 1280, False),
+        ("promot", 5120, False),
+        ("ft", 1280, False),
+        ("ft", 5120, False),
+    ]
     # ft at 40 steps with final weights (90, -1.0) is beaten by the keep-best cell (92, -0.8)
     assert all(not (p.tuner == "ft" and p.examples == 320 and not p.keep_best) for p in front)
 
@@ -85,21 +117,30 @@ def test_plots_hold_the_points_and_are_valid_pngs(results, tmp_path, monkeypatch
     (files,) = made.values()
     assert set(files) == {"dose", "frontier"}
     for path in files.values():
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and matplotlib.image.imread(path).shape[0] > 100
+        assert (
+            path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            and matplotlib.image.imread(path).shape[0] > 100
+        )
     dose_axes = figures_seen[files["dose"].name].axes
 
     def data_line(ax, label):  # an errorbar's points: the first line of its container
         return next(c for c in ax.containers if c.get_label() == label).lines[0]
 
     ft_delta = data_line(dose_axes[0], "ft")
-    assert list(ft_delta.get_xdata()) == [320, 1280, 5120] and list(ft_delta.get_ydata()) == [-1.0, -4.0, -12.0]
+    assert list(ft_delta.get_xdata()) == [320, 1280, 5120] and list(ft_delta.get_ydata()) == [
+        -1.0,
+        -4.0,
+        -12.0,
+    ]
     assert list(data_line(dose_axes[1], "ft").get_ydata()) == [1.0, 20.0, 90.0]
     assert list(data_line(dose_axes[2], "promot").get_ydata()) == [85.0, 95.0, 98.0]
     assert dose_axes[0].get_xscale() == "log" and "keep-best off" in dose_axes[0].get_title()
     frontier = figures_seen[files["frontier"].name].axes[0]
     front = next(line for line in frontier.lines if line.get_label() == "Pareto front")
     assert list(front.get_xdata()) == [70.0, 85.0, 92.0, 95.0, 98.0, 99.0, 100.0]
-    assert list(data_line(frontier, "pt").get_xdata()) == [70.0] and list(data_line(frontier, "pt").get_ydata()) == [0.0]
+    assert list(data_line(frontier, "pt").get_xdata()) == [70.0] and list(
+        data_line(frontier, "pt").get_ydata()
+    ) == [0.0]
 
 
 def test_the_leaderboard_shows_dose_curves_and_the_frontier(results, tmp_path):
@@ -112,5 +153,11 @@ def test_the_leaderboard_shows_dose_curves_and_the_frontier(results, tmp_path):
     slug = "tiny-promot_mini_v2-1shot-cpu-small-promot_mini_v2_nli"
     assert {f"dose-{slug}.png", f"frontier-{slug}.png"} <= written
     text = (tmp_path / "LEADERBOARD.md").read_text()
-    assert "## Dose curves and the learning–retention frontier" in text and f"plots/dose-{slug}.png" in text
-    assert text.count("data:image/png") == 0 and "frontier" in (tmp_path / "LEADERBOARD.html").read_text()
+    assert (
+        "## Dose curves and the learning–retention frontier" in text
+        and f"plots/dose-{slug}.png" in text
+    )
+    assert (
+        text.count("data:image/png") == 0
+        and "frontier" in (tmp_path / "LEADERBOARD.html").read_text()
+    )

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from promot_bench.models import embedded, specs
 from promot_bench.errors import RunError, UsageError
+from promot_bench.models import embedded, specs
 
 
 def test_wrong_wheel_is_refused_and_nothing_cached(tmp_path, private_cache):
@@ -32,12 +32,20 @@ def _fake_split_model(tmp_path, chunks):
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         parts.append(embedded.WheelPart(f"fake-part{i}", "1.0", wheel.name, digest, member))
         wheels.append(wheel)
-    model = embedded.EmbeddedModel("fake-split", "a fake", tuple(parts), "model.gguf",
-                                   hashlib.sha256(b"".join(chunks)).hexdigest(), "none")
+    model = embedded.EmbeddedModel(
+        "fake-split",
+        "a fake",
+        tuple(parts),
+        "model.gguf",
+        hashlib.sha256(b"".join(chunks)).hexdigest(),
+        "none",
+    )
     return model, wheels
 
 
-def test_a_split_model_is_downloaded_in_one_pip_call_joined_in_order_and_checked(tmp_path, private_cache, monkeypatch):
+def test_a_split_model_is_downloaded_in_one_pip_call_joined_in_order_and_checked(
+    tmp_path, private_cache, monkeypatch
+):
     chunks = [b"GGUF-first-", b"second-", b"third"]
     (tmp_path / "index").mkdir()
     model, wheels = _fake_split_model(tmp_path / "index", chunks)
@@ -65,7 +73,9 @@ def test_a_split_model_is_downloaded_in_one_pip_call_joined_in_order_and_checked
     assert (folder / "config.json").is_file()
 
 
-def test_a_split_model_offline_from_a_folder_of_wheels_and_its_refusals(tmp_path, private_cache, monkeypatch):
+def test_a_split_model_offline_from_a_folder_of_wheels_and_its_refusals(
+    tmp_path, private_cache, monkeypatch
+):
     chunks = [b"GGUF-a", b"b"]
     (tmp_path / "wheels").mkdir()
     model, wheels = _fake_split_model(tmp_path / "wheels", chunks)
@@ -83,9 +93,14 @@ def test_a_split_model_offline_from_a_folder_of_wheels_and_its_refusals(tmp_path
         embedded.prepare(model.name, wheel=tmp_path / "wheels")
     (tmp_path / "elsewhere.whl").rename(wheels[1])
     # Chunks whose join is not the published file: refused, nothing cached.
-    monkeypatch.setitem(embedded.EMBEDDED, model.name, embedded.EmbeddedModel(
-        model.name, "", model.parts, model.gguf, "0" * 64, "none"))
-    with pytest.raises(RunError, match="model.gguf from fake-part1==1.0, fake-part2==1.0 fails its sha256 check"):
+    monkeypatch.setitem(
+        embedded.EMBEDDED,
+        model.name,
+        embedded.EmbeddedModel(model.name, "", model.parts, model.gguf, "0" * 64, "none"),
+    )
+    with pytest.raises(
+        RunError, match="model.gguf from fake-part1==1.0, fake-part2==1.0 fails its sha256 check"
+    ):
         embedded.prepare(model.name, wheel=tmp_path / "wheels")
     assert not embedded.entry_dir(model.name).exists()
     monkeypatch.setitem(embedded.EMBEDDED, model.name, model)
@@ -94,7 +109,8 @@ def test_a_split_model_offline_from_a_folder_of_wheels_and_its_refusals(tmp_path
 
 @pytest.mark.slow
 def test_real_embedded_model_fetches_loads_and_answers():
-    """Uses the run's cache (tox: .tox/cache): the first run downloads 93 MB and converts (~30 s)."""
+    """Uses the run's cache (tox: .tox/cache): the first run downloads 93 MB and converts
+    (~30 s)."""
     spec = specs.resolve(None)
     path = specs.prepare(spec, verify=True)
     assert specs.prepared_path(spec) == path

@@ -5,13 +5,12 @@ import json
 
 import pytest
 import torch
+from test_runner import options
 
 from promot_bench import cli
 from promot_bench.models import export
 from promot_bench.run import printing, record, runner
 from promot_bench.train.soft_prompt import SoftPrompt
-
-from test_runner import options
 
 
 def saved_run(model_dir, out, tuner, **kw):
@@ -25,28 +24,36 @@ def logits(model, ids, **kw):
 
 
 @pytest.mark.parametrize("tuner", ["promot", "lora-then-ft"])
-def test_saved_model_and_adapter_reproduce_the_runs_weights(tiny_llama_dir, tmp_path, private_cache, tuner):
+def test_saved_model_and_adapter_reproduce_the_runs_weights(
+    tiny_llama_dir, tmp_path, private_cache, tuner
+):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     plan, result = saved_run(tiny_llama_dir, tmp_path, tuner)
     model_dir, peft_dir = plan.folder / "seed0.model", plan.folder / "seed0.peft"
     assert model_dir.is_dir() and peft_dir.is_dir() and not (plan.work / "save").exists()
-    assert result["saved"] == {"model": {"path": "seed0.model", "sha256": export.file_hashes(model_dir)},
-                               "peft": {"path": "seed0.peft", "sha256": export.file_hashes(peft_dir)}}
+    assert result["saved"] == {
+        "model": {"path": "seed0.model", "sha256": export.file_hashes(model_dir)},
+        "peft": {"path": "seed0.peft", "sha256": export.file_hashes(peft_dir)},
+    }
     assert json.loads(plan.result_path.read_text())["saved"] == result["saved"]
     assert "--save-model" in result["command"]
     # the weights the probes scored, as a plain transformers model
     base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     assert record.weights_hash(base) == result["weights_sha256"]
     ids = torch.tensor([[5, 9, 12, 7, 3]])
-    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(peft_dir)).eval()
+    tuned = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(model_dir), str(peft_dir)
+    ).eval()
     if tuner == "promot":  # PEFT's prompt tuning puts the saved prompt where ours went
         from safetensors.torch import load_file
 
         prompt = SoftPrompt(load_file(peft_dir / "adapter_model.safetensors")["prompt_embeddings"])
         assert record.tensor_hash(prompt.weight) == result["soft_prompt_sha256"]["promot_mini_nli"]
-        ours = logits(base, None, **prompt.prepend(base, input_ids=ids, attention_mask=torch.ones_like(ids)))
+        ours = logits(
+            base, None, **prompt.prepend(base, input_ids=ids, attention_mask=torch.ones_like(ids))
+        )
         theirs = logits(tuned, ids, attention_mask=torch.ones_like(ids))
         assert torch.allclose(ours, theirs, atol=1e-5)
     else:  # the LoRA adapter changes the outputs; without it, the saved model is the probes' model
@@ -86,9 +93,11 @@ def test_export_re_derives_what_save_model_kept(tiny_llama_dir, tmp_path, privat
     assert sorted(p.name for p in to.iterdir()) == ["seed0.model", "seed0.peft"]
 
 
-def test_export_refuses_weights_that_differ_from_the_result(tiny_llama_dir, tmp_path, private_cache):
-    from promot_bench.run import rederive
+def test_export_refuses_weights_that_differ_from_the_result(
+    tiny_llama_dir, tmp_path, private_cache
+):
     from promot_bench.errors import RunError
+    from promot_bench.run import rederive
 
     plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", tuner="ft"))
     result = runner.execute(plan, progress=False)
@@ -98,14 +107,22 @@ def test_export_refuses_weights_that_differ_from_the_result(tiny_llama_dir, tmp_
         rederive.export(tampered, tmp_path / "out", cli.recorded_run_options, progress=False)
     assert list((tmp_path / "out").iterdir()) == []  # nothing written, the scratch removed
     other_code = tmp_path / "other-code.json"
-    other_code.write_text(json.dumps({**result, "code": {**result["code"], "source_sha256": "f" * 64}}))
+    other_code.write_text(
+        json.dumps({**result, "code": {**result["code"], "source_sha256": "f" * 64}})
+    )
     with pytest.raises(RunError, match="other code"):
         rederive.export(other_code, tmp_path / "out2", cli.recorded_run_options, progress=False)
     assert not (tmp_path / "out2").exists()  # refused before anything was made
 
 
-@pytest.mark.parametrize("content, says", [(None, "no such result file"), ("{not json", "not a readable JSON"),
-                                           ('{"scores": {}}', "not a promot-bench run result")])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (None, "no such result file"),
+        ("{not json", "not a readable JSON"),
+        ('{"scores": {}}', "not a promot-bench run result"),
+    ],
+)
 def test_export_of_a_bad_result_file_is_one_line(tmp_path, capsys, content, says):
     from promot_bench import cli
 

@@ -13,15 +13,22 @@ def samples(outputs):
 
 
 def test_diagnose_and_run_share_one_format_rule():
-    assert diagnose.specialization_rate is formats.specialization_rate and diagnose.target_format is formats.target_format
+    assert (
+        diagnose.specialization_rate is formats.specialization_rate
+        and diagnose.target_format is formats.target_format
+    )
 
 
 def test_collapse_rate_for_a_classification_target():
     fmt = formats.TargetFormat(labels=("False", "True"))
-    before = {"qa": {"samples": samples([" Paris", " True", "", " false."])},
-              "sum": {"samples": samples([" The module", " None", " x", " y"])}}
-    after = {"qa": {"samples": samples([" True", " True", " False", " Berlin"])},
-             "sum": {"samples": samples([" True,", " The module", " x", None])}}
+    before = {
+        "qa": {"samples": samples([" Paris", " True", "", " false."])},
+        "sum": {"samples": samples([" The module", " None", " x", " y"])},
+    }
+    after = {
+        "qa": {"samples": samples([" True", " True", " False", " Berlin"])},
+        "sum": {"samples": samples([" True,", " The module", " x", None])},
+    }
     out = formats.collapse(before, after, fmt, seed=0, iters=200)
     assert (out["qa"]["before"], out["qa"]["after"], out["qa"]["delta"]) == (50.0, 75.0, 25.0)
     assert (out["sum"]["before"], out["sum"]["after"], out["sum"]["delta"]) == (0.0, 25.0, 25.0)
@@ -34,9 +41,15 @@ def test_collapse_rate_for_a_classification_target():
 def test_collapse_rate_for_a_translation_target():
     fmt = formats.TargetFormat(language="fr")
     before = {"en_de": {"samples": samples([" the dog", " Paris", " le chien", " der Hund"])}}
-    after = {"en_de": {"samples": samples([" la maison", " le chat et", " Paris", " les États-Unis"])}}
+    after = {
+        "en_de": {"samples": samples([" la maison", " le chat et", " Paris", " les États-Unis"])}
+    }
     out = formats.collapse(before, after, fmt, seed=0, iters=200)
-    assert (out["en_de"]["before"], out["en_de"]["after"], out["en_de"]["delta"]) == (25.0, 75.0, 50.0)
+    assert (out["en_de"]["before"], out["en_de"]["after"], out["en_de"]["delta"]) == (
+        25.0,
+        75.0,
+        50.0,
+    )
 
 
 def test_the_interval_is_the_runs_own_resampling():
@@ -44,16 +57,28 @@ def test_the_interval_is_the_runs_own_resampling():
     in-format indicators, the collapse interval is exactly the score delta's interval."""
     fmt = formats.TargetFormat(labels=("False", "True"))
     b_out, a_out = [" True", " x", " x", " True", " x"], [" True", " True", " x", " False", " True"]
-    out = formats.collapse({"t": {"samples": samples(b_out)}}, {"t": {"samples": samples(a_out)}}, fmt, seed=3)
-    scores = statistics.paired_bootstrap({"t": ("mean", [100.0, 0, 0, 100.0, 0], [100.0, 100.0, 0, 100.0, 100.0])},
-                                         iters=1000, seed=3)
+    out = formats.collapse(
+        {"t": {"samples": samples(b_out)}}, {"t": {"samples": samples(a_out)}}, fmt, seed=3
+    )
+    scores = statistics.paired_bootstrap(
+        {"t": ("mean", [100.0, 0, 0, 100.0, 0], [100.0, 100.0, 0, 100.0, 100.0])},
+        iters=1000,
+        seed=3,
+    )
     assert out["t"]["ci"] == {k: scores["t"][k] for k in ("low", "high", "significant")}
     assert out["t"]["delta"] == pytest.approx(40.0)
 
 
 def test_no_collapse_rate_without_a_target_format():
-    assert formats.collapse({"t": {"samples": samples(["x"])}}, {"t": {"samples": samples(["y"])}},
-                            formats.TargetFormat(), seed=0) is None
+    assert (
+        formats.collapse(
+            {"t": {"samples": samples(["x"])}},
+            {"t": {"samples": samples(["y"])}},
+            formats.TargetFormat(),
+            seed=0,
+        )
+        is None
+    )
 
 
 def test_a_translation_targets_language_from_its_marked_answers():
@@ -65,5 +90,7 @@ def test_a_translation_targets_language_from_its_marked_answers():
     assert formats.target_format(names) == formats.TargetFormat(language="fr")
     few = [Ex(target="Tunisie")] * 17 + [Ex(target="la Corée")]
     assert formats.target_format(few) == formats.TargetFormat()  # 1 marked of 18: under a tenth
-    mixed = [Ex(target=t) for t in ["Tunisie"] * 6 + ["la Corée", "der Osten", "die Stadt", "et le nord"]]
+    mixed = [
+        Ex(target=t) for t in ["Tunisie"] * 6 + ["la Corée", "der Osten", "die Stadt", "et le nord"]
+    ]
     assert formats.target_format(mixed) == formats.TargetFormat()  # fr 2, de 2: no agreement

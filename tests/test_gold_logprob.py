@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from promot_bench.evaluate import evaluation
-from promot_bench.train import targets
 from promot_bench.evaluate.gold_logprob import summary
+from promot_bench.train import targets
 
 TASK = "promot_mini_qa_capitals"  # generative, few-shot demonstrations: the first training rows
 LIMIT = 3
@@ -27,8 +27,11 @@ def written_prompt(task, doc, shots: int) -> str:
     """The few-shot prompt as the task's YAML describes it (sampler first_n: the first rows)."""
     c = task.config
     demos = list(task.training_docs())[:shots]
-    return "".join(f"{task.doc_to_text(d)}{c.target_delimiter}{targets.gold_text(task, d)}{c.fewshot_delimiter}"
-                   for d in demos) + task.doc_to_text(doc)
+    return "".join(
+        f"{task.doc_to_text(d)}{c.target_delimiter}{targets.gold_text(task, d)}"
+        f"{c.fewshot_delimiter}"
+        for d in demos
+    ) + task.doc_to_text(doc)
 
 
 @torch.no_grad()
@@ -39,7 +42,7 @@ def manual_mean_logprob(loaded, context: str, continuation: str) -> float:
     n_ctx = len(tok(context, add_special_tokens=False)["input_ids"])
     logprobs = loaded.model(torch.tensor([whole])).logits[0].float().log_softmax(-1)
     gold = torch.tensor(whole[n_ctx:])
-    picked = logprobs[n_ctx - 1:len(whole) - 1].gather(1, gold[:, None])
+    picked = logprobs[n_ctx - 1 : len(whole) - 1].gather(1, gold[:, None])
     return float(picked.sum()) / len(gold)
 
 
@@ -48,14 +51,25 @@ def gold_values(llama, manager) -> dict:
     """shots -> doc_id -> (lm-eval's logged sample, its gold log-prob)."""
     values = {}
     for shots in (0, 1):
-        out = evaluation.run_lm_eval(llama.model, llama.tokenizer, [TASK], num_fewshot=shots, limit=LIMIT,
-                                     manager=manager, gold_logprob=True)
-        values[shots] = {s["doc_id"]: (s, out["gold_logprob"][TASK][s["doc_id"]]) for s in out["samples"][TASK]}
+        out = evaluation.run_lm_eval(
+            llama.model,
+            llama.tokenizer,
+            [TASK],
+            num_fewshot=shots,
+            limit=LIMIT,
+            manager=manager,
+            gold_logprob=True,
+        )
+        values[shots] = {
+            s["doc_id"]: (s, out["gold_logprob"][TASK][s["doc_id"]]) for s in out["samples"][TASK]
+        }
     return values
 
 
 @pytest.mark.parametrize("shots", [0, 1])
-def test_each_item_equals_a_manual_log_prob_under_the_written_prompt(llama, gold_values, task, shots):
+def test_each_item_equals_a_manual_log_prob_under_the_written_prompt(
+    llama, gold_values, task, shots
+):
     values = gold_values[shots]
     docs = list(task.test_docs())
     assert sorted(values) == list(range(LIMIT))
@@ -74,7 +88,9 @@ def test_the_demonstration_is_in_the_scored_context(llama, gold_values, task):
     for doc_id, (_, value) in one_shot.items():
         gold = " " + targets.gold_text(task, docs[doc_id])
         without = manual_mean_logprob(llama, written_prompt(task, docs[doc_id], 0), gold)
-        assert abs(value - without) > 1e-3 and zero_shot[doc_id][1] == pytest.approx(without, abs=1e-5)
+        assert abs(value - without) > 1e-3 and zero_shot[doc_id][1] == pytest.approx(
+            without, abs=1e-5
+        )
 
 
 def test_summary_pairs_items_and_skips_probes_without_values():
@@ -85,14 +101,20 @@ def test_summary_pairs_items_and_skips_probes_without_values():
     after = {"a": side([-1.0, -2.0]), "b": side([-1.0, -1.0]), "mc": side([None, None])}
     out = summary(before, after, seed=0, iters=200)
     assert set(out) == {"a", "b", "mean"}  # "mc" (no per-item values) is left out
-    assert out["a"] == {"before": -2.5, "after": -1.5, "delta": 1.0,
-                        "ci": {"low": 1.0, "high": 1.0, "significant": True}}
+    assert out["a"] == {
+        "before": -2.5,
+        "after": -1.5,
+        "delta": 1.0,
+        "ci": {"low": 1.0, "high": 1.0, "significant": True},
+    }
     assert out["mean"]["delta"] == pytest.approx(0.5)
     assert summary({"mc": side([None])}, {"mc": side([None])}, seed=0) is None
 
 
 @pytest.mark.parametrize("with_prompt", [False, True])
-def test_the_shared_prefix_path_agrees_with_lm_evals_loglikelihood(llama, manager, monkeypatch, with_prompt):
+def test_the_shared_prefix_path_agrees_with_lm_evals_loglikelihood(
+    llama, manager, monkeypatch, with_prompt
+):
     """The cached pass (a copy of the demonstrations' keys/values, then each item's own tokens
     and gold) gives HFLM's loglikelihood values; the soft prompt is in both contexts."""
     from functools import partial
@@ -102,11 +124,20 @@ def test_the_shared_prefix_path_agrees_with_lm_evals_loglikelihood(llama, manage
 
     prompt = SoftPrompt.from_vocab(llama.model, 5, seed=0) if with_prompt else None
     shown = dict(num_fewshot=1, limit=6, manager=manager, gold_logprob=True, batch_size=4)
-    stock = evaluation.run_lm_eval(llama.model, llama.tokenizer, [TASK], **shown,
-                                   lm_class=partial(PromptLM, soft_prompt=prompt, reuse_prefix=False))
+    stock = evaluation.run_lm_eval(
+        llama.model,
+        llama.tokenizer,
+        [TASK],
+        **shown,
+        lm_class=partial(PromptLM, soft_prompt=prompt, reuse_prefix=False),
+    )
     with monkeypatch.context() as patched:  # the cached path must not fall back to HFLM's
-        patched.setattr(PromptLM, "loglikelihood", lambda *a, **k: pytest.fail("fell back to loglikelihood"))
-        cached = evaluation.run_lm_eval(llama.model, llama.tokenizer, [TASK], soft_prompt=prompt, **shown)
+        patched.setattr(
+            PromptLM, "loglikelihood", lambda *a, **k: pytest.fail("fell back to loglikelihood")
+        )
+        cached = evaluation.run_lm_eval(
+            llama.model, llama.tokenizer, [TASK], soft_prompt=prompt, **shown
+        )
     assert sorted(cached["gold_logprob"][TASK]) == list(range(6))
     for doc_id, value in stock["gold_logprob"][TASK].items():
         assert cached["gold_logprob"][TASK][doc_id] == pytest.approx(value, abs=1e-5)

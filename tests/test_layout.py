@@ -6,8 +6,11 @@ from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 # package name -> folder of the checkout (pyproject.toml's package-dir)
-ROOTS = {"promot_bench": CHECKOUT / "benchmark", "promot_bench.tuners": CHECKOUT / "tuners",
-         "promot_bench.tasks": CHECKOUT / "tasks"}
+ROOTS = {
+    "promot_bench": CHECKOUT / "benchmark",
+    "promot_bench.tuners": CHECKOUT / "tuners",
+    "promot_bench.tasks": CHECKOUT / "tasks",
+}
 MAX_LINES = 350
 LONGER_ALLOWED = {"benchmark/cli.py"}  # every subcommand's arguments, in one parser
 
@@ -39,11 +42,17 @@ def imports(name: str, path: Path, known: dict) -> set[str]:
             base = package
             for _ in range(max(node.level - 1, 0)):
                 base = base.rpartition(".")[0]
-            source = (base + ("." + node.module if node.module else "")) if node.level else (node.module or "")
+            source = (
+                (base + ("." + node.module if node.module else ""))
+                if node.level
+                else (node.module or "")
+            )
             if source.startswith("promot_bench"):
                 # `from pkg import module` imports that module; `from module import name` the module
-                found |= {f"{source}.{a.name}" if f"{source}.{a.name}" in known else module_of(source)
-                          for a in node.names}
+                found |= {
+                    f"{source}.{a.name}" if f"{source}.{a.name}" in known else module_of(source)
+                    for a in node.names
+                }
     return found - {name, None}
 
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from promot_bench.report import leaderboard, tables
 from promot_bench.errors import RunError
+from promot_bench.report import leaderboard, tables
 
 TASKS = ["promot_mini_nli3", "promot_mini_qa_capitals"]
 
@@ -16,12 +16,22 @@ TASKS = ["promot_mini_nli3", "promot_mini_qa_capitals"]
 def fake_result(tuner, train, seed, after, target, significant):
     before = {"promot_mini_nli3": 40.0, "promot_mini_qa_capitals": 20.0}
     delta = sum(after[t] - before[t] for t in TASKS) / 2
-    ci = {"delta": delta, "low": delta - 1, "high": delta + 1, "significant": significant} if significant \
+    ci = (
+        {"delta": delta, "low": delta - 1, "high": delta + 1, "significant": significant}
+        if significant
         else {"delta": delta, "low": -1.0, "high": 1.0, "significant": False}
+    )
     return {
-        "schema_version": 1, "model": {"name": "tiny"}, "eval_group": "promot_mini", "shots": 1, "seed": seed,
-        "tuner": tuner, "train": train, "target_task": f"promot_mini_{train}",
-        "before": {t: {"score": before[t]} for t in TASKS}, "after": {t: {"score": after[t]} for t in TASKS},
+        "schema_version": 1,
+        "model": {"name": "tiny"},
+        "eval_group": "promot_mini",
+        "shots": 1,
+        "seed": seed,
+        "tuner": tuner,
+        "train": train,
+        "target_task": f"promot_mini_{train}",
+        "before": {t: {"score": before[t]} for t in TASKS},
+        "after": {t: {"score": after[t]} for t in TASKS},
         "target": {"pretrained": {"score": 50.0}, "tuned": {"score": target}},
         "mean": {"before": 30.0, "after": sum(after.values()) / 2, "delta": delta},
         "delta_ci": {"mean": ci},
@@ -30,9 +40,22 @@ def fake_result(tuner, train, seed, after, target, significant):
 
 @pytest.fixture
 def results_dir(tmp_path):
-    runs = [fake_result("ft", "nli", 0, {"promot_mini_nli3": 60.0, "promot_mini_qa_capitals": -10.0}, 90.0, True),
-            fake_result("ft", "nli", 1, {"promot_mini_nli3": 50.0, "promot_mini_qa_capitals": 2.0}, 94.0, True),
-            fake_result("promot", "nli", 0, {"promot_mini_nli3": 45.0, "promot_mini_qa_capitals": 19.0}, 92.0, False)]
+    runs = [
+        fake_result(
+            "ft", "nli", 0, {"promot_mini_nli3": 60.0, "promot_mini_qa_capitals": -10.0}, 90.0, True
+        ),
+        fake_result(
+            "ft", "nli", 1, {"promot_mini_nli3": 50.0, "promot_mini_qa_capitals": 2.0}, 94.0, True
+        ),
+        fake_result(
+            "promot",
+            "nli",
+            0,
+            {"promot_mini_nli3": 45.0, "promot_mini_qa_capitals": 19.0},
+            92.0,
+            False,
+        ),
+    ]
     for r in runs:
         path = tmp_path / "runs/tiny/mini-v1" / r["train"] / r["tuner"] / f"seed{r['seed']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,8 +78,13 @@ def test_tables_hold_seed_means_and_deltas(results_dir):
 def test_build_writes_every_output_idempotently(results_dir):
     written = leaderboard.build(results_dir)
     names = {p.name for p in written}
-    assert {"LEADERBOARD.md", "LEADERBOARD.csv", "LEADERBOARD.html", "heatmap-tiny-promot_mini.png",
-            "delta-mean-tiny-promot_mini.png"} <= names
+    assert {
+        "LEADERBOARD.md",
+        "LEADERBOARD.csv",
+        "LEADERBOARD.html",
+        "heatmap-tiny-promot_mini.png",
+        "delta-mean-tiny-promot_mini.png",
+    } <= names
     first = {p: p.read_bytes() for p in written}
     leaderboard.build(results_dir)
     assert {p: p.read_bytes() for p in written} == first
@@ -74,8 +102,11 @@ def test_a_damaged_result_is_refused_with_its_name(results_dir):
 
 
 def test_cli_without_runs_is_a_usage_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "leaderboard", "--out", str(tmp_path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", "leaderboard", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "no runs/ folder" in done.stderr
 
 
@@ -85,7 +116,11 @@ def test_a_lower_is_better_task_is_marked(results_dir):
     result["before"]["promot_mini_qa_capitals"]["higher_is_better"] = False
     path.write_text(json.dumps(result))
     leaderboard.build(results_dir)
-    header = next(line for line in (results_dir / "LEADERBOARD.md").read_text().splitlines() if line.startswith("| model"))
+    header = next(
+        line
+        for line in (results_dir / "LEADERBOARD.md").read_text().splitlines()
+        if line.startswith("| model")
+    )
     assert "qa_capitals ↓" in header and "nli3 ↓" not in header
 
 
@@ -96,21 +131,34 @@ def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(res
     header = next(line for line in text.splitlines() if line.startswith("| model"))
     assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ | flips −/+ |")
     ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
-    assert ft.endswith("| – | – | – | – |")  # mde, vs ft (ft itself), format Δ, flips (no samples file)
+    assert ft.endswith(
+        "| – | – | – | – |"
+    )  # mde, vs ft (ft itself), format Δ, flips (no samples file)
 
 
 def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
-    """Give a cell's runs an mde, a collapse rate and a samples file (items: seed -> (before, after))."""
+    """Give a cell's runs an mde, a collapse rate and a samples file
+    (items: seed -> (before, after))."""
     for seed, (before, after) in items.items():
         path = results_dir / f"runs/tiny/mini-v1/nli/{cell}/seed{seed}.json"
         result = json.loads(path.read_text())
         result["mde"] = mde
-        result["collapse"] = {t: {"before": 0.0, "after": format_delta, "delta": format_delta,
-                                  "ci": {"low": format_delta - 1, "high": format_delta + 1, "significant": True}}
-                              for t in [*TASKS, "mean"]}
+        result["collapse"] = {
+            t: {
+                "before": 0.0,
+                "after": format_delta,
+                "delta": format_delta,
+                "ci": {"low": format_delta - 1, "high": format_delta + 1, "significant": True},
+            }
+            for t in [*TASKS, "mean"]
+        }
         result["samples"] = f"seed{seed}.samples.jsonl"
-        lines = [json.dumps({"phase": phase, "task": t, "doc_id": i, "score": v})
-                 for phase, values in (("before", before), ("after", after)) for t in TASKS for i, v in enumerate(values)]
+        lines = [
+            json.dumps({"phase": phase, "task": t, "doc_id": i, "score": v})
+            for phase, values in (("before", before), ("after", after))
+            for t in TASKS
+            for i, v in enumerate(values)
+        ]
         path.with_name(result["samples"]).write_text("\n".join(lines) + "\n")
         path.write_text(json.dumps(result))
 
@@ -118,7 +166,10 @@ def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
 def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_several(results_dir):
     from promot_bench.evaluate import statistics
 
-    items = {0: ([100, 0, 100, 0, 100, 0], [0, 0, 100, 0, 0, 0]), 1: ([100, 100, 0, 0, 100, 0], [100, 0, 0, 0, 0, 0])}
+    items = {
+        0: ([100, 0, 100, 0, 100, 0], [0, 0, 100, 0, 0, 0]),
+        1: ([100, 100, 0, 0, 100, 0], [100, 0, 0, 0, 0, 0]),
+    }
     with_mde_and_collapse(results_dir, "ft", 9.9, 40.0, items)
     with_mde_and_collapse(results_dir, "promot", 3.25, 10.0, {0: items[0]})
     (table,) = tables.build_tables(tables.load_results(results_dir))
@@ -130,21 +181,48 @@ def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_seve
     assert ft.format_tasks == {t: 40.0 for t in TASKS}
     written = leaderboard.build(results_dir)
     assert (results_dir / "plots/collapse-tiny-promot_mini.png") in written
-    promot_line = next(line for line in (results_dir / "LEADERBOARD.md").read_text().splitlines()
-                       if line.startswith("| promot → nli"))
-    # Δ mean, mde, vs ft, format Δ, flips: items 0 and 4 of each of the two tasks went right -> wrong
+    promot_line = next(
+        line
+        for line in (results_dir / "LEADERBOARD.md").read_text().splitlines()
+        if line.startswith("| promot → nli")
+    )
+    # Δ mean, mde, vs ft, format Δ, flips: items 0 and 4 of each of the two tasks went right ->
+    # wrong
     assert promot_line.endswith("| +2.0 | 3.2 | +0.0 | +10.0 * | −4 / +0 |")
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
 
 def _card():
-    row = {"kind": "qa", "n": 150, "pretrained": 16.7, "stderr": 3.0, "best_trivial": 4.0,
-           "best_trivial_name": "most frequent answer", "headroom": 12.7, "headroom_se": 4.23,
-           "empty_rate": 0.0, "off_format_rate": 0.02, "passes": True, "notes": []}
-    return {"model": {"name": "tiny"}, "eval_group": "promot_mini", "shots": 1, "limit": None,
-            "command": "promot-bench probes --shots 1 --out results --suite mini",
-            "gate": {"max_bad_rate": 0.1, "min_headroom_se": 3.0}, "probes": {"promot_mini_qa_capitals": row},
-            "summary": {"probes": 1, "passing": 1, "all_pass": True, "headroom_mean": 12.7, "failing": []}}
+    row = {
+        "kind": "qa",
+        "n": 150,
+        "pretrained": 16.7,
+        "stderr": 3.0,
+        "best_trivial": 4.0,
+        "best_trivial_name": "most frequent answer",
+        "headroom": 12.7,
+        "headroom_se": 4.23,
+        "empty_rate": 0.0,
+        "off_format_rate": 0.02,
+        "passes": True,
+        "notes": [],
+    }
+    return {
+        "model": {"name": "tiny"},
+        "eval_group": "promot_mini",
+        "shots": 1,
+        "limit": None,
+        "command": "promot-bench probes --shots 1 --out results --suite mini",
+        "gate": {"max_bad_rate": 0.1, "min_headroom_se": 3.0},
+        "probes": {"promot_mini_qa_capitals": row},
+        "summary": {
+            "probes": 1,
+            "passing": 1,
+            "all_pass": True,
+            "headroom_mean": 12.7,
+            "failing": [],
+        },
+    }
 
 
 def test_the_leaderboard_shows_the_probe_cards(results_dir):
@@ -154,9 +232,15 @@ def test_the_leaderboard_shows_the_probe_cards(results_dir):
     leaderboard.build(results_dir)
     text = (results_dir / "LEADERBOARD.md").read_text()
     assert "### Probe card: tiny, promot_mini, 1-shot" in text
-    assert "From [probes/tiny/mini-1shot.json](probes/tiny/mini-1shot.json): `promot-bench probes" in text
-    assert ("| promot_mini_qa_capitals | qa | 150 | 16.7 | 3.0 | 4.0 (most frequent answer) | 12.7 | 4.2 | 0% | 2% "
-            "| yes |") in text
+    assert (
+        "From [probes/tiny/mini-1shot.json](probes/tiny/mini-1shot.json): `promot-bench probes"
+        in text
+    )
+    assert (
+        "| promot_mini_qa_capitals | qa | 150 | 16.7 | 3.0 | 4.0 (most frequent answer) | 12.7 | "
+        "4.2 | 0% | 2% "
+        "| yes |"
+    ) in text
     assert "headroom_mean 12.70; 1 of 1 probes pass." in text
     card.write_text("{damaged")
     with pytest.raises(RunError, match="probe card .*mini-1shot.json is damaged"):
@@ -165,7 +249,9 @@ def test_the_leaderboard_shows_the_probe_cards(results_dir):
 
 def test_v1_and_v2_results_never_share_a_table(results_dir):
     """The same model, tuner, target and shots, on promot_mini and promot_mini v2: two tables."""
-    v2 = fake_result("ft", "nli", 0, {"promot_mini_nli3": 41.0, "promot_mini_qa_capitals": 18.0}, 80.0, False)
+    v2 = fake_result(
+        "ft", "nli", 0, {"promot_mini_nli3": 41.0, "promot_mini_qa_capitals": 18.0}, 80.0, False
+    )
     v2["eval_group"], v2["target_task"] = "promot_mini_v2", "promot_mini_v2_nli"
     path = results_dir / "runs/tiny/mini/nli/ft/seed0.json"
     path.parent.mkdir(parents=True)
@@ -173,4 +259,6 @@ def test_v1_and_v2_results_never_share_a_table(results_dir):
     built = tables.build_tables(tables.load_results(results_dir))
     assert sorted(t.group for t in built) == ["promot_mini", "promot_mini_v2"]
     (new,) = [t for t in built if t.group == "promot_mini_v2"]
-    assert [row.label for row in new.rows] == ["pretrained", "ft → nli"] and new.rows[1].target[1] == 80.0
+    assert [row.label for row in new.rows] == ["pretrained", "ft → nli"] and new.rows[1].target[
+        1
+    ] == 80.0

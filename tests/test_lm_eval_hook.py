@@ -1,4 +1,5 @@
-"""The start-up hook that lets the stock lm_eval CLI see our tasks (see benchmark/lm_eval_hook.py)."""
+"""The start-up hook that lets the stock lm_eval CLI see our tasks (see
+benchmark/lm_eval_hook.py)."""
 
 import subprocess
 import sys
@@ -35,15 +36,25 @@ def test_installed_finder_patches_lm_eval_on_import():
         from lm_eval.tasks.manager import TaskManager
         print(getattr(TaskManager, "_promot_bench_patched", False))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"PATH": "", "PROMOT_BENCH_LM_EVAL_HOOK": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "PROMOT_BENCH_LM_EVAL_HOOK": "1"},
+    )
     assert done.stdout.strip().splitlines()[-1] == "True", done.stderr
 
 
 def test_opt_out():
-    code = ("from promot_bench import lm_eval_hook; lm_eval_hook.install();"
-            "from lm_eval.tasks.manager import TaskManager;"
-            "print(getattr(TaskManager, '_promot_bench_patched', False))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"PATH": "", "PROMOT_BENCH_LM_EVAL_HOOK": "0"})
+    code = (
+        "from promot_bench import lm_eval_hook; lm_eval_hook.install();"
+        "from lm_eval.tasks.manager import TaskManager;"
+        "print(getattr(TaskManager, '_promot_bench_patched', False))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "PROMOT_BENCH_LM_EVAL_HOOK": "0"},
+    )
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr

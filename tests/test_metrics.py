@@ -76,7 +76,11 @@ def test_exact_match_accepts_any_alias_after_normalization():
     assert exact_match("", aliases) == 0.0
 
 
-PREDICTIONS = ["The house is small.", "It rains since three days.", "The museum is closed on Monday."]
+PREDICTIONS = [
+    "The house is small.",
+    "It rains since three days.",
+    "The museum is closed on Monday.",
+]
 REFERENCES = [
     "The house is small.",
     "It has been raining for three days.",
@@ -88,7 +92,9 @@ def test_corpus_bleu_matches_sacrebleu():
     expected = sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES]).score
     assert corpus_bleu(PREDICTIONS, REFERENCES) == expected
     assert 0.0 < expected < 100.0
-    assert corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100.0)
+    assert corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(
+        100.0
+    )
 
 
 def test_bleu_aggregation_is_corpus_level_not_a_sentence_mean():

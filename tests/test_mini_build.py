@@ -31,15 +31,24 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("mini")
     manifest = mini.build(out)
     data = {
-        task: {split: [json.loads(line) for line in (out / task / f"{split}.jsonl").read_text("utf-8").splitlines()]
-               for split in SPLITS}
+        task: {
+            split: [
+                json.loads(line)
+                for line in (out / task / f"{split}.jsonl").read_text("utf-8").splitlines()
+            ]
+            for split in SPLITS
+        }
         for task in mini.TASKS
     }
     return out, manifest, data
 
 
 def files(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_build_is_byte_identical_and_hashed(built, tmp_path):
@@ -71,7 +80,9 @@ def test_every_task_and_split_exists_with_its_fields(built):
                 ids.add(r["id"])
                 for field in mini.FIELDS[task]:
                     value = r[field]
-                    assert value and (isinstance(value, str) or all(isinstance(v, str) and v for v in value))
+                    assert value and (
+                        isinstance(value, str) or all(isinstance(v, str) and v for v in value)
+                    )
 
 
 def test_split_sizes(built):
@@ -97,18 +108,23 @@ def test_splits_never_share_an_entity(built):
     for task in mini.TASKS:
         keys = {split: {k for r in data[task][split] for k in r["entities"]} for split in SPLITS}
         for i, a in enumerate(SPLITS):
-            for b in SPLITS[i + 1:]:
+            for b in SPLITS[i + 1 :]:
                 assert not keys[a] & keys[b], (task, a, b, sorted(keys[a] & keys[b])[:5])
     # the partition keys of the country tasks are countries
     for task in ("nli", "nli3", "same-word", "qa-capitals", "qa-currencies"):
         for split in SPLITS:
-            assert all(any(k.startswith("country:") for k in r["entities"]) for r in data[task][split])
+            assert all(
+                any(k.startswith("country:") for k in r["entities"]) for r in data[task][split]
+            )
 
 
 def test_labels_are_valid_and_balanced(built):
     data = built[2]
-    for task, labels in (("nli", {"True", "False"}), ("same-word", {"True", "False"}),
-                         ("nli3", {"True", "False", "Neither"})):
+    for task, labels in (
+        ("nli", {"True", "False"}),
+        ("same-word", {"True", "False"}),
+        ("nli3", {"True", "False", "Neither"}),
+    ):
         for split in SPLITS:
             counts = Counter(r["label"] for r in data[task][split])
             assert set(counts) == labels, (task, split, counts)
@@ -187,7 +203,9 @@ def _mentions(text, needle):
 
 def test_target_training_data_leaks_no_eval_test_answer(built):
     data = built[2]
-    answers = {a for t in ("qa-capitals", "qa-currencies") for r in data[t]["test"] for a in r["answers"]}
+    answers = {
+        a for t in ("qa-capitals", "qa-currencies") for r in data[t]["test"] for a in r["answers"]
+    }
     answers |= {r["target"] for t in ("en-de", "en-ro") for r in data[t]["test"]}
     assert len(answers) > 300
     # one alternation, longest first, as whole words and ignoring case
@@ -197,7 +215,11 @@ def test_target_training_data_leaks_no_eval_test_answer(built):
         for r in data[task]["train"]:
             for key, value in sorted(r.items()):
                 if isinstance(value, str) and key != "id":
-                    assert not pattern.search(value), (task, r["id"], pattern.search(value).group(0))
+                    assert not pattern.search(value), (
+                        task,
+                        r["id"],
+                        pattern.search(value).group(0),
+                    )
 
 
 def test_en_fr_training_shares_no_name_with_en_de_en_ro_tests(built):

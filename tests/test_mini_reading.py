@@ -41,13 +41,20 @@ def test_the_premise_decides_every_hypothesis(nli):
         premise, hypothesis = r["premise"], r["hypothesis"]
         if r["kind"] == "born":
             x, word, y = re.fullmatch(r"(\w+) was born (before|after) (\w+)\.", hypothesis).groups()
-            year = {name: int(re.search(rf"{name}(?:, born| was born)? in (\d{{4}})", premise).group(1)) for name in (x, y)}
+            year = {
+                name: int(re.search(rf"{name}(?:, born| was born)? in (\d{{4}})", premise).group(1))
+                for name in (x, y)
+            }
             holds = year[x] < year[y] if word == "before" else year[x] > year[y]
         else:
-            person, place = re.fullmatch(r"(\w+) (?:lives in|has a home in) (\w+)\.", hypothesis).groups()
+            person, place = re.fullmatch(
+                r"(\w+) (?:lives in|has a home in) (\w+)\.", hypothesis
+            ).groups()
             home = re.search(rf"{person} (?:lives in|has a home in) (\w+)", premise).group(1)
             holds = home == place
-            assert (place in premise) == (r["kind"] == "bound" or holds), r  # `present` False: a place named nowhere
+            assert (place in premise) == (r["kind"] == "bound" or holds), (
+                r
+            )  # `present` False: a place named nowhere
         assert r["label"] == ("True" if holds else "False"), r
 
 

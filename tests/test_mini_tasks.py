@@ -7,43 +7,57 @@ from lm_eval.tasks import get_task_dict
 
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
-from promot_bench.train import targets
 from promot_bench.tasks.metrics import chrf_aggregation
+from promot_bench.train import targets
 
-EVAL = ["promot_mini_nli3", "promot_mini_same_word", "promot_mini_qa_capitals", "promot_mini_qa_currencies",
-        "promot_mini_en_de", "promot_mini_en_ro", "promot_mini_sum_django", "promot_mini_sum_pyglet"]
+EVAL = [
+    "promot_mini_nli3",
+    "promot_mini_same_word",
+    "promot_mini_qa_capitals",
+    "promot_mini_qa_currencies",
+    "promot_mini_en_de",
+    "promot_mini_en_ro",
+    "promot_mini_sum_django",
+    "promot_mini_sum_pyglet",
+]
 TARGETS = ["promot_mini_nli", "promot_mini_en_fr"]
 
 # The first test item of each task with its demonstration (the first train item), as the
 # seed-1234 build renders them: the study's PaLM-style formats (PAPER.md).
 GOLDEN = {
-    "promot_mini_nli": "With a population of 172,357, Gisenyi is one of the cities of Rwanda. Totonicapán is a "
-                       "city in Guatemala with 103,952 inhabitants. question: Totonicapán is in Guatemala. Is it "
-                       "true or false? answer:",
+    "promot_mini_nli": "With a population of 172,357, Gisenyi is one of the cities of Rwanda. "
+    "Totonicapán is a "
+    "city in Guatemala with 103,952 inhabitants. question: Totonicapán is in Guatemala. Is it "
+    "true or false? answer:",
     "promot_mini_en_fr": "Translate English to French: Gurmukhi",
-    "promot_mini_nli3": "Tarija and Cochabamba are cities in Bolivia. Tarija has 159,269 inhabitants and Cochabamba "
-                        "has 841,276. question: Cochabamba has more inhabitants than Tarija. Is it true or false or "
-                        "neither? answer: True\n\nIn Argentina, the city of Mar del Plata has a population of "
-                        "593,337, and San Nicolás de los Arroyos has 134,217 inhabitants. question: Mar del Plata has "
-                        "more than 250,000 inhabitants. Is it true or false or neither? answer:",
-    "promot_mini_same_word": "The franc is the money used in Equatorial Guinea. In the Republic of the Congo, people "
-                             "pay with the franc. question: The word franc refers to the same currency in the two "
-                             "sentences. Is it true or False? answer: True\n\nThe dollar is the money used in Timor "
-                             "Leste. Palau uses the dollar as its currency. question: The word dollar refers to the "
-                             "same currency in the two sentences. Is it true or False? answer:",
+    "promot_mini_nli3": "Tarija and Cochabamba are cities in Bolivia. Tarija has 159,269 "
+    "inhabitants and Cochabamba "
+    "has 841,276. question: Cochabamba has more inhabitants than Tarija. Is it true or false or "
+    "neither? answer: True\n\nIn Argentina, the city of Mar del Plata has a population of "
+    "593,337, and San Nicolás de los Arroyos has 134,217 inhabitants. question: Mar del Plata has "
+    "more than 250,000 inhabitants. Is it true or false or neither? answer:",
+    "promot_mini_same_word": "The franc is the money used in Equatorial Guinea. In the Republic of "
+    "the Congo, people "
+    "pay with the franc. question: The word franc refers to the same currency in the two "
+    "sentences. Is it true or False? answer: True\n\nThe dollar is the money used in Timor "
+    "Leste. Palau uses the dollar as its currency. question: The word dollar refers to the "
+    "same currency in the two sentences. Is it true or False? answer:",
     "promot_mini_qa_capitals": "Q: What is the capital of American Samoa? A: Pago Pago\n\n"
-                               "Q: What is the capital of Armenia? A:",
+    "Q: What is the capital of Armenia? A:",
     "promot_mini_qa_currencies": "Q: What currency is used in Namibia? A: Namibia Dollar\n\n"
-                                 "Q: What currency is used in Botswana? A:",
-    "promot_mini_en_de": "Translate English to German: Catalan Katalanisch\n\nTranslate English to German: English",
-    "promot_mini_en_ro": "Translate English to Romanian: Croatian croată\n\nTranslate English to Romanian: English",
-    "promot_mini_sum_pyglet": "Article: This module provides efficient abstractions over OpenGL objects, such as "
-                              "Shaders and Buffers. It also provides classes for highly performant batched rendering "
-                              "and grouping. See the guide_graphics for details on how to use this graphics API. One "
-                              "sentence summary: Low-level graphics rendering and abstractions.\n\nArticle: Field "
-                              "data can vary from version to version, however assigning _fields_ automatically "
-                              "assigns memory. _fields_ can also not be re-assigned. Use a temporary list that can "
-                              "be manipulated before setting the _fields_ of the Structure. One sentence summary:",
+    "Q: What currency is used in Botswana? A:",
+    "promot_mini_en_de": "Translate English to German: Catalan Katalanisch\n\nTranslate English to "
+    "German: English",
+    "promot_mini_en_ro": "Translate English to Romanian: Croatian croată\n\nTranslate English to "
+    "Romanian: English",
+    "promot_mini_sum_pyglet": "Article: This module provides efficient abstractions over OpenGL "
+    "objects, such as "
+    "Shaders and Buffers. It also provides classes for highly performant batched rendering "
+    "and grouping. See the guide_graphics for details on how to use this graphics API. One "
+    "sentence summary: Low-level graphics rendering and abstractions.\n\nArticle: Field "
+    "data can vary from version to version, however assigning _fields_ automatically "
+    "assigns memory. _fields_ can also not be re-assigned. Use a temporary list that can "
+    "be manipulated before setting the _fields_ of the Structure. One sentence summary:",
 }
 
 
@@ -59,7 +73,9 @@ def task_dict(manager):
 
 def test_all_tasks_and_groups_are_indexed(manager):
     names = set(manager.all_tasks)
-    assert set(EVAL + TARGETS) | {"promot_mini", "promot_mini_4shot", "promot_mini_targets"} <= names
+    assert (
+        set(EVAL + TARGETS) | {"promot_mini", "promot_mini_4shot", "promot_mini_targets"} <= names
+    )
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -97,13 +113,16 @@ def test_target_training_examples_come_from_the_train_split(manager):
     assert {e.target for e in examples} == {" True", " False"}
     assert examples[0].prompt.endswith("Is it true or false? answer:")
     validation = targets.validation_task(task)
-    assert len(validation.eval_docs) == 60 and len(task.eval_docs) == 100  # the original is untouched
+    assert (
+        len(validation.eval_docs) == 60 and len(task.eval_docs) == 100
+    )  # the original is untouched
 
 
 def test_group_runs_end_to_end_on_a_tiny_model(tiny_llama_dir, manager):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
-    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, ["promot_mini"], limit=2, manager=manager,
-                                 bootstrap_iters=0)
+    scores = evaluation.evaluate(
+        loaded.model, loaded.tokenizer, ["promot_mini"], limit=2, manager=manager, bootstrap_iters=0
+    )
     assert set(scores) == set(EVAL)
     for score in scores.values():
         assert score.n == 2 and 0.0 <= score.value <= 100.0

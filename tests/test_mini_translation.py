@@ -58,9 +58,14 @@ def test_splits_share_no_entity(en_fr):
 def test_rendered_prompt_has_an_answer_slot(en_fr):
     from lm_eval.tasks import get_task_dict
 
-    task = get_task_dict(["promot_mini_v2_en_fr"], evaluation.task_manager())["promot_mini_v2_en_fr"]
+    task = get_task_dict(["promot_mini_v2_en_fr"], evaluation.task_manager())[
+        "promot_mini_v2_en_fr"
+    ]
     doc = task.test_docs()[0]
     assert task.config.num_fewshot == 0 and task.config.metadata["version"] == 2.0
     assert doc["source"] == en_fr["test"][0]["source"]
-    assert task.fewshot_context(doc, num_fewshot=0) == f"Translate English to French: {doc['source']}\nFrench:"
+    assert (
+        task.fewshot_context(doc, num_fewshot=0)
+        == f"Translate English to French: {doc['source']}\nFrench:"
+    )
     assert task.doc_to_target(doc) == en_fr["test"][0]["target"]

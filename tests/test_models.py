@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from promot_bench.models import specs
 from promot_bench.errors import UsageError
+from promot_bench.models import specs
 
 
 def test_resolve_kinds(tmp_path, tiny_llama_dir):
@@ -29,7 +29,10 @@ def test_resolve_refuses(text):
 def test_load_and_generate_both_architectures(fixture, request):
     loaded = specs.load(specs.resolve(str(request.getfixturevalue(fixture))))
     assert loaded.is_encoder_decoder == (fixture == "tiny_t5_dir")
-    prompts = ["Q: What is the capital of France? A:", "Translate English to French: United Kingdom"]
+    prompts = [
+        "Q: What is the capital of France? A:",
+        "Translate English to French: United Kingdom",
+    ]
     outputs = specs.generate(loaded, prompts, max_new_tokens=5, batch_size=2)
     assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
     # Padding must not change the answer: a batch equals each prompt generated alone.
@@ -42,7 +45,10 @@ def test_generation_strips_the_prompt(tiny_llama_dir):
     prompt = "Q: What is the capital of France? A:"
     batch = loaded.tokenizer([prompt], return_tensors="pt")
     with torch.no_grad():
-        full = loaded.model.generate(**batch, max_new_tokens=4, do_sample=False,
-                                     pad_token_id=loaded.tokenizer.pad_token_id)
-    expected = loaded.tokenizer.decode(full[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        full = loaded.model.generate(
+            **batch, max_new_tokens=4, do_sample=False, pad_token_id=loaded.tokenizer.pad_token_id
+        )
+    expected = loaded.tokenizer.decode(
+        full[0, batch["input_ids"].shape[1] :], skip_special_tokens=True
+    )
     assert specs.generate(loaded, [prompt], max_new_tokens=4) == [expected]

@@ -2,8 +2,9 @@
 pyproject.toml (setuptools installs only the listed ones; a missing one imports fine from the
 checkout and fails after a real install)."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

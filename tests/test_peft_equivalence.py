@@ -2,16 +2,17 @@
 
 import pytest
 import torch
-
-from promot_bench.models import specs
-from promot_bench.train.soft_prompt import SoftPrompt
-from promot_bench.train.train_data import batch_indices, collate, encode
-from promot_bench.train.loss import compute_loss
-
 from test_tuners import EXAMPLES
 
+from promot_bench.models import specs
+from promot_bench.train.loss import compute_loss
+from promot_bench.train.soft_prompt import SoftPrompt
+from promot_bench.train.train_data import batch_indices, collate, encode
 
-@pytest.mark.parametrize("fixture,task_type", [("tiny_llama_dir", "CAUSAL_LM"), ("tiny_t5_dir", "SEQ_2_SEQ_LM")])
+
+@pytest.mark.parametrize(
+    "fixture,task_type", [("tiny_llama_dir", "CAUSAL_LM"), ("tiny_t5_dir", "SEQ_2_SEQ_LM")]
+)
 def test_prompt_tuning_matches_peft(fixture, task_type, request):
     from peft import PromptTuningConfig, TaskType, get_peft_model
 
@@ -22,9 +23,14 @@ def test_prompt_tuning_matches_peft(fixture, task_type, request):
     for param in ours_model.model.parameters():
         param.requires_grad_(False)
     prompt = SoftPrompt.from_vocab(ours_model.model, 5, seed=3)
-    peft_model = get_peft_model(theirs_model.model, PromptTuningConfig(
-        task_type=getattr(TaskType, task_type), num_virtual_tokens=5,
-        num_transformer_submodules=1))  # the encoder only, as the study and we do for T5
+    peft_model = get_peft_model(
+        theirs_model.model,
+        PromptTuningConfig(
+            task_type=getattr(TaskType, task_type),
+            num_virtual_tokens=5,
+            num_transformer_submodules=1,
+        ),
+    )  # the encoder only, as the study and we do for T5
     their_prompt = peft_model.prompt_encoder["default"].embedding.weight
     with torch.no_grad():
         their_prompt.copy_(prompt.weight)
@@ -33,7 +39,9 @@ def test_prompt_tuning_matches_peft(fixture, task_type, request):
     theirs_opt = torch.optim.AdamW([their_prompt], lr=0.05)
     encoded = [encode(tokenizer, ex, ours_model.is_encoder_decoder, 64) for ex in EXAMPLES]
     for step in range(4):
-        batch = collate([encoded[i] for i in batch_indices(len(encoded), 4, 0, step)], tokenizer.pad_token_id)
+        batch = collate(
+            [encoded[i] for i in batch_indices(len(encoded), 4, 0, step)], tokenizer.pad_token_id
+        )
         ours = compute_loss(ours_model.model, batch, prompt)
         theirs = peft_model(**batch).loss
         assert ours.item() == pytest.approx(theirs.item(), rel=1e-5, abs=1e-6), step

@@ -3,11 +3,11 @@ with the tuner's attachments — on a tiny model and the offline mini suite."""
 
 import pytest
 
+from promot_bench.config import load_preset
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.run import pipeline
 from promot_bench.train import targets
-from promot_bench.config import load_preset
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,17 @@ def manager():
 
 def test_fit_and_score_a_mini_target(tiny_llama_dir, tmp_path, manager):
     task = targets.load_task("promot_mini_nli", manager)
-    cfg = load_preset("cpu-small", dict(steps=2, prompt_steps=2, checkpoint_every=1, prompt_checkpoint_every=1,
-                                        batch_size=2, prompt_length=3))
+    cfg = load_preset(
+        "cpu-small",
+        dict(
+            steps=2,
+            prompt_steps=2,
+            checkpoint_every=1,
+            prompt_checkpoint_every=1,
+            batch_size=2,
+            prompt_length=3,
+        ),
+    )
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     tuned = pipeline.fit(loaded, "promot", task, cfg, tmp_path, manager, progress=False)
     assert [r.name for r in tuned.reports] == ["prompt", "model"]

@@ -7,7 +7,6 @@ import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from promot_bench.models import specs
 from promot_bench.evaluate.prompt_lm import PromptLM
 from promot_bench.train.soft_prompt import SoftPrompt
 
@@ -20,15 +19,21 @@ PAIRS = [
     ("premise", " True"),
     ("premise", " False"),
 ]
-CONTEXTS = ["Q: What is the capital of France? A:", "Translate English to French:", "premise",
-            "The quick brown fox jumps over"]
+CONTEXTS = [
+    "Q: What is the capital of France? A:",
+    "Translate English to French:",
+    "premise",
+    "The quick brown fox jumps over",
+]
 MAX_GEN_TOKS = 8
 ATOL = 1e-5
 
 
 def prompt_lm(loaded, prompt, **kwargs):
     kwargs.setdefault("batch_size", 4)
-    return PromptLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, soft_prompt=prompt, **kwargs)
+    return PromptLM(
+        pretrained=loaded.model, tokenizer=loaded.tokenizer, soft_prompt=prompt, **kwargs
+    )
 
 
 def ll_requests(pairs=PAIRS):
@@ -37,8 +42,10 @@ def ll_requests(pairs=PAIRS):
 
 def gen_requests(until, contexts=CONTEXTS):
     gen_kwargs = {"until": until, "max_gen_toks": MAX_GEN_TOKS, "do_sample": False}
-    return [Instance(request_type="generate_until", doc={}, arguments=(c, dict(gen_kwargs)), idx=0)
-            for c in contexts]
+    return [
+        Instance(request_type="generate_until", doc={}, arguments=(c, dict(gen_kwargs)), idx=0)
+        for c in contexts
+    ]
 
 
 def ids(tokenizer, text):
@@ -51,7 +58,9 @@ def manual_loglikelihood(loaded, prompt, context, continuation):
     model, tok = loaded.model, loaded.tokenizer
     if model.config.is_encoder_decoder:
         cont = ids(tok, continuation)
-        kwargs = prompt.prepend(model, torch.tensor([ids(tok, context)]), labels=torch.tensor([cont]))
+        kwargs = prompt.prepend(
+            model, torch.tensor([ids(tok, context)]), labels=torch.tensor([cont])
+        )
         logprobs = model(**kwargs).logits[0].log_softmax(-1)  # row i predicts cont[i]
     else:
         # As lm-eval splits a causal pair: encode the whole, the context's tokens come first.
@@ -60,7 +69,7 @@ def manual_loglikelihood(loaded, prompt, context, continuation):
         logits = model(**prompt.prepend(model, torch.tensor([whole]))).logits[0]
         # Position p predicts token p+1: the continuation's predictors sit just before it.
         start = prompt.length + n_ctx - 1
-        logprobs = logits[start:start + len(cont)].log_softmax(-1)
+        logprobs = logits[start : start + len(cont)].log_softmax(-1)
     cont = torch.tensor(cont)
     picked = logprobs.gather(1, cont[:, None]).squeeze(1)
     return float(picked.sum()), bool((logprobs.argmax(-1) == cont).all())
@@ -76,7 +85,9 @@ def greedy_reference(loaded, prompt, context, until, max_new):
             decoder_ids = torch.tensor([[model.config.decoder_start_token_id] + new])
             kwargs = prompt.prepend(model, ctx, decoder_input_ids=decoder_ids)
         else:
-            kwargs = prompt.prepend(model, torch.cat([ctx, torch.tensor([new], dtype=torch.long)], 1))
+            kwargs = prompt.prepend(
+                model, torch.cat([ctx, torch.tensor([new], dtype=torch.long)], 1)
+            )
         next_id = int(model(**kwargs, use_cache=False).logits[0, -1].argmax())
         if next_id == tok.eos_token_id:
             break
@@ -129,7 +140,9 @@ def test_generate_until_equals_step_by_step_reference(arch, request):
     free = [greedy_reference(loaded, prompt, c, [], max_new_tokens(loaded)) for c in CONTEXTS]
     assert lm.generate_until(gen_requests([]), disable_tqdm=True) == free
     stop = a_stop_string(free)
-    expected = [greedy_reference(loaded, prompt, c, [stop], max_new_tokens(loaded)) for c in CONTEXTS]
+    expected = [
+        greedy_reference(loaded, prompt, c, [stop], max_new_tokens(loaded)) for c in CONTEXTS
+    ]
     assert lm.generate_until(gen_requests([stop]), disable_tqdm=True) == expected
     assert expected != free  # the stop string did cut something
 
@@ -140,10 +153,13 @@ def test_without_prompt_it_is_plain_hflm(arch, request):
     ours = prompt_lm(loaded, None)
     stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4)
     assert ours.max_length == stock.max_length
-    assert ours.loglikelihood(ll_requests(), disable_tqdm=True) == stock.loglikelihood(ll_requests(), disable_tqdm=True)
+    assert ours.loglikelihood(ll_requests(), disable_tqdm=True) == stock.loglikelihood(
+        ll_requests(), disable_tqdm=True
+    )
     stop = ["a"]
-    assert ours.generate_until(gen_requests(stop), disable_tqdm=True) == \
-        stock.generate_until(gen_requests(stop), disable_tqdm=True)
+    assert ours.generate_until(gen_requests(stop), disable_tqdm=True) == stock.generate_until(
+        gen_requests(stop), disable_tqdm=True
+    )
 
 
 def test_prompt_takes_its_length_from_the_window(llama):
@@ -175,9 +191,17 @@ def test_prompt_takes_its_length_from_the_window(llama):
 DEMO = "Q: What is the capital of Italy? A: Rome\n\nQ: What is the capital of Spain? A: Madrid\n\n"
 # Each batch of 4 (longest first) holds items with different first words, so every batch shares
 # exactly DEMO + "Q:" and the second reuses the first's cache.
-SHARED = [DEMO + c for c in ["Q: Which river crosses Paris? A:", "Q: Where is Lyon? A:",
-                             "Q: Largest city of the country that borders Belgium? A:",
-                             "Q: Name a port. A:", "Q: Who? A:", "Q: Capital of France? A:"]]
+SHARED = [
+    DEMO + c
+    for c in [
+        "Q: Which river crosses Paris? A:",
+        "Q: Where is Lyon? A:",
+        "Q: Largest city of the country that borders Belgium? A:",
+        "Q: Name a port. A:",
+        "Q: Who? A:",
+        "Q: Capital of France? A:",
+    ]
+]
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
@@ -193,7 +217,9 @@ def test_shared_prefix_generation_equals_reference(arch, with_prompt, request):
     assert lm.generate_until(gen_requests([], SHARED), disable_tqdm=True) == free
     assert lm.prefix_cache.hits >= 1  # the second batch reused the first one's cache
     stop = a_stop_string(free)
-    expected = [greedy_reference(loaded, prompt or _NoPrompt(), c, [stop], MAX_GEN_TOKS) for c in SHARED]
+    expected = [
+        greedy_reference(loaded, prompt or _NoPrompt(), c, [stop], MAX_GEN_TOKS) for c in SHARED
+    ]
     assert lm.generate_until(gen_requests([stop], SHARED), disable_tqdm=True) == expected
     # And the path without reuse (stock HFLM's arithmetic) gives the same.
     plain = prompt_lm(loaded, prompt, reuse_prefix=False)
@@ -203,6 +229,7 @@ def test_shared_prefix_generation_equals_reference(arch, with_prompt, request):
 
 class _NoPrompt:
     """`greedy_reference` with nothing prepended."""
+
     length = 0
 
     def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough):

@@ -12,25 +12,34 @@ import pytest
 from promot_bench.store import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
-IDENTITY = "import json; from promot_bench import provenance; print(json.dumps(provenance.code_identity()))"
+IDENTITY = (
+    "import json; from promot_bench.store import provenance; "
+    "print(json.dumps(provenance.code_identity()))"
+)
 
 
 def test_the_running_code_records_its_commit_where_one_is_known():
     identity = provenance.code_identity()
     assert identity["version"] == "0.1.0"
     assert identity["source_sha256"] == provenance.source_sha256()
-    assert "run/runner.py" in provenance._source_files() and "tuners/ft.py" in provenance._source_files()
-    source = Path(provenance.__file__).resolve()
+    assert (
+        "run/runner.py" in provenance._source_files()
+        and "tuners/ft.py" in provenance._source_files()
+    )
+    package = Path(provenance.__file__).resolve().parents[1]  # promot_bench's own folder
     # tox's own environment lies inside the checkout (.tox/), so test where the file is, not
     # whether the checkout contains it.
-    if source.parent == ROOT / "benchmark":  # an editable install: the code is the checkout's
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if package == ROOT / "benchmark":  # an editable install: the code is the checkout's
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
         if head.returncode != 0:
             pytest.skip("not running from a git checkout")
         assert identity["commit"].split("+")[0] == head.stdout.strip()
         assert identity["commit_from"] == "checkout"
-    else:  # installed (tox installs from an sdist, which carries no commit): what the build baked in
-        baked = json.loads((source.parent / provenance.BUILD_INFO).read_text())["commit"]
+    else:
+        # installed (tox installs from an sdist, which carries no commit): what the build baked in
+        baked = json.loads((package / provenance.BUILD_INFO).read_text())["commit"]
         assert identity["commit"] == baked
         assert identity["commit_from"] == ("build" if baked else None)
 
@@ -47,8 +56,14 @@ def _install(source: Path, target: Path) -> None:
 
 def _identity(target: Path, cwd: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(target))
-    done = subprocess.run([sys.executable, "-c", IDENTITY], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", IDENTITY],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -71,8 +86,23 @@ def test_an_installed_package_outside_any_checkout_has_no_commit_and_the_same_so
     other = tmp_path / "other-repo"
     other.mkdir()
     subprocess.run(["git", "init", "-q", str(other)], check=True)
-    subprocess.run(["git", "-C", str(other), "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q",
-                    "--allow-empty", "-m", "other"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(other),
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@x",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "other",
+        ],
+        check=True,
+    )
     target = other / "site-packages"
     _install(source, target)
     identity = _identity(target, cwd=other)
@@ -94,7 +124,9 @@ def test_a_package_built_from_a_checkout_carries_its_commit(tmp_path):
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "snapshot"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     target = tmp_path / "site-packages"
     _install(checkout, target)
     identity = _identity(target, cwd=tmp_path)
@@ -104,13 +136,16 @@ def test_a_package_built_from_a_checkout_carries_its_commit(tmp_path):
 def test_every_speed_script_json_begins_with_one_header():
     """The command (arguments quoted as a shell needs them), the code identity the runs record,
     and the CPU (timings compare only on one CPU)."""
-    head = provenance.bench_header("bench_eval", ["--out", "a b.json"])
+    head = provenance.bench_header("eval", ["--out", "a b.json"])
     assert head["command"] == "python -m promot_bench.perf.eval --out 'a b.json'"
-    assert head["code"] == provenance.code_identity() and head["git_commit"] == head["code"]["commit"]
+    assert (
+        head["code"] == provenance.code_identity() and head["git_commit"] == head["code"]["commit"]
+    )
     assert set(head) >= {"versions", "machine", "cpu", "date"}
     if Path("/proc/cpuinfo").is_file():
         assert head["cpu"] and head["cpu"] in Path("/proc/cpuinfo").read_text()
-    scripts = sorted(Path(provenance.__file__).parent.glob("bench_*.py"))
-    # bench_gpu is carried to a lent GPU machine that may lack lm-eval (its docstring): it keeps its own
-    writes_json = [p for p in scripts if "json.dumps" in p.read_text() and p.stem != "bench_gpu"]
+    scripts = sorted(Path(provenance.__file__).parents[1].joinpath("perf").glob("*.py"))
+    # perf/gpu.py is carried to a lent GPU machine that may lack lm-eval (its docstring): it keeps
+    # its own
+    writes_json = [p for p in scripts if "json.dumps" in p.read_text() and p.stem != "gpu"]
     assert writes_json and all(f'bench_header("{p.stem}"' in p.read_text() for p in writes_json)

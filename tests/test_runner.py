@@ -6,18 +6,31 @@ import sys
 
 import pytest
 
+from promot_bench.errors import UsageError
 from promot_bench.evaluate import evaluation
 from promot_bench.run import printing, resume, runner
 from promot_bench.run.options import RunOptions
-from promot_bench.errors import UsageError
 from promot_bench.tasks.metrics import first_word_label
 
 
 def options(model_dir, out, tuner="promot", keep_best=False, **kw):
     # v1: its two targets and eight probe families; tests of v2 say suite="mini"
-    values = dict(tuner=tuner, train="nli", model=str(model_dir), steps=2, limit=2, out=out, suite="mini-v1",
-                  overrides={"batch_size": "2", "prompt_length": "3", "checkpoint_every": "1",
-                             "prompt_checkpoint_every": "1", "keep_best": str(keep_best)})
+    values = dict(
+        tuner=tuner,
+        train="nli",
+        model=str(model_dir),
+        steps=2,
+        limit=2,
+        out=out,
+        suite="mini-v1",
+        overrides={
+            "batch_size": "2",
+            "prompt_length": "3",
+            "checkpoint_every": "1",
+            "prompt_checkpoint_every": "1",
+            "keep_best": str(keep_best),
+        },
+    )
     values.update(kw)
     return RunOptions(**values)
 
@@ -39,34 +52,65 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
     plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", keep_best=True))
     result = runner.execute(plan, progress=False)
     # --steps 2 with keep-best: a budget other than the preset's own, in its own folder
-    assert plan.result_path == tmp_path / "results/runs" / plan.spec.name / "mini-v1/nli/promot/steps2-best/seed0.json"
+    assert (
+        plan.result_path
+        == tmp_path / "results/runs" / plan.spec.name / "mini-v1/nli/promot/steps2-best/seed0.json"
+    )
     saved = json.loads(plan.result_path.read_text())
     assert saved == result
-    assert saved["schema_version"] == 2 and saved["tuner"] == "promot" and saved["target_task"] == "promot_mini_nli"
-    assert set(saved["before"]) == set(saved["after"]) == set(saved["delta"]) and len(saved["before"]) == 8
-    assert saved["data_hash"] and saved["versions"]["torch"] and saved["command"].startswith("promot-bench")
+    assert (
+        saved["schema_version"] == 2
+        and saved["tuner"] == "promot"
+        and saved["target_task"] == "promot_mini_nli"
+    )
+    assert (
+        set(saved["before"]) == set(saved["after"]) == set(saved["delta"])
+        and len(saved["before"]) == 8
+    )
+    assert (
+        saved["data_hash"]
+        and saved["versions"]["torch"]
+        and saved["command"].startswith("promot-bench")
+    )
     assert [s["name"] for s in saved["stages"]] == ["prompt", "model"]
-    assert all(s["best_step"] in (1, 2) for s in saved["stages"])  # keep-best on the validation split
+    assert all(
+        s["best_step"] in (1, 2) for s in saved["stages"]
+    )  # keep-best on the validation split
     assert saved["target"]["attached"]["soft_prompt"] and saved["soft_prompt_sha256"]
     # the budget: per stage steps, examples (batch 2) and epochs of the 400-item nli training split
     budget = saved["budget"]
     assert budget["label"] == "steps2-best" and budget["keep_best"] and budget["batch"] == 2
-    assert budget["train_examples"] == {"promot_mini_nli": 400} and budget["examples_per_stage"] == 4
-    assert [(s["name"], s["steps"], s["examples"], s["epochs"]) for s in budget["stages"]] == \
-        [("prompt", 2, 4, {"promot_mini_nli": 0.01}), ("model", 2, 4, {"promot_mini_nli": 0.01})]
+    assert (
+        budget["train_examples"] == {"promot_mini_nli": 400} and budget["examples_per_stage"] == 4
+    )
+    assert [(s["name"], s["steps"], s["examples"], s["epochs"]) for s in budget["stages"]] == [
+        ("prompt", 2, 4, {"promot_mini_nli": 0.01}),
+        ("model", 2, 4, {"promot_mini_nli": 0.01}),
+    ]
     assert [s["kept_step"] for s in budget["stages"]] == [s["best_step"] for s in saved["stages"]]
     lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
-    assert {line["phase"] for line in lines} == {"before", "after", "target_pretrained", "target_tuned"}
+    assert {line["phase"] for line in lines} == {
+        "before",
+        "after",
+        "target_pretrained",
+        "target_tuned",
+    }
     assert sum(line["phase"] == "before" for line in lines) == 8 * 2  # --limit 2 per task
     assert not plan.work.exists()
     # the minimum detectable effect: 2.8 SEs of the bootstrapped Δ mean, on the scores' scale
-    assert saved["mde"] == pytest.approx(2.8 * saved["delta_ci"]["mean"]["se"]) and saved["mde"] >= 0
+    assert (
+        saved["mde"] == pytest.approx(2.8 * saved["delta_ci"]["mean"]["se"]) and saved["mde"] >= 0
+    )
     # the collapse rate: per probe, % of outputs whose first word is a label of the nli target
     assert saved["collapse_format"]["labels"] == ["False", "True"]
     assert set(saved["collapse"]) == set(saved["before"]) | {"mean"}
     for task, entry in saved["collapse"].items():
         if task != "mean":
-            outputs = [line["output"] for line in lines if line["phase"] == "after" and line["task"] == task]
+            outputs = [
+                line["output"]
+                for line in lines
+                if line["phase"] == "after" and line["task"] == task
+            ]
             labelled = [first_word_label(o or "", ["False", "True"]) is not None for o in outputs]
             assert entry["after"] == 100 * sum(labelled) / len(outputs)
         assert entry["delta"] == pytest.approx(entry["after"] - entry["before"])
@@ -78,16 +122,32 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
         assert entry["delta"] == pytest.approx(entry["after"] - entry["before"])
         assert entry["ci"]["low"] <= entry["delta"] <= entry["ci"]["high"]
         if task != "mean":
-            items = [line["gold_logprob"] for line in lines if line["phase"] == "after" and line["task"] == task]
-            assert entry["after"] == pytest.approx(sum(items) / len(items)) == saved["after"][task]["gold_logprob"]
+            items = [
+                line["gold_logprob"]
+                for line in lines
+                if line["phase"] == "after" and line["task"] == task
+            ]
+            assert (
+                entry["after"]
+                == pytest.approx(sum(items) / len(items))
+                == saved["after"][task]["gold_logprob"]
+            )
     # per-item flips: every probe's items counted once, lost/gained as the samples show
     for task in saved["before"]:
-        scores = {phase: {line["doc_id"]: line["score"] for line in lines if line["phase"] == phase
-                          and line["task"] == task} for phase in ("before", "after")}
+        scores = {
+            phase: {
+                line["doc_id"]: line["score"]
+                for line in lines
+                if line["phase"] == phase and line["task"] == task
+            }
+            for phase in ("before", "after")
+        }
         entry = saved["flips"][task]
         assert entry["n"] == entry["lost"] + entry["gained"] + entry["unchanged"] == 2
         if entry["kind"] == "right/wrong":
-            assert entry["lost"] == sum(scores["before"][i] > scores["after"][i] for i in scores["before"])
+            assert entry["lost"] == sum(
+                scores["before"][i] > scores["after"][i] for i in scores["before"]
+            )
     assert saved["flips"]["total"]["n"] == 8 * 2
     row = printing.format_row(saved)
     assert "items flipped (all probes)" in row
@@ -97,22 +157,35 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
 
 
 def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_path, private_cache):
-    result = runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt")), progress=False)
+    result = runner.execute(
+        runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt")), progress=False
+    )
     # stripping the prompt gives back the pretrained weights, so their evaluation is the baseline's
     assert result["before"] == result["after"] and result["after_is_baseline"]
 
 
-def test_baseline_is_cached_across_tuners(tiny_llama_dir, tmp_path, private_cache, counted_evaluations):
+def test_baseline_is_cached_across_tuners(
+    tiny_llama_dir, tmp_path, private_cache, counted_evaluations
+):
     runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft")), progress=False)
     first = list(counted_evaluations)
     counted_evaluations.clear()
     runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt")), progress=False)
     assert first.count(["promot_mini"]) == 2  # before and after ft
-    assert counted_evaluations.count(["promot_mini"]) == 0  # pt: cached before; after = the same weights
-    assert ["promot_mini_nli"] in first and ["promot_mini_nli"] in counted_evaluations  # the tuned target only
-    # Cache entries keep the format earlier versions wrote ({task: scores}), so their caches stay usable.
-    entries = {e["key"]["tasks"]: e["scores"] for e in (json.loads(f.read_text())
-                                                        for f in (private_cache / "baselines").glob("*/scores.json"))}
+    assert (
+        counted_evaluations.count(["promot_mini"]) == 0
+    )  # pt: cached before; after = the same weights
+    assert ["promot_mini_nli"] in first and [
+        "promot_mini_nli"
+    ] in counted_evaluations  # the tuned target only
+    # Cache entries keep the format earlier versions wrote ({task: scores}), so their caches stay
+    # usable.
+    entries = {
+        e["key"]["tasks"]: e["scores"]
+        for e in (
+            json.loads(f.read_text()) for f in (private_cache / "baselines").glob("*/scores.json")
+        )
+    }
     assert list(entries["promot_mini_nli"]) == ["promot_mini_nli"]
     assert entries["promot_mini_nli"]["promot_mini_nli"]["n"] > 0
 
@@ -132,27 +205,32 @@ def interrupted_before_after(plan, monkeypatch) -> None:
             runner.execute(plan, progress=False)
 
 
-def test_an_interrupted_run_resumes_without_redoing_finished_steps(tiny_llama_dir, tmp_path, private_cache,
-                                                                  monkeypatch, counted_evaluations):
+def test_an_interrupted_run_resumes_without_redoing_finished_steps(
+    tiny_llama_dir, tmp_path, private_cache, monkeypatch, counted_evaluations
+):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
     interrupted_before_after(plan, monkeypatch)
     assert not plan.result_path.exists() and (plan.work / "train" / "model" / "done.json").is_file()
     counted_evaluations.clear()
 
     from promot_bench.train import loss
+
     losses = []
     real_loss = loss.compute_loss
-    monkeypatch.setattr(loss, "compute_loss", lambda *a, **k: losses.append(1) or real_loss(*a, **k))
+    monkeypatch.setattr(
+        loss, "compute_loss", lambda *a, **k: losses.append(1) or real_loss(*a, **k)
+    )
     result = runner.execute(plan, progress=False)
     assert losses == []  # the finished training stage was not redone
     assert counted_evaluations == [["promot_mini"]]  # only the missing "after" evaluation ran
     assert result["stages"][0]["steps"] == 2 and plan.result_path.is_file()
 
 
-def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(tiny_llama_dir, tmp_path,
-                                                                               private_cache, monkeypatch):
-    from promot_bench.store import provenance
+def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(
+    tiny_llama_dir, tmp_path, private_cache, monkeypatch
+):
     from promot_bench.errors import RunError
+    from promot_bench.store import provenance
 
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
     interrupted_before_after(plan, monkeypatch)
@@ -164,7 +242,9 @@ def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(t
 
     before = tree()
     real_identity = provenance.code_identity()
-    monkeypatch.setattr(provenance, "code_identity", lambda: {**real_identity, "source_sha256": "0" * 64})
+    monkeypatch.setattr(
+        provenance, "code_identity", lambda: {**real_identity, "source_sha256": "0" * 64}
+    )
     with pytest.raises(RunError, match="started by other code .* delete the folder to restart"):
         runner.execute(plan, progress=False)
     monkeypatch.setattr(provenance, "code_identity", lambda: real_identity)
@@ -174,14 +254,20 @@ def test_a_resume_under_other_code_or_libraries_is_refused_and_changes_nothing(t
         runner.execute(plan, progress=False)
     assert tree() == before and not plan.result_path.exists()
     monkeypatch.setattr(provenance, "package_versions", lambda: versions)
-    (plan.work / resume.WORK_IDENTITY).unlink()  # as an unfinished run of a version before identities
+    (
+        plan.work / resume.WORK_IDENTITY
+    ).unlink()  # as an unfinished run of a version before identities
     with pytest.raises(RunError, match="code is not recorded"):
         runner.execute(plan, progress=False)
     (plan.work / resume.WORK_IDENTITY).write_text(json.dumps(recorded))
-    assert runner.execute(plan, progress=False)["code"]["source_sha256"] == recorded["source_sha256"]
+    assert (
+        runner.execute(plan, progress=False)["code"]["source_sha256"] == recorded["source_sha256"]
+    )
 
 
-def test_a_finished_run_is_not_recomputed(tiny_llama_dir, tmp_path, private_cache, counted_evaluations):
+def test_a_finished_run_is_not_recomputed(
+    tiny_llama_dir, tmp_path, private_cache, counted_evaluations
+):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft"))
     first = runner.execute(plan, progress=False)
     counted_evaluations.clear()
@@ -203,17 +289,36 @@ BAD = [
 @pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_is_refused_before_anything_is_written(argv, message, tmp_path):
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "run", *argv, "--out", str(out)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", "run", *argv, "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert not out.exists()
 
 
 def test_a_model_that_cannot_be_had_writes_nothing(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "run", "--tuner", "ft", "--train", "nli",
-                           "--model", "nonexistent/model-xyz", "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "promot_bench.cli",
+            "run",
+            "--tuner",
+            "ft",
+            "--train",
+            "nli",
+            "--model",
+            "nonexistent/model-xyz",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 2 and "nonexistent/model-xyz" in done.stderr
     assert not (tmp_path / "out").exists()
 
@@ -221,48 +326,92 @@ def test_a_model_that_cannot_be_had_writes_nothing(tmp_path):
 def test_out_that_is_a_file_or_unwritable_is_refused(tmp_path):
     plain = tmp_path / "file"
     plain.write_text("x")
-    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "run", "--tuner", "ft", "--train", "nli",
-                           "--out", str(plain)], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "promot_bench.cli",
+            "run",
+            "--tuner",
+            "ft",
+            "--train",
+            "nli",
+            "--out",
+            str(plain),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "is a file" in done.stderr
     # below a file: no folder can ever be made there (a check that holds for root too)
     with pytest.raises(UsageError, match="not writable"):
         runner.check_writable(plain / "results")
 
 
-def test_multi_task_run_scores_each_target_with_its_own_prompt(tiny_llama_dir, tmp_path, private_cache):
+def test_multi_task_run_scores_each_target_with_its_own_prompt(
+    tiny_llama_dir, tmp_path, private_cache
+):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, train="nli+en-fr"))
     assert plan.mode == "multi" and plan.targets == ["promot_mini_nli", "promot_mini_en_fr"]
     result = runner.execute(plan, progress=False)
-    assert plan.result_path == tmp_path / "runs" / plan.spec.name / "mini-v1/nli+en-fr/promot/steps2/seed0.json"
+    assert (
+        plan.result_path
+        == tmp_path / "runs" / plan.spec.name / "mini-v1/nli+en-fr/promot/steps2/seed0.json"
+    )
     per_target = result["target"]["per_target"]
     assert set(per_target) == set(plan.targets) == set(result["soft_prompt_sha256"])
-    assert result["target"]["tuned"]["score"] == sum(t["tuned"]["score"] for t in per_target.values()) / 2
+    assert (
+        result["target"]["tuned"]["score"]
+        == sum(t["tuned"]["score"] for t in per_target.values()) / 2
+    )
     for target in plan.targets:
         assert (plan.folder / f"seed0.prompt.{target}.safetensors").is_file()
     lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
     assert {line["task"] for line in lines if line["phase"] == "target_tuned"} == set(plan.targets)
-    assert [s["name"] for s in result["stages"]] == ["prompt", "model"]  # one prompt stage trains both prompts
+    assert [s["name"] for s in result["stages"]] == [
+        "prompt",
+        "model",
+    ]  # one prompt stage trains both prompts
     # the two targets' examples are one shuffled pool: each is seen at the pool's rate
     sizes = result["budget"]["train_examples"]
     pool = sizes["promot_mini_nli"] + sizes["promot_mini_en_fr"]
-    assert all(s["epochs"] == {t: round(4 / pool, 4) for t in plan.targets} for s in result["budget"]["stages"])
+    assert all(
+        s["epochs"] == {t: round(4 / pool, 4) for t in plan.targets}
+        for s in result["budget"]["stages"]
+    )
 
 
 def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft", train="nli-then-en-fr"))
     assert plan.mode == "sequential" and plan.target == "promot_mini_nli-then-promot_mini_en_fr"
     result = runner.execute(plan, progress=False)
-    assert [s["name"] for s in result["stages"]] == ["promot_mini_nli/model", "promot_mini_en_fr/model"]
-    assert set(result["target"]["per_target"]) == set(plan.targets) and result["training"] == "sequential"
+    assert [s["name"] for s in result["stages"]] == [
+        "promot_mini_nli/model",
+        "promot_mini_en_fr/model",
+    ]
+    assert (
+        set(result["target"]["per_target"]) == set(plan.targets)
+        and result["training"] == "sequential"
+    )
     sizes = result["budget"]["train_examples"]  # each stage's epochs are of its own target's split
-    assert [s["epochs"] for s in result["budget"]["stages"]] == [{t: round(4 / sizes[t], 4)} for t in plan.targets]
+    assert [s["epochs"] for s in result["budget"]["stages"]] == [
+        {t: round(4 / sizes[t], 4)} for t in plan.targets
+    ]
 
 
-@pytest.mark.parametrize("train,message", [
-    ("nli+nli", "twice"), ("nli+rte", "not in the mini suite"), ("nli+en-fr-then-nli", "mixes"),
-    ("nli+", "empty target name")])
+@pytest.mark.parametrize(
+    "train,message",
+    [
+        ("nli+nli", "twice"),
+        ("nli+rte", "not in the mini suite"),
+        ("nli+en-fr-then-nli", "mixes"),
+        ("nli+", "empty target name"),
+    ],
+)
 def test_bad_target_combinations_are_refused(train, message, tmp_path):
     with pytest.raises(UsageError, match=message):
         runner.plan(RunOptions(tuner="ft", train=train, out=tmp_path))
     with pytest.raises(UsageError, match="cannot train on several targets"):
-        runner.plan(RunOptions(tuner="promot-1shot", train="nli+en-fr", suite="mini-v1", out=tmp_path))
+        runner.plan(
+            RunOptions(tuner="promot-1shot", train="nli+en-fr", suite="mini-v1", out=tmp_path)
+        )

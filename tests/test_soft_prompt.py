@@ -1,15 +1,17 @@
 """The soft prompt: initialisation, attaching it to a batch exactly (any padding, both
 architectures), and its file."""
 
-
 import pytest
 import torch
 
-from promot_bench.models import specs
 from promot_bench.errors import RunError, UsageError
 from promot_bench.train.soft_prompt import SoftPrompt
 
-TEXTS = ["Q: What is the capital of France? A: Paris", "Translate English", "The quick brown fox jumps"]
+TEXTS = [
+    "Q: What is the capital of France? A: Paris",
+    "Translate English",
+    "The quick brown fox jumps",
+]
 ATOL = 1e-5
 
 
@@ -33,7 +35,7 @@ def test_constructors(llama):
 
     ids = llama.tokenizer("Paris", add_special_tokens=False)["input_ids"]
     text = SoftPrompt.from_text(model, llama.tokenizer, "Paris", 2 * len(ids) + 1)
-    expected = embed[(ids * 3)[:2 * len(ids) + 1]]
+    expected = embed[(ids * 3)[: 2 * len(ids) + 1]]
     assert torch.equal(text.weight, expected)  # repeated, then cut
     assert SoftPrompt.from_text(model, llama.tokenizer, "Paris", 1).length == 1
 
@@ -65,7 +67,7 @@ def test_right_padded_batch_equals_each_row_alone(arch, request):
     logits = model(**kwargs).logits
     for row, text in enumerate(TEXTS):
         expected = model(**prompt.prepend(model, alone(tok, text))).logits[0]
-        assert torch.allclose(logits[row, :expected.shape[0]], expected, atol=ATOL)
+        assert torch.allclose(logits[row, : expected.shape[0]], expected, atol=ATOL)
 
 
 @torch.no_grad()
@@ -81,7 +83,7 @@ def test_left_padded_batch_equals_each_row_alone(arch, request):
     for row, text in enumerate(TEXTS):
         expected = model(**prompt.prepend(model, alone(tok, text))).logits[0]
         start = width - expected.shape[0]  # the pads come first, then prompt and tokens
-        assert torch.equal(kwargs["inputs_embeds"][row, start:start + 5], prompt.weight)
+        assert torch.equal(kwargs["inputs_embeds"][row, start : start + 5], prompt.weight)
         assert torch.equal(kwargs["position_ids"][row, start:], torch.arange(expected.shape[0]))
         assert not kwargs["attention_mask"][row, :start].any()
         assert torch.allclose(logits[row, start:], expected, atol=ATOL)
@@ -120,7 +122,9 @@ def test_encoder_decoder_prompt_goes_to_the_encoder(t5, side):
         expected = model(**prompt.prepend(model, alone(tok, text), labels=labels[:1])).logits[0]
         assert torch.allclose(logits[row], expected, atol=ATOL)
     # Decoder inputs pass through untouched.
-    passthrough = prompt.prepend(model, enc["input_ids"], enc["attention_mask"], decoder_input_ids=labels)
+    passthrough = prompt.prepend(
+        model, enc["input_ids"], enc["attention_mask"], decoder_input_ids=labels
+    )
     assert passthrough["decoder_input_ids"] is labels
 
 
@@ -141,9 +145,15 @@ def test_save_load_round_trip(tmp_path, llama):
 def test_damaged_files_raise_a_clear_error(tmp_path, llama):
     from safetensors.torch import save_file
 
-    good = SoftPrompt.from_text(llama.model, llama.tokenizer, "Paris", 4).save(tmp_path / "good.safetensors")
+    good = SoftPrompt.from_text(llama.model, llama.tokenizer, "Paris", 4).save(
+        tmp_path / "good.safetensors"
+    )
     data = good.read_bytes()
-    truncated, garbage, other = tmp_path / "truncated.st", tmp_path / "garbage.st", tmp_path / "other.st"
+    truncated, garbage, other = (
+        tmp_path / "truncated.st",
+        tmp_path / "garbage.st",
+        tmp_path / "other.st",
+    )
     truncated.write_bytes(data[: len(data) // 2])
     garbage.write_bytes(b"\x00not a safetensors file")
     save_file({"something_else": torch.zeros(2, 2)}, str(other))
@@ -157,14 +167,19 @@ def test_a_prompt_set_gives_each_row_its_own_tasks_prompt(llama):
     from promot_bench.train.soft_prompt import PromptSet, for_task
 
     model, tok = llama.model, llama.tokenizer
-    prompts = {"a": SoftPrompt.from_vocab(model, 5, seed=0), "b": SoftPrompt.from_vocab(model, 5, seed=1)}
+    prompts = {
+        "a": SoftPrompt.from_vocab(model, 5, seed=0),
+        "b": SoftPrompt.from_vocab(model, 5, seed=1),
+    }
     both = PromptSet(prompts)
     tasks = ["b", "a", "b"]
     enc = batch(tok, TEXTS, "right")
-    logits = model(**both.prepend(model, enc["input_ids"], enc["attention_mask"], tasks=tasks)).logits
+    logits = model(
+        **both.prepend(model, enc["input_ids"], enc["attention_mask"], tasks=tasks)
+    ).logits
     for row, (text, task) in enumerate(zip(TEXTS, tasks)):
         expected = model(**prompts[task].prepend(model, alone(tok, text))).logits[0]
-        assert torch.allclose(logits[row, :expected.shape[0]], expected, atol=ATOL)
+        assert torch.allclose(logits[row, : expected.shape[0]], expected, atol=ATOL)
     assert for_task(both, "a") is prompts["a"] and for_task(prompts["b"], "a") is prompts["b"]
     assert set(both.tensors()) == {"soft_prompt.a", "soft_prompt.b"}
     with pytest.raises(RunError, match="no soft prompt for task"):

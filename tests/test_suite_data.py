@@ -85,7 +85,9 @@ LAYOUTS = {
 
 @pytest.mark.parametrize("layout", ["folders", "flat"])
 @pytest.mark.parametrize("task", sorted(LAYOUTS))
-def test_summarization_reads_both_export_layouts_through_datasets(tmp_path, monkeypatch, task, layout):
+def test_summarization_reads_both_export_layouts_through_datasets(
+    tmp_path, monkeypatch, task, layout
+):
     monkeypatch.delenv(DATA_ENV, raising=False)
     rows = {"train": _rows(task, "train"), "test": _rows(task, "test")}
     rows["sampled_test"] = rows["test"][:1]  # WikiLingua's extra file: must not join test
@@ -125,7 +127,9 @@ def test_a_split_with_no_rows_and_a_missing_column_are_refused_in_one_line(tmp_p
     (tmp_path / "promot_cb" / "train.jsonl").write_text(
         json.dumps({"premise": "p", "hypothesis": "h", "label": 0}) + "\n", encoding="utf-8"
     )
-    with pytest.raises(Exception, match=r"^promot_cb: split 'validation' of .* lacks column\(s\) hypothesis "):
+    with pytest.raises(
+        Exception, match=r"^promot_cb: split 'validation' of .* lacks column\(s\) hypothesis "
+    ):
         load_docs(promot_data=_data_spec("promot_cb"))
 
 
@@ -140,7 +144,9 @@ class FakeHub:
             self.by_repo[(spec["path"], spec.get("name"))] = spec["task"]
 
     def __call__(self, path, name=None, split=None, streaming=False, **kwargs):
-        self.calls.append({"path": path, "name": name, "split": split, "streaming": streaming, **kwargs})
+        self.calls.append(
+            {"path": path, "name": name, "split": split, "streaming": streaming, **kwargs}
+        )
         task = self.by_repo[(path, name)]
         if split is not None:
             rows = _rows(task, split)
@@ -148,7 +154,11 @@ class FakeHub:
         files = sorted((FIXTURES / task).glob("*.jsonl"))
         wanted = kwargs.get("data_files")
         return datasets.DatasetDict(
-            {f.stem: datasets.Dataset.from_list(_rows(task, f.stem)) for f in files if not wanted or f.stem in wanted}
+            {
+                f.stem: datasets.Dataset.from_list(_rows(task, f.stem))
+                for f in files
+                if not wanted or f.stem in wanted
+            }
         )
 
 
@@ -170,7 +180,9 @@ def test_the_model_revision_in_metadata_never_reaches_the_dataset(monkeypatch, c
     # head_rows) is streamed, never loaded whole, wherever data_files or stream_splits name
     # the other splits.
     streamed = {c["split"] for c in hub.calls if c["streaming"]}
-    heads = set(spec.get("head_rows", {})) | ({spec["fewshot_split"]} if "fewshot_split" in spec else set())
+    heads = set(spec.get("head_rows", {})) | (
+        {spec["fewshot_split"]} if "fewshot_split" in spec else set()
+    )
     expected = set(spec.get("stream_splits", [])) - heads
     if spec.get("stream_splits") or spec.get("data_files"):
         expected |= heads
@@ -183,13 +195,17 @@ def test_the_fewshot_split_keeps_only_the_rows_first_n_can_use(tmp_path, monkeyp
     folder = tmp_path / "promot_webqs"
     folder.mkdir()
     for split in ("train", "test"):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        (folder / f"{split}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+        )
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     loaded = _load_docs()(promot_data=_data_spec("promot_webqs"))
     assert loaded["train"].to_list() == rows[: MAX_SHOTS + 1]  # the demonstrations' head
     assert loaded["test"].to_list() == rows  # evaluated rows: all of them
 
-    task = TaskManager(include_path=str(SUITE), include_defaults=False).load(["promot_webqs"])["tasks"]["promot_webqs"]
+    task = TaskManager(include_path=str(SUITE), include_defaults=False).load(["promot_webqs"])[
+        "tasks"
+    ]["promot_webqs"]
     prompt = task.fewshot_context(task.eval_docs[0], num_fewshot=MAX_SHOTS)
     demonstrations = prompt.split("\n\n")[:-1]
     assert demonstrations == [f"Q: q{i}? A: a{i}" for i in range(MAX_SHOTS)]
@@ -200,7 +216,9 @@ def test_the_hub_fewshot_head_is_streamed_and_cut(monkeypatch):
 
     def fake_load_dataset(path, name=None, split=None, streaming=False, **kwargs):
         if streaming:
-            assert split == "train" and kwargs["data_files"] == {"train": spec["data_files"]["train"]}
+            assert split == "train" and kwargs["data_files"] == {
+                "train": spec["data_files"]["train"]
+            }
             return iter(train)
         assert "train" not in kwargs["data_files"]  # never downloaded in full
         return datasets.DatasetDict({"test": datasets.Dataset.from_list(train[:2])})
@@ -215,7 +233,9 @@ def test_the_hub_fewshot_head_is_streamed_and_cut(monkeypatch):
 def test_every_task_builds_with_the_stock_cli_metadata(monkeypatch):
     # TaskManager(metadata=model_args | metadata) is how the stock CLI builds the tasks.
     monkeypatch.setenv(DATA_ENV, str(FIXTURES))
-    manager = TaskManager(include_path=str(SUITE), include_defaults=False, metadata=dict(MODEL_METADATA))
+    manager = TaskManager(
+        include_path=str(SUITE), include_defaults=False, metadata=dict(MODEL_METADATA)
+    )
     loaded = manager.load(["promot_suite", "promot_targets"])["tasks"]
     assert len(loaded) == 12
     assert all(len(task.eval_docs) > 0 for task in loaded.values())
@@ -223,7 +243,9 @@ def test_every_task_builds_with_the_stock_cli_metadata(monkeypatch):
 
 @pytest.mark.slow
 def test_stock_lm_eval_cli_with_a_model_revision_runs_every_task(tiny_llama_dir, tmp_path):
-    env = dict(os.environ, **{DATA_ENV: str(FIXTURES), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    env = dict(
+        os.environ, **{DATA_ENV: str(FIXTURES), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    )
     command = [
         sys.executable, "-m", "lm_eval", "--model", "hf",
         "--model_args", f"pretrained={tiny_llama_dir},revision=main",
@@ -231,7 +253,9 @@ def test_stock_lm_eval_cli_with_a_model_revision_runs_every_task(tiny_llama_dir,
         "--limit", "1", "--gen_kwargs", "max_gen_toks=4", "--device", "cpu", "--batch_size", "4",
         "--output_path", str(tmp_path / "out"),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     (result_file,) = (tmp_path / "out").rglob("results_*.json")
     results = json.loads(result_file.read_text())["results"]
@@ -248,8 +272,18 @@ def test_tasks_check_says_per_task_whether_it_loaded(tmp_path, monkeypatch, caps
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "every task loaded"
     assert len(lines) == 13  # the 12 tasks of promot_suite and promot_targets, then the verdict
-    assert lines[0].split() == ["promot_cb", "ok", "evaluated", "(validation)", "3", "rows,",
-                                "few-shot", "(train)", "4", "rows"]
+    assert lines[0].split() == [
+        "promot_cb",
+        "ok",
+        "evaluated",
+        "(validation)",
+        "3",
+        "rows,",
+        "few-shot",
+        "(train)",
+        "4",
+        "rows",
+    ]
 
     shutil.copytree(FIXTURES / "promot_cb", tmp_path / "promot_cb")
     (tmp_path / "promot_cb" / "train.jsonl").write_text("\n", encoding="utf-8")
@@ -269,12 +303,15 @@ def test_an_unreadable_data_file_is_one_line_naming_the_task(tmp_path, monkeypat
     with pytest.raises(Exception) as caught:
         _load_docs()(promot_data=spec)
     assert type(caught.value).__name__ == "DataError" and "\n" not in str(caught.value)
-    assert str(caught.value).startswith(f"promot_xsum: cannot read {tmp_path} @ refs/convert/parquet, files ")
+    assert str(caught.value).startswith(
+        f"promot_xsum: cannot read {tmp_path} @ refs/convert/parquet, files "
+    )
 
 
 TARGET_FIRST_EXAMPLES = {
     "promot_rte": (
-        "The library in Graz extended its opening hours to ten in the evening. question: The library"
+        "The library in Graz extended its opening hours to ten in the evening. question: The "
+        "library"
         " in Graz closes at ten in the evening. Is it true or false? answer:",
         " True",
     ),
@@ -329,12 +366,30 @@ def test_a_run_fine_tunes_on_a_study_target(tiny_llama_dir, tmp_path, monkeypatc
     from promot_bench.cli import main
 
     monkeypatch.setenv(DATA_ENV, str(FIXTURES))
-    argv = ["run", "--model", str(tiny_llama_dir), "--suite", "paper", "--train", "rte", "--tuner", "ft",
-            "--steps", "2", "--limit", "2", "--out", str(tmp_path)]
+    argv = [
+        "run",
+        "--model",
+        str(tiny_llama_dir),
+        "--suite",
+        "paper",
+        "--train",
+        "rte",
+        "--tuner",
+        "ft",
+        "--steps",
+        "2",
+        "--limit",
+        "2",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(argv) == 0
     (result_file,) = (tmp_path / "runs").rglob("seed0.json")
     result = json.loads(result_file.read_text())
     assert result["target_tasks"] == ["promot_rte"] and result["after_is_baseline"] is False
     assert result["target"]["tuned"]["n"] == len(_rows("promot_rte", "validation"))
-    assert sorted(result["before"]) == sorted(c["task"] for c in TASK_YAMLS.values() if c["task"] in
-                                              load_yaml(SUITE / "promot_suite.yaml", resolve_func=False)["task"])
+    assert sorted(result["before"]) == sorted(
+        c["task"]
+        for c in TASK_YAMLS.values()
+        if c["task"] in load_yaml(SUITE / "promot_suite.yaml", resolve_func=False)["task"]
+    )

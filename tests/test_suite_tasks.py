@@ -136,14 +136,23 @@ def test_every_yaml_is_indexed_and_its_functions_resolve(task_manager):
 @pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: p.stem)
 def test_every_yaml_declares_its_own_version(path):
     # 2.0: the translation prompts' answer slot (and the groups holding them).
-    changed = {"wmt16_en_de", "wmt16_en_ro", "wmt14_en_fr", "promot_suite", "promot_suite_4shot", "promot_targets"}
+    changed = {
+        "wmt16_en_de",
+        "wmt16_en_ro",
+        "wmt14_en_fr",
+        "promot_suite",
+        "promot_suite_4shot",
+        "promot_targets",
+    }
     own_keys = load_yaml(path, resolve_func=False, recursive=False)
     assert own_keys["metadata"]["version"] == (2.0 if path.stem in changed else 1.0)
 
 
 def test_promot_suite_groups_the_eight_eval_tasks_at_1_shot(suite, tasks):
     assert suite["group_map"]["promot_suite"] == EVAL_TASKS
-    assert {name: tasks[name].config.num_fewshot for name in EVAL_TASKS} == dict.fromkeys(EVAL_TASKS, 1)
+    assert {name: tasks[name].config.num_fewshot for name in EVAL_TASKS} == dict.fromkeys(
+        EVAL_TASKS, 1
+    )
     (aggregate,) = suite["groups"]["promot_suite"].aggregate_metric_list
     assert aggregate.metric == "score"
     assert (aggregate.aggregation, aggregate.weight_by_size) == ("mean", False)
@@ -164,7 +173,12 @@ def test_promot_suite_4shot_overrides_num_fewshot(task_manager, fixture_data):
     prompt = cb.fewshot_context(cb.eval_docs[0], num_fewshot=4)
     demonstrations = prompt.split("\n\n")[:-1]
     # The first four training rows, in file order: deterministic demonstrations.
-    assert [d.rsplit("answer: ", 1)[1] for d in demonstrations] == ["True", "False", "Neither", "False"]
+    assert [d.rsplit("answer: ", 1)[1] for d in demonstrations] == [
+        "True",
+        "False",
+        "Neither",
+        "False",
+    ]
     assert demonstrations[0] == GOLDEN_PROMPTS["promot_cb"].split("\n\n")[0]
     # Same task names as promot_suite: lm-eval refuses both in one run rather than mixing them.
     with pytest.raises(ValueError, match="Duplicate task"):
@@ -200,8 +214,18 @@ def test_every_task_reports_a_score(tasks, name):
         ("promot_openbookqa", 0, " B) an iron nail", {"acc": 1.0, "score": 100.0}),
         ("promot_openbookqa", 0, " an iron nail", {"acc": 0.0, "score": 0.0}),
         # QA: cut at the next prefix, exact match after normalization, any alias.
-        ("promot_triviaqa", 0, " Melville\n\nQ: Capital of Peru?", {"exact_match": 1.0, "score": 100.0}),
-        ("promot_triviaqa", 0, " The Herman Melville. Q: next", {"exact_match": 1.0, "score": 100.0}),
+        (
+            "promot_triviaqa",
+            0,
+            " Melville\n\nQ: Capital of Peru?",
+            {"exact_match": 1.0, "score": 100.0},
+        ),
+        (
+            "promot_triviaqa",
+            0,
+            " The Herman Melville. Q: next",
+            {"exact_match": 1.0, "score": 100.0},
+        ),
         ("promot_triviaqa", 0, " True", {"exact_match": 0.0, "score": 0.0}),
         ("promot_webqs", 1, " Harvard Law School", {"exact_match": 1.0, "score": 100.0}),
         # Summarization: ROUGE-2 F x100 of the cut generation.

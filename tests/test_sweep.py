@@ -4,18 +4,18 @@ import subprocess
 import sys
 
 import pytest
-
-from promot_bench.run import runner, sweep
-from promot_bench.errors import UsageError
-
 from test_runner import options
+
+from promot_bench.errors import UsageError
+from promot_bench.run import runner, sweep
 
 
 def test_cells_cover_the_product_and_bad_names_fail_before_anything_runs(tiny_llama_dir, tmp_path):
     base = options(tiny_llama_dir, tmp_path)
     cells = sweep.plans(base, ["ft", "pt"], ["nli", "en-fr"], [0, 1])
-    assert len(cells) == 8 and {(c.options.tuner, c.options.train, c.options.seed) for c in cells} == {
-        (t, d, s) for t in ("ft", "pt") for d in ("nli", "en-fr") for s in (0, 1)}
+    assert len(cells) == 8 and {
+        (c.options.tuner, c.options.train, c.options.seed) for c in cells
+    } == {(t, d, s) for t in ("ft", "pt") for d in ("nli", "en-fr") for s in (0, 1)}
     with pytest.raises(UsageError, match="unknown tuner 'bogus'"):
         sweep.plans(base, ["ft", "bogus"], ["nli"], [0])
     for text in ("", "ft,,pt", "ft,ft"):
@@ -34,22 +34,43 @@ def test_finished_cells_are_skipped(tiny_llama_dir, tmp_path, private_cache, cap
     results = sweep.execute(cells, progress=False)
     assert len(ran) == 1 and [r["seed"] for r in results] == [0, 1]
     assert "finished earlier" in capsys.readouterr().out
-    assert results[1]["command"].startswith("promot-bench run --tuner pt --train nli") and "--seed 1" in results[1]["command"]
+    assert (
+        results[1]["command"].startswith("promot-bench run --tuner pt --train nli")
+        and "--seed 1" in results[1]["command"]
+    )
     # A data-parallel helper process (rank 1 of a launch) reports nothing: the main one does.
     monkeypatch.setenv("RANK", "1")
     assert sweep.execute(cells, progress=False) == [] and capsys.readouterr().out == ""
 
 
 def test_cli_refuses_a_bad_seed_list(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", "sweep", "--tuners", "ft", "--train", "nli",
-                           "--seeds", "0,a", "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "promot_bench.cli",
+            "sweep",
+            "--tuners",
+            "ft",
+            "--train",
+            "nli",
+            "--seeds",
+            "0,a",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "--seeds" in done.stderr and not (tmp_path / "o").exists()
 
 
 def test_a_small_sweep_feeds_the_leaderboard(tiny_llama_dir, tmp_path, private_cache):
     from promot_bench.report import leaderboard, tables
 
-    sweep.execute(sweep.plans(options(tiny_llama_dir, tmp_path), ["ft", "pt"], ["nli"], [0]), progress=False)
+    sweep.execute(
+        sweep.plans(options(tiny_llama_dir, tmp_path), ["ft", "pt"], ["nli"], [0]), progress=False
+    )
     (table,) = tables.build_tables(tables.load_results(tmp_path))
     rows = {row.label: row for row in table.rows}
     assert set(rows) == {"pretrained", "ft → nli", "pt → nli"}

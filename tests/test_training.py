@@ -9,8 +9,13 @@ from promot_bench.train import loss, shared_prefix, training
 from promot_bench.train.soft_prompt import SoftPrompt
 from promot_bench.train.train_data import Example, collate, encode
 
-DEMO = "Q: What is the capital of France? A: Paris\n\nQ: What is the capital of Spain? A: Madrid\n\n"
-EXAMPLES = [Example(DEMO + f"Q: What is the capital of country number {i}? A:", f" City {i}") for i in range(4)]
+DEMO = (
+    "Q: What is the capital of France? A: Paris\n\nQ: What is the capital of Spain? A: Madrid\n\n"
+)
+EXAMPLES = [
+    Example(DEMO + f"Q: What is the capital of country number {i}? A:", f" City {i}")
+    for i in range(4)
+]
 
 
 def reference_loss(model, batch, soft_prompt=None):
@@ -18,8 +23,9 @@ def reference_loss(model, batch, soft_prompt=None):
     inputs = loss.model_inputs(model, batch, soft_prompt)
     labels = inputs.pop("labels")
     logits = model(**inputs).logits[:, :-1]
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                             ignore_index=-100)
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
 
 
 def gradients(model, prompt=None):
@@ -59,7 +65,10 @@ def test_shared_prefix_loss_and_gradients_equal_the_plain_pass(arch, with_prompt
 
 def test_shared_length_stops_before_the_first_target(llama):
     tok = llama.tokenizer
-    rows = [encode(tok, Example("same words here", " a"), False, 64), encode(tok, Example("same words here", " b"), False, 64)]
+    rows = [
+        encode(tok, Example("same words here", " a"), False, 64),
+        encode(tok, Example("same words here", " b"), False, 64),
+    ]
     batch = collate(rows, tok.pad_token_id)
     n = shared_prefix.shared_length(batch["input_ids"], batch["attention_mask"], batch["labels"])
     first_target = int((batch["labels"][0] != -100).nonzero()[0])
@@ -82,10 +91,11 @@ def test_dropout_setting_reaches_every_dropout(gpt2):
 
 
 def test_bf16_precision_runs_matmuls_in_bf16_and_keeps_fp32_weights(tiny_llama_dir, tmp_path):
-    from promot_bench.models import specs
-    from promot_bench.config import TrainConfig
-    from promot_bench.tuners.base import FitContext, model_stage
     from tiny_models import livened
+
+    from promot_bench.config import TrainConfig
+    from promot_bench.models import specs
+    from promot_bench.tuners.base import FitContext, model_stage
 
     runs = {}
     for precision in ("fp32", "bf16"):
@@ -94,8 +104,12 @@ def test_bf16_precision_runs_matmuls_in_bf16_and_keeps_fp32_weights(tiny_llama_d
         seen = []
         first_linear = next(m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear))
         first_linear.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
-        cfg = TrainConfig(batch_size=4, steps=3, checkpoint_every=3, lr=1e-3, keep_best=False, precision=precision)
-        ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES * 2, cfg, tmp_path / precision, progress=False)
+        cfg = TrainConfig(
+            batch_size=4, steps=3, checkpoint_every=3, lr=1e-3, keep_best=False, precision=precision
+        )
+        ctx = FitContext(
+            loaded.model, loaded.tokenizer, EXAMPLES * 2, cfg, tmp_path / precision, progress=False
+        )
         report = ctx.train(model_stage(ctx))
         runs[precision] = [loss for _, loss in report.history]
         assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}

@@ -5,21 +5,37 @@ import math
 import pytest
 import torch
 
-from promot_bench.models import specs
-from promot_bench.train import loss, training
 from promot_bench.config import load_preset
 from promot_bench.errors import RunError
+from promot_bench.models import specs
+from promot_bench.train import loss, training
 from promot_bench.train.train_data import Example
 from promot_bench.tuners import TUNERS, FitContext, get
 
-EXAMPLES = [Example(f"Paris is in France. question: Paris is in country {i}. Is it true or false? answer:",
-                    "True" if i % 2 else "False") for i in range(12)]
+EXAMPLES = [
+    Example(
+        f"Paris is in France. question: Paris is in country {i}. Is it true or false? answer:",
+        "True" if i % 2 else "False",
+    )
+    for i in range(12)
+]
 
 
 def tiny_cfg(**overrides):
-    values = dict(batch_size=4, steps=3, prompt_steps=3, lora_steps=3, checkpoint_every=2,
-                  prompt_checkpoint_every=2, prompt_length=4, lr=1e-2, prompt_lr=1e-1, lora_lr=1e-2,
-                  max_length=64, keep_best=False)
+    values = dict(
+        batch_size=4,
+        steps=3,
+        prompt_steps=3,
+        lora_steps=3,
+        checkpoint_every=2,
+        prompt_checkpoint_every=2,
+        prompt_length=4,
+        lr=1e-2,
+        prompt_lr=1e-1,
+        lora_lr=1e-2,
+        max_length=64,
+        keep_best=False,
+    )
     values.update(overrides)
     return load_preset("cpu-small", values)
 
@@ -27,8 +43,14 @@ def tiny_cfg(**overrides):
 def fit(name, model_dir, tmp_path, **overrides):
     loaded = specs.load(specs.resolve(str(model_dir)))
     before = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
-    ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, tiny_cfg(**overrides), tmp_path / name,
-                     progress=False)
+    ctx = FitContext(
+        loaded.model,
+        loaded.tokenizer,
+        EXAMPLES,
+        tiny_cfg(**overrides),
+        tmp_path / name,
+        progress=False,
+    )
     return get(name).fit(ctx), before
 
 
@@ -37,8 +59,17 @@ def changed(model, before):
 
 
 def test_registry_has_the_studys_tuners():
-    assert {"ft", "pt", "promot", "promot-1shot", "joint", "ft-random-prompt", "lora",
-            "lora-then-ft", "wise-ft"} == set(TUNERS)
+    assert {
+        "ft",
+        "pt",
+        "promot",
+        "promot-1shot",
+        "joint",
+        "ft-random-prompt",
+        "lora",
+        "lora-then-ft",
+        "wise-ft",
+    } == set(TUNERS)
 
 
 @pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_t5_dir"])
@@ -76,7 +107,9 @@ def test_promot_cotrain_changes_the_prompt_in_stage2(tiny_llama_dir, tmp_path, m
     monkeypatch.setattr(ProMoT, "cotrain_prompt", True)
     tuned, _ = fit("promot", tiny_llama_dir, tmp_path)
     after_stage1 = training.read_safetensors(tmp_path / "promot" / "prompt" / "final.safetensors")
-    assert not torch.equal(after_stage1["soft_prompt"], next(tuned.soft_prompt.parameters()).detach())
+    assert not torch.equal(
+        after_stage1["soft_prompt"], next(tuned.soft_prompt.parameters()).detach()
+    )
 
 
 def test_promot_1shot_puts_one_demonstration_after_the_prompt(tiny_llama_dir, tmp_path):
@@ -146,20 +179,31 @@ def test_resume_after_a_kill_ends_with_the_same_weights(tiny_llama_dir, tmp_path
     monkeypatch.setattr(training, "_write_checkpoint", real_write)
     resumed, _ = fit("ft", tiny_llama_dir, tmp_path / "killed", steps=5, schedule="linear")
     assert resumed.reports[0].resumed_from == 2
-    for (name, a), (_, b) in zip(reference.model.named_parameters(), resumed.model.named_parameters()):
+    for (name, a), (_, b) in zip(
+        reference.model.named_parameters(), resumed.model.named_parameters()
+    ):
         assert torch.equal(a, b), name
     # A finished stage is not retrained when the run is repeated.
     again, _ = fit("ft", tiny_llama_dir, tmp_path / "killed", steps=5, schedule="linear")
     assert again.reports[0].history == resumed.reports[0].history
-    for (name, a), (_, b) in zip(reference.model.named_parameters(), again.model.named_parameters()):
+    for (name, a), (_, b) in zip(
+        reference.model.named_parameters(), again.model.named_parameters()
+    ):
         assert torch.equal(a, b), name
 
 
 def test_keep_best_restores_the_best_checkpoint(tiny_llama_dir, tmp_path):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     scores = iter([0.9, 0.1, 0.2])  # steps 2, 4, 5: the first checkpoint is the best
-    ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, tiny_cfg(steps=5, keep_best=True),
-                     tmp_path, score_target=lambda model, prompt, prefix: next(scores), progress=False)
+    ctx = FitContext(
+        loaded.model,
+        loaded.tokenizer,
+        EXAMPLES,
+        tiny_cfg(steps=5, keep_best=True),
+        tmp_path,
+        score_target=lambda model, prompt, prefix: next(scores),
+        progress=False,
+    )
     tuned = get("ft").fit(ctx)
     assert (tuned.reports[0].best_step, tuned.reports[0].best_score) == (2, 0.9)
     best = training.read_safetensors(tmp_path / "model" / "best.safetensors")
@@ -192,22 +236,34 @@ def test_promot_1shot_target_evaluation_sees_the_training_text():
     ctx = FitContext(None, None, examples, tiny_cfg(), None)
     prefix = ProMoTOneShot().demonstration(ctx)
     doc = task.test_docs()[0]
-    rendered = task.fewshot_context(doc, 0, system_instruction=prefix)  # what evaluation.evaluate sends
+    rendered = task.fewshot_context(
+        doc, 0, system_instruction=prefix
+    )  # what evaluation.evaluate sends
     assert rendered == prefix + task.doc_to_text(doc)
     assert prefix == f"{examples[0].prompt} {examples[0].target.strip()}\n\n"
 
 
-def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(tiny_llama_dir, tmp_path, monkeypatch):
+def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(
+    tiny_llama_dir, tmp_path, monkeypatch
+):
     from promot_bench.train.soft_prompt import PromptSet
 
-    translate = [Example(f"Translate English to French: word {i}", f" mot {i}", "t") for i in range(8)]
+    translate = [
+        Example(f"Translate English to French: word {i}", f" mot {i}", "t") for i in range(8)
+    ]
     mixed = [Example(ex.prompt, ex.target, "nli") for ex in EXAMPLES] + translate
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     before = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
     seen = []
     real = loss.compute_loss
-    monkeypatch.setattr(loss, "compute_loss", lambda m, b, p=None, *a: seen.append(set(b["tasks"])) or real(m, b, p, *a))
-    tuned = get("promot").fit(FitContext(loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path, progress=False))
+    monkeypatch.setattr(
+        loss,
+        "compute_loss",
+        lambda m, b, p=None, *a: seen.append(set(b["tasks"])) or real(m, b, p, *a),
+    )
+    tuned = get("promot").fit(
+        FitContext(loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path, progress=False)
+    )
     assert isinstance(tuned.soft_prompt, PromptSet) and tuned.soft_prompt.tasks == ["nli", "t"]
     stage1 = training.read_safetensors(tmp_path / "prompt" / "final.safetensors")
     for task in ("nli", "t"):  # both prompts trained in stage 1 and frozen in stage 2
@@ -216,5 +272,8 @@ def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(tiny_ll
     assert changed(tuned.model, before) == set(before)
     assert any(tasks == {"nli", "t"} for tasks in seen)  # batches mix the tasks
     with pytest.raises(Exception, match="single target"):
-        get("promot-1shot").fit(FitContext(loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path / "x",
-                                           progress=False))
+        get("promot-1shot").fit(
+            FitContext(
+                loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path / "x", progress=False
+            )
+        )

@@ -11,9 +11,20 @@ from .promot import ProMoT, ProMoTOneShot
 from .pt import PromptTuning
 from .wise_ft import WiseFineTuning
 
-TUNERS: dict[str, type[Tuner]] = {cls.name: cls for cls in (
-    FineTuning, PromptTuning, ProMoT, ProMoTOneShot, JointTuning, RandomPromptFineTuning,
-    LoRA, LoRAThenFineTuning, WiseFineTuning)}
+TUNERS: dict[str, type[Tuner]] = {
+    cls.name: cls
+    for cls in (
+        FineTuning,
+        PromptTuning,
+        ProMoT,
+        ProMoTOneShot,
+        JointTuning,
+        RandomPromptFineTuning,
+        LoRA,
+        LoRAThenFineTuning,
+        WiseFineTuning,
+    )
+}
 
 
 def get(name: str) -> Tuner:

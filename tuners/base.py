@@ -41,13 +41,22 @@ class FitContext:
     def train(self, stage: Stage, model=None, prefix: str = "") -> StageReport:
         """Run one stage; keep-best validation scores the model as the target evaluation will."""
         model = self.model if model is None else model
+
         def validate(step: int):
             if self.on_checkpoint is not None:
                 self.on_checkpoint(stage, step)
             return self.score_target(model, stage.soft_prompt, prefix)
 
-        return run_stage(stage, model, self.tokenizer, self.examples, self.cfg,
-                         self.workdir / stage.name, validate if self.score_target is not None else None, self.progress)
+        return run_stage(
+            stage,
+            model,
+            self.tokenizer,
+            self.examples,
+            self.cfg,
+            self.workdir / stage.name,
+            validate if self.score_target is not None else None,
+            self.progress,
+        )
 
 
 @dataclass
@@ -92,7 +101,9 @@ def new_soft_prompt(ctx: FitContext, init: str | None = None):
 
     def make(seed: int):
         if init == "text":
-            return SoftPrompt.from_text(ctx.model, ctx.tokenizer, cfg.prompt_init_text, cfg.prompt_length)
+            return SoftPrompt.from_text(
+                ctx.model, ctx.tokenizer, cfg.prompt_init_text, cfg.prompt_length
+            )
         if init == "random":
             return SoftPrompt.random(ctx.model, cfg.prompt_length, seed)
         return SoftPrompt.from_vocab(ctx.model, cfg.prompt_length, seed)
@@ -103,11 +114,23 @@ def new_soft_prompt(ctx: FitContext, init: str | None = None):
     return PromptSet({task: make(cfg.seed + i) for i, task in enumerate(tasks)})
 
 
-def model_stage(ctx: FitContext, soft_prompt=None, extra: dict | None = None, name: str = "model") -> Stage:
-    return Stage(name, ctx.cfg.steps, ctx.cfg.checkpoint_every,
-                 {**all_weights(ctx.model, ctx.cfg.lr), **(extra or {})}, soft_prompt)
+def model_stage(
+    ctx: FitContext, soft_prompt=None, extra: dict | None = None, name: str = "model"
+) -> Stage:
+    return Stage(
+        name,
+        ctx.cfg.steps,
+        ctx.cfg.checkpoint_every,
+        {**all_weights(ctx.model, ctx.cfg.lr), **(extra or {})},
+        soft_prompt,
+    )
 
 
 def prompt_stage(ctx: FitContext, soft_prompt) -> Stage:
-    return Stage("prompt", ctx.cfg.prompt_steps, ctx.cfg.prompt_checkpoint_every,
-                 prompt_tensor(soft_prompt, ctx.cfg.prompt_lr), soft_prompt)
+    return Stage(
+        "prompt",
+        ctx.cfg.prompt_steps,
+        ctx.cfg.prompt_checkpoint_every,
+        prompt_tensor(soft_prompt, ctx.cfg.prompt_lr),
+        soft_prompt,
+    )

@@ -7,8 +7,9 @@ fine-tunes the model with the adapter attached and frozen, and the adapter is re
 retention probes (kept for the target task), as ProMoT removes its prompt.
 """
 
-from .base import FitContext, Tuned, Tuner
 from promot_bench.train.training import Stage
+
+from .base import FitContext, Tuned, Tuner
 
 
 def attach_lora(ctx: FitContext):
@@ -19,7 +20,9 @@ def attach_lora(ctx: FitContext):
 
 
 def lora_stage(ctx: FitContext, wrapped) -> Stage:
-    adapter = {name: (p, ctx.cfg.lora_lr) for name, p in wrapped.named_parameters() if "lora_" in name}
+    adapter = {
+        name: (p, ctx.cfg.lora_lr) for name, p in wrapped.named_parameters() if "lora_" in name
+    }
     return Stage("lora", ctx.cfg.lora_steps, ctx.cfg.checkpoint_every, adapter)
 
 
@@ -46,7 +49,11 @@ class LoRAThenFineTuning(Tuner):
     def fit(self, ctx: FitContext) -> Tuned:
         wrapped = attach_lora(ctx)
         first = ctx.train(lora_stage(ctx, wrapped), model=wrapped)
-        weights = {name: (p, ctx.cfg.lr) for name, p in wrapped.named_parameters() if "lora_" not in name}
-        second = ctx.train(Stage("model", ctx.cfg.steps, ctx.cfg.checkpoint_every, weights), model=wrapped)
+        weights = {
+            name: (p, ctx.cfg.lr) for name, p in wrapped.named_parameters() if "lora_" not in name
+        }
+        second = ctx.train(
+            Stage("model", ctx.cfg.steps, ctx.cfg.checkpoint_every, weights), model=wrapped
+        )
         # unload() removes the adapter layers without merging them: the tuned weights alone.
         return Tuned(wrapped, reports=[first, second], strip=lambda model: model.unload())

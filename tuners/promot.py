@@ -11,7 +11,15 @@ from dataclasses import replace
 
 from promot_bench.errors import UsageError
 
-from .base import FitContext, Tuned, Tuner, model_stage, new_soft_prompt, prompt_stage, prompt_tensor
+from .base import (
+    FitContext,
+    Tuned,
+    Tuner,
+    model_stage,
+    new_soft_prompt,
+    prompt_stage,
+    prompt_tensor,
+)
 
 
 class ProMoT(Tuner):
@@ -28,7 +36,9 @@ class ProMoT(Tuner):
     def fit(self, ctx: FitContext) -> Tuned:
         prefix = self.demonstration(ctx)
         if prefix:
-            ctx = replace(ctx, examples=[replace(ex, prompt=prefix + ex.prompt) for ex in ctx.examples[1:]])
+            ctx = replace(
+                ctx, examples=[replace(ex, prompt=prefix + ex.prompt) for ex in ctx.examples[1:]]
+            )
         prompt = new_soft_prompt(ctx)
         first = ctx.train(prompt_stage(ctx, prompt), prefix=prefix)
         extra = prompt_tensor(prompt, ctx.cfg.prompt_lr) if self.cotrain_prompt else None
@@ -45,8 +55,10 @@ class ProMoTOneShot(ProMoT):
 
     def demonstration(self, ctx: FitContext) -> str:
         if len(ctx.tasks) > 1:
-            raise UsageError("promot-1shot attaches one demonstration of one task: train it on a single "
-                             "target (multi-task training: use promot)")
+            raise UsageError(
+                "promot-1shot attaches one demonstration of one task: train it on a single "
+                "target (multi-task training: use promot)"
+            )
         # The first training example (the data builders shuffle deterministically) serves as the
         # demonstration; it is left out of the training items so it is never its own answer.
         first = ctx.examples[0]  # its target already starts with the task's target delimiter

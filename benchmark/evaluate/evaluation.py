@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Rows per forward pass. A pass on a CPU is bound by reading the weights, so 32 rows cost far
-# less than 4x what 8 do (benchmark/perf/README.md, bench_suite_cost). Part of the baseline cache key:
+# less than 4x what 8 do (benchmark/perf/README.md, perf.suite_cost). Part of the baseline cache
+# key:
 # another batch size may change the last bits of a score, and so an output.
 BATCH_SIZE = 32
 
@@ -28,8 +29,9 @@ def task_manager(include_paths: list[str | Path] | None = None, defaults: bool =
     `defaults` (they take about 20 s to index, ours 0.1 s)."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=[str(tasks_dir()), *map(str, include_paths or [])],
-                       include_defaults=defaults)
+    return TaskManager(
+        include_path=[str(tasks_dir()), *map(str, include_paths or [])], include_defaults=defaults
+    )
 
 
 @dataclass
@@ -42,7 +44,9 @@ class TaskScore:
     samples: list[dict] = field(default_factory=list)
     aggregation: str = "mean"  # how per-item values make the score (statistics.AGGREGATIONS)
     higher_is_better: bool = True  # the metric's direction, from the task's own config
-    gold_logprob: float | None = None  # items' mean (gold_logprob.py); None: not asked, or not generative
+    gold_logprob: float | None = (
+        None  # items' mean (gold_logprob.py); None: not asked, or not generative
+    )
 
 
 def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore] | None:
@@ -53,10 +57,22 @@ def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskSco
     return None if out is None else scores_of(out)
 
 
-def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix: str = "",
-                num_fewshot: int | None = None, limit: int | None = None, batch_size: int = BATCH_SIZE,
-                seed: int = 0, manager=None, bootstrap_iters: int = 1000, lm_class=None,
-                gold_logprob: bool = False) -> dict:
+def run_lm_eval(
+    model,
+    tokenizer,
+    tasks: list[str],
+    *,
+    soft_prompt=None,
+    prefix: str = "",
+    num_fewshot: int | None = None,
+    limit: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    seed: int = 0,
+    manager=None,
+    bootstrap_iters: int = 1000,
+    lm_class=None,
+    gold_logprob: bool = False,
+) -> dict:
     """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
     a data-parallel helper process (`distributed.init_group` started the launch's group).
 
@@ -65,21 +81,27 @@ def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix:
     LM object (gold_logprob.py)."""
     from lm_eval import simple_evaluate
 
-    from promot_bench.store import faults
     from promot_bench.evaluate.prompt_lm import PromptLM
+    from promot_bench.store import faults
 
     faults.point("eval")
 
     if lm_class is None:
-        lm = PromptLM(pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size)
+        lm = PromptLM(
+            pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size
+        )
     else:
         lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     from promot_bench.run.progress import silenced_stderr
 
     with silenced_stderr():  # lm-eval's bars and notices, and the `git describe` it runs
         out = simple_evaluate(
-            model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
-            task_manager=manager or task_manager(), log_samples=True,
+            model=lm,
+            tasks=tasks,
+            num_fewshot=num_fewshot,
+            limit=limit,
+            task_manager=manager or task_manager(),
+            log_samples=True,
             # For a plain (non-chat) model lm-eval puts the system instruction right before the
             # prompt with no separator, so the prefix carries its own: the exact text the tuner
             # trained with (tests/test_tuners.py checks the two agree).
@@ -87,7 +109,11 @@ def run_lm_eval(model, tokenizer, tasks: list[str], *, soft_prompt=None, prefix:
             # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
             # default of 100,000 resamples takes minutes on a laptop CPU.
             bootstrap_iters=bootstrap_iters,
-            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
     if gold_logprob and out is not None:
         from promot_bench.evaluate import gold_logprob as gold
 
@@ -112,12 +138,17 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
             for record in records:
                 record["gold_logprob"] = golds.get(record["doc_id"])
         values = [r["gold_logprob"] for r in records if r.get("gold_logprob") is not None]
-        scores[task] = TaskScore(task, metric, float(metrics[key]),
-                                 float(stderr) if isinstance(stderr, (int, float)) else None,
-                                 len(samples), records,
-                                 aggregation_name(out["configs"][task], metric),
-                                 bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
-                                 sum(values) / len(values) if values else None)
+        scores[task] = TaskScore(
+            task,
+            metric,
+            float(metrics[key]),
+            float(stderr) if isinstance(stderr, (int, float)) else None,
+            len(samples),
+            records,
+            aggregation_name(out["configs"][task], metric),
+            bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
+            sum(values) / len(values) if values else None,
+        )
     return scores
 
 
@@ -152,9 +183,16 @@ def sample_record(sample: dict, metric: str) -> dict:
     if isinstance(output, (list, tuple)):
         output = output[0]
     value = sample.get(metric)
-    record = {"doc_id": sample.get("doc_id"), "prompt": prompt, "output": output, "gold": sample.get("target")}
+    record = {
+        "doc_id": sample.get("doc_id"),
+        "prompt": prompt,
+        "output": output,
+        "gold": sample.get("target"),
+    }
     if isinstance(value, (list, tuple)):  # corpus-level metrics keep (prediction, reference) pairs
         return {**record, "score": None, "pair": list(value)}
-    if hasattr(value, "item"):  # numpy scalars (lm-eval's acc is a numpy bool) -> plain JSON numbers
+    if hasattr(
+        value, "item"
+    ):  # numpy scalars (lm-eval's acc is a numpy bool) -> plain JSON numbers
         value = value.item()
     return {**record, "score": float(value) if isinstance(value, bool) else value}

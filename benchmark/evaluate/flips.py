@@ -13,7 +13,9 @@ then gained ones: the end of the prompt, the gold answer and both outputs.
 from __future__ import annotations
 
 EXAMPLES = 5
-PROMPT_TAIL = 160  # characters of the prompt's end kept in an example: the item, not its demonstrations
+PROMPT_TAIL = (
+    160  # characters of the prompt's end kept in an example: the item, not its demonstrations
+)
 
 
 def item_scores(samples: list[dict], aggregation: str) -> dict:
@@ -34,8 +36,15 @@ def item_scores(samples: list[dict], aggregation: str) -> dict:
 
 def example(before: dict, after: dict, b: float, a: float) -> dict:
     prompt = before.get("prompt") or ""
-    return {"doc_id": before["doc_id"], "prompt_end": prompt[-PROMPT_TAIL:], "gold": before.get("gold"),
-            "before": before.get("output"), "after": after.get("output"), "score_before": b, "score_after": a}
+    return {
+        "doc_id": before["doc_id"],
+        "prompt_end": prompt[-PROMPT_TAIL:],
+        "gold": before.get("gold"),
+        "before": before.get("output"),
+        "after": after.get("output"),
+        "score_before": b,
+        "score_after": a,
+    }
 
 
 def task_flips(before: list[dict], after: list[dict], aggregation: str = "mean") -> dict:
@@ -53,9 +62,16 @@ def task_flips(before: list[dict], after: list[dict], aggregation: str = "mean")
     by_id_before = {s["doc_id"]: s for s in before}
     by_id_after = {s["doc_id"]: s for s in after}
     shown = (lost + gained)[:EXAMPLES]
-    entry = {"kind": "right/wrong" if binary else "item score", "n": len(ids), "lost": len(lost),
-             "gained": len(gained), "unchanged": len(ids) - len(lost) - len(gained),
-             "examples": [example(by_id_before[i], by_id_after[i], b_scores[i], a_scores[i]) for i in shown]}
+    entry = {
+        "kind": "right/wrong" if binary else "item score",
+        "n": len(ids),
+        "lost": len(lost),
+        "gained": len(gained),
+        "unchanged": len(ids) - len(lost) - len(gained),
+        "examples": [
+            example(by_id_before[i], by_id_after[i], b_scores[i], a_scores[i]) for i in shown
+        ],
+    }
     if binary:
         entry["right_both"] = sum(1 for i in ids if b_scores[i] == top == a_scores[i])
     return entry
@@ -63,10 +79,19 @@ def task_flips(before: list[dict], after: list[dict], aggregation: str = "mean")
 
 def flips(before: dict, after: dict) -> dict:
     """Per probe (the eval tasks' score dicts, each with its samples) and the totals over probes."""
-    per_task = {name: task_flips(before[name]["samples"], after[name]["samples"],
-                                 before[name].get("aggregation") or "mean")
-                for name in before if name in after}
-    total = {key: sum(entry[key] for entry in per_task.values()) for key in ("n", "lost", "gained", "unchanged")}
+    per_task = {
+        name: task_flips(
+            before[name]["samples"],
+            after[name]["samples"],
+            before[name].get("aggregation") or "mean",
+        )
+        for name in before
+        if name in after
+    }
+    total = {
+        key: sum(entry[key] for entry in per_task.values())
+        for key in ("n", "lost", "gained", "unchanged")
+    }
     return {**per_task, "total": total}
 
 
@@ -76,5 +101,10 @@ def from_samples_file(path: str, aggregations: dict) -> dict:
     from promot_bench.evaluate.samples import by_phase
 
     phases = by_phase(path)
-    return flips({t: {"samples": s, "aggregation": aggregations.get(t)} for t, s in phases.get("before", {}).items()},
-                 {t: {"samples": s} for t, s in phases.get("after", {}).items()})
+    return flips(
+        {
+            t: {"samples": s, "aggregation": aggregations.get(t)}
+            for t, s in phases.get("before", {}).items()
+        },
+        {t: {"samples": s} for t, s in phases.get("after", {}).items()},
+    )

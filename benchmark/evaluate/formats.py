@@ -20,14 +20,105 @@ MAX_LABELS = 10  # a target with more distinct first answer words is not a label
 # letters that only some of them use. Enough to tell a French answer from a German, Romanian or
 # English one; not a general language identifier.
 LANGUAGE_WORDS = {
-    "fr": {"le", "la", "les", "des", "du", "une", "et", "est", "au", "aux", "dans", "pour", "qui", "sur",
-           "pas", "ce", "cette", "sont", "avec", "français", "française", "ou", "mais", "nous", "vous"},
-    "de": {"der", "die", "das", "und", "ist", "nicht", "ein", "eine", "mit", "von", "zu", "den", "dem",
-           "sich", "auf", "für", "auch", "wird", "sind", "deutsch", "oder", "aber", "wir", "ich"},
-    "ro": {"și", "si", "este", "în", "nu", "cu", "pe", "care", "sunt", "pentru", "mai", "din", "lui",
-           "al", "ale", "sau", "dar", "noi", "voi", "română", "limba"},
-    "en": {"the", "and", "is", "of", "to", "in", "that", "it", "with", "for", "are", "was", "on", "this",
-           "not", "by", "or", "but", "we", "you", "english"},
+    "fr": {
+        "le",
+        "la",
+        "les",
+        "des",
+        "du",
+        "une",
+        "et",
+        "est",
+        "au",
+        "aux",
+        "dans",
+        "pour",
+        "qui",
+        "sur",
+        "pas",
+        "ce",
+        "cette",
+        "sont",
+        "avec",
+        "français",
+        "française",
+        "ou",
+        "mais",
+        "nous",
+        "vous",
+    },
+    "de": {
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "nicht",
+        "ein",
+        "eine",
+        "mit",
+        "von",
+        "zu",
+        "den",
+        "dem",
+        "sich",
+        "auf",
+        "für",
+        "auch",
+        "wird",
+        "sind",
+        "deutsch",
+        "oder",
+        "aber",
+        "wir",
+        "ich",
+    },
+    "ro": {
+        "și",
+        "si",
+        "este",
+        "în",
+        "nu",
+        "cu",
+        "pe",
+        "care",
+        "sunt",
+        "pentru",
+        "mai",
+        "din",
+        "lui",
+        "al",
+        "ale",
+        "sau",
+        "dar",
+        "noi",
+        "voi",
+        "română",
+        "limba",
+    },
+    "en": {
+        "the",
+        "and",
+        "is",
+        "of",
+        "to",
+        "in",
+        "that",
+        "it",
+        "with",
+        "for",
+        "are",
+        "was",
+        "on",
+        "this",
+        "not",
+        "by",
+        "or",
+        "but",
+        "we",
+        "you",
+        "english",
+    },
 }
 LANGUAGE_LETTERS = {"fr": set("çœèêëàâîïôûù"), "de": set("äöüß"), "ro": set("ăâîșşțţ"), "en": set()}
 
@@ -35,8 +126,11 @@ LANGUAGE_LETTERS = {"fr": set("çœèêëàâîïôûù"), "de": set("äöüß")
 def language_of(text: str) -> str | None:
     """The language whose distinctive words and letters the text has most of; None if none."""
     words = re.findall(r"[^\W\d_]+", text.casefold())
-    scores = {lang: sum(w in vocab for w in words) + sum(ch in LANGUAGE_LETTERS[lang] for ch in text.casefold())
-              for lang, vocab in LANGUAGE_WORDS.items()}
+    scores = {
+        lang: sum(w in vocab for w in words)
+        + sum(ch in LANGUAGE_LETTERS[lang] for ch in text.casefold())
+        for lang, vocab in LANGUAGE_WORDS.items()
+    }
     best = max(scores.values())
     winners = [lang for lang, score in scores.items() if score == best]
     return winners[0] if best > 0 and len(winners) == 1 else None
@@ -45,6 +139,7 @@ def language_of(text: str) -> str | None:
 @dataclass(frozen=True)
 class TargetFormat:
     """What a specialized output looks like: one of the target's labels, or its language."""
+
     labels: tuple[str, ...] = ()
     language: str | None = None
 
@@ -91,7 +186,9 @@ def in_format(samples: list[dict], fmt: TargetFormat) -> list[float]:
     return [100.0 * fmt.matches(s.get("output") or "") for s in ordered]
 
 
-def collapse(before: dict, after: dict, fmt: TargetFormat, seed: int, iters: int = 1000) -> dict | None:
+def collapse(
+    before: dict, after: dict, fmt: TargetFormat, seed: int, iters: int = 1000
+) -> dict | None:
     """Per probe and for the mean over probes: the share of outputs in the target's format
     (percent, 0-100) before and after, the change, and its paired bootstrap 95% interval.
     `before`/`after`: probe -> {"samples": [...]} as a run holds them. None when the target has
@@ -100,6 +197,8 @@ def collapse(before: dict, after: dict, fmt: TargetFormat, seed: int, iters: int
 
     if not fmt.labels and not fmt.language:
         return None
-    shares = {name: (in_format(before[name]["samples"], fmt), in_format(after[name]["samples"], fmt))
-              for name in before}
+    shares = {
+        name: (in_format(before[name]["samples"], fmt), in_format(after[name]["samples"], fmt))
+        for name in before
+    }
     return paired_means(shares, iters=iters, seed=seed)

@@ -36,9 +36,19 @@ def requests(out: dict) -> list:
         for sample in samples:
             context = sample["arguments"][0][0]
             continuation = delimiter + first_answer(sample["target"])
-            found.append((task, sample["doc_id"], Instance(
-                request_type="loglikelihood", doc=sample["doc"], arguments=(context, continuation), idx=0,
-                metadata=(task, sample["doc_id"], 0))))
+            found.append(
+                (
+                    task,
+                    sample["doc_id"],
+                    Instance(
+                        request_type="loglikelihood",
+                        doc=sample["doc"],
+                        arguments=(context, continuation),
+                        idx=0,
+                        metadata=(task, sample["doc_id"], 0),
+                    ),
+                )
+            )
     return found
 
 
@@ -49,9 +59,13 @@ def score(lm, out: dict) -> dict:
     found = requests(out)
     if not found:
         return {}
-    pairs = [lm._encode_pair(*instance.args) if instance.args[0] else None for _, _, instance in found]
+    pairs = [
+        lm._encode_pair(*instance.args) if instance.args[0] else None for _, _, instance in found
+    ]
     cached = [i for i, pair in enumerate(pairs) if pair is not None and fits_cached(lm, pair)]
-    sums = dict(zip(cached, cached_logprobs(lm, [found[i][0] for i in cached], [pairs[i] for i in cached])))
+    sums = dict(
+        zip(cached, cached_logprobs(lm, [found[i][0] for i in cached], [pairs[i] for i in cached]))
+    )
     rest = [i for i in range(len(found)) if i not in sums]
     if rest:
         results = lm.loglikelihood([found[i][2] for i in rest], disable_tqdm=True)
@@ -67,8 +81,12 @@ def fits_cached(lm, pair: tuple) -> bool:
     """Whether the pair can go through the shared-prefix path: the LM has the cache, a fixed
     batch size, and the pair fits the window untruncated (lm-eval would cut it from the left)."""
     context, continuation = pair
-    return (getattr(lm, "prefix_cache", None) is not None and lm.batch_size != "auto" and bool(continuation)
-            and len(context) + len(continuation) <= lm.max_length + 1)
+    return (
+        getattr(lm, "prefix_cache", None) is not None
+        and lm.batch_size != "auto"
+        and bool(continuation)
+        and len(context) + len(continuation) <= lm.max_length + 1
+    )
 
 
 def cached_logprobs(lm, tasks: list[str], pairs: list[tuple]) -> list[float]:
@@ -88,17 +106,24 @@ def cached_logprobs(lm, tasks: list[str], pairs: list[tuple]) -> list[float]:
         for indices in by_task.values():
             rows = {i: (pairs[i][0] + pairs[i][1])[:-1] for i in indices}
             # The logits needed start at each context's last token: the shared part ends before.
-            shared = min(common_prefix(list(rows.values())), *(len(pairs[i][0]) - 1 for i in indices))
+            shared = min(
+                common_prefix(list(rows.values())), *(len(pairs[i][0]) - 1 for i in indices)
+            )
             ordered = sorted(indices, key=lambda i: (-len(rows[i]), i))
             for start in range(0, len(ordered), size):
-                batch = ordered[start:start + size]
+                batch = ordered[start : start + size]
                 keep = max(len(pairs[i][1]) for i in batch)
-                out, _ = prefill_pass(lm.model, lm.prefix_cache, rows[batch[0]][:shared],
-                                      [rows[i][shared:] for i in batch], keep)
+                out, _ = prefill_pass(
+                    lm.model,
+                    lm.prefix_cache,
+                    rows[batch[0]][:shared],
+                    [rows[i][shared:] for i in batch],
+                    keep,
+                )
                 logprobs = out.logits.float().log_softmax(-1)
                 for row, i in enumerate(batch):
                     gold = torch.tensor(pairs[i][1], device=logprobs.device)
-                    picked = logprobs[row, keep - len(gold):].gather(1, gold[:, None])
+                    picked = logprobs[row, keep - len(gold) :].gather(1, gold[:, None])
                     sums[i] = float(picked.sum())
     return sums
 
@@ -124,7 +149,10 @@ def summary(before: dict, after: dict, seed: int, iters: int = 1000) -> dict | N
     both sides (a baseline cached before this metric, or no generative probe)."""
     from promot_bench.evaluate.statistics import paired_means
 
-    sides = {name: (b, a) for name in before
-             if (b := gold_values(before[name]["samples"])) is not None
-             and (a := gold_values(after[name]["samples"])) is not None}
+    sides = {
+        name: (b, a)
+        for name in before
+        if (b := gold_values(before[name]["samples"])) is not None
+        and (a := gold_values(after[name]["samples"])) is not None
+    }
     return paired_means(sides, iters=iters, seed=seed) if sides else None

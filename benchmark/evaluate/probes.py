@@ -40,8 +40,9 @@ def label_set(golds: Sequence[str]) -> tuple[str, ...] | None:
     return tuple(sorted(labels))
 
 
-def kind_of(output_type: str, metric_names: Sequence[str], golds: Sequence[str],
-            corpus_level: bool = False) -> str | None:
+def kind_of(
+    output_type: str, metric_names: Sequence[str], golds: Sequence[str], corpus_level: bool = False
+) -> str | None:
     """A probe's kind from its output type, its metrics' names and its gold answers; None when
     none fits (loglikelihood or perplexity tasks, unknown metrics)."""
     if output_type == "multiple_choice":
@@ -75,9 +76,10 @@ def first_sentence(text: str) -> str:
 
 
 def text_fields(doc, prefix: str = "") -> dict[str, str]:
-    """A document's string fields by dotted path ({"translation": {"en": ..}} -> "translation.en")."""
+    """A document's string fields by dotted path
+    ({"translation": {"en": ..}} -> "translation.en")."""
     out = {}
-    for key, value in (doc.items() if isinstance(doc, dict) else ()):
+    for key, value in doc.items() if isinstance(doc, dict) else ():
         if isinstance(value, str):
             out[f"{prefix}{key}"] = value
         elif isinstance(value, dict):
@@ -89,13 +91,20 @@ def source_field(doc, query: str, gold: str) -> str | None:
     """The document field the prompt asks about (the text to translate or summarize): the
     longest string field, by dotted path, that appears in the rendered prompt and is not the
     gold answer."""
-    found = {path: value for path, value in text_fields(doc).items()
-             if value.strip() and value.strip() != str(gold).strip() and value.strip() in query}
+    found = {
+        path: value
+        for path, value in text_fields(doc).items()
+        if value.strip() and value.strip() != str(gold).strip() and value.strip() in query
+    }
     return max(found, key=lambda path: len(found[path]), default=None)
 
 
-def trivial_outputs(kind: str | None, golds: Sequence[str], labels: Sequence[str] = (),
-                    sources: Sequence[str] | None = None) -> dict[str, list[str]]:
+def trivial_outputs(
+    kind: str | None,
+    golds: Sequence[str],
+    labels: Sequence[str] = (),
+    sources: Sequence[str] | None = None,
+) -> dict[str, list[str]]:
     """Per baseline, the output it gives for each item (in item order); {} when none applies.
 
     `golds`: the items' gold answers; `labels`: a classification probe's label set; `sources`:
@@ -121,7 +130,9 @@ def best_of(baselines: dict[str, float], higher_is_better: bool = True) -> tuple
     return name, baselines[name]
 
 
-def headroom(pretrained: float, best_trivial: float | None, higher_is_better: bool = True) -> float | None:
+def headroom(
+    pretrained: float, best_trivial: float | None, higher_is_better: bool = True
+) -> float | None:
     """How far the pretrained model is above the best trivial baseline (in the metric's
     direction: positive is better than trivial)."""
     if best_trivial is None:
@@ -159,8 +170,9 @@ def off_format(output, kind: str | None, labels: Sequence[str] = (), gold=None) 
     return False
 
 
-def rates(outputs: Sequence, kind: str | None, labels: Sequence[str] = (),
-          golds: Sequence | None = None) -> tuple[float, float]:
+def rates(
+    outputs: Sequence, kind: str | None, labels: Sequence[str] = (), golds: Sequence | None = None
+) -> tuple[float, float]:
     """(empty_rate, off_format_rate), as shares 0-1 of the outputs."""
     if not outputs:
         return 0.0, 0.0
@@ -170,12 +182,20 @@ def rates(outputs: Sequence, kind: str | None, labels: Sequence[str] = (),
     return empty / len(outputs), off / len(outputs)
 
 
-def passes(empty_rate: float, off_format_rate: float, headroom_se_value: float | None,
-           max_bad: float = MAX_BAD_RATE, min_se: float = MIN_HEADROOM_SE) -> bool:
+def passes(
+    empty_rate: float,
+    off_format_rate: float,
+    headroom_se_value: float | None,
+    max_bad: float = MAX_BAD_RATE,
+    min_se: float = MIN_HEADROOM_SE,
+) -> bool:
     """The gate: few empty or off-format outputs, and headroom of at least `min_se` stderrs."""
     # A hair of tolerance: 0.1 is the boundary, and 0.07 + 0.03 is 0.10000000000000002.
-    return (empty_rate + off_format_rate <= max_bad + 1e-12 and headroom_se_value is not None
-            and headroom_se_value >= min_se)
+    return (
+        empty_rate + off_format_rate <= max_bad + 1e-12
+        and headroom_se_value is not None
+        and headroom_se_value >= min_se
+    )
 
 
 def score_scale(metric: str, aggregation: str, values: Sequence) -> float:
@@ -191,9 +211,13 @@ def summary(rows: dict[str, dict]) -> dict:
     """The suite's line: headroom_mean over the probes that have one, and whether all pass."""
     headrooms = [r["headroom"] for r in rows.values() if r.get("headroom") is not None]
     passing = [name for name, r in rows.items() if r.get("passes")]
-    return {"probes": len(rows), "passing": len(passing), "all_pass": bool(rows) and len(passing) == len(rows),
-            "headroom_mean": sum(headrooms) / len(headrooms) if headrooms else None,
-            "failing": [name for name in rows if name not in passing]}
+    return {
+        "probes": len(rows),
+        "passing": len(passing),
+        "all_pass": bool(rows) and len(passing) == len(rows),
+        "headroom_mean": sum(headrooms) / len(headrooms) if headrooms else None,
+        "failing": [name for name in rows if name not in passing],
+    }
 
 
 def _number(value, digits: int = 1) -> str:
@@ -201,8 +225,9 @@ def _number(value, digits: int = 1) -> str:
 
 
 def title(card: dict) -> str:
-    return (f"Probe card: {card['model']['name']}, {card['eval_group']}, {card['shots']}-shot"
-            + (f", {card['limit']} items per task" if card.get("limit") else ""))
+    return f"Probe card: {card['model']['name']}, {card['eval_group']}, {card['shots']}-shot" + (
+        f", {card['limit']} items per task" if card.get("limit") else ""
+    )
 
 
 def markdown(card: dict) -> str:
@@ -213,17 +238,33 @@ def markdown(card: dict) -> str:
 def markdown_table(card: dict) -> list[str]:
     """The card's lines: the gate, one table row per probe, the suite's line, the notes."""
     s = card["summary"]
-    lines = [f"Gate: empty + off-format ≤ {card['gate']['max_bad_rate']:.0%} and headroom ≥ "
-             f"{card['gate']['min_headroom_se']:g} stderr. Scores on the 0-100 scale.",
-             "",
-             "| probe | kind | n | pretrained | stderr | best trivial | headroom | headroom/se | empty | off-format | passes |",
-             "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    lines = [
+        f"Gate: empty + off-format ≤ {card['gate']['max_bad_rate']:.0%} and headroom ≥ "
+        f"{card['gate']['min_headroom_se']:g} stderr. Scores on the 0-100 scale.",
+        "",
+        "| probe | kind | n | pretrained | stderr | best trivial | headroom | headroom/se | empty "
+        "| off-format | passes |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
     for name, r in card["probes"].items():
-        best = "none" if r["best_trivial"] is None else f"{r['best_trivial']:.1f} ({r['best_trivial_name']})"
-        lines.append(f"| {name} | {r['kind'] or 'unknown'} | {r['n']} | {_number(r['pretrained'])} | "
-                     f"{_number(r['stderr'])} | {best} | {_number(r['headroom'])} | {_number(r['headroom_se'])} | "
-                     f"{r['empty_rate']:.0%} | {r['off_format_rate']:.0%} | {'yes' if r['passes'] else 'no'} |")
-    lines += ["", f"headroom_mean {_number(s['headroom_mean'], 2)}; {s['passing']} of {s['probes']} probes pass"
-              + ("" if s["all_pass"] else f" (failing: {', '.join(s['failing'])})") + "."]
-    notes = [f"- {name}: {note}" for name, r in card["probes"].items() for note in r.get("notes", [])]
+        best = (
+            "none"
+            if r["best_trivial"] is None
+            else f"{r['best_trivial']:.1f} ({r['best_trivial_name']})"
+        )
+        lines.append(
+            f"| {name} | {r['kind'] or 'unknown'} | {r['n']} | {_number(r['pretrained'])} | "
+            f"{_number(r['stderr'])} | {best} | {_number(r['headroom'])} | "
+            f"{_number(r['headroom_se'])} | "
+            f"{r['empty_rate']:.0%} | {r['off_format_rate']:.0%} | "
+            f"{'yes' if r['passes'] else 'no'} |"
+        )
+    lines += [
+        "",
+        f"headroom_mean {_number(s['headroom_mean'], 2)}; {s['passing']} of {s['probes']} probes "
+        "pass" + ("" if s["all_pass"] else f" (failing: {', '.join(s['failing'])})") + ".",
+    ]
+    notes = [
+        f"- {name}: {note}" for name, r in card["probes"].items() for note in r.get("notes", [])
+    ]
     return lines + (["", "Notes:", *notes] if notes else [])

@@ -26,21 +26,34 @@ from __future__ import annotations
 
 import torch
 from lm_eval.models.huggingface import HFLM
-from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
+from lm_eval.models.utils import (
+    handle_stop_sequences,
+    normalize_gen_kwargs,
+    postprocess_generated_text,
+)
 
 from promot_bench.evaluate.prefix_cache import PrefixCache
 from promot_bench.train.soft_prompt import SoftPrompt
 
 
 class PromptLM(HFLM):
-    def __init__(self, pretrained, soft_prompt: SoftPrompt | None = None, reuse_prefix: bool = True, **kwargs):
+    def __init__(
+        self, pretrained, soft_prompt: SoftPrompt | None = None, reuse_prefix: bool = True, **kwargs
+    ):
         # Set first: HFLM's constructor may already ask for `max_length`.
         self.soft_prompt = soft_prompt
         super().__init__(pretrained=pretrained, **kwargs)
-        prefix = PrefixCache(self.model, soft_prompt) if reuse_prefix and self.backend == "causal" else None
+        prefix = (
+            PrefixCache(self.model, soft_prompt)
+            if reuse_prefix and self.backend == "causal"
+            else None
+        )
         self.prefix_cache = prefix if prefix is not None and prefix.applies() else None
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            self._rank, self._world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
+            self._rank, self._world_size = (
+                torch.distributed.get_rank(),
+                torch.distributed.get_world_size(),
+            )
 
     # lm-eval's collectives on the process group directly: HFLM's go through an Accelerator it
     # creates only for models it loads itself (its `gather_object` already uses the group).
@@ -67,8 +80,11 @@ class PromptLM(HFLM):
 
     def _autocast(self):
         # The same mixed-precision context HFLM runs its own forward passes in.
-        return torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
-                              enabled=self.mixed_precision_dtype is not None)
+        return torch.autocast(
+            device_type=self.device.type,
+            dtype=self.mixed_precision_dtype,
+            enabled=self.mixed_precision_dtype is not None,
+        )
 
     def _model_call(self, inps, attn_mask=None, labels=None):
         if self.soft_prompt is None:
@@ -80,13 +96,17 @@ class PromptLM(HFLM):
             logits = self.model(**inputs).logits
         if self.backend == "causal":
             # Drop the prompt's positions: HFLM slices the logits by its own token counts.
-            logits = logits[:, self._prompt_length:]
+            logits = logits[:, self._prompt_length :]
         return logits
 
     def generate_until(self, requests, disable_tqdm: bool = False):
         """Greedy requests go through refill generation (`refill.py`), all tasks together;
         anything else (sampling, "auto" batch size, other backends) through HFLM's own."""
-        if self.prefix_cache is None or self.batch_size == "auto" or isinstance(self.think_end_token, int):
+        if (
+            self.prefix_cache is None
+            or self.batch_size == "auto"
+            or isinstance(self.think_end_token, int)
+        ):
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         import json
 
@@ -96,7 +116,10 @@ class PromptLM(HFLM):
 
         groups: dict[tuple, list[int]] = {}  # one task and one set of generation options each
         for i, request in enumerate(requests):
-            key = (getattr(request, "task_name", None), json.dumps(request.args[1], sort_keys=True, default=str))
+            key = (
+                getattr(request, "task_name", None),
+                json.dumps(request.args[1], sort_keys=True, default=str),
+            )
             groups.setdefault(key, []).append(i)
         results: list[str | None] = [None] * len(requests)
         greedy = []
@@ -109,12 +132,19 @@ class PromptLM(HFLM):
                 continue
             rows, until = planned
             # One task after another (its prefills then share one beginning), longest first.
-            rows_in_order = sorted(zip(indices, rows), key=lambda x: (-len(x[1].tokens), requests[x[0]].args[0]))
+            rows_in_order = sorted(
+                zip(indices, rows), key=lambda x: (-len(x[1].tokens), requests[x[0]].args[0])
+            )
             greedy += [(i, row, until) for i, row in rows_in_order]
         if greedy:
-            bar = tqdm(total=len(greedy), disable=disable_tqdm or self.rank != 0,
-                       desc="Running generate_until requests")
-            generator = RefillGenerator(self.model, self.prefix_cache, int(self.batch_size), bar.update)
+            bar = tqdm(
+                total=len(greedy),
+                disable=disable_tqdm or self.rank != 0,
+                desc="Running generate_until requests",
+            )
+            generator = RefillGenerator(
+                self.model, self.prefix_cache, int(self.batch_size), bar.update
+            )
             try:
                 with self._autocast():
                     generator.run([row for _, row, _ in greedy])
@@ -125,7 +155,9 @@ class PromptLM(HFLM):
             bar.close()
             for i, row, until in greedy:
                 context, gen_kwargs = requests[i].args
-                text = postprocess_generated_text(self.tok_decode(row.new), until, self.think_end_token)
+                text = postprocess_generated_text(
+                    self.tok_decode(row.new), until, self.think_end_token
+                )
                 results[i] = text
                 self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
         return results
@@ -142,12 +174,20 @@ class PromptLM(HFLM):
         if kwargs.pop("do_sample", False) or kwargs.pop("temperature", 0.0) or kwargs:
             return None
         # As HFLM encodes a batch, one row at a time: same special tokens, same left truncation.
-        tokens = [self.tok_batch_encode([r.args[0]], left_truncate_len=self.max_length - max_gen_toks,
-                                        truncation=self.truncation)[0][0].tolist() for r in requests]
+        tokens = [
+            self.tok_batch_encode(
+                [r.args[0]],
+                left_truncate_len=self.max_length - max_gen_toks,
+                truncation=self.truncation,
+            )[0][0].tolist()
+            for r in requests
+        ]
         # Any shared beginning pays here: its cache is computed once for the whole task.
         shared = common_prefix(tokens)
         eos_ids = self.model.generation_config.eos_token_id
-        eos_ids = set(eos_ids if isinstance(eos_ids, list) else [] if eos_ids is None else [eos_ids])
+        eos_ids = set(
+            eos_ids if isinstance(eos_ids, list) else [] if eos_ids is None else [eos_ids]
+        )
         texts_until = [u for u in until if u and u != eos]
 
         def stopped(new: list[int]) -> bool:  # as generate's eos check and HFLM's stop criteria
@@ -159,15 +199,23 @@ class PromptLM(HFLM):
         if self.soft_prompt is None:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
         with torch.no_grad():  # the prompt may be trainable; evaluation builds no graph
-            inputs = self.soft_prompt.prepend(self.model, context, generation_kwargs.pop("attention_mask", None))
+            inputs = self.soft_prompt.prepend(
+                self.model, context, generation_kwargs.pop("attention_mask", None)
+            )
         if self.backend == "seq2seq":
             # generate() takes either input_ids or inputs_embeds for the encoder, and HFLM passes
             # input_ids: run the prompted encoder here and hand generate its outputs instead.
             # The decoder side, max_length and the stop criteria stay exactly HFLM's.
             with torch.no_grad(), self._autocast():
                 encoder_outputs = self.model.get_encoder()(**inputs)
-            return super()._model_generate(context, max_length, stop, encoder_outputs=encoder_outputs,
-                                           attention_mask=inputs["attention_mask"], **generation_kwargs)
+            return super()._model_generate(
+                context,
+                max_length,
+                stop,
+                encoder_outputs=encoder_outputs,
+                attention_mask=inputs["attention_mask"],
+                **generation_kwargs,
+            )
         # Decoder-only generate() from embeddings keeps only the NEW tokens in its running
         # input_ids. So: an empty context (the stop criteria then scan new tokens only, as HFLM's
         # do), max_length counted over the embeddings, and the context put back in front of the

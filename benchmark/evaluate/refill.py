@@ -63,7 +63,9 @@ def plain_layers(cache) -> bool:
 class RefillGenerator:
     """Greedy continuations of many requests, at most `batch_size` rows per forward pass."""
 
-    def __init__(self, model, prefix_cache, batch_size: int, progress: Callable[[int], None] = lambda n: None):
+    def __init__(
+        self, model, prefix_cache, batch_size: int, progress: Callable[[int], None] = lambda n: None
+    ):
         self.model = model
         self.prefix = prefix_cache  # a PrefixCache: soft prompt + shared tokens -> key/value cache
         self.batch_size = batch_size
@@ -108,7 +110,9 @@ class RefillGenerator:
         """Run the rows' own tokens (they share one beginning) after a copy of its cache, and
         choose each row's first token."""
         n = rows[0].shared
-        out, mask = prefill_pass(self.model, self.prefix, rows[0].tokens[:n], [r.tokens[n:] for r in rows], 1)
+        out, mask = prefill_pass(
+            self.model, self.prefix, rows[0].tokens[:n], [r.tokens[n:] for r in rows], 1
+        )
         cache = getattr(out, self.prefix.argument)
         if not plain_layers(cache):
             raise NotImplementedError("refill generation needs a plain growing key/value cache")
@@ -121,8 +125,13 @@ class RefillGenerator:
         mask = active.mask
         positions = mask.sum(1, keepdim=True)  # real tokens so far = the next token's position
         active.mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
-        out = self.model(input_ids=active.last[:, None], attention_mask=active.mask, position_ids=positions,
-                         use_cache=True, **{self.prefix.argument: active.cache})
+        out = self.model(
+            input_ids=active.last[:, None],
+            attention_mask=active.mask,
+            position_ids=positions,
+            use_cache=True,
+            **{self.prefix.argument: active.cache},
+        )
         return out.logits[:, -1].argmax(-1)
 
 
@@ -144,8 +153,14 @@ def prefill_pass(model, prefix, shared: list[int], own: list[list[int]], logits_
         cache.batch_repeat_interleave(len(own))
         kwargs[prefix.argument] = cache
     device = model.device
-    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                use_cache=True, logits_to_keep=logits_to_keep, **kwargs)
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=positions.to(device),
+        use_cache=True,
+        logits_to_keep=logits_to_keep,
+        **kwargs,
+    )
     return out, mask.to(device)
 
 
@@ -153,6 +168,7 @@ def prefill_pass(model, prefix, shared: list[int], own: list[list[int]], logits_
 class Rows:
     """Rows with their key/value cache (a transformers Cache whose layers hold [rows, heads,
     columns, dim] tensors), attention mask [rows, columns] and last chosen token per row."""
+
     rows: list[Request]
     cache: object
     mask: torch.Tensor
@@ -197,7 +213,7 @@ class Rows:
 def _by_prefix(rows: list[Request]) -> list[list[Request]]:
     groups: dict[tuple, list[Request]] = {}
     for row in rows:
-        groups.setdefault(tuple(row.tokens[:row.shared]), []).append(row)
+        groups.setdefault(tuple(row.tokens[: row.shared]), []).append(row)
     return list(groups.values())
 
 
@@ -210,4 +226,6 @@ def _pad_kv(tensor, length: int):
     pad = length - tensor.shape[2]
     if pad == 0:
         return tensor
-    return torch.cat([tensor.new_zeros(tensor.shape[0], tensor.shape[1], pad, tensor.shape[3]), tensor], dim=2)
+    return torch.cat(
+        [tensor.new_zeros(tensor.shape[0], tensor.shape[1], pad, tensor.shape[3]), tensor], dim=2
+    )

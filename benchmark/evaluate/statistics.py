@@ -44,8 +44,10 @@ def corpus_metric(aggregation: str):
     calls it (sacrebleu's defaults); None for per-item means."""
     import sacrebleu
 
-    return {"chrf_aggregation": sacrebleu.metrics.CHRF, "bleu_aggregation": sacrebleu.metrics.BLEU}.get(
-        aggregation, lambda: None)()
+    return {
+        "chrf_aggregation": sacrebleu.metrics.CHRF,
+        "bleu_aggregation": sacrebleu.metrics.BLEU,
+    }.get(aggregation, lambda: None)()
 
 
 class Resampler:
@@ -56,7 +58,9 @@ class Resampler:
         self.metric = corpus_metric(aggregation) if values else None
         if self.metric is not None:
             predictions, references = zip(*values)
-            self.counts = self.metric._extract_corpus_statistics(list(predictions), [list(references)])
+            self.counts = self.metric._extract_corpus_statistics(
+                list(predictions), [list(references)]
+            )
 
     def score(self, picks: list[int]) -> float:
         if self.metric is None:
@@ -65,7 +69,8 @@ class Resampler:
         return self.metric._compute_score_from_stats(summed).score
 
 
-MDE_FACTOR = 2.8  # z(0.975) + z(0.80): a true effect this many SEs away is seen 80% of the time at 5% two-sided
+# z(0.975) + z(0.80): a true effect this many SEs away is seen 80% of the time at 5% two-sided
+MDE_FACTOR = 2.8
 
 
 def draw_deltas(sides: dict, rng: random.Random) -> tuple[dict, float]:
@@ -79,8 +84,10 @@ def draw_deltas(sides: dict, rng: random.Random) -> tuple[dict, float]:
 
 
 def resamplers(tasks: dict) -> dict:
-    return {name: (Resampler(a, aggregation), Resampler(b, aggregation))
-            for name, (aggregation, a, b) in tasks.items()}
+    return {
+        name: (Resampler(a, aggregation), Resampler(b, aggregation))
+        for name, (aggregation, a, b) in tasks.items()
+    }
 
 
 def paired_bootstrap(tasks: dict, iters: int = 1000, seed: int = 0) -> dict:
@@ -103,8 +110,13 @@ def paired_bootstrap(tasks: dict, iters: int = 1000, seed: int = 0) -> dict:
         se = stdev(values) if iters > 1 else None
         values.sort()
         low, high = values[int(0.025 * iters)], values[min(iters - 1, int(0.975 * iters))]
-        out[name] = {"delta": observed[name], "low": low, "high": high, "significant": low > 0 or high < 0,
-                     "se": se}
+        out[name] = {
+            "delta": observed[name],
+            "low": low,
+            "high": high,
+            "significant": low > 0 or high < 0,
+            "se": se,
+        }
     return out
 
 
@@ -112,13 +124,23 @@ def paired_means(sides: dict, iters: int = 1000, seed: int = 0) -> dict:
     """`sides`: name -> (per-item values before, after), mean-aggregated. Per name and for the
     mean over names: {before, after, delta, ci: {low, high, significant}}, by `paired_bootstrap`
     (the same seed, names and item counts as a run's delta_ci give the very same resamples)."""
-    ci = paired_bootstrap({name: ("mean", b, a) for name, (b, a) in sides.items()}, iters=iters, seed=seed)
-    out = {name: {"before": sum(b) / len(b) if b else 0.0, "after": sum(a) / len(a) if a else 0.0}
-           for name, (b, a) in sides.items()}
-    out["mean"] = {side: sum(v[side] for v in out.values()) / len(out) for side in ("before", "after")}
+    ci = paired_bootstrap(
+        {name: ("mean", b, a) for name, (b, a) in sides.items()}, iters=iters, seed=seed
+    )
+    out = {
+        name: {"before": sum(b) / len(b) if b else 0.0, "after": sum(a) / len(a) if a else 0.0}
+        for name, (b, a) in sides.items()
+    }
+    out["mean"] = {
+        side: sum(v[side] for v in out.values()) / len(out) for side in ("before", "after")
+    }
     for name, entry in out.items():
         entry["delta"] = ci[name]["delta"]
-        entry["ci"] = {"low": ci[name]["low"], "high": ci[name]["high"], "significant": ci[name]["significant"]}
+        entry["ci"] = {
+            "low": ci[name]["low"],
+            "high": ci[name]["high"],
+            "significant": ci[name]["significant"],
+        }
     return out
 
 
@@ -142,7 +164,9 @@ def seed_mean_se(runs: list[dict], iters: int = 1000, seed: int = 0) -> float | 
     return stdev(draws)
 
 
-def bootstrap_stderr(values: list, aggregation: str, iters: int = 1000, seed: int = 0) -> float | None:
+def bootstrap_stderr(
+    values: list, aggregation: str, iters: int = 1000, seed: int = 0
+) -> float | None:
     """The standard error of one side's score by the same resampling of items (for corpus
     chrF/BLEU, which lm-eval reports without one); None for fewer than 2 items."""
     if len(values) < 2:

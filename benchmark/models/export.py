@@ -52,10 +52,15 @@ def save_prompt_adapter(folder: Path, prompt, config, prefix: str = "") -> None:
 
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     peft_config = PromptTuningConfig(
-        task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM, num_virtual_tokens=prompt.length,
-        token_dim=prompt.hidden_size, num_transformer_submodules=1,
-        num_attention_heads=getattr(config, "num_attention_heads", None) or getattr(config, "num_heads", None),
-        num_layers=getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None))
+        task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
+        num_virtual_tokens=prompt.length,
+        token_dim=prompt.hidden_size,
+        num_transformer_submodules=1,
+        num_attention_heads=getattr(config, "num_attention_heads", None)
+        or getattr(config, "num_heads", None),
+        num_layers=getattr(config, "num_hidden_layers", None)
+        or getattr(config, "num_layers", None),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     peft_config.save_pretrained(str(folder))
     weight = prompt.weight.detach().cpu().contiguous().clone()
@@ -102,7 +107,11 @@ def save_model(folder: Path, model, tokenizer) -> None:
 def place(staging: Path, folder: Path, seed: int) -> dict:
     """Move the folders saved under `staging` (`model`, `peft`) to `folder/seed<k>.<name>` and
     return their record for the result (run --save-model and export both end here)."""
-    saved = {name: folder / f"seed{seed}.{name}" for name in ("model", "peft") if (staging / name).is_dir()}
+    saved = {
+        name: folder / f"seed{seed}.{name}"
+        for name in ("model", "peft")
+        if (staging / name).is_dir()
+    }
     for name, final in saved.items():
         replace_folder(staging / name, final)
     return record(saved)
@@ -114,4 +123,6 @@ def record(saved: dict) -> dict:
 
 
 def describe(saved: dict) -> str:
-    return "; ".join(f"{name} {info['path']}/ ({len(info['sha256'])} files)" for name, info in saved.items())
+    return "; ".join(
+        f"{name} {info['path']}/ ({len(info['sha256'])} files)" for name, info in saved.items()
+    )

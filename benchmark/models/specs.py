@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promot_bench.models import embedded
-from promot_bench.store.cache import build_entry, cache_dir, check_manifest, sha256_file
 from promot_bench.errors import RunError, UsageError, choices_text
+from promot_bench.models import embedded
 from promot_bench.models.gguf_convert import check_gguf, convert_gguf
+from promot_bench.store.cache import build_entry, cache_dir, check_manifest, sha256_file
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 KINDS = ("embedded", "gguf", "local", "hub")
@@ -33,8 +33,10 @@ class ModelSpec:
 
 
 def spec_help() -> str:
-    return (f"an embedded model ({choices_text(embedded.EMBEDDED)}), a model-hub id (org/name), "
-            "a local transformers folder, or a local .gguf file")
+    return (
+        f"an embedded model ({choices_text(embedded.EMBEDDED)}), a model-hub id (org/name), "
+        "a local transformers folder, or a local .gguf file"
+    )
 
 
 def resolve(text: str | None) -> ModelSpec:
@@ -51,9 +53,13 @@ def resolve(text: str | None) -> ModelSpec:
         return ModelSpec(text, "gguf", _safe_name(path.stem), path.resolve())
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise UsageError(f"--model {text} is a folder without config.json, not a transformers model")
+            raise UsageError(
+                f"--model {text} is a folder without config.json, not a transformers model"
+            )
         return ModelSpec(text, "local", _safe_name(path.resolve().name), path.resolve())
-    looks_like_path = text.startswith((".", "/", "~")) or text.lower().endswith(".gguf") or text.count("/") > 1
+    looks_like_path = (
+        text.startswith((".", "/", "~")) or text.lower().endswith(".gguf") or text.count("/") > 1
+    )
     if not looks_like_path and HUB_ID.match(text):
         return ModelSpec(text, "hub", _safe_name(text.replace("/", "--")))
     if looks_like_path:
@@ -76,7 +82,9 @@ def prepare(spec: ModelSpec, verify: bool = False, wheel: Path | None = None) ->
         return embedded.prepare(spec.name, wheel=wheel, verify=verify)
     if spec.kind == "gguf":
         check_gguf(spec.path)
-        return build_entry(_gguf_entry(spec), lambda out: convert_gguf(spec.path, out), full_check=verify)
+        return build_entry(
+            _gguf_entry(spec), lambda out: convert_gguf(spec.path, out), full_check=verify
+        )
     if spec.kind == "local":
         return spec.path
     return _hub_snapshot(spec.text, local_only=False)
@@ -105,8 +113,10 @@ def _hub_snapshot(repo_id: str, local_only: bool) -> Path:
         return Path(snapshot_download(repo_id, local_files_only=local_only))
     except Exception as exc:  # not found, gated, offline: all mean "this spec cannot be used here"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"model '{repo_id}' is not on this machine and the hub did not provide it "
-                         f"({type(exc).__name__}: {reason})") from None
+        raise UsageError(
+            f"model '{repo_id}' is not on this machine and the hub did not provide it "
+            f"({type(exc).__name__}: {reason})"
+        ) from None
 
 
 @dataclass
@@ -121,8 +131,9 @@ class LoadedModel:
         return bool(self.model.config.is_encoder_decoder)
 
 
-def load_from_path(path: Path, spec: ModelSpec | None = None, dtype: str = "float32",
-                   device: str = "cpu") -> LoadedModel:
+def load_from_path(
+    path: Path, spec: ModelSpec | None = None, dtype: str = "float32", device: str = "cpu"
+) -> LoadedModel:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -159,27 +170,34 @@ def load(spec: ModelSpec, dtype: str = "float32", device: str | None = None) -> 
         return load_from_path(path, spec, dtype, device)
     except Exception as exc:
         if spec.kind not in ("embedded", "gguf"):
-            raise RunError(f"could not load model from {path}: {type(exc).__name__}: {exc}") from None
+            raise RunError(
+                f"could not load model from {path}: {type(exc).__name__}: {exc}"
+            ) from None
         # The cache passed its quick check but is damaged inside: rebuild from the source.
         path = prepare(spec, verify=True)
         return load_from_path(path, spec, dtype, device)
 
 
-def generate(loaded: LoadedModel, prompts: list[str], max_new_tokens: int = 16,
-             batch_size: int = 8) -> list[str]:
+def generate(
+    loaded: LoadedModel, prompts: list[str], max_new_tokens: int = 16, batch_size: int = 8
+) -> list[str]:
     """Greedy continuations of `prompts`, the prompt itself removed, for either architecture."""
     import torch
 
     tokenizer, model = loaded.tokenizer, loaded.model
     outputs: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True)
+        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True)
         batch = batch.to(model.device)
         with torch.no_grad():
-            tokens = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                    pad_token_id=tokenizer.pad_token_id)
+            tokens = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         if not loaded.is_encoder_decoder:
-            tokens = tokens[:, batch["input_ids"].shape[1]:]
+            tokens = tokens[:, batch["input_ids"].shape[1] :]
         outputs.extend(tokenizer.batch_decode(tokens, skip_special_tokens=True))
     return outputs
 

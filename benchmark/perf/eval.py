@@ -23,11 +23,15 @@ class ForwardCounter:
     token per row (a decoding step), with the seconds spent in each."""
 
     def __init__(self, model):
-        self.stats = {"prefill": {"calls": 0, "tokens": 0, "seconds": 0.0},
-                      "decode": {"calls": 0, "rows": 0, "seconds": 0.0}}
+        self.stats = {
+            "prefill": {"calls": 0, "tokens": 0, "seconds": 0.0},
+            "decode": {"calls": 0, "rows": 0, "seconds": 0.0},
+        }
         self._started = None
-        self._hooks = [model.register_forward_pre_hook(self._before, with_kwargs=True),
-                       model.register_forward_hook(self._after, with_kwargs=True)]
+        self._hooks = [
+            model.register_forward_pre_hook(self._before, with_kwargs=True),
+            model.register_forward_hook(self._after, with_kwargs=True),
+        ]
 
     def _before(self, _module, args, kwargs):
         tokens = kwargs.get("input_ids", kwargs.get("inputs_embeds", args[0] if args else None))
@@ -52,8 +56,15 @@ class ForwardCounter:
 def timed(evaluation, loaded, tasks, shots, limit, batch_size, lm_class):
     counter = ForwardCounter(loaded.model)
     started = time.perf_counter()
-    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, tasks, num_fewshot=shots, limit=limit,
-                                 batch_size=batch_size, lm_class=lm_class)
+    scores = evaluation.evaluate(
+        loaded.model,
+        loaded.tokenizer,
+        tasks,
+        num_fewshot=shots,
+        limit=limit,
+        batch_size=batch_size,
+        lm_class=lm_class,
+    )
     return time.perf_counter() - started, scores, counter.close()
 
 
@@ -70,12 +81,12 @@ def main(argv=None) -> int:
     from lm_eval.models.huggingface import HFLM
 
     from promot_bench.evaluate import evaluation
+    from promot_bench.evaluate.prompt_lm import PromptLM
     from promot_bench.models import specs
     from promot_bench.store.cache import atomic_write_text
-    from promot_bench.evaluate.prompt_lm import PromptLM
     from promot_bench.store.provenance import bench_header
 
-    head = bench_header("bench_eval", argv)
+    head = bench_header("eval", argv)
 
     loaded = specs.load(specs.resolve(args.model))
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -84,30 +95,59 @@ def main(argv=None) -> int:
         timed(evaluation, loaded, tasks, args.shots, 2, args.batch_size, lm_class)
     runs = {}
     for name, lm_class in paths.items():
-        seconds, scores, forward = timed(evaluation, loaded, tasks, args.shots, args.limit, args.batch_size, lm_class)
+        seconds, scores, forward = timed(
+            evaluation, loaded, tasks, args.shots, args.limit, args.batch_size, lm_class
+        )
         items = sum(s.n for s in scores.values())
-        runs[name] = {"seconds": round(seconds, 1), "items": items, "items_per_s": round(items / seconds, 2),
-                      "forward_passes": forward,
-                      "scores": {t: s.value for t, s in scores.items()},
-                      "outputs": {t: [r["output"] for r in s.samples] for t, s in scores.items()}}
+        runs[name] = {
+            "seconds": round(seconds, 1),
+            "items": items,
+            "items_per_s": round(items / seconds, 2),
+            "forward_passes": forward,
+            "scores": {t: s.value for t, s in scores.items()},
+            "outputs": {t: [r["output"] for r in s.samples] for t, s in scores.items()},
+        }
         prefill, decode = forward["prefill"], forward["decode"]
-        print(f"{name:<24} {items} items in {seconds:6.1f} s  ({items / seconds:.2f} items/s); "
-              f"prefill {prefill['tokens']} tokens in {prefill['calls']} passes, {prefill['seconds']} s; "
-              f"{decode['calls']} decoding steps ({decode['rows']} rows), {decode['seconds']} s", flush=True)
+        print(
+            f"{name:<24} {items} items in {seconds:6.1f} s  ({items / seconds:.2f} items/s); "
+            f"prefill {prefill['tokens']} tokens in {prefill['calls']} passes, "
+            f"{prefill['seconds']} s; "
+            f"{decode['calls']} decoding steps ({decode['rows']} rows), {decode['seconds']} s",
+            flush=True,
+        )
     stock, ours = runs.values()
-    differing = sum(a != b for t in stock["outputs"] for a, b in zip(stock["outputs"][t], ours["outputs"][t]))
+    differing = sum(
+        a != b for t in stock["outputs"] for a, b in zip(stock["outputs"][t], ours["outputs"][t])
+    )
     same_scores = stock["scores"] == ours["scores"]
     ratio = stock["seconds"] / ours["seconds"]
-    print(f"speed-up {ratio:.2f}x; scores identical: {same_scores}; items with a different output: {differing}")
+    print(
+        f"speed-up {ratio:.2f}x; scores identical: {same_scores}; items with a different output: "
+        f"{differing}"
+    )
     for task in stock["scores"]:
         print(f"  {task:<28} stock {stock['scores'][task]:7.3f}  ours {ours['scores'][task]:7.3f}")
     if args.out:
         for run in runs.values():
             del run["outputs"]
-        atomic_write_text(args.out, json.dumps({
-            **head, "tasks": tasks, "shots": args.shots, "limit": args.limit, "batch_size": args.batch_size,
-            "model": loaded.spec.name, "runs": runs, "speedup": round(ratio, 2), "scores_identical": same_scores,
-            "items_with_different_output": differing}, indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    **head,
+                    "tasks": tasks,
+                    "shots": args.shots,
+                    "limit": args.limit,
+                    "batch_size": args.batch_size,
+                    "model": loaded.spec.name,
+                    "runs": runs,
+                    "speedup": round(ratio, 2),
+                    "scores_identical": same_scores,
+                    "items_with_different_output": differing,
+                },
+                indent=1,
+            ),
+        )
     return 0 if same_scores else 1
 
 

@@ -6,7 +6,8 @@ model stage again through the FSDP strategy in one process (the sharded code pat
 NCCL, DTensor shards, gathering into the model). Prints and writes seconds per step, tokens/s
 and peak GPU memory per stage.
 
-    python -m promot_bench.perf.gpu --examples EXAMPLES.jsonl --tokenizer TOKENIZER_DIR --out gpu.json
+    python -m promot_bench.perf.gpu --examples EXAMPLES.jsonl --tokenizer TOKENIZER_DIR \\
+        --out gpu.json
 
 EXAMPLES.jsonl holds {"prompt", "target"} rows (`--export DIR` writes the `nli` target's, and
 the embedded model's tokenizer, for carrying to a machine without lm-eval or the data).
@@ -23,8 +24,14 @@ import time
 from pathlib import Path
 
 # TinyLlama-1.1B's shape (22 layers, hidden 2048, grouped-query attention with 4 KV heads).
-SHAPE = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-             num_key_value_heads=4, max_position_embeddings=2048)
+SHAPE = dict(
+    hidden_size=2048,
+    intermediate_size=5632,
+    num_hidden_layers=22,
+    num_attention_heads=32,
+    num_key_value_heads=4,
+    max_position_embeddings=2048,
+)
 
 
 def export(folder: Path) -> None:
@@ -36,10 +43,15 @@ def export(folder: Path) -> None:
     from promot_bench.train import targets
 
     folder.mkdir(parents=True, exist_ok=True)
-    examples = targets.training_examples(targets.load_task("promot_mini_nli", evaluation.task_manager()))
-    (folder / "examples.jsonl").write_text("".join(
-        json.dumps({"prompt": e.prompt, "target": e.target}) + "\n" for e in examples))
-    AutoTokenizer.from_pretrained(specs.prepare(specs.resolve(None))).save_pretrained(folder / "tokenizer")
+    examples = targets.training_examples(
+        targets.load_task("promot_mini_nli", evaluation.task_manager())
+    )
+    (folder / "examples.jsonl").write_text(
+        "".join(json.dumps({"prompt": e.prompt, "target": e.target}) + "\n" for e in examples)
+    )
+    AutoTokenizer.from_pretrained(specs.prepare(specs.resolve(None))).save_pretrained(
+        folder / "tokenizer"
+    )
 
 
 def main(argv=None) -> int:
@@ -51,21 +63,25 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--export", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--fsdp", action="store_true", help="also run ft and the model stage sharded (FSDP)")
-    parser.add_argument("--dry-run", action="store_true", help="a tiny shape on the CPU, to check the script")
+    parser.add_argument(
+        "--fsdp", action="store_true", help="also run ft and the model stage sharded (FSDP)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="a tiny shape on the CPU, to check the script"
+    )
     args = parser.parse_args(argv)
     if args.export:
         export(args.export)
         return 0
 
+    from dataclasses import replace
+
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from dataclasses import replace
-
-    from promot_bench.train import shared_prefix
-    from promot_bench.perf.train import step_times
     from promot_bench.config import TrainConfig
+    from promot_bench.perf.train import step_times
+    from promot_bench.train import shared_prefix
     from promot_bench.train.train_data import Example
     from promot_bench.tuners.base import FitContext, model_stage, new_soft_prompt, prompt_stage
 
@@ -73,19 +89,41 @@ def main(argv=None) -> int:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples = [Example(**json.loads(line)) for line in args.examples.read_text().splitlines()]
-    shape = dict(SHAPE, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2) if args.dry_run else SHAPE
+    shape = (
+        dict(
+            SHAPE,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+        if args.dry_run
+        else SHAPE
+    )
     device = "cpu" if args.dry_run else "cuda"
-    config = LlamaConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False, **shape)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+        **shape,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config).to(device=device, dtype=torch.bfloat16)
     parameters = sum(p.numel() for p in model.parameters())
     device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
     print(f"{device_name}: Llama {parameters / 1e9:.2f}B parameters, bf16", flush=True)
-    cfg = TrainConfig(batch_size=args.batch_size, steps=args.steps, prompt_steps=args.steps, lr=1e-5,
-                      checkpoint_every=args.steps, prompt_checkpoint_every=args.steps, keep_best=False,
-                      max_length=256)
+    cfg = TrainConfig(
+        batch_size=args.batch_size,
+        steps=args.steps,
+        prompt_steps=args.steps,
+        lr=1e-5,
+        checkpoint_every=args.steps,
+        prompt_checkpoint_every=args.steps,
+        keep_best=False,
+        max_length=256,
+    )
     rows = {}
     shared_loss = shared_prefix.loss
     with tempfile.TemporaryDirectory() as workdir:
@@ -93,43 +131,70 @@ def main(argv=None) -> int:
         prompt = new_soft_prompt(ctx).to(device=device, dtype=torch.bfloat16)
         # A first, unreported stage warms the GPU up (cuBLAS picks kernels per new shape):
         # without it, whichever stage runs first looks several times slower.
-        stages = {"warm-up": model_stage(ctx, name="warm-up"), "ft": model_stage(ctx, name="ft"),
-                  "pt": prompt_stage(ctx, prompt),
-                  "promot (model stage)": model_stage(ctx, soft_prompt=prompt, name="promot-model")}
+        stages = {
+            "warm-up": model_stage(ctx, name="warm-up"),
+            "ft": model_stage(ctx, name="ft"),
+            "pt": prompt_stage(ctx, prompt),
+            "promot (model stage)": model_stage(ctx, soft_prompt=prompt, name="promot-model"),
+        }
         # The same two prompt stages again with the shared-prefix path off (every row runs the
         # prompt itself): which is faster on a GPU?
         stages["pt (plain path)"] = replace(stages["pt"], name="pt-plain")
         stages["promot (plain path)"] = replace(stages["promot (model stage)"], name="promot-plain")
         if args.fsdp:
             stages["ft (FSDP)"] = replace(stages["ft"], name="ft-fsdp")
-            stages["promot (model stage, FSDP)"] = replace(stages["promot (model stage)"], name="promot-fsdp")
+            stages["promot (model stage, FSDP)"] = replace(
+                stages["promot (model stage)"], name="promot-fsdp"
+            )
         for name, stage in stages.items():
-            # The FSDP strategy is chosen by the launch's environment (benchmark/train/distributed.py).
+            # The FSDP strategy is chosen by the launch's environment
+            # (benchmark/train/distributed.py).
             os.environ["ACCELERATE_USE_FSDP"] = "true" if "FSDP" in name else "false"
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             shared_prefix.loss = (lambda *a: None) if "plain path" in name else shared_loss
             stamps = step_times(stage, model, tokenizer, examples, cfg, Path(workdir) / stage.name)
-            timed = stamps[args.warmup:]
+            timed = stamps[args.warmup :]
             seconds = (timed[-1] - timed[0]) / (len(timed) - 1)
             report = json.loads((Path(workdir) / stage.name / "done.json").read_text())
             if name == "warm-up":
                 continue
             tokens_per_step = report["tokens"] / report["steps"]
-            rows[name] = {"seconds_per_step": round(seconds, 4), "tokens_per_s": round(tokens_per_step / seconds),
-                          "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)
-                          if device == "cuda" else None,
-                          "losses": [round(loss, 4) for _, loss in report["history"]]}
-            print(f"{name:<22} {seconds:.3f} s/step  {tokens_per_step / seconds:8.0f} tokens/s  "
-                  f"peak {rows[name]['peak_memory_gib']} GiB  losses {rows[name]['losses']}", flush=True)
+            rows[name] = {
+                "seconds_per_step": round(seconds, 4),
+                "tokens_per_s": round(tokens_per_step / seconds),
+                "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                if device == "cuda"
+                else None,
+                "losses": [round(loss, 4) for _, loss in report["history"]],
+            }
+            print(
+                f"{name:<22} {seconds:.3f} s/step  {tokens_per_step / seconds:8.0f} tokens/s  "
+                f"peak {rows[name]['peak_memory_gib']} GiB  losses {rows[name]['losses']}",
+                flush=True,
+            )
     if args.out:
-        args.out.write_text(json.dumps({
-            "command": "python -m promot_bench.perf.gpu " + " ".join(sys.argv[1:] if argv is None else argv),
-            "device": device_name, "parameters": parameters, "dtype": "bfloat16",
-            "batch_size": args.batch_size, "steps": args.steps, "warmup_steps_left_out": args.warmup,
-            "stages": rows, "versions": {"torch": torch.__version__,
-                                         "transformers": __import__("transformers").__version__},
-            "date": time.strftime("%Y-%m-%d")}, indent=1))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "command": "python -m promot_bench.perf.gpu "
+                    + " ".join(sys.argv[1:] if argv is None else argv),
+                    "device": device_name,
+                    "parameters": parameters,
+                    "dtype": "bfloat16",
+                    "batch_size": args.batch_size,
+                    "steps": args.steps,
+                    "warmup_steps_left_out": args.warmup,
+                    "stages": rows,
+                    "versions": {
+                        "torch": torch.__version__,
+                        "transformers": __import__("transformers").__version__,
+                    },
+                    "date": time.strftime("%Y-%m-%d"),
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

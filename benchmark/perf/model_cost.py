@@ -1,6 +1,6 @@
 """What a second model costs against the default: for each model, in one process, seconds per
 `ft` training step through the real loop (the cpu-small preset, batch 8, v1's `nli` training
-rows, `promot_mini_nli`, as bench_train and bench_train_step use)
+rows, `promot_mini_nli`, as perf.train and perf.train_step use)
 and the wall of one promot_mini 1-shot evaluation pass as a run makes it (our path, with
 `gold_logprob`, evaluation.BATCH_SIZE). Prints each figure and its ratio to the first model's.
 
@@ -26,9 +26,9 @@ MODELS = ("smollm2-135m", "gemma3-270m")
 
 def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
     """Mean seconds per optimizer step of `ft` after `warmup` steps (the real loop)."""
-    from promot_bench.train import targets
-    from promot_bench.perf.train import step_times
     from promot_bench.config import load_preset
+    from promot_bench.perf.train import step_times
+    from promot_bench.train import targets
     from promot_bench.tuners.base import FitContext, model_stage
 
     cfg = load_preset("cpu-small", {"steps": steps + warmup, "checkpoint_every": steps + warmup})
@@ -36,7 +36,9 @@ def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
     workdir = Path(tempfile.mkdtemp(prefix="bench-model-cost-"))
     try:
         ctx = FitContext(loaded.model, loaded.tokenizer, examples, cfg, workdir, progress=False)
-        stamps = step_times(model_stage(ctx), loaded.model, loaded.tokenizer, examples, cfg, workdir)
+        stamps = step_times(
+            model_stage(ctx), loaded.model, loaded.tokenizer, examples, cfg, workdir
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return (stamps[-1] - stamps[warmup]) / steps
@@ -46,29 +48,40 @@ def eval_pass(loaded, manager, group: str, limit: int | None) -> tuple[float, in
     from promot_bench.evaluate import evaluation
 
     started = time.perf_counter()
-    out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, [group], limit=limit, manager=manager,
-                                 gold_logprob=True)
+    out = evaluation.run_lm_eval(
+        loaded.model, loaded.tokenizer, [group], limit=limit, manager=manager, gold_logprob=True
+    )
     return time.perf_counter() - started, sum(len(v) for v in out["samples"].values())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"comma-separated model specs, the first is the reference (default {','.join(MODELS)})")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per model (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed training steps first (default 1)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluation items per task (default: all)")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="comma-separated model specs, the first is the reference "
+        f"(default {','.join(MODELS)})",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=5, help="timed training steps per model (default 5)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed training steps first (default 1)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="evaluation items per task (default: all)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     args = parser.parse_args(argv)
 
+    from promot_bench.config import load_preset
     from promot_bench.evaluate import evaluation
     from promot_bench.models import specs
     from promot_bench.run import suites
     from promot_bench.store.cache import atomic_write_text
-    from promot_bench.config import load_preset
     from promot_bench.store.provenance import bench_header
 
-    head = bench_header("bench_model_cost", argv)
+    head = bench_header("model_cost", argv)
 
     suite = suites.SUITES["mini"]
     suite.ensure_built()
@@ -81,24 +94,44 @@ def main(argv=None) -> int:
         eval_pass(loaded, manager, group, 2)  # warm-up
         seconds, items = eval_pass(loaded, manager, group, args.limit)
         step = train_seconds(loaded, manager, args.steps, args.warmup)
-        figures[loaded.spec.name] = {"params_m": round(params / 1e6, 1), "train_s_per_step": round(step, 3),
-                                     "eval_pass_s": round(seconds, 1), "eval_items": items,
-                                     "eval_items_per_s": round(items / seconds, 2)}
-        print(f"{loaded.spec.name:<15} {params / 1e6:6.1f} M params  ft {step:.2f} s/step  "
-              f"1-shot pass {items} items in {seconds:.1f} s", flush=True)
+        figures[loaded.spec.name] = {
+            "params_m": round(params / 1e6, 1),
+            "train_s_per_step": round(step, 3),
+            "eval_pass_s": round(seconds, 1),
+            "eval_items": items,
+            "eval_items_per_s": round(items / seconds, 2),
+        }
+        print(
+            f"{loaded.spec.name:<15} {params / 1e6:6.1f} M params  ft {step:.2f} s/step  "
+            f"1-shot pass {items} items in {seconds:.1f} s",
+            flush=True,
+        )
         del loaded
         gc.collect()
     reference = next(iter(figures.values()))
     for name, row in figures.items():
         row["train_ratio"] = round(row["train_s_per_step"] / reference["train_s_per_step"], 2)
         row["eval_ratio"] = round(row["eval_pass_s"] / reference["eval_pass_s"], 2)
-        print(f"{name:<15} against the first: training step {row['train_ratio']:.2f}x, "
-              f"evaluation pass {row['eval_ratio']:.2f}x")
+        print(
+            f"{name:<15} against the first: training step {row['train_ratio']:.2f}x, "
+            f"evaluation pass {row['eval_ratio']:.2f}x"
+        )
     if args.out:
-        atomic_write_text(args.out, json.dumps({
-            **head, "group": group, "limit": args.limit, "batch_size": evaluation.BATCH_SIZE,
-            "train_batch_size": load_preset("cpu-small").batch_size, "train_steps_timed": args.steps,
-            "models": figures}, indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    **head,
+                    "group": group,
+                    "limit": args.limit,
+                    "batch_size": evaluation.BATCH_SIZE,
+                    "train_batch_size": load_preset("cpu-small").batch_size,
+                    "train_steps_timed": args.steps,
+                    "models": figures,
+                },
+                indent=1,
+            ),
+        )
     return 0
 
 

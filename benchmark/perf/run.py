@@ -27,8 +27,12 @@ COMMAND = ["run", "--tuner", "promot", "--train", "nli"]
 def timed_run(cache: Path, out: Path) -> float:
     env = {**os.environ, "PROMOT_BENCH_CACHE": str(cache)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "promot_bench.cli", *COMMAND, "--out", str(out)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", *COMMAND, "--out", str(out)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -36,7 +40,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     args = parser.parse_args(argv)
-    head = bench_header("bench_run", argv)
+    head = bench_header("run", argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cold = timed_run(tmp / "cache", tmp / "cold")
@@ -44,9 +48,18 @@ def main(argv=None) -> int:
         warm = timed_run(tmp / "cache", tmp / "warm")
         print(f"warm: {warm:.0f} s", flush=True)
     if args.out:
-        atomic_write_text(args.out, json.dumps({
-            **head, "measures": "promot-bench " + " ".join(COMMAND), "cold_seconds": round(cold, 1),
-            "warm_seconds": round(warm, 1)}, indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    **head,
+                    "measures": "promot-bench " + " ".join(COMMAND),
+                    "cold_seconds": round(cold, 1),
+                    "warm_seconds": round(warm, 1),
+                },
+                indent=1,
+            ),
+        )
     return 0
 
 

@@ -93,10 +93,17 @@ print(seconds, sum(len(t.eval_docs) for t in tasks.values()), len(tasks))
 
 
 def time_build(suite: Path, cache: Path) -> tuple[float, int, int]:
-    env = dict(os.environ, HF_DATASETS_CACHE=str(cache), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    env = dict(
+        os.environ, HF_DATASETS_CACHE=str(cache), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1"
+    )
     env.pop("PROMOT_BENCH_SUITE_DATA", None)
-    done = subprocess.run([sys.executable, "-c", TIMED, str(suite), GROUP], capture_output=True,
-                          text=True, env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", TIMED, str(suite), GROUP],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"building {GROUP} from {suite} failed:\n{done.stderr[-3000:]}")
     seconds, items, tasks = done.stdout.split()
@@ -105,14 +112,22 @@ def time_build(suite: Path, cache: Path) -> tuple[float, int, int]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite-dir", type=Path, action="append",
-                        help="a tasks/suite folder to time; repeat to compare (default: this checkout's)")
-    parser.add_argument("--work", type=Path, default=None, help="keep the data here (default: a temp dir)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--suite-dir",
+        type=Path,
+        action="append",
+        help="a tasks/suite folder to time; repeat to compare (default: this checkout's)",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="keep the data here (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the figures as JSON here"
+    )
     args = parser.parse_args(argv)
     from promot_bench.store.provenance import bench_header
 
-    head = bench_header("bench_suite_build", argv)
+    head = bench_header("suite_build", argv)
     suites = args.suite_dir or [CHECKOUT / "tasks" / "suite"]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-suite-build-"))
     data = work / "data"
@@ -135,16 +150,35 @@ def main(argv=None) -> int:
     for suite_dir, cold, warm in rows:
         print(f"{cold[0]:8.1f} {warm[0]:8.1f}  {suite_dir}")
     for suite_dir, cold, warm in rows[1:]:
-        print(f"{suite_dir}: {rows[0][1][0] / cold[0]:.1f}x as fast as {rows[0][0]} cold, "
-              f"{rows[0][2][0] / warm[0]:.1f}x warm")
+        print(
+            f"{suite_dir}: {rows[0][1][0] / cold[0]:.1f}x as fast as {rows[0][0]} cold, "
+            f"{rows[0][2][0] / warm[0]:.1f}x warm"
+        )
     if args.out:
         from promot_bench.store.cache import atomic_write_text
 
-        atomic_write_text(args.out, json.dumps({
-            **head, "group": GROUP, "real_rows": REAL_ROWS,
-            "suites": [{"suite_dir": str(d), "cold_seconds": round(c[0], 1), "warm_seconds": round(w[0], 1),
-                        "tasks": c[2], "evaluated_items": c[1]} for d, c, w in rows],
-        }, indent=2) + "\n")
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    **head,
+                    "group": GROUP,
+                    "real_rows": REAL_ROWS,
+                    "suites": [
+                        {
+                            "suite_dir": str(d),
+                            "cold_seconds": round(c[0], 1),
+                            "warm_seconds": round(w[0], 1),
+                            "tasks": c[2],
+                            "evaluated_items": c[1],
+                        }
+                        for d, c, w in rows
+                    ],
+                },
+                indent=2,
+            )
+            + "\n",
+        )
     return 0
 
 

@@ -25,19 +25,23 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="model spec (default: the embedded model)")
     parser.add_argument("--shots", type=int, default=1, choices=[1, 4])
     parser.add_argument("--limit", type=int, default=None, help="items per task (default: all)")
-    parser.add_argument("--batch-size", type=int, default=None, help="v2's (default: evaluation.BATCH_SIZE)")
-    parser.add_argument("--reference-batch-size", type=int, default=8, help="the budget's v1 pass (default 8)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="v2's (default: evaluation.BATCH_SIZE)"
+    )
+    parser.add_argument(
+        "--reference-batch-size", type=int, default=8, help="the budget's v1 pass (default 8)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     args = parser.parse_args(argv)
 
     from promot_bench.evaluate import evaluation
     from promot_bench.models import specs
-    from promot_bench.run.suites import SUITES
     from promot_bench.perf.eval import ForwardCounter
+    from promot_bench.run.suites import SUITES
     from promot_bench.store.cache import atomic_write_text
     from promot_bench.store.provenance import bench_header
 
-    head = bench_header("bench_suite_cost", argv)
+    head = bench_header("suite_cost", argv)
 
     suites = {"v1": SUITES["mini-v1"], "v2": SUITES["mini"]}
     for suite in suites.values():
@@ -45,17 +49,25 @@ def main(argv=None) -> int:
     loaded = specs.load(specs.resolve(args.model))
     manager = evaluation.task_manager()
     batch = args.batch_size or evaluation.BATCH_SIZE
-    cases = {"v1": dict(suite="v1", gold_logprob=False, batch_size=args.reference_batch_size),
-             "v1_same_batch": dict(suite="v1", gold_logprob=False, batch_size=batch),
-             "v2": dict(suite="v2", gold_logprob=True, batch_size=batch)}
+    cases = {
+        "v1": dict(suite="v1", gold_logprob=False, batch_size=args.reference_batch_size),
+        "v1_same_batch": dict(suite="v1", gold_logprob=False, batch_size=batch),
+        "v2": dict(suite="v2", gold_logprob=True, batch_size=batch),
+    }
 
     def timed(name, limit):
         counter = ForwardCounter(loaded.model)
         started = time.perf_counter()
         case = cases[name]
-        out = evaluation.run_lm_eval(loaded.model, loaded.tokenizer, [suites[case["suite"]].groups[args.shots]],
-                                     limit=limit, batch_size=case["batch_size"], manager=manager,
-                                     gold_logprob=case["gold_logprob"])
+        out = evaluation.run_lm_eval(
+            loaded.model,
+            loaded.tokenizer,
+            [suites[case["suite"]].groups[args.shots]],
+            limit=limit,
+            batch_size=case["batch_size"],
+            manager=manager,
+            gold_logprob=case["gold_logprob"],
+        )
         seconds = time.perf_counter() - started
         items = sum(len(v) for v in out["samples"].values())
         return seconds, items, counter.close()
@@ -65,22 +77,45 @@ def main(argv=None) -> int:
     runs = {}
     for name in cases:
         seconds, items, forward = timed(name, args.limit)
-        runs[name] = {"group": suites[cases[name]["suite"]].groups[args.shots],
-                      "gold_logprob": cases[name]["gold_logprob"], "batch_size": cases[name]["batch_size"],
-                      "seconds": round(seconds, 1), "items": items, "items_per_s": round(items / seconds, 2),
-                      "forward_passes": forward}
-        print(f"{name:<13} {runs[name]['group']:<22} batch {cases[name]['batch_size']:<3} "
-              f"gold_logprob={cases[name]['gold_logprob']!s:<5} "
-              f"{items} items in {seconds:6.1f} s ({items / seconds:.2f} items/s)", flush=True)
+        runs[name] = {
+            "group": suites[cases[name]["suite"]].groups[args.shots],
+            "gold_logprob": cases[name]["gold_logprob"],
+            "batch_size": cases[name]["batch_size"],
+            "seconds": round(seconds, 1),
+            "items": items,
+            "items_per_s": round(items / seconds, 2),
+            "forward_passes": forward,
+        }
+        print(
+            f"{name:<13} {runs[name]['group']:<22} batch {cases[name]['batch_size']:<3} "
+            f"gold_logprob={cases[name]['gold_logprob']!s:<5} "
+            f"{items} items in {seconds:6.1f} s ({items / seconds:.2f} items/s)",
+            flush=True,
+        )
     ratio = runs["v2"]["seconds"] / runs["v1"]["seconds"]
     same_batch = runs["v2"]["seconds"] / runs["v1_same_batch"]["seconds"]
-    print(f"v2 / v1 wall: {ratio:.2f}x (budget {BUDGET}x: {'within' if ratio <= BUDGET else 'OVER'}); "
-          f"at the same batch size {same_batch:.2f}x")
+    print(
+        f"v2 / v1 wall: {ratio:.2f}x (budget {BUDGET}x: "
+        f"{'within' if ratio <= BUDGET else 'OVER'}); "
+        f"at the same batch size {same_batch:.2f}x"
+    )
     if args.out:
-        atomic_write_text(args.out, json.dumps({
-            **head, "shots": args.shots, "limit": args.limit, "model": loaded.spec.name,
-            "runs": runs, "ratio": round(ratio, 2), "ratio_same_batch": round(same_batch, 2), "budget": BUDGET},
-            indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    **head,
+                    "shots": args.shots,
+                    "limit": args.limit,
+                    "model": loaded.spec.name,
+                    "runs": runs,
+                    "ratio": round(ratio, 2),
+                    "ratio_same_batch": round(same_batch, 2),
+                    "budget": BUDGET,
+                },
+                indent=1,
+            ),
+        )
     return 0
 
 

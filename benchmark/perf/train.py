@@ -27,8 +27,12 @@ CASES = ("plain", "ft", "pt", "promot", "ft-bf16")
 
 # Square sizes, and the embedded model's MLP projection at a training batch's token count
 # (about 560 tokens x hidden 576 x MLP width 1536): how fast its own matmul shapes can go.
-MATMUL_SHAPES = {"1024^3": (1024, 1024, 1024), "2048^3": (2048, 2048, 2048), "4096^3": (4096, 4096, 4096),
-                 "model MLP 560x576x1536": (560, 576, 1536)}
+MATMUL_SHAPES = {
+    "1024^3": (1024, 1024, 1024),
+    "2048^3": (2048, 2048, 2048),
+    "4096^3": (4096, 4096, 4096),
+    "model MLP 560x576x1536": (560, 576, 1536),
+}
 
 
 def matmul_gflops(repeats: int = 5) -> dict[str, float]:
@@ -71,7 +75,7 @@ def step_times(stage, model, tokenizer, examples, cfg, folder) -> list[float]:
         training.run_stage(stage, model, tokenizer, examples, cfg, folder, None, progress=False)
     finally:
         faults.point = real_point
-    return stamps[:stage.steps + 1]
+    return stamps[: stage.steps + 1]
 
 
 def plain_inputs(batch: dict) -> dict:
@@ -87,28 +91,46 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from promot_bench.config import load_preset
     from promot_bench.evaluate import evaluation
     from promot_bench.models import specs
     from promot_bench.train import loss, targets, training
-    from promot_bench.config import load_preset
     from promot_bench.train.train_data import batch_indices, collate, encode
     from promot_bench.tuners.base import FitContext, model_stage, new_soft_prompt, prompt_stage
 
-    cfg = load_preset("cpu-small", {"steps": steps, "prompt_steps": steps, "checkpoint_every": steps,
-                                    "prompt_checkpoint_every": steps,
-                                    "precision": "bf16" if case.endswith("-bf16") else "fp32"})
+    cfg = load_preset(
+        "cpu-small",
+        {
+            "steps": steps,
+            "prompt_steps": steps,
+            "checkpoint_every": steps,
+            "prompt_checkpoint_every": steps,
+            "precision": "bf16" if case.endswith("-bf16") else "fp32",
+        },
+    )
     case = case.removesuffix("-bf16")
     loaded = specs.load(specs.resolve(None))
     model, tok = loaded.model, loaded.tokenizer
-    examples = targets.training_examples(targets.load_task("promot_mini_nli", evaluation.task_manager()))
+    examples = targets.training_examples(
+        targets.load_task("promot_mini_nli", evaluation.task_manager())
+    )
     workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
     ctx = FitContext(model, tok, examples, cfg, workdir, progress=False)
     prompt = new_soft_prompt(ctx) if case in ("pt", "promot") else None
-    stage = {"ft": lambda: model_stage(ctx), "pt": lambda: prompt_stage(ctx, prompt),
-             "promot": lambda: model_stage(ctx, soft_prompt=prompt), "plain": lambda: None}[case]()
+    stage = {
+        "ft": lambda: model_stage(ctx),
+        "pt": lambda: prompt_stage(ctx, prompt),
+        "promot": lambda: model_stage(ctx, soft_prompt=prompt),
+        "plain": lambda: None,
+    }[case]()
     encoded = [encode(tok, ex, False, cfg.max_length) for ex in examples]
-    batches = [collate([encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step)],
-                       tok.pad_token_id) for step in range(steps)]
+    batches = [
+        collate(
+            [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step)],
+            tok.pad_token_id,
+        )
+        for step in range(steps)
+    ]
 
     stamps = []
     if case == "plain":  # the reference: what a from-scratch PyTorch loop would do
@@ -142,16 +164,25 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     shutil.rmtree(workdir, ignore_errors=True)
     seconds = stamps[-1] - stamps[warmup]
     tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
-    return {"case": case + ("-bf16" if cfg.precision == "bf16" else ""), "steps_timed": steps - warmup, "seconds_per_step": seconds / (steps - warmup),
-            "tokens_per_s": tokens / seconds, "gflop_per_step": sum(flops) / len(flops) / 1e9,
-            "gflops": sum(flops) / seconds / 1e9,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "case": case + ("-bf16" if cfg.precision == "bf16" else ""),
+        "steps_timed": steps - warmup,
+        "seconds_per_step": seconds / (steps - warmup),
+        "tokens_per_s": tokens / seconds,
+        "gflop_per_step": sum(flops) / len(flops) / 1e9,
+        "gflops": sum(flops) / seconds / 1e9,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10, help="optimizer steps per case (default 10)")
-    parser.add_argument("--warmup", type=int, default=2, help="first steps left out of the timing (default 2)")
+    parser.add_argument(
+        "--steps", type=int, default=10, help="optimizer steps per case (default 10)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="first steps left out of the timing (default 2)"
+    )
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process: one case
@@ -163,36 +194,76 @@ def main(argv=None) -> int:
     from promot_bench.store.cache import atomic_write_text
     from promot_bench.store.provenance import bench_header
 
-    head = bench_header("bench_train", argv)
+    head = bench_header("train", argv)
 
     before = matmul_gflops()
-    print("fp32 matmul GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in before.items()), flush=True)
+    print(
+        "fp32 matmul GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in before.items()), flush=True
+    )
     rows = []
     for case in args.cases.split(","):
-        done = subprocess.run([sys.executable, "-m", "promot_bench.perf.train", "--one", case,
-                               "--steps", str(args.steps), "--warmup", str(args.warmup)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "promot_bench.perf.train",
+                "--one",
+                case,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     after = matmul_gflops()
     peak = max(*before.values(), *after.values())
     shaped = max(before["model MLP 560x576x1536"], after["model MLP 560x576x1536"])
     plain = next((r for r in rows if r["case"] == "plain"), None)
     print("fp32 matmul again: " + ", ".join(f"{k} {v:.0f}" for k, v in after.items()))
-    print(f"peak: {peak:.0f} GFLOP/s (best of all shapes, both times); the model's MLP shape: {shaped:.0f}")
-    print(f"{'case':<8} {'s/step':>7} {'tokens/s':>9} {'GFLOP/step':>11} {'GFLOP/s':>8} {'of peak':>8} "
-          f"{'of MLP shape':>13} {'vs plain':>9} {'peak RSS':>9}")
+    print(
+        f"peak: {peak:.0f} GFLOP/s (best of all shapes, both times); the model's MLP shape: "
+        f"{shaped:.0f}"
+    )
+    print(
+        f"{'case':<8} {'s/step':>7} {'tokens/s':>9} {'GFLOP/step':>11} {'GFLOP/s':>8} "
+        f"{'of peak':>8} "
+        f"{'of MLP shape':>13} {'vs plain':>9} {'peak RSS':>9}"
+    )
     for row in rows:
         row["fraction_of_matmul_peak"] = row["gflops"] / peak
         row["fraction_of_model_shaped_matmul"] = row["gflops"] / shaped
-        row["speedup_vs_plain"] = plain["seconds_per_step"] / row["seconds_per_step"] if plain else None
+        row["speedup_vs_plain"] = (
+            plain["seconds_per_step"] / row["seconds_per_step"] if plain else None
+        )
         versus = f"{row['speedup_vs_plain']:.2f}x" if plain else "-"
-        print(f"{row['case']:<8} {row['seconds_per_step']:7.2f} {row['tokens_per_s']:9.0f} "
-              f"{row['gflop_per_step']:11.1f} {row['gflops']:8.1f} {row['fraction_of_matmul_peak']:8.0%} "
-              f"{row['fraction_of_model_shaped_matmul']:13.0%} {versus:>9} {row['peak_rss_mib']:7.0f} MiB")
+        print(
+            f"{row['case']:<8} {row['seconds_per_step']:7.2f} {row['tokens_per_s']:9.0f} "
+            f"{row['gflop_per_step']:11.1f} {row['gflops']:8.1f} "
+            f"{row['fraction_of_matmul_peak']:8.0%} "
+            f"{row['fraction_of_model_shaped_matmul']:13.0%} {versus:>9} "
+            f"{row['peak_rss_mib']:7.0f} MiB"
+        )
     if args.out:
-        atomic_write_text(args.out, json.dumps({
-            **head, "matmul_gflops": {"before": before, "after": after, "peak": peak, "model_mlp_shape": shaped},
-            "cases": rows}, indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    **head,
+                    "matmul_gflops": {
+                        "before": before,
+                        "after": after,
+                        "peak": peak,
+                        "model_mlp_shape": shaped,
+                    },
+                    "cases": rows,
+                },
+                indent=1,
+            ),
+        )
     return 0
 
 

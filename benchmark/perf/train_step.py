@@ -19,11 +19,17 @@ def main() -> None:
 
     loaded = specs.load(specs.resolve(None))
     model, tok = loaded.model, loaded.tokenizer
-    examples = targets.training_examples(targets.load_task("promot_mini_nli", evaluation.task_manager()))
+    examples = targets.training_examples(
+        targets.load_task("promot_mini_nli", evaluation.task_manager())
+    )
     demo = f"{examples[0].prompt}{examples[0].target}\n\n"
     one_shot = [replace(e, prompt=demo + e.prompt) for e in examples[1:9]]
     prompt = SoftPrompt.from_vocab(model, 20, 0)
-    cases = {"ft": (examples[:8], None), "soft prompt 20": (examples[:8], prompt), "promot-1shot": (one_shot, prompt)}
+    cases = {
+        "ft": (examples[:8], None),
+        "soft prompt 20": (examples[:8], prompt),
+        "promot-1shot": (one_shot, prompt),
+    }
     for name, (rows, soft_prompt) in cases.items():
         batch = collate([encode(tok, e, False, 192) for e in rows], tok.pad_token_id)
         seconds = {}
@@ -35,8 +41,12 @@ def main() -> None:
                 compute(model, batch, soft_prompt).backward()
                 model.zero_grad()
             seconds[compute.__name__] = (time.perf_counter() - started) / 3
-        print(f"{name:<15} plain {seconds['plain_loss']:.2f} s/step, compute_loss {seconds['compute_loss']:.2f} s/step, "
-              f"ratio {seconds['plain_loss'] / seconds['compute_loss']:.2f}", flush=True)
+        print(
+            f"{name:<15} plain {seconds['plain_loss']:.2f} s/step, compute_loss "
+            f"{seconds['compute_loss']:.2f} s/step, "
+            f"ratio {seconds['plain_loss'] / seconds['compute_loss']:.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

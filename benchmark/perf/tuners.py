@@ -14,14 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from promot_bench.cli import parse_overrides
+from promot_bench.config import load_preset
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.run import pipeline
-from promot_bench.train import targets
 from promot_bench.store.cache import atomic_write_text
-from promot_bench.cli import parse_overrides
-from promot_bench.config import load_preset
 from promot_bench.store.provenance import bench_header
+from promot_bench.train import targets
 from promot_bench.tuners import TUNERS, Tuned
 
 
@@ -32,10 +32,16 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="cpu-small")
     parser.add_argument("--tuners", default=",".join(TUNERS))
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a preset setting (repeatable), as in `promot-bench run`")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset setting (repeatable), as in `promot-bench run`",
+    )
     args = parser.parse_args(argv)
-    head = bench_header("bench_tuners", argv)
+    head = bench_header("tuners", argv)
 
     manager = evaluation.task_manager()
     spec = specs.resolve(args.model)
@@ -54,16 +60,35 @@ def main(argv=None) -> int:
             seconds = time.perf_counter() - started
         score = pipeline.score_target(tuned, loaded.tokenizer, task, manager)
         training = sum(r.seconds for r in tuned.reports)
-        rows[name] = {"train_seconds": training, "fit_seconds_with_validation": seconds,
-                      "best_steps": [r.best_step for r in tuned.reports],
-                      "target_score": score.value, "stderr": score.stderr,
-                      "stages": [r.to_dict() for r in tuned.reports]}
-        print(f"{name}: {args.target} {score.value:.1f} ± {score.stderr:.1f}; training {training:.0f} s "
-              f"({seconds:.0f} s with keep-best validation); best steps "
-              f"{', '.join(f'{r.name} {r.best_step} ({r.best_score})' for r in tuned.reports)}", flush=True)
+        rows[name] = {
+            "train_seconds": training,
+            "fit_seconds_with_validation": seconds,
+            "best_steps": [r.best_step for r in tuned.reports],
+            "target_score": score.value,
+            "stderr": score.stderr,
+            "stages": [r.to_dict() for r in tuned.reports],
+        }
+        print(
+            f"{name}: {args.target} {score.value:.1f} ± {score.stderr:.1f}; training "
+            f"{training:.0f} s "
+            f"({seconds:.0f} s with keep-best validation); best steps "
+            f"{', '.join(f'{r.name} {r.best_step} ({r.best_score})' for r in tuned.reports)}",
+            flush=True,
+        )
     if args.out:
-        atomic_write_text(args.out, json.dumps({
-            **head, "model": spec.name, "target": args.target, "preset": cfg.to_dict(), "results": rows}, indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    **head,
+                    "model": spec.name,
+                    "target": args.target,
+                    "preset": cfg.to_dict(),
+                    "results": rows,
+                },
+                indent=1,
+            ),
+        )
     return 0
 
 

@@ -15,9 +15,15 @@ def plot(result: dict, path: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-    panels = [("target", "target score (validation, 0-shot)"), ("mean_score", "in-context mean (prompt stripped)"),
-              ("mean_specialization", f"format specialization ({result['format']['rule']}),\n"
-                                      "eval tasks not already in that format")]
+    panels = [
+        ("target", "target score (validation, 0-shot)"),
+        ("mean_score", "in-context mean (prompt stripped)"),
+        (
+            "mean_specialization",
+            f"format specialization ({result['format']['rule']}),\n"
+            "eval tasks not already in that format",
+        ),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (key, title) in zip(axes, panels):
         for tuner, data in result["tuners"].items():
@@ -27,17 +33,26 @@ def plot(result: dict, path: Path) -> list[Path]:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training step (all stages)")
         ax.legend()
-    fig.suptitle(f"{result['model']['name']}: training on {result['train']} ({result['eval_group']}, "
-                 f"{result['eval_limit']} items per task)", fontsize=11)
+    fig.suptitle(
+        f"{result['model']['name']}: training on {result['train']} ({result['eval_group']}, "
+        f"{result['eval_limit']} items per task)",
+        fontsize=11,
+    )
     fig.tight_layout()
     written.append(save_png(fig, path.with_name(path.stem + "-scores.png")))
     plt.close(fig)
 
     groups = [g for g in result["parameter_groups"]]
-    fig, axes = plt.subplots(1, len(result["tuners"]), figsize=(6 * len(result["tuners"]), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(result["tuners"]), figsize=(6 * len(result["tuners"]), 4), squeeze=False
+    )
     for ax, (tuner, data) in zip(axes[0], result["tuners"].items()):
         for group in groups:
-            points = [(c["step"], c["cosine"].get(group)) for c in data["checkpoints"] if c["cosine"].get(group) is not None]
+            points = [
+                (c["step"], c["cosine"].get(group))
+                for c in data["checkpoints"]
+                if c["cosine"].get(group) is not None
+            ]
             if points:
                 ax.plot(*zip(*points), marker=".", label=group)
         ax.axhline(0, color="grey", linewidth=0.5)

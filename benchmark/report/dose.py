@@ -33,7 +33,9 @@ class Point:
     seeds: int
     delta: tuple  # (value, low, high): Δ in-context mean
     target: tuple  # (value, low, high): the target score, prompt attached
-    collapse: tuple | None  # (value, low, high): % of outputs in the target's format after, probe mean
+    collapse: (
+        tuple | None
+    )  # (value, low, high): % of outputs in the target's format after, probe mean
 
     @property
     def label(self) -> str:
@@ -52,7 +54,9 @@ def examples_per_stage(result: dict) -> int:
 
 def keep_best(result: dict) -> bool:
     budget = result.get("budget")
-    return bool(budget["keep_best"] if budget else (result.get("config") or {}).get("keep_best", True))
+    return bool(
+        budget["keep_best"] if budget else (result.get("config") or {}).get("keep_best", True)
+    )
 
 
 def spread(values: list[float], one: tuple | None) -> tuple:
@@ -75,16 +79,29 @@ def point(cell: list[dict]) -> Point:
         shares = [r["collapse"]["mean"]["after"] for r in cell]
         c = first["collapse"]["mean"]
         collapse = spread(shares, (c["before"] + c["ci"]["low"], c["before"] + c["ci"]["high"]))
-    return Point(first["tuner"], (first.get("budget") or {}).get("label"), examples_per_stage(first),
-                 keep_best(first), len(cell), spread(deltas, (ci["low"], ci["high"])), spread(targets, one_target),
-                 collapse)
+    return Point(
+        first["tuner"],
+        (first.get("budget") or {}).get("label"),
+        examples_per_stage(first),
+        keep_best(first),
+        len(cell),
+        spread(deltas, (ci["low"], ci["high"])),
+        spread(targets, one_target),
+        collapse,
+    )
 
 
 def points(results: list[dict]) -> dict:
     """(model, group, shots, preset, target task) -> its points, one per tuner × budget."""
     cells = defaultdict(list)
     for r in results:
-        key = (r["model"]["name"], r["eval_group"], r["shots"], r.get("preset", ""), r["target_task"])
+        key = (
+            r["model"]["name"],
+            r["eval_group"],
+            r["shots"],
+            r.get("preset", ""),
+            r["target_task"],
+        )
         cells[key + (r["tuner"], (r.get("budget") or {}).get("label"))].append(r)
     grouped = defaultdict(list)
     for key, cell in sorted(cells.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
@@ -98,15 +115,22 @@ def dose_lines(found: list[Point]) -> dict:
     for p in found:
         if not p.keep_best:
             lines[p.tuner].append(p)
-    return {t: sorted(ps, key=lambda p: p.examples) for t, ps in sorted(lines.items()) if len(ps) >= 2}
+    return {
+        t: sorted(ps, key=lambda p: p.examples) for t, ps in sorted(lines.items()) if len(ps) >= 2
+    }
 
 
 def pareto(found: list[Point]) -> list[Point]:
     """The points no other point matches on both target score and Δ mean while beating on one,
     by target score."""
+
     def dominated(p: Point) -> bool:
-        return any(q.target[0] >= p.target[0] and q.delta[0] >= p.delta[0]
-                   and (q.target[0] > p.target[0] or q.delta[0] > p.delta[0]) for q in found)
+        return any(
+            q.target[0] >= p.target[0]
+            and q.delta[0] >= p.delta[0]
+            and (q.target[0] > p.target[0] or q.delta[0] > p.delta[0])
+            for q in found
+        )
 
     return sorted((p for p in found if not dominated(p)), key=lambda p: (p.target[0], p.delta[0]))
 
@@ -118,7 +142,11 @@ def slug(key: tuple) -> str:
 
 def title(key: tuple, wrap: bool = False) -> str:
     model, group, shots, preset, target = key
-    return f"{model} · {group} ({shots}-shot) · {preset}" + ("\n" if wrap else " · ") + f"target {target}"
+    return (
+        f"{model} · {group} ({shots}-shot) · {preset}"
+        + ("\n" if wrap else " · ")
+        + f"target {target}"
+    )
 
 
 def errors(values: list[tuple]) -> list[list[float]]:
@@ -136,22 +164,33 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
     from promot_bench.report.figures import save_png
 
     fig, axes = plt.subplots(3, 1, figsize=(6.5, 8.0), sharex=True)
-    panels = [("delta", "Δ in-context mean\n(points, 95% interval)"),
-              ("collapse", "outputs in the target's\nformat after (%)"), ("target", "target score")]
+    panels = [
+        ("delta", "Δ in-context mean\n(points, 95% interval)"),
+        ("collapse", "outputs in the target's\nformat after (%)"),
+        ("target", "target score"),
+    ]
     for ax, (field, label) in zip(axes, panels):
         for tuner, ps in lines.items():
             shown = [p for p in ps if getattr(p, field) is not None]
             if shown:
                 values = [getattr(p, field) for p in shown]
-                ax.errorbar([p.examples for p in shown], [v[0] for v in values], yerr=errors(values), marker="o",
-                            capsize=3, label=tuner)
+                ax.errorbar(
+                    [p.examples for p in shown],
+                    [v[0] for v in values],
+                    yerr=errors(values),
+                    marker="o",
+                    capsize=3,
+                    label=tuner,
+                )
         if field == "delta":
             ax.axhline(0, color="black", linewidth=0.8)
         ax.set_ylabel(label)
         ax.set_xscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    axes[0].set_title(f"Dose: {title(key, wrap=True)}\nfinal weights of each budget (keep-best off)", fontsize=9)
+    axes[0].set_title(
+        f"Dose: {title(key, wrap=True)}\nfinal weights of each budget (keep-best off)", fontsize=9
+    )
     budgets = sorted({p.examples for ps in lines.values() for p in ps})
     axes[-1].set_xticks(budgets, [f"{b:,}" for b in budgets])
     axes[-1].minorticks_off()
@@ -174,19 +213,40 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     for p in found:
         by_tuner[p.tuner].append(p)
     for tuner, ps in sorted(by_tuner.items()):
-        ax.errorbar([p.target[0] for p in ps], [p.delta[0] for p in ps], xerr=errors([p.target for p in ps]),
-                    yerr=errors([p.delta for p in ps]), fmt="o", capsize=3, label=tuner)
+        ax.errorbar(
+            [p.target[0] for p in ps],
+            [p.delta[0] for p in ps],
+            xerr=errors([p.target for p in ps]),
+            yerr=errors([p.delta for p in ps]),
+            fmt="o",
+            capsize=3,
+            label=tuner,
+        )
         for p in ps:
-            ax.annotate(f"{p.examples:,}" + ("*" if p.keep_best else ""), (p.target[0], p.delta[0]), fontsize=7,
-                        xytext=(4, 4), textcoords="offset points")
+            ax.annotate(
+                f"{p.examples:,}" + ("*" if p.keep_best else ""),
+                (p.target[0], p.delta[0]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
     front = pareto(found)
-    ax.plot([p.target[0] for p in front], [p.delta[0] for p in front], color="black", linewidth=1,
-            linestyle="--", label="Pareto front")
+    ax.plot(
+        [p.target[0] for p in front],
+        [p.delta[0] for p in front],
+        color="black",
+        linewidth=1,
+        linestyle="--",
+        label="Pareto front",
+    )
     ax.axhline(0, color="grey", linewidth=0.6)
     ax.set_xlabel("target score (prompt attached; 95% interval)")
     ax.set_ylabel("Δ in-context mean (points; 95% interval)")
-    ax.set_title(f"Learning–retention frontier: {title(key, wrap=True)}\nlabels: examples per stage; "
-                 "* = keep-best (the preset's own)", fontsize=9)
+    ax.set_title(
+        f"Learning–retention frontier: {title(key, wrap=True)}\nlabels: examples per stage; "
+        "* = keep-best (the preset's own)",
+        fontsize=9,
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     path = save_png(fig, path)
@@ -203,7 +263,9 @@ def plots(results: list[dict], folder: Path) -> dict:
         lines = dose_lines(found)
         if lines:
             files["dose"] = plot_dose(key, lines, folder / f"dose-{slug(key)}.png")
-        if len(found) >= 2 and not any(math.isnan(p.target[0]) or math.isnan(p.delta[0]) for p in found):
+        if len(found) >= 2 and not any(
+            math.isnan(p.target[0]) or math.isnan(p.delta[0]) for p in found
+        ):
             files["frontier"] = plot_frontier(key, found, folder / f"frontier-{slug(key)}.png")
         if files:
             made[key] = files

@@ -3,7 +3,8 @@
 One table per (model, eval group): a row for the pretrained model and one per (tuner, target),
 seed means ± stderr; columns: the target score, each eval task after tuning (prompt stripped),
 the mean, Δ mean against the pretrained model, its minimum detectable effect (mde), and the
-collapse rate's change (format Δ: the share of outputs in the target's format). Outputs (idempotent, written atomically):
+collapse rate's change (format Δ: the share of outputs in the target's format). Outputs
+(idempotent, written atomically):
 results/LEADERBOARD.md, .csv, a self-contained .html (page.py), and PNG plots in results/plots/.
 """
 
@@ -15,12 +16,20 @@ import json
 import math
 from pathlib import Path
 
+from promot_bench.errors import RunError
 from promot_bench.evaluate import probes
 from promot_bench.report import dose, page
-from promot_bench.report.tables import Table, build_tables, commits_line, header, load_results, row_cells, short
-from promot_bench.store.cache import atomic_write_text
 from promot_bench.report.figures import save_png
-from promot_bench.errors import RunError
+from promot_bench.report.tables import (
+    Table,
+    build_tables,
+    commits_line,
+    header,
+    load_results,
+    row_cells,
+    short,
+)
+from promot_bench.store.cache import atomic_write_text
 
 
 def diagnostics(out: Path) -> list[dict]:
@@ -29,11 +38,19 @@ def diagnostics(out: Path) -> list[dict]:
     for path in sorted((out / "diagnose").glob("**/*.json")):
         try:
             result = json.loads(path.read_text())
-            found.append({"path": path.relative_to(out).as_posix(), "tuners": ", ".join(result["tuners"]),
-                          "train": result["train"], "model": result["model"]["name"],
-                          "plots": [Path(p).name for p in result.get("plots", [])]})
+            found.append(
+                {
+                    "path": path.relative_to(out).as_posix(),
+                    "tuners": ", ".join(result["tuners"]),
+                    "train": result["train"],
+                    "model": result["model"]["name"],
+                    "plots": [Path(p).name for p in result.get("plots", [])],
+                }
+            )
         except (ValueError, KeyError, TypeError):
-            raise RunError(f"diagnose file {path} is damaged; delete it and rerun its `promot-bench diagnose`") from None
+            raise RunError(
+                f"diagnose file {path} is damaged; delete it and rerun its `promot-bench diagnose`"
+            ) from None
     return found
 
 
@@ -45,7 +62,9 @@ def probe_cards(out: Path) -> list[dict]:
             card = json.loads(path.read_text())
             _ = card["summary"], card["probes"], card["model"]["name"]
         except (ValueError, KeyError, TypeError):
-            raise RunError(f"probe card {path} is damaged; delete it and rerun its `promot-bench probes`") from None
+            raise RunError(
+                f"probe card {path} is damaged; delete it and rerun its `promot-bench probes`"
+            ) from None
         cards.append({**card, "path": path.relative_to(out).as_posix()})
     return cards
 
@@ -55,7 +74,12 @@ def probe_cards_markdown(cards: list[dict]) -> list[str]:
         return []
     lines = ["## Probe cards (the pretrained model: can each probe see forgetting?)", ""]
     for card in cards:
-        lines += [f"### {probes.title(card)}", "", f"From [{card['path']}]({card['path']}): `{card['command']}`", ""]
+        lines += [
+            f"### {probes.title(card)}",
+            "",
+            f"From [{card['path']}]({card['path']}): `{card['command']}`",
+            "",
+        ]
         lines += [*probes.markdown_table(card), ""]
     return lines
 
@@ -77,32 +101,63 @@ def dose_markdown(made: dict) -> list[str]:
 
     if not made:
         return []
-    lines = ["## Dose curves and the learning–retention frontier", "",
-             "Dose: Δ in-context mean, the collapse rate and the target score against training examples per stage, "
-             "one line per tuner, from the dose cells (`--steps N`: final weights of each budget, keep-best off). "
-             "Frontier: every tuner × budget of the target (keep-best matrix cells marked *), both 95% intervals, "
-             "and the Pareto front (no other point as good on both axes and better on one).", ""]
+    lines = [
+        "## Dose curves and the learning–retention frontier",
+        "",
+        "Dose: Δ in-context mean, the collapse rate and the target score against training examples "
+        "per stage, "
+        "one line per tuner, from the dose cells (`--steps N`: final weights of each budget, "
+        "keep-best off). "
+        "Frontier: every tuner × budget of the target (keep-best matrix cells marked *), both 95% "
+        "intervals, "
+        "and the Pareto front (no other point as good on both axes and better on one).",
+        "",
+    ]
     for key, files in made.items():
-        lines += [f"### {dose.title(key)}", ""] + [f"![{name}]({path})" for name, path in files.items()] + [""]
+        lines += (
+            [f"### {dose.title(key)}", ""]
+            + [f"![{name}]({path})" for name, path in files.items()]
+            + [""]
+        )
     return lines
 
 
-def markdown(tables: list[Table], plots: dict, found: list[dict] | None = None, cards: list[dict] | None = None,
-             doses: dict | None = None) -> str:
-    lines = ["# promot-bench leaderboard", "",
-             "Generated by `promot-bench leaderboard` from `results/runs/**/seed*.json`; do not edit.",
-             "Eval-task columns: 1-shot (or 4-shot) score after tuning with the soft prompt stripped; mean ± "
-             "stderr over seeds. Δ mean: against the pretrained model; `*`: every seed's 95% paired bootstrap "
-             "interval of Δ mean excludes 0 on the same side. vs ft: mean in-context score minus `ft`'s on the same "
-             "target, seed and items, with the same significance mark. Target: 0-shot, with the tuner's prompt "
-             "attached. ↓: a task whose metric is better when lower (from its own config). mde: the minimum "
-             "detectable effect of Δ mean (2.8 × its bootstrap SE: 80% power at 5% two-sided; for several seeds "
-             "seeds and items both resampled); differences smaller than it the cell could not reliably see. "
-             "format Δ: change in the share of outputs (percentage points, mean over eval tasks) in the target's "
-             "format — first word one of its labels, or the target's language — the collapse rate; `*` as for Δ "
-             "mean. flips −/+: items (all probes together; seed mean) right before and wrong after / wrong before and "
-             "right after (for graded probes: whose own score fell / rose); per probe and with examples in each result "
-             "file's `flips`. –: not in the result files (older results).", ""]
+def markdown(
+    tables: list[Table],
+    plots: dict,
+    found: list[dict] | None = None,
+    cards: list[dict] | None = None,
+    doses: dict | None = None,
+) -> str:
+    lines = [
+        "# promot-bench leaderboard",
+        "",
+        "Generated by `promot-bench leaderboard` from `results/runs/**/seed*.json`; do not edit.",
+        "Eval-task columns: 1-shot (or 4-shot) score after tuning with the soft prompt stripped; "
+        "mean ± "
+        "stderr over seeds. Δ mean: against the pretrained model; `*`: every seed's 95% paired "
+        "bootstrap "
+        "interval of Δ mean excludes 0 on the same side. vs ft: mean in-context score minus `ft`'s "
+        "on the same "
+        "target, seed and items, with the same significance mark. Target: 0-shot, with the tuner's "
+        "prompt "
+        "attached. ↓: a task whose metric is better when lower (from its own config). mde: the "
+        "minimum "
+        "detectable effect of Δ mean (2.8 × its bootstrap SE: 80% power at 5% two-sided; for "
+        "several seeds "
+        "seeds and items both resampled); differences smaller than it the cell could not reliably "
+        "see. "
+        "format Δ: change in the share of outputs (percentage points, mean over eval tasks) in the "
+        "target's "
+        "format — first word one of its labels, or the target's language — the collapse rate; `*` "
+        "as for Δ "
+        "mean. flips −/+: items (all probes together; seed mean) right before and wrong after / "
+        "wrong before and "
+        "right after (for graded probes: whose own score fell / rose); per probe and with examples "
+        "in each result "
+        "file's `flips`. –: not in the result files (older results).",
+        "",
+    ]
     for table in tables:
         lines += [f"## {table.title}", ""]
         names = header(table)
@@ -114,28 +169,72 @@ def markdown(tables: list[Table], plots: dict, found: list[dict] | None = None, 
         for name, path in plots.get(table.slug, {}).items():
             lines.append(f"![{name}]({path})")
         lines.append("")
-    return "\n".join(lines + dose_markdown(doses or {}) + probe_cards_markdown(cards or [])
-                     + diagnostics_markdown(found or []))
+    return "\n".join(
+        lines
+        + dose_markdown(doses or {})
+        + probe_cards_markdown(cards or [])
+        + diagnostics_markdown(found or [])
+    )
 
 
 def csv_text(tables: list[Table]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "eval_group", "shots", "tuner", "train", "seeds", "target_task", "target_mean",
-                     "target_stderr", "task", "score_mean", "score_stderr", "mean", "delta_mean", "delta_mean_stderr",
-                     "versus_ft", "versus_ft_stderr", "mde", "format_delta", "format_delta_mean",
-                     "format_delta_mean_stderr", "flips_lost", "flips_gained", "flips_lost_all", "flips_gained_all",
-                     "flips_n_all"])
+    writer.writerow(
+        [
+            "model",
+            "eval_group",
+            "shots",
+            "tuner",
+            "train",
+            "seeds",
+            "target_task",
+            "target_mean",
+            "target_stderr",
+            "task",
+            "score_mean",
+            "score_stderr",
+            "mean",
+            "delta_mean",
+            "delta_mean_stderr",
+            "versus_ft",
+            "versus_ft_stderr",
+            "mde",
+            "format_delta",
+            "format_delta_mean",
+            "format_delta_mean_stderr",
+            "flips_lost",
+            "flips_gained",
+            "flips_lost_all",
+            "flips_gained_all",
+            "flips_n_all",
+        ]
+    )
     for table in tables:
         for row in table.rows:
             target = row.target if row.target and row.target[1] is not None else ("", "", "")
             for task in table.tasks:
-                writer.writerow([table.model, table.group, table.shots, row.tuner or "pretrained", row.train,
-                                 " ".join(map(str, row.seeds)), *target, task, *row.tasks[task], row.mean[0],
-                                 *(row.delta_mean or ("", "")), *(row.versus_ft or ("", "")),
-                                 "" if row.mde is None else row.mde,
-                                 (row.format_tasks or {}).get(task, ""), *(row.format_delta or ("", "")),
-                                 *(row.flips_tasks or {}).get(task, ("", "")), *(row.flips or ("", "", ""))])
+                writer.writerow(
+                    [
+                        table.model,
+                        table.group,
+                        table.shots,
+                        row.tuner or "pretrained",
+                        row.train,
+                        " ".join(map(str, row.seeds)),
+                        *target,
+                        task,
+                        *row.tasks[task],
+                        row.mean[0],
+                        *(row.delta_mean or ("", "")),
+                        *(row.versus_ft or ("", "")),
+                        "" if row.mde is None else row.mde,
+                        (row.format_tasks or {}).get(task, ""),
+                        *(row.format_delta or ("", "")),
+                        *(row.flips_tasks or {}).get(task, ("", "")),
+                        *(row.flips or ("", "", "")),
+                    ]
+                )
     return buffer.getvalue()
 
 
@@ -151,18 +250,33 @@ def plot(table: Table, folder: Path) -> dict:
     if not tuned:
         return {}
     pre = table.rows[0].tasks
-    files = {"retention heatmap": heatmap(
-        table, [[row.tasks[t][0] - pre[t][0] for t in table.tasks] for row in tuned], "Δ score (prompt stripped)",
-        f"In-context retention: {table.title}", folder / f"heatmap-{table.slug}.png")}
+    files = {
+        "retention heatmap": heatmap(
+            table,
+            [[row.tasks[t][0] - pre[t][0] for t in table.tasks] for row in tuned],
+            "Δ score (prompt stripped)",
+            f"In-context retention: {table.title}",
+            folder / f"heatmap-{table.slug}.png",
+        )
+    }
     if any(row.format_tasks for row in tuned):  # older results carry no collapse rate
         files["collapse heatmap"] = heatmap(
-            table, [[(row.format_tasks or {}).get(t, math.nan) for t in table.tasks] for row in tuned],
-            "Δ % in target's format", f"Collapse into the target's format: {table.title}",
-            folder / f"collapse-{table.slug}.png", cmap="RdBu_r")  # a rise is the collapse: red
+            table,
+            [[(row.format_tasks or {}).get(t, math.nan) for t in table.tasks] for row in tuned],
+            "Δ % in target's format",
+            f"Collapse into the target's format: {table.title}",
+            folder / f"collapse-{table.slug}.png",
+            cmap="RdBu_r",
+        )  # a rise is the collapse: red
     fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * len(tuned)))
     deltas = [r.delta_mean[0] for r in tuned]
     errors = [r.delta_mean[1] or 0.0 for r in tuned]
-    ax.barh(range(len(tuned)), deltas, xerr=errors, color=["#b2182b" if d < 0 else "#2166ac" for d in deltas])
+    ax.barh(
+        range(len(tuned)),
+        deltas,
+        xerr=errors,
+        color=["#b2182b" if d < 0 else "#2166ac" for d in deltas],
+    )
     ax.set_yticks(range(len(tuned)), [r.label for r in tuned])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.invert_yaxis()
@@ -173,27 +287,39 @@ def plot(table: Table, folder: Path) -> dict:
     return files
 
 
-def heatmap(table: Table, grid: list[list[float]], label: str, title: str, path: Path, cmap: str = "RdBu") -> Path:
-    """Tuned rows × eval tasks, colour = the value (diverging around 0, red = worse); NaN cells read "–"."""
+def heatmap(
+    table: Table, grid: list[list[float]], label: str, title: str, path: Path, cmap: str = "RdBu"
+) -> Path:
+    """Tuned rows × eval tasks, colour = the value (diverging around 0, red = worse); NaN cells
+    read "–"."""
     import matplotlib.pyplot as plt
 
     tuned = table.rows[1:]
     limit = max([1.0] + [abs(v) for line in grid for v in line if not math.isnan(v)])
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.0 + 0.9 * len(table.tasks)), 1.4 + 0.45 * len(tuned)))
+    fig, ax = plt.subplots(
+        figsize=(max(6.0, 2.0 + 0.9 * len(table.tasks)), 1.4 + 0.45 * len(tuned))
+    )
     image = ax.imshow(grid, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(len(table.tasks)), [short(t) for t in table.tasks], rotation=35, ha="right")
     ax.set_yticks(range(len(tuned)), [r.label for r in tuned])
     for i, line in enumerate(grid):
         for j, value in enumerate(line):
-            ax.text(j, i, "–" if math.isnan(value) else f"{value:+.1f}", ha="center", va="center", fontsize=8)
+            ax.text(
+                j,
+                i,
+                "–" if math.isnan(value) else f"{value:+.1f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+            )
     fig.colorbar(image, ax=ax, label=label)
     ax.set_title(title, fontsize=10)
     return save_png(fig, path)
 
 
 def build(out: Path) -> list[Path]:
-    from promot_bench.store.cache import locked
     from promot_bench.run.runner import lock_path, remove_stale_temporaries
+    from promot_bench.store.cache import locked
 
     with locked(lock_path(out / "LEADERBOARD.md")):  # one build at a time per results folder
         for folder in (out, out / "plots"):  # what a killed earlier build left half-written
@@ -208,12 +334,18 @@ def _build(out: Path) -> list[Path]:
     tables = build_tables(results)
     plots = {t.slug: {k: v for k, v in plot(t, out / "plots").items()} for t in tables}
     doses = dose.plots(results, out / "plots")
+
     def relative(made: dict) -> dict:  # the plots' paths as the Markdown page links them
-        return {key: {k: v.relative_to(out).as_posix() for k, v in files.items()} for key, files in made.items()}
+        return {
+            key: {k: v.relative_to(out).as_posix() for k, v in files.items()}
+            for key, files in made.items()
+        }
 
     written = [out / "LEADERBOARD.md", out / "LEADERBOARD.csv", out / "LEADERBOARD.html"]
-    atomic_write_text(written[0], markdown(tables, relative(plots), diagnostics(out), probe_cards(out),
-                                           relative(doses)))
+    atomic_write_text(
+        written[0],
+        markdown(tables, relative(plots), diagnostics(out), probe_cards(out), relative(doses)),
+    )
     atomic_write_text(written[1], csv_text(tables))
     atomic_write_text(written[2], page.html_page(tables, plots, doses))
     return written + [p for files in [*plots.values(), *doses.values()] for p in files.values()]

@@ -24,10 +24,14 @@ class Row:
     mean: tuple
     delta_mean: tuple | None = None
     significant: str = ""  # "*" when every seed's Δ-mean interval excludes 0 on the same side
-    versus_ft: tuple | None = None  # mean in-context score minus ft's on the same target, items, seed
+    versus_ft: tuple | None = (
+        None  # mean in-context score minus ft's on the same target, items, seed
+    )
     versus_ft_significant: str = ""
     mde: float | None = None  # of the seed mean's Δ mean; None where a result predates it
-    format_delta: tuple | None = None  # Δ share (points) of outputs in the target's format, probe mean
+    format_delta: tuple | None = (
+        None  # Δ share (points) of outputs in the target's format, probe mean
+    )
     format_significant: str = ""
     format_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
@@ -52,7 +56,9 @@ class Table:
 
     @property
     def title(self) -> str:
-        return f"{self.model} · {self.group} ({self.shots}-shot)" + (f" · {self.setting}" if self.setting else "")
+        return f"{self.model} · {self.group} ({self.shots}-shot)" + (
+            f" · {self.setting}" if self.setting else ""
+        )
 
     @property
     def slug(self) -> str:
@@ -65,11 +71,15 @@ def load_results(out: Path) -> list[dict]:
         try:
             result = json.loads(path.read_text())
             result["_path"] = str(path.relative_to(out))
-            result["_samples"] = str(path.with_name(result["samples"])) if result.get("samples") else ""
+            result["_samples"] = (
+                str(path.with_name(result["samples"])) if result.get("samples") else ""
+            )
             _ = result["before"], result["after"], result["target"], result["mean"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise RunError(f"result file {path} is damaged ({type(exc).__name__}); delete it and rerun "
-                           "its `promot-bench run`") from None
+            raise RunError(
+                f"result file {path} is damaged ({type(exc).__name__}); delete it and rerun "
+                "its `promot-bench run`"
+            ) from None
         results.append(result)
     return results
 
@@ -81,7 +91,7 @@ def short(task: str) -> str:
             return joiner.join(short(part) for part in task.split(joiner))
     for prefix in ("promot_mini_", "promot_"):
         if task.startswith(prefix):
-            return task[len(prefix):]
+            return task[len(prefix) :]
     return task
 
 
@@ -90,42 +100,80 @@ def build_tables(results: list[dict]) -> list[Table]:
     for r in results:  # never two presets, budgets or suite versions (groups) in one table
         grouped[(r["model"]["name"], r["eval_group"], r["shots"], setting(r))].append(r)
     tables = []
-    for (model, group, shots, variant), runs in sorted(grouped.items(), key=lambda kv: (*kv[0][:3], kv[0][3] or "")):
+    for (model, group, shots, variant), runs in sorted(
+        grouped.items(), key=lambda kv: (*kv[0][:3], kv[0][3] or "")
+    ):
         tasks = list(runs[0]["before"])
-        table = Table(model, group, shots, tasks, variant, commits=code_counts(runs),
-                      lower_is_better={t for r in runs for t, v in r["before"].items() if v.get("higher_is_better") is False})
+        table = Table(
+            model,
+            group,
+            shots,
+            tasks,
+            variant,
+            commits=code_counts(runs),
+            lower_is_better={
+                t
+                for r in runs
+                for t, v in r["before"].items()
+                if v.get("higher_is_better") is False
+            },
+        )
         # The pretrained scores are one cached evaluation per seed, repeated in every run of it.
         per_seed = {r["seed"]: r for r in runs}.values()
         pre = {t: mean_stderr([r["before"][t]["score"] for r in per_seed]) for t in tasks}
         pre_mean = mean_stderr([r["mean"]["before"] for r in per_seed])
-        table.rows.append(Row("pretrained", "", "", sorted({r["seed"] for r in runs}), None, pre, pre_mean))
+        table.rows.append(
+            Row("pretrained", "", "", sorted({r["seed"] for r in runs}), None, pre, pre_mean)
+        )
         cells = defaultdict(list)
         for r in runs:
             cells[(r["tuner"], r["train"])].append(r)
         for (tuner, train), cell in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             target_task = cell[0]["target_task"]
-            sides = {"above" if r["delta_ci"]["mean"]["low"] > 0 else "below" if r["delta_ci"]["mean"]["high"] < 0
-                     else "none" for r in cell}
-            table.rows.append(Row(
-                f"{tuner} → {train}", tuner, train, sorted(r["seed"] for r in cell),
-                (target_task, *mean_stderr([r["target"]["tuned"]["score"] for r in cell])),
-                {t: mean_stderr([r["after"][t]["score"] for r in cell]) for t in tasks},
-                mean_stderr([r["mean"]["after"] for r in cell]),
-                mean_stderr([r["mean"]["delta"] for r in cell]),
-                "*" if len(sides) == 1 and sides != {"none"} else ""))
+            sides = {
+                "above"
+                if r["delta_ci"]["mean"]["low"] > 0
+                else "below"
+                if r["delta_ci"]["mean"]["high"] < 0
+                else "none"
+                for r in cell
+            }
+            table.rows.append(
+                Row(
+                    f"{tuner} → {train}",
+                    tuner,
+                    train,
+                    sorted(r["seed"] for r in cell),
+                    (target_task, *mean_stderr([r["target"]["tuned"]["score"] for r in cell])),
+                    {t: mean_stderr([r["after"][t]["score"] for r in cell]) for t in tasks},
+                    mean_stderr([r["mean"]["after"] for r in cell]),
+                    mean_stderr([r["mean"]["delta"] for r in cell]),
+                    "*" if len(sides) == 1 and sides != {"none"} else "",
+                )
+            )
             if tuner != "ft":
                 versus_ft(table.rows[-1], cell, cells.get(("ft", train), []))
             table.rows[-1].mde = cell_mde(cell)
             if len(cell) == 1:
-                table.rows[-1].task_ci = {t: (ci["low"], ci["high"]) for t, ci in cell[0]["delta_ci"].items()
-                                          if t in tasks}
+                table.rows[-1].task_ci = {
+                    t: (ci["low"], ci["high"])
+                    for t, ci in cell[0]["delta_ci"].items()
+                    if t in tasks
+                }
             collapse_columns(table.rows[-1], cell, tasks)
             flips_columns(table.rows[-1], cell, tasks)
         pretrained_targets = {}
         for r in runs:
-            pretrained_targets.setdefault(r["target_task"], []).append(r["target"]["pretrained"]["score"])
-        table.rows[0].target = ("; ".join(f"{short(t)} {sum(v) / len(v):.1f}" for t, v in sorted(pretrained_targets.items())),
-                                None, None)
+            pretrained_targets.setdefault(r["target_task"], []).append(
+                r["target"]["pretrained"]["score"]
+            )
+        table.rows[0].target = (
+            "; ".join(
+                f"{short(t)} {sum(v) / len(v):.1f}" for t, v in sorted(pretrained_targets.items())
+            ),
+            None,
+            None,
+        )
         tables.append(table)
     return tables
 
@@ -147,8 +195,11 @@ def code_counts(runs: list[dict]) -> dict:
 def commits_line(table: Table) -> str:
     cells = sum(table.commits.values())
     listed = ", ".join(f"`{c}` ({n})" for c, n in table.commits.items())
-    return (f"Code: {listed} of {cells} result file{'s' if cells != 1 else ''}"
-            + (" — more than one version of the code: compare its cells with care" if len(table.commits) > 1 else ""))
+    return f"Code: {listed} of {cells} result file{'s' if cells != 1 else ''}" + (
+        " — more than one version of the code: compare its cells with care"
+        if len(table.commits) > 1
+        else ""
+    )
 
 
 def setting(result: dict) -> str | None:
@@ -164,7 +215,10 @@ def after_items(result: dict, phase: str = "after") -> dict:
     from promot_bench.evaluate.samples import by_phase
     from promot_bench.evaluate.statistics import item_values
 
-    return {task: item_values(items) for task, items in by_phase(result["_samples"]).get(phase, {}).items()}
+    return {
+        task: item_values(items)
+        for task, items in by_phase(result["_samples"]).get(phase, {}).items()
+    }
 
 
 def cell_mde(cell: list[dict]) -> float | None:
@@ -182,7 +236,12 @@ def cell_mde(cell: list[dict]) -> float | None:
     runs = []
     for r in sorted(cell, key=lambda r: r["seed"]):
         before, after = after_items(r, "before"), after_items(r)
-        runs.append({t: (r["before"][t].get("aggregation", "mean"), before[t], after[t]) for t in r["before"]})
+        runs.append(
+            {
+                t: (r["before"][t].get("aggregation", "mean"), before[t], after[t])
+                for t in r["before"]
+            }
+        )
     return mde(seed_mean_se(runs, iters=1000, seed=0))
 
 
@@ -191,11 +250,16 @@ def collapse_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
     if any(not r.get("collapse") for r in cell):
         return
     row.format_delta = mean_stderr([r["collapse"]["mean"]["delta"] for r in cell])
-    sides = {"above" if c["low"] > 0 else "below" if c["high"] < 0 else "none"
-             for c in (r["collapse"]["mean"]["ci"] for r in cell)}
+    sides = {
+        "above" if c["low"] > 0 else "below" if c["high"] < 0 else "none"
+        for c in (r["collapse"]["mean"]["ci"] for r in cell)
+    }
     row.format_significant = "*" if len(sides) == 1 and sides != {"none"} else ""
-    row.format_tasks = {t: sum(r["collapse"][t]["delta"] for r in cell) / len(cell) for t in tasks
-                        if all(t in r["collapse"] for r in cell)}
+    row.format_tasks = {
+        t: sum(r["collapse"][t]["delta"] for r in cell) / len(cell)
+        for t in tasks
+        if all(t in r["collapse"] for r in cell)
+    }
 
 
 def run_flips(result: dict) -> dict | None:
@@ -206,7 +270,9 @@ def run_flips(result: dict) -> dict | None:
     if result.get("flips"):
         return result["flips"]
     if result["_samples"] and Path(result["_samples"]).is_file():
-        return from_samples_file(result["_samples"], {t: v.get("aggregation") for t, v in result["before"].items()})
+        return from_samples_file(
+            result["_samples"], {t: v.get("aggregation") for t, v in result["before"].items()}
+        )
     return None
 
 
@@ -215,9 +281,14 @@ def flips_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
     found = [run_flips(r) for r in cell]
     if any(f is None for f in found):
         return
-    row.flips = tuple(sum(f["total"][k] for f in found) / len(found) for k in ("lost", "gained", "n"))
-    row.flips_tasks = {t: tuple(sum(f[t][k] for f in found) / len(found) for k in ("lost", "gained"))
-                       for t in tasks if all(t in f for f in found)}
+    row.flips = tuple(
+        sum(f["total"][k] for f in found) / len(found) for k in ("lost", "gained", "n")
+    )
+    row.flips_tasks = {
+        t: tuple(sum(f[t][k] for f in found) / len(found) for k in ("lost", "gained"))
+        for t in tasks
+        if all(t in f for f in found)
+    }
     lowest = min(range(len(cell)), key=lambda i: cell[i]["seed"])
     row.flips_detail = {t: found[lowest][t] for t in tasks if t in found[lowest]}
 
@@ -233,7 +304,10 @@ def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
         if ft is None or not run["_samples"] or not ft["_samples"]:
             continue
         ours, theirs = after_items(run), after_items(ft)
-        tasks = {t: (run["after"][t].get("aggregation", "mean"), theirs[t], ours[t]) for t in run["after"]}
+        tasks = {
+            t: (run["after"][t].get("aggregation", "mean"), theirs[t], ours[t])
+            for t in run["after"]
+        }
         mean_ci = paired_bootstrap(tasks, iters=1000, seed=run["seed"])["mean"]
         deltas.append(mean_ci["delta"])
         sides.add("above" if mean_ci["low"] > 0 else "below" if mean_ci["high"] < 0 else "none")
@@ -261,10 +335,18 @@ def row_cells(table: Table, row: Row) -> list[str]:
     def signed(value, mark):
         return fmt(value, signed=True) + (" *" if mark else "") if value else "–"
 
-    return [row.label, str(len(row.seeds)), target_cell(row), *(fmt(row.tasks[t]) for t in table.tasks),
-            fmt(row.mean), signed(row.delta_mean, row.significant), fmt((row.mde, None)),
-            signed(row.versus_ft, row.versus_ft_significant), signed(row.format_delta, row.format_significant),
-            flips_cell(row.flips)]
+    return [
+        row.label,
+        str(len(row.seeds)),
+        target_cell(row),
+        *(fmt(row.tasks[t]) for t in table.tasks),
+        fmt(row.mean),
+        signed(row.delta_mean, row.significant),
+        fmt((row.mde, None)),
+        signed(row.versus_ft, row.versus_ft_significant),
+        signed(row.format_delta, row.format_significant),
+        flips_cell(row.flips),
+    ]
 
 
 def flips_cell(value: tuple | None) -> str:

@@ -8,13 +8,19 @@ import json
 from pathlib import Path
 
 from promot_bench.evaluate import evaluation
-from promot_bench.store import provenance
-from promot_bench.train import distributed
-from promot_bench.store.cache import atomic_write_text, cache_dir, check_manifest, locked, read_manifest, write_entry
 from promot_bench.run.options import Plan
 from promot_bench.run.record import SCHEMA_VERSION
 from promot_bench.run.suites import Suite
-
+from promot_bench.store import provenance
+from promot_bench.store.cache import (
+    atomic_write_text,
+    cache_dir,
+    check_manifest,
+    locked,
+    read_manifest,
+    write_entry,
+)
+from promot_bench.train import distributed
 
 # Fields added since without a bump, optional to every reader (older results lack them):
 # `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, `gold_logprob` and
@@ -30,7 +36,11 @@ def model_identity(path: Path) -> str:
     manifest = read_manifest(path)
     digest = hashlib.sha256()
     if manifest and manifest.get("files"):
-        digest.update(json.dumps({k: v["sha256"] for k, v in manifest["files"].items()}, sort_keys=True).encode())
+        digest.update(
+            json.dumps(
+                {k: v["sha256"] for k, v in manifest["files"].items()}, sort_keys=True
+            ).encode()
+        )
         return digest.hexdigest()
     for file in sorted(path.iterdir()):
         if file.name == "config.json" or file.suffix in (".safetensors", ".bin"):
@@ -77,7 +87,9 @@ def cached_evaluation(key_parts: dict, compute) -> dict | None:
             scores = compute()
 
             def build(tmp: Path) -> dict:
-                atomic_write_text(tmp / "scores.json", json.dumps({"key": key_parts, "scores": scores}))
+                atomic_write_text(
+                    tmp / "scores.json", json.dumps({"key": key_parts, "scores": scores})
+                )
                 return {"key": key_parts}
 
             if main:
@@ -88,9 +100,17 @@ def cached_evaluation(key_parts: dict, compute) -> dict | None:
 def baseline_key(p: Plan, loaded) -> dict:
     """The content key of the pretrained model's cached evaluations (less the tasks and shots)."""
     o = p.options
-    return {"model": model_identity(loaded.path), "suite": p.eval_key, "suite_version": suite_version(p),
-            "data_hash": data_hash(p.suite), "seed": o.seed, "limit": o.limit, "schema": SCHEMA_VERSION,
-            "cache_format": CACHE_FORMAT, "batch_size": evaluation.BATCH_SIZE}
+    return {
+        "model": model_identity(loaded.path),
+        "suite": p.eval_key,
+        "suite_version": suite_version(p),
+        "data_hash": data_hash(p.suite),
+        "seed": o.seed,
+        "limit": o.limit,
+        "schema": SCHEMA_VERSION,
+        "cache_format": CACHE_FORMAT,
+        "batch_size": evaluation.BATCH_SIZE,
+    }
 
 
 def evaluate_json(loaded, manager, seed: int, model, names: list[str], **kw) -> dict | None:
@@ -103,14 +123,32 @@ def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict
     """The pretrained model's scores on the plan's eval set (a run's "before"), computed once
     per content key and shared by every run and probe card with that key."""
     key = baseline_key(p, loaded) if key is None else key
-    return cached_evaluation({**key, "tasks": p.group, "shots": p.options.shots},
-                             lambda: evaluate_json(loaded, manager, p.options.seed, loaded.model, p.eval_tasks,
-                                                   limit=p.options.limit, num_fewshot=p.eval_shots,
-                                                   gold_logprob=True))
+    return cached_evaluation(
+        {**key, "tasks": p.group, "shots": p.options.shots},
+        lambda: evaluate_json(
+            loaded,
+            manager,
+            p.options.seed,
+            loaded.model,
+            p.eval_tasks,
+            limit=p.options.limit,
+            num_fewshot=p.eval_shots,
+            gold_logprob=True,
+        ),
+    )
 
 
 def scores_to_json(scores: dict) -> dict:
-    return {name: {"metric": s.metric, "score": s.value, "stderr": s.stderr, "n": s.n,
-                   "aggregation": s.aggregation, "higher_is_better": s.higher_is_better,
-                   "gold_logprob": s.gold_logprob, "samples": s.samples}
-            for name, s in scores.items()}
+    return {
+        name: {
+            "metric": s.metric,
+            "score": s.value,
+            "stderr": s.stderr,
+            "n": s.n,
+            "aggregation": s.aggregation,
+            "higher_is_better": s.higher_is_better,
+            "gold_logprob": s.gold_logprob,
+            "samples": s.samples,
+        }
+        for name, s in scores.items()
+    }

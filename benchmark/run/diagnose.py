@@ -27,21 +27,22 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from promot_bench.errors import UsageError
 from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.formats import TargetFormat, specialization_rate, target_format
 from promot_bench.models import specs
 from promot_bench.report import diagnose_plots
 from promot_bench.run import pipeline, record, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
-from promot_bench.train import targets
 from promot_bench.store.cache import atomic_write_text
-from promot_bench.errors import UsageError
-from promot_bench.evaluate.formats import TargetFormat, specialization_rate, target_format
+from promot_bench.train import targets
 from promot_bench.train.train_data import Example, collate, encode
 
 SCHEMA_VERSION = 1
 
 # --- gradient alignment ------------------------------------------------------------------------
+
 
 def shuffled_labels(examples: list[Example], seed: int) -> list[Example]:
     """The same inputs with the targets permuted among them: the format stays, the meaning goes."""
@@ -61,11 +62,19 @@ def parameter_groups(model) -> dict[str, list[str]]:
             blocks.setdefault(found.group(1), set()).add(int(found.group(2)))
     if not blocks:
         return {"all": names}
-    prefix = "decoder.block." if "decoder.block." in blocks else max(blocks, key=lambda k: len(blocks[k]))
+    prefix = (
+        "decoder.block."
+        if "decoder.block." in blocks
+        else max(blocks, key=lambda k: len(blocks[k]))
+    )
     last = f"{prefix}{max(blocks[prefix])}."
     in_last = [n for n in names if last in n]
-    patterns = {"mlp": r"\.(mlp|DenseReluDense|layer\.2)\.", "attn_q": r"(q_proj|\.q\.|query)",
-                "attn_k": r"(k_proj|\.k\.|key)", "attn_v": r"(v_proj|\.v\.|value)"}
+    patterns = {
+        "mlp": r"\.(mlp|DenseReluDense|layer\.2)\.",
+        "attn_q": r"(q_proj|\.q\.|query)",
+        "attn_k": r"(k_proj|\.k\.|key)",
+        "attn_v": r"(v_proj|\.v\.|value)",
+    }
     groups = {g: [n for n in in_last if re.search(p, n)] for g, p in patterns.items()}
     groups = {g: ns for g, ns in groups.items() if ns}
     groups["all"] = names
@@ -85,10 +94,14 @@ def gradients(model, tokenizer, examples: list[Example], soft_prompt, max_length
         for p in model.parameters():
             p.requires_grad_(True)
         model.zero_grad(set_to_none=True)
-        rows = [encode(tokenizer, ex, model.config.is_encoder_decoder, max_length) for ex in examples]
+        rows = [
+            encode(tokenizer, ex, model.config.is_encoder_decoder, max_length) for ex in examples
+        ]
         with torch.enable_grad():
             compute_loss(model, collate(rows, tokenizer.pad_token_id), soft_prompt).backward()
-        return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        return {
+            n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None
+        }
     finally:
         model.zero_grad(set_to_none=True)
         for n, p in model.named_parameters():
@@ -96,7 +109,9 @@ def gradients(model, tokenizer, examples: list[Example], soft_prompt, max_length
         model.train(was_training)
 
 
-def cosines(true_grads: dict, shuffled_grads: dict, groups: dict[str, list[str]]) -> dict[str, float | None]:
+def cosines(
+    true_grads: dict, shuffled_grads: dict, groups: dict[str, list[str]]
+) -> dict[str, float | None]:
     import torch
 
     out = {}
@@ -113,6 +128,7 @@ def cosines(true_grads: dict, shuffled_grads: dict, groups: dict[str, list[str]]
 
 
 # --- the run ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Checkpoint:
@@ -131,7 +147,9 @@ def mean_rate(specialization: dict, excluded) -> float | None:
     return sum(rates) / len(rates) if rates else None
 
 
-ALREADY_IN_FORMAT = 0.5  # an eval task this often in the target's format before training is left out
+ALREADY_IN_FORMAT = (
+    0.5  # an eval task this often in the target's format before training is left out
+)
 
 
 def already_in_format(start: dict) -> list[str]:
@@ -166,17 +184,27 @@ class DiagnoseOptions:
 class Recorder:
     """Called at every checkpoint the training loop makes (as its validation hook)."""
 
-    def __init__(self, loaded, plan: Plan, manager, fmt: TargetFormat, probe: tuple, options: DiagnoseOptions,
-                 progress: bool):
+    def __init__(
+        self,
+        loaded,
+        plan: Plan,
+        manager,
+        fmt: TargetFormat,
+        probe: tuple,
+        options: DiagnoseOptions,
+        progress: bool,
+    ):
         self.loaded, self.plan, self.manager, self.fmt = loaded, plan, manager, fmt
         self.true_examples, self.shuffled_examples = probe
         self.options, self.progress = options, progress
         self.groups = parameter_groups(loaded.model)
         self.target_score = pipeline.target_scorer(
-            [targets.load_task(t, manager) for t in plan.targets], loaded.tokenizer, manager)
+            [targets.load_task(t, manager) for t in plan.targets], loaded.tokenizer, manager
+        )
         self.checkpoints: list[Checkpoint] = []
         self.stage, self.stage_start, self.stage_steps, self.step = "start", 0, 0, 0
-        self._eval_cache: dict = {}  # weights hash -> (scores, specialization): unchanged weights, same answers
+        # weights hash -> (scores, specialization): unchanged weights, same answers
+        self._eval_cache: dict = {}
 
     def at(self, stage, step: int) -> None:
         """The loop's checkpoint hook: the checkpoint about to be scored is `stage`'s `step`;
@@ -192,24 +220,54 @@ class Recorder:
         target = self.target_score(model, soft_prompt, prefix) if self.target_score else None
         key = record.weights_hash(model)
         if key not in self._eval_cache:
-            results = evaluation.evaluate(model, self.loaded.tokenizer, self.plan.eval_tasks, manager=self.manager,
-                                          limit=self.options.eval_limit, num_fewshot=self.plan.eval_shots,
-                                          seed=self.plan.options.seed, bootstrap_iters=0)
-            self._eval_cache[key] = ({t: r.value for t, r in results.items()},
-                                     {t: specialization_rate([s["output"] for s in r.samples], self.fmt)
-                                      for t, r in results.items()})
+            results = evaluation.evaluate(
+                model,
+                self.loaded.tokenizer,
+                self.plan.eval_tasks,
+                manager=self.manager,
+                limit=self.options.eval_limit,
+                num_fewshot=self.plan.eval_shots,
+                seed=self.plan.options.seed,
+                bootstrap_iters=0,
+            )
+            self._eval_cache[key] = (
+                {t: r.value for t, r in results.items()},
+                {
+                    t: specialization_rate([s["output"] for s in r.samples], self.fmt)
+                    for t, r in results.items()
+                },
+            )
         scores, rates = self._eval_cache[key]
-        cos = cosines(gradients(model, self.loaded.tokenizer, self.with_prefix(self.true_examples, prefix), soft_prompt,
-                                self.plan.cfg.max_length),
-                      gradients(model, self.loaded.tokenizer, self.with_prefix(self.shuffled_examples, prefix), soft_prompt,
-                                self.plan.cfg.max_length), self.groups)
-        point = Checkpoint(step, self.stage, target, scores, rates, cos, round(time.perf_counter() - started, 2))
+        cos = cosines(
+            gradients(
+                model,
+                self.loaded.tokenizer,
+                self.with_prefix(self.true_examples, prefix),
+                soft_prompt,
+                self.plan.cfg.max_length,
+            ),
+            gradients(
+                model,
+                self.loaded.tokenizer,
+                self.with_prefix(self.shuffled_examples, prefix),
+                soft_prompt,
+                self.plan.cfg.max_length,
+            ),
+            self.groups,
+        )
+        point = Checkpoint(
+            step, self.stage, target, scores, rates, cos, round(time.perf_counter() - started, 2)
+        )
         self.checkpoints.append(point)
         if self.progress:
             spec = mean_rate(rates, already_in_format(self.checkpoints[0].specialization))
-            print(f"  step {step:>4} ({self.stage}): target {target if target is None else round(target, 1)}, "
-                  f"in-context mean {sum(scores.values()) / len(scores):.1f}, specialization "
-                  f"{'-' if spec is None else f'{spec:.2f}'}, cosine(all) {cos.get('all')}", flush=True)
+            print(
+                f"  step {step:>4} ({self.stage}): target "
+                f"{target if target is None else round(target, 1)}, "
+                f"in-context mean {sum(scores.values()) / len(scores):.1f}, specialization "
+                f"{'-' if spec is None else f'{spec:.2f}'}, cosine(all) {cos.get('all')}",
+                flush=True,
+            )
         return -math.inf if target is None else target
 
     @staticmethod
@@ -222,11 +280,20 @@ def plan_all(options: DiagnoseOptions) -> list[Plan]:
         raise UsageError("--every and --eval-limit must be at least 1 (--probe-batch at least 2)")
     if len(set(options.tuners)) != len(options.tuners):
         raise UsageError("--tuner names a tuner twice")
-    overrides = {"checkpoint_every": options.every, "prompt_checkpoint_every": options.every, "keep_best": "false",
-                 **options.base.overrides}
-    plans = [runner.plan(replace(options.base, tuner=t, train=options.train, overrides=overrides)) for t in options.tuners]
+    overrides = {
+        "checkpoint_every": options.every,
+        "prompt_checkpoint_every": options.every,
+        "keep_best": "false",
+        **options.base.overrides,
+    }
+    plans = [
+        runner.plan(replace(options.base, tuner=t, train=options.train, overrides=overrides))
+        for t in options.tuners
+    ]
     if plans[0].mode == "sequential":
-        raise UsageError("diagnose follows one training run: use one target or a multi-task a+b target")
+        raise UsageError(
+            "diagnose follows one training run: use one target or a multi-task a+b target"
+        )
     return plans
 
 
@@ -236,15 +303,27 @@ def result_path(plans: list[Plan], options: DiagnoseOptions) -> Path:
     from promot_bench.config import variant
 
     p = plans[0]
-    setting = variant(p.options.preset, None if p.options.steps is None else f"steps{p.options.steps}")
-    return (p.options.out / "diagnose" / p.spec.name / p.eval_key / p.options.train /
-            f"{'+'.join(options.tuners)}{f'-{setting}' if setting else ''}-seed{p.options.seed}.json")
+    setting = variant(
+        p.options.preset, None if p.options.steps is None else f"steps{p.options.steps}"
+    )
+    return (
+        p.options.out
+        / "diagnose"
+        / p.spec.name
+        / p.eval_key
+        / p.options.train
+        / f"{'+'.join(options.tuners)}{f'-{setting}' if setting else ''}-seed{p.options.seed}.json"
+    )
 
 
 def command(options: DiagnoseOptions) -> str:
-    run = record.run_command(replace(options.base, tuner=",".join(options.tuners), train=options.train)).split(" ", 2)[2]
-    return (f"promot-bench diagnose {run} --every {options.every} --eval-limit {options.eval_limit} "
-            f"--probe-batch {options.probe_batch}")
+    run = record.run_command(
+        replace(options.base, tuner=",".join(options.tuners), train=options.train)
+    ).split(" ", 2)[2]
+    return (
+        f"promot-bench diagnose {run} --every {options.every} --eval-limit {options.eval_limit} "
+        f"--probe-batch {options.probe_batch}"
+    )
 
 
 def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
@@ -262,28 +341,57 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
         tasks = [targets.load_task(t, manager) for t in plan.targets]
         examples = [ex for task in tasks for ex in targets.training_examples(task)]
         fmt = target_format(examples)
-        probe = examples[:options.probe_batch]
-        recorder = Recorder(loaded, plan, manager, fmt, (probe, shuffled_labels(probe, plan.options.seed)), options,
-                            progress)
+        probe = examples[: options.probe_batch]
+        recorder = Recorder(
+            loaded,
+            plan,
+            manager,
+            fmt,
+            (probe, shuffled_labels(probe, plan.options.seed)),
+            options,
+            progress,
+        )
         recorder(loaded.model, None, "")  # step 0: the pretrained model, nothing attached
         with tempfile.TemporaryDirectory() as workdir:
-            tuned = pipeline.fit(loaded, plan.options.tuner, tasks, plan.cfg, Path(workdir), manager, progress,
-                                 watch=recorder)
+            tuned = pipeline.fit(
+                loaded,
+                plan.options.tuner,
+                tasks,
+                plan.cfg,
+                Path(workdir),
+                manager,
+                progress,
+                watch=recorder,
+            )
         per_tuner[plan.options.tuner] = {
-            "stages": [{"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports],
+            "stages": [
+                {"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports
+            ],
             "checkpoints": [dict(c.__dict__) for c in recorder.checkpoints],
             "seconds": round(time.perf_counter() - tuner_started, 2),
         }
     p = plans[0]
     result = {
-        "schema_version": SCHEMA_VERSION, **provenance.header(command(options), p.options.argv),
+        "schema_version": SCHEMA_VERSION,
+        **provenance.header(command(options), p.options.argv),
         "model": {"spec": p.spec.text, "name": p.spec.name},
-        "train": p.options.train, "target_tasks": p.targets, "eval_tasks": p.eval_tasks, "eval_group": p.group,
-        "shots": p.options.shots, "seed": p.options.seed, "preset": p.options.preset, "config": p.cfg.to_dict(),
-        "every": options.every, "eval_limit": options.eval_limit, "probe_batch": options.probe_batch,
+        "train": p.options.train,
+        "target_tasks": p.targets,
+        "eval_tasks": p.eval_tasks,
+        "eval_group": p.group,
+        "shots": p.options.shots,
+        "seed": p.options.seed,
+        "preset": p.options.preset,
+        "config": p.cfg.to_dict(),
+        "every": options.every,
+        "eval_limit": options.eval_limit,
+        "probe_batch": options.probe_batch,
         "format": {"labels": list(fmt.labels), "language": fmt.language, "rule": fmt.describe()},
-        "parameter_groups": {g: (len(ns) if g == "all" else ns) for g, ns in recorder.groups.items()},
-        "tuners": per_tuner, "seconds": round(time.perf_counter() - started, 2),
+        "parameter_groups": {
+            g: (len(ns) if g == "all" else ns) for g, ns in recorder.groups.items()
+        },
+        "tuners": per_tuner,
+        "seconds": round(time.perf_counter() - started, 2),
     }
     summarize(result)
     atomic_write_text(path, json.dumps(result, indent=1))
@@ -294,15 +402,20 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
 
 
 def format_summary(result: dict) -> str:
-    lines = [f"diagnose: {', '.join(result['tuners'])} on {result['train']} ({result['model']['name']}); "
-             f"format = {result['format']['rule']}",
-             f"{'tuner':<14} {'step':>5} {'target':>7} {'mean':>6} {'spec.':>6} {'cos all':>8}"]
+    lines = [
+        f"diagnose: {', '.join(result['tuners'])} on {result['train']} "
+        f"({result['model']['name']}); "
+        f"format = {result['format']['rule']}",
+        f"{'tuner':<14} {'step':>5} {'target':>7} {'mean':>6} {'spec.':>6} {'cos all':>8}",
+    ]
     for tuner, data in result["tuners"].items():
         for c in data["checkpoints"]:
             spec, cos = c["mean_specialization"], c["cosine"].get("all")
-            lines.append(f"{tuner:<14} {c['step']:>5} {'-' if c['target'] is None else format(c['target'], '7.1f'):>7} "
-                         f"{c['mean_score']:6.1f} {'-' if spec is None else format(spec, '6.2f'):>6} "
-                         f"{'-' if cos is None else format(cos, '8.3f'):>8}")
+            lines.append(
+                f"{tuner:<14} {c['step']:>5} "
+                f"{'-' if c['target'] is None else format(c['target'], '7.1f'):>7} "
+                f"{c['mean_score']:6.1f} {'-' if spec is None else format(spec, '6.2f'):>6} "
+                f"{'-' if cos is None else format(cos, '8.3f'):>8}"
+            )
     lines.append(f"result: {result['path']}")
     return "\n".join(lines)
-

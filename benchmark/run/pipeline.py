@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from promot_bench.config import TrainConfig
 from promot_bench.evaluate import evaluation
 from promot_bench.train import targets
-from promot_bench.config import TrainConfig
 from promot_bench.train.soft_prompt import for_task
 
 
@@ -28,17 +28,34 @@ def target_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_
         """The mean validation score; None on a data-parallel helper process."""
         values = []
         for name, validation in validations.items():
-            result = evaluation.evaluate(model, tokenizer, [validation], soft_prompt=for_task(soft_prompt, name),
-                                         prefix=prefix, manager=manager, batch_size=batch_size, bootstrap_iters=0,
-                                         num_fewshot=0)
+            result = evaluation.evaluate(
+                model,
+                tokenizer,
+                [validation],
+                soft_prompt=for_task(soft_prompt, name),
+                prefix=prefix,
+                manager=manager,
+                batch_size=batch_size,
+                bootstrap_iters=0,
+                num_fewshot=0,
+            )
             values.append(None if result is None else result[name].value)
         return None if None in values else sum(values) / len(values)
 
     return score
 
 
-def fit(loaded, tuner_name: str, tasks, cfg: TrainConfig, workdir: Path, manager, progress: bool = True,
-        model=None, watch=None):
+def fit(
+    loaded,
+    tuner_name: str,
+    tasks,
+    cfg: TrainConfig,
+    workdir: Path,
+    manager,
+    progress: bool = True,
+    model=None,
+    watch=None,
+):
     """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task);
     `model` continues from other weights than `loaded.model` (sequential training). `watch`
     (diagnose's recorder) scores every checkpoint in place of the targets' validation and is
@@ -51,16 +68,44 @@ def fit(loaded, tuner_name: str, tasks, cfg: TrainConfig, workdir: Path, manager
     tuner = get(tuner_name)
     torch.manual_seed(cfg.seed)
     examples = [ex for task in tasks for ex in targets.training_examples(task)]
-    scorer = watch if watch is not None else target_scorer(tasks, loaded.tokenizer, manager) if cfg.keep_best else None
-    ctx = FitContext(loaded.model if model is None else model, loaded.tokenizer, examples, cfg, workdir, scorer,
-                     progress, on_checkpoint=None if watch is None else watch.at)
+    scorer = (
+        watch
+        if watch is not None
+        else target_scorer(tasks, loaded.tokenizer, manager)
+        if cfg.keep_best
+        else None
+    )
+    ctx = FitContext(
+        loaded.model if model is None else model,
+        loaded.tokenizer,
+        examples,
+        cfg,
+        workdir,
+        scorer,
+        progress,
+        on_checkpoint=None if watch is None else watch.at,
+    )
     return tuner.fit(ctx)
 
 
-def score_target(tuned, tokenizer, task, manager, limit: int | None = None,
-                 batch_size: int = evaluation.BATCH_SIZE):
+def score_target(
+    tuned,
+    tokenizer,
+    task,
+    manager,
+    limit: int | None = None,
+    batch_size: int = evaluation.BATCH_SIZE,
+):
     """The target's test score with the tuner's attachments for it (0-shot, as in the study)."""
     name = task.config.task
-    return evaluation.evaluate(tuned.model, tokenizer, [name], soft_prompt=for_task(tuned.soft_prompt, name),
-                               prefix=tuned.prefix, limit=limit, manager=manager, batch_size=batch_size,
-                               num_fewshot=0)[name]
+    return evaluation.evaluate(
+        tuned.model,
+        tokenizer,
+        [name],
+        soft_prompt=for_task(tuned.soft_prompt, name),
+        prefix=tuned.prefix,
+        limit=limit,
+        manager=manager,
+        batch_size=batch_size,
+        num_fewshot=0,
+    )[name]

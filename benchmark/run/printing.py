@@ -2,40 +2,58 @@
 
 from __future__ import annotations
 
-
 from promot_bench.models import export
 from promot_bench.run.options import Plan
 
 
 def format_row(result: dict) -> str:
     t = result["target"]
-    lines = [f"{result['tuner']} on {result['train']} ({result['model']['name']}, {result['eval_group']}, "
-             f"{result['shots']}-shot, seed {result['seed']})",
-             f"target {result['target_task']}: {t['tuned']['score']:.1f} "
-             f"(pretrained {t['pretrained']['score']:.1f})",
-             f"{'eval task':<28} {'before':>7} {'after':>7} {'delta':>7}  {'95% interval':<18}  in format"]
+    lines = [
+        f"{result['tuner']} on {result['train']} ({result['model']['name']}, "
+        f"{result['eval_group']}, "
+        f"{result['shots']}-shot, seed {result['seed']})",
+        f"target {result['target_task']}: {t['tuned']['score']:.1f} "
+        f"(pretrained {t['pretrained']['score']:.1f})",
+        f"{'eval task':<28} {'before':>7} {'after':>7} {'delta':>7}  {'95% interval':<18}  in "
+        "format",
+    ]
     collapsed = result.get("collapse") or {}  # absent from older results
     for name, b in result["before"].items():
         a = result["after"][name]["score"]
-        lines.append(f"{name:<28} {b['score']:7.2f} {a:7.2f} {a - b['score']:+7.2f}  "
-                     f"{interval(result['delta_ci'][name]):<18}  {format_share(collapsed.get(name))}")
+        lines.append(
+            f"{name:<28} {b['score']:7.2f} {a:7.2f} {a - b['score']:+7.2f}  "
+            f"{interval(result['delta_ci'][name]):<18}  {format_share(collapsed.get(name))}"
+        )
     m = result["mean"]
-    lines.append(f"{'mean':<28} {m['before']:7.2f} {m['after']:7.2f} {m['delta']:+7.2f}  "
-                 f"{interval(result['delta_ci']['mean']):<18}  {format_share(collapsed.get('mean'))}")
+    lines.append(
+        f"{'mean':<28} {m['before']:7.2f} {m['after']:7.2f} {m['delta']:+7.2f}  "
+        f"{interval(result['delta_ci']['mean']):<18}  {format_share(collapsed.get('mean'))}"
+    )
     mde = result.get("mde")
     lines.append(f"mde (Δ mean, 80% power): {'–' if mde is None else f'{mde:.2f}'}")
     gold = (result.get("gold_logprob") or {}).get("mean")  # absent from older results
     if gold:
-        lines.append(f"gold log-prob per token (generative probes' mean): {gold['before']:.3f} -> "
-                     f"{gold['after']:.3f} {gold['delta']:+.3f}  {interval(gold['ci'])}")
+        lines.append(
+            f"gold log-prob per token (generative probes' mean): {gold['before']:.3f} -> "
+            f"{gold['after']:.3f} {gold['delta']:+.3f}  {interval(gold['ci'])}"
+        )
     total = (result.get("flips") or {}).get("total")  # absent from older results
     if total:
-        lines.append(f"items flipped (all probes): {total['lost']} lost, {total['gained']} gained, "
-                     f"{total['unchanged']} unchanged of {total['n']}")
+        lines.append(
+            f"items flipped (all probes): {total['lost']} lost, {total['gained']} gained, "
+            f"{total['unchanged']} unchanged of {total['n']}"
+        )
     rule = (result.get("collapse_format") or {}).get("rule") if collapsed else None
-    lines.append("[95% paired bootstrap interval of the delta; * = it excludes 0; in format: "
-                 + (f"% of outputs in the target's format ({rule}), before→after; * = the change's interval "
-                    "excludes 0]" if rule else "not measured (older result, or a target without labels or language)]"))
+    lines.append(
+        "[95% paired bootstrap interval of the delta; * = it excludes 0; in format: "
+        + (
+            f"% of outputs in the target's format ({rule}), before→after; * = the change's "
+            "interval "
+            "excludes 0]"
+            if rule
+            else "not measured (older result, or a target without labels or language)]"
+        )
+    )
     return "\n".join(lines)
 
 
@@ -43,8 +61,11 @@ def saved_line(result: dict, p: Plan) -> str:
     """Where --save-model kept the model, or why it did not (the cell had finished without it)."""
     if result.get("saved"):
         return "saved: " + export.describe(result["saved"]) + f" in {p.folder}"
-    return (f"note: {p.result_path} finished earlier without --save-model, so its weights were not kept; "
-            f"`promot-bench export {p.result_path} --to DIR` re-derives them")
+    return (
+        f"note: {p.result_path} finished earlier without --save-model, so its weights were not "
+        "kept; "
+        f"`promot-bench export {p.result_path} --to DIR` re-derives them"
+    )
 
 
 def interval(ci: dict) -> str:
@@ -52,7 +73,8 @@ def interval(ci: dict) -> str:
 
 
 def format_share(entry: dict | None) -> str:
-    """A probe's collapse rate in a printed row: "12→85 *" (percent; * = the change's interval excludes 0)."""
+    """A probe's collapse rate in a printed row: "12→85 *" (percent; * = the change's interval
+    excludes 0)."""
     if entry is None:
         return "–"
     return f"{entry['before']:.0f}→{entry['after']:.0f}{' *' if entry['ci']['significant'] else ''}"

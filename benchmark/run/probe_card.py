@@ -23,8 +23,8 @@ from promot_bench.models import specs
 from promot_bench.run import baseline, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
-from promot_bench.train import distributed, targets
 from promot_bench.store.cache import atomic_write_text
+from promot_bench.train import distributed, targets
 
 SCHEMA_VERSION = 1
 BOOTSTRAP_ITERS = 1000
@@ -45,9 +45,21 @@ class ProbeOptions:
 
 def plan(o: ProbeOptions) -> Plan:
     """The evaluation plan, every input checked (bad input: UsageError, nothing written)."""
-    return runner.eval_plan(RunOptions(
-        tuner="", train="", model=o.model, suite=o.suite, shots=o.shots, seed=o.seed, limit=o.limit,
-        out=Path(o.out), argv=o.argv, eval_tasks=o.eval_tasks, include_path=list(o.include_path)))
+    return runner.eval_plan(
+        RunOptions(
+            tuner="",
+            train="",
+            model=o.model,
+            suite=o.suite,
+            shots=o.shots,
+            seed=o.seed,
+            limit=o.limit,
+            out=Path(o.out),
+            argv=o.argv,
+            eval_tasks=o.eval_tasks,
+            include_path=list(o.include_path),
+        )
+    )
 
 
 def card_path(p: Plan) -> Path:
@@ -78,27 +90,44 @@ def execute(p: Plan) -> dict | None:
     distributed.init_group()
     provenance.code_identity()  # the code at the start is the code recorded
     started = time.perf_counter()
-    loaded = specs.load(p.spec)  # before anything is written: a model that cannot load leaves no trace
+    loaded = specs.load(
+        p.spec
+    )  # before anything is written: a model that cannot load leaves no trace
     manager = evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults)
     key = baseline.baseline_key(p, loaded)
     scores = baseline.pretrained_scores(p, loaded, manager, key)
     if scores is None:
         return None
     evaluated = time.perf_counter()
-    rows = {name: probe_row(targets.load_task(name, manager), s, seed=p.options.seed) for name, s in scores.items()}
+    rows = {
+        name: probe_row(targets.load_task(name, manager), s, seed=p.options.seed)
+        for name, s in scores.items()
+    }
     o = p.options
     card = {
         "schema_version": SCHEMA_VERSION,
         **provenance.header(command(p), o.argv),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
-        "suite": p.suite.key if p.eval_shots is None else None, "eval_group": p.group,
-        "shots": o.shots, "limit": o.limit, "seed": o.seed, "eval_batch_size": key["batch_size"],
-        "data_hash": key["data_hash"], "suite_version": key["suite_version"],
-        "gate": {"max_bad_rate": probes.MAX_BAD_RATE, "min_headroom_se": probes.MIN_HEADROOM_SE,
-                 "rule": "empty_rate + off_format_rate <= max_bad_rate and headroom_se >= min_headroom_se"},
-        "probes": rows, "summary": probes.summary(rows),
-        "timings": {"evaluation": round(evaluated - started, 2),
-                    "card": round(time.perf_counter() - evaluated, 2)},
+        "suite": p.suite.key if p.eval_shots is None else None,
+        "eval_group": p.group,
+        "shots": o.shots,
+        "limit": o.limit,
+        "seed": o.seed,
+        "eval_batch_size": key["batch_size"],
+        "data_hash": key["data_hash"],
+        "suite_version": key["suite_version"],
+        "gate": {
+            "max_bad_rate": probes.MAX_BAD_RATE,
+            "min_headroom_se": probes.MIN_HEADROOM_SE,
+            "rule": "empty_rate + off_format_rate <= max_bad_rate and headroom_se >= "
+            "min_headroom_se",
+        },
+        "probes": rows,
+        "summary": probes.summary(rows),
+        "timings": {
+            "evaluation": round(evaluated - started, 2),
+            "card": round(time.perf_counter() - evaluated, 2),
+        },
     }
     path = card_path(p)
     atomic_write_text(path, json.dumps(card, indent=1, ensure_ascii=False))
@@ -107,6 +136,7 @@ def execute(p: Plan) -> dict | None:
 
 
 # --- one probe -----------------------------------------------------------------------------
+
 
 def probe_row(task, s: dict, seed: int = 0) -> dict:
     """One probe's card row from its task and its cached scores (`baseline.scores_to_json`)."""
@@ -119,23 +149,36 @@ def probe_row(task, s: dict, seed: int = 0) -> dict:
     records = sorted(s["samples"], key=lambda r: r["doc_id"])
     items = [docs[r["doc_id"]] for r in records]
     golds = [targets.gold_text(task, doc) for doc in items]
-    metric_names = [m["metric"] for m in config.metric_list or [] if isinstance(m.get("metric"), str)]
+    metric_names = [
+        m["metric"] for m in config.metric_list or [] if isinstance(m.get("metric"), str)
+    ]
     all_golds = [targets.gold_text(task, doc) for doc in docs]
     corpus = any(r.get("pair") is not None for r in records)
-    kind = declared.get("kind") or probes.kind_of(config.output_type, metric_names, all_golds, corpus)
+    kind = declared.get("kind") or probes.kind_of(
+        config.output_type, metric_names, all_golds, corpus
+    )
     notes: list[str] = []
     if kind not in probes.KINDS:
-        notes.append(f"kind unknown (output type {config.output_type}, metrics {', '.join(metric_names) or 'none'}): "
-                     f"no trivial baseline, gate not passed; declare metadata.probe.kind in the task's YAML")
+        notes.append(
+            f"kind unknown (output type {config.output_type}, metrics "
+            f"{', '.join(metric_names) or 'none'}): "
+            f"no trivial baseline, gate not passed; declare metadata.probe.kind in the task's YAML"
+        )
         kind = None
     values = item_values(records)
     scale = probes.score_scale(s["metric"], s["aggregation"], values)
     stderr, stderr_from = s["stderr"], "lm-eval"
     if stderr is None:
-        stderr, stderr_from = bootstrap_stderr(values, s["aggregation"], seed), f"bootstrap ({BOOTSTRAP_ITERS})"
+        stderr, stderr_from = (
+            bootstrap_stderr(values, s["aggregation"], seed),
+            f"bootstrap ({BOOTSTRAP_ITERS})",
+        )
         if stderr is None:
             stderr_from = None
-            notes.append(f"no stderr: lm-eval gave none and aggregation '{s['aggregation']}' cannot be resampled here")
+            notes.append(
+                f"no stderr: lm-eval gave none and aggregation '{s['aggregation']}' cannot be "
+                "resampled here"
+            )
     multiple_choice = config.output_type == "multiple_choice"
     labels: tuple = ()
     if kind == "classification" and not multiple_choice:
@@ -148,17 +191,30 @@ def probe_row(task, s: dict, seed: int = 0) -> dict:
         else:
             sources = None
             if kind in ("translation", "summarization") and items:
-                source = declared.get("source") or probes.source_field(items[0], str(task.doc_to_text(items[0])), golds[0])
+                source = declared.get("source") or probes.source_field(
+                    items[0], str(task.doc_to_text(items[0])), golds[0]
+                )
                 if source is None:
-                    notes.append("no document field of the prompt looks like the source text: no baseline")
+                    notes.append(
+                        "no document field of the prompt looks like the source text: no baseline"
+                    )
                 else:
                     sources = [probes.text_fields(doc).get(source, "") for doc in items]
                     notes.append(f"source text: field '{source}'")
             outputs = probes.trivial_outputs(kind, golds, labels, sources)
-            baselines = {name: task_score(task, s["metric"], items, outs) for name, outs in outputs.items()}
-            fmt = (f"first word in {{{', '.join(labels)}}}" if labels else
-                   "at most 2 x the gold's words + 3" if kind else "none")
-    except Exception as exc:  # a task whose scoring cannot take a made-up answer: say so, keep the card
+            baselines = {
+                name: task_score(task, s["metric"], items, outs) for name, outs in outputs.items()
+            }
+            fmt = (
+                f"first word in {{{', '.join(labels)}}}"
+                if labels
+                else "at most 2 x the gold's words + 3"
+                if kind
+                else "none"
+            )
+    except (
+        Exception
+    ) as exc:  # a task whose scoring cannot take a made-up answer: say so, keep the card
         notes.append(f"baselines could not be scored ({type(exc).__name__}: {exc})")
         baselines = {}
     baselines = {name: value * scale for name, value in baselines.items()}
@@ -174,12 +230,26 @@ def probe_row(task, s: dict, seed: int = 0) -> dict:
         empty_rate, off_rate = probes.rates([r["output"] for r in records], kind, labels, golds)
     if not higher:
         notes.append("lower is better: headroom = best trivial - pretrained")
-    return {"kind": kind, "metric": s["metric"], "scale": scale, "n": s["n"], "pretrained": pretrained,
-            "stderr": stderr, "stderr_from": stderr_from, "baselines": baselines,
-            "best_trivial": best[1] if best else None, "best_trivial_name": best[0] if best else "none",
-            "headroom": room, "headroom_se": room_se, "empty_rate": empty_rate, "off_format_rate": off_rate,
-            "format": fmt, "labels": list(labels) or None,
-            "passes": probes.passes(empty_rate, off_rate, room_se), "notes": notes}
+    return {
+        "kind": kind,
+        "metric": s["metric"],
+        "scale": scale,
+        "n": s["n"],
+        "pretrained": pretrained,
+        "stderr": stderr,
+        "stderr_from": stderr_from,
+        "baselines": baselines,
+        "best_trivial": best[1] if best else None,
+        "best_trivial_name": best[0] if best else "none",
+        "headroom": room,
+        "headroom_se": room_se,
+        "empty_rate": empty_rate,
+        "off_format_rate": off_rate,
+        "format": fmt,
+        "labels": list(labels) or None,
+        "passes": probes.passes(empty_rate, off_rate, room_se),
+        "notes": notes,
+    }
 
 
 def task_score(task, metric: str, docs: list, outputs: list[str]) -> float:
@@ -199,12 +269,15 @@ def constant_choices(task, metric: str, docs: list) -> dict[str, float]:
     for i in range(min(len(c) for c in choices)):
         picks = [[(0.0 if j == i else -1e9, j == i) for j in range(len(c))] for c in choices]
         values = [task.process_results(doc, pick)[metric] for doc, pick in zip(docs, picks)]
-        out[f"constant {choices[0][i] if same else f'choice {i}'}"] = float(task.aggregation()[metric](values))
+        out[f"constant {choices[0][i] if same else f'choice {i}'}"] = float(
+            task.aggregation()[metric](values)
+        )
     return out
 
 
 def bootstrap_stderr(values: list, aggregation: str, seed: int) -> float | None:
-    from promot_bench.evaluate.statistics import AGGREGATIONS, bootstrap_stderr as resampled
+    from promot_bench.evaluate.statistics import AGGREGATIONS
+    from promot_bench.evaluate.statistics import bootstrap_stderr as resampled
 
     if aggregation not in AGGREGATIONS:
         return None

@@ -27,8 +27,12 @@ def quiet_libraries() -> None:
     so `--help` imports nothing)."""
     if verbose():
         return
-    os.environ.setdefault("TQDM_DISABLE", "1")  # bars that do not pass disable= (lm-eval's context building)
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # hub, transformers and datasets bars
+    os.environ.setdefault(
+        "TQDM_DISABLE", "1"
+    )  # bars that do not pass disable= (lm-eval's context building)
+    os.environ.setdefault(
+        "HF_HUB_DISABLE_PROGRESS_BARS", "1"
+    )  # hub, transformers and datasets bars
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("DATASETS_VERBOSITY", "error")
@@ -77,7 +81,9 @@ class Phase:
         if enabled and interactive():
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(desc=desc, total=total, initial=initial, leave=False, disable=False, file=sys.stderr)
+            self.bar = tqdm(
+                desc=desc, total=total, initial=initial, leave=False, disable=False, file=sys.stderr
+            )
 
     def _mark_after(self, done: int) -> int:
         quarter = max(1, self.total // 4)
@@ -96,8 +102,15 @@ class Phase:
             self.next_mark = self._mark_after(self.done)
             elapsed = time.perf_counter() - self.started
             rate = (self.done - self.start_done) / elapsed if elapsed > 0 else 0.0
-            left = f", {(self.total - self.done) / rate:.0f} s left" if rate > 0 and self.done < self.total else ""
-            say(f"  {self.desc}: {self.done}/{self.total} ({elapsed:.0f} s{left}){' ' + self.postfix if self.postfix else ''}")
+            left = (
+                f", {(self.total - self.done) / rate:.0f} s left"
+                if rate > 0 and self.done < self.total
+                else ""
+            )
+            say(
+                f"  {self.desc}: {self.done}/{self.total} ({elapsed:.0f} "
+                f"s{left}){' ' + self.postfix if self.postfix else ''}"
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promot_bench.store import provenance
-from promot_bench.train import distributed
-from promot_bench.store.cache import atomic_write_text
 from promot_bench.errors import RunError, UsageError
 from promot_bench.run.options import Plan, RunOptions
-
+from promot_bench.store import provenance
+from promot_bench.store.cache import atomic_write_text
+from promot_bench.train import distributed
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
 # Fields added since without a bump, optional to every reader (older results lack them):
@@ -27,7 +26,9 @@ def read_result(path: Path) -> dict:
         _ = result["target"], result["before"], result["after"]
         return result
     except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"result file {path} is damaged ({type(exc).__name__}): delete it to rerun this cell") from None
+        raise RunError(
+            f"result file {path} is damaged ({type(exc).__name__}): delete it to rerun this cell"
+        ) from None
 
 
 def same_settings(result: dict, p: Plan) -> dict:
@@ -37,8 +38,10 @@ def same_settings(result: dict, p: Plan) -> dict:
     differ = sorted(k for k in theirs.keys() & ours.keys() if theirs[k] != ours[k])
     if differ:
         shown = ", ".join(f"{k} {theirs[k]} there, {ours[k]} here" for k in differ[:3])
-        raise UsageError(f"{p.result_path} holds this cell trained with other settings ({shown}): "
-                         "use another --out, or delete it to rerun")
+        raise UsageError(
+            f"{p.result_path} holds this cell trained with other settings ({shown}): "
+            "use another --out, or delete it to rerun"
+        )
     return result
 
 
@@ -53,17 +56,48 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
         own = r.name.split("/", 1)[0] if p.mode == "sequential" else None
         pool = train_sizes[own] if own else sum(train_sizes.values())
         kept = r.best_step if p.cfg.keep_best and r.best_step else r.steps
-        stages.append({"name": r.name, "steps": r.steps, "examples": r.steps * batch, "kept_step": kept,
-                       "epochs": {t: round(r.steps * batch / pool, 4) for t in ([own] if own else p.targets)}})
-    return {"label": p.budget, "keep_best": p.cfg.keep_best, "batch": batch, "train_examples": train_sizes,
-            "examples_per_stage": max((s["examples"] for s in stages), default=0), "stages": stages}
+        stages.append(
+            {
+                "name": r.name,
+                "steps": r.steps,
+                "examples": r.steps * batch,
+                "kept_step": kept,
+                "epochs": {
+                    t: round(r.steps * batch / pool, 4) for t in ([own] if own else p.targets)
+                },
+            }
+        )
+    return {
+        "label": p.budget,
+        "keep_best": p.cfg.keep_best,
+        "batch": batch,
+        "train_examples": train_sizes,
+        "examples_per_stage": max((s["examples"] for s in stages), default=0),
+        "stages": stages,
+    }
 
 
 def run_command(o: RunOptions) -> str:
     import shlex
 
-    parts = ["promot-bench", "run", "--tuner", o.tuner, "--train", o.train, "--suite", o.suite,
-             "--shots", str(o.shots), "--seed", str(o.seed), "--preset", o.preset, "--out", str(o.out)]
+    parts = [
+        "promot-bench",
+        "run",
+        "--tuner",
+        o.tuner,
+        "--train",
+        o.train,
+        "--suite",
+        o.suite,
+        "--shots",
+        str(o.shots),
+        "--seed",
+        str(o.seed),
+        "--preset",
+        o.preset,
+        "--out",
+        str(o.out),
+    ]
     if o.model is not None:
         parts += ["--model", o.model]
     if o.steps is not None:
@@ -109,28 +143,52 @@ def mean(scores: dict) -> float:
 def target_summary(p: Plan, targets_before: dict, target: dict, attached: dict) -> dict:
     """Per target: pretrained and tuned scores and what was attached; `target` (one target's
     entry, or for several the mean of their scores) is what tables show."""
-    per_target = {t: {"pretrained": summary({t: targets_before[t]})[t], "tuned": summary({t: target[t]})[t],
-                      "attached": {"soft_prompt": attached[t][0] is not None, "prefix": attached[t][1]}}
-                  for t in p.targets}
+    per_target = {
+        t: {
+            "pretrained": summary({t: targets_before[t]})[t],
+            "tuned": summary({t: target[t]})[t],
+            "attached": {"soft_prompt": attached[t][0] is not None, "prefix": attached[t][1]},
+        }
+        for t in p.targets
+    }
     if len(p.targets) == 1:
         return per_target[p.targets[0]]
-    return {"pretrained": {"score": sum(targets_before[t]["score"] for t in p.targets) / len(p.targets),
-                           "metric": "mean of the targets' scores"},
-            "tuned": {"score": sum(target[t]["score"] for t in p.targets) / len(p.targets), "stderr": None,
-                      "metric": "mean of the targets' scores"},
-            "per_target": per_target}
+    return {
+        "pretrained": {
+            "score": sum(targets_before[t]["score"] for t in p.targets) / len(p.targets),
+            "metric": "mean of the targets' scores",
+        },
+        "tuned": {
+            "score": sum(target[t]["score"] for t in p.targets) / len(p.targets),
+            "stderr": None,
+            "metric": "mean of the targets' scores",
+        },
+        "per_target": per_target,
+    }
 
 
 def target_format_of(training: dict):
     """What the targets' answers look like (labels or a language), from their training examples
-    (target -> examples): diagnose's rule, over all targets' examples together as diagnose takes them."""
+    (target -> examples): diagnose's rule, over all targets' examples together as diagnose
+    takes them."""
     from promot_bench.evaluate.formats import target_format
 
     return target_format([ex for examples in training.values() for ex in examples])
 
 
-def assemble(p: Plan, before, after, targets_before, target, tuned, attached, timings, key: dict, fmt,
-             train_sizes: dict) -> dict:
+def assemble(
+    p: Plan,
+    before,
+    after,
+    targets_before,
+    target,
+    tuned,
+    attached,
+    timings,
+    key: dict,
+    fmt,
+    train_sizes: dict,
+) -> dict:
     """The result file's content; `key` is the baseline's content key (identities computed once);
     `fmt` the targets' format (None: no collapse rate); `train_sizes` each target's training
     examples (for the budget's epochs)."""
@@ -143,8 +201,14 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
     fmt = fmt or TargetFormat()
 
     delta = {name: after[name]["score"] - before[name]["score"] for name in before}
-    paired = {name: (before[name]["aggregation"], item_values(before[name]["samples"]),
-                     item_values(after[name]["samples"])) for name in before}
+    paired = {
+        name: (
+            before[name]["aggregation"],
+            item_values(before[name]["samples"]),
+            item_values(after[name]["samples"]),
+        )
+        for name in before
+    }
     # paired bootstrap (1,000 resamples of the items) of after - before, per task and for the mean
     delta_ci = paired_bootstrap(paired, iters=1000, seed=o.seed)
     return {
@@ -153,33 +217,52 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
         "training_processes": distributed.world_size(),
         "training_parallel": distributed.launch_kind(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
-        "suite": p.suite.key, "eval_group": p.group, "shots": o.shots, "seed": o.seed, "limit": o.limit,
+        "suite": p.suite.key,
+        "eval_group": p.group,
+        "shots": o.shots,
+        "seed": o.seed,
+        "limit": o.limit,
         "eval_batch_size": key["batch_size"],
-        "train": o.train, "training": p.mode, "target_task": p.target, "target_tasks": p.targets,
-        "tuner": o.tuner, "preset": o.preset,
+        "train": o.train,
+        "training": p.mode,
+        "target_task": p.target,
+        "target_tasks": p.targets,
+        "tuner": o.tuner,
+        "preset": o.preset,
         "config": p.cfg.to_dict(),
         "budget": budget_record(p, tuned.reports, train_sizes),
-        "data_hash": key["data_hash"], "suite_version": key["suite_version"],
+        "data_hash": key["data_hash"],
+        "suite_version": key["suite_version"],
         "timings": timings,
         "stages": [r.to_dict() for r in tuned.reports],
         "target": target_summary(p, targets_before, target, attached),
-        "before": summary(before), "after": summary(after), "delta": delta,
+        "before": summary(before),
+        "after": summary(after),
+        "delta": delta,
         "mean": {"before": mean(before), "after": mean(after), "delta": mean(after) - mean(before)},
         "delta_ci": delta_ci,
         # 2.8 x the SE of Δ mean (sd of delta_ci's bootstrap draws): 80% power at 5% two-sided
         "mde": mde(delta_ci["mean"]["se"]),
-        # percent of outputs (0-100) in the targets' format, per probe and mean, with the same resamples
+        # percent of outputs (0-100) in the targets' format, per probe and mean, with the same
+        # resamples
         "collapse": collapse(before, after, fmt, seed=o.seed),
-        "collapse_format": {"labels": list(fmt.labels), "language": fmt.language, "rule": fmt.describe(),
-                            "scale": "percent of outputs, 0-100"},
+        "collapse_format": {
+            "labels": list(fmt.labels),
+            "language": fmt.language,
+            "rule": fmt.describe(),
+            "scale": "percent of outputs, 0-100",
+        },
         # the gold answer's mean per-token log-prob (nats) under each generative probe's prompt
         "gold_logprob": gold_logprob.summary(before, after, seed=o.seed),
         # per probe: items right before and wrong after (lost), the reverse (gained), with examples
         "flips": flips(before, after),
         "weights_sha256": weights_hash(tuned.stripped()),
-        "after_is_baseline": after is before,  # the weights were unchanged, so the baseline was reused
+        "after_is_baseline": after
+        is before,  # the weights were unchanged, so the baseline was reused
         # of the prompt's values (the safetensors header orders its metadata differently per write)
-        "soft_prompt_sha256": {t: tensor_hash(attached[t][0].weight) for t in p.targets if attached[t][0] is not None}
+        "soft_prompt_sha256": {
+            t: tensor_hash(attached[t][0].weight) for t in p.targets if attached[t][0] is not None
+        }
         or None,
         "samples": p.samples_path.name,
     }
@@ -187,8 +270,12 @@ def assemble(p: Plan, before, after, targets_before, target, tuned, attached, ti
 
 def write_samples(p: Plan, before, after, targets_before, target) -> None:
     lines = []
-    for phase, scores in (("before", before), ("after", after),
-                          ("target_pretrained", targets_before), ("target_tuned", target)):
+    for phase, scores in (
+        ("before", before),
+        ("after", after),
+        ("target_pretrained", targets_before),
+        ("target_tuned", target),
+    ):
         for task, s in scores.items():
             for item in s["samples"]:
                 lines.append(json.dumps({"phase": phase, "task": task, **item}, ensure_ascii=False))

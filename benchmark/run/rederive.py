@@ -28,7 +28,9 @@ def read_result(path: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable JSON result ({type(exc).__name__})") from None
     if not isinstance(result, dict) or not {"command", "weights_sha256", "code"} <= set(result):
-        raise UsageError(f"{path}: not a promot-bench run result (no command, weights_sha256 or code)")
+        raise UsageError(
+            f"{path}: not a promot-bench run result (no command, weights_sha256 or code)"
+        )
     return result
 
 
@@ -40,11 +42,15 @@ def check_reproducible(result: dict, path: Path) -> None:
     ours = provenance.code_identity()["source_sha256"]
     if theirs != ours:
         commit = (result.get("code") or {}).get("commit") or "unknown"
-        raise RunError(f"{path} was made by other code (source {str(theirs)[:12]}, commit {commit}; this is "
-                       f"{ours[:12]}): install that commit to re-derive its weights")
+        raise RunError(
+            f"{path} was made by other code (source {str(theirs)[:12]}, commit {commit}; this is "
+            f"{ours[:12]}): install that commit to re-derive its weights"
+        )
     if result.get("training_processes", 1) != 1:
-        raise RunError(f"{path} was trained by {result['training_processes']} processes; export re-trains "
-                       "in one, which sums gradients in another order")
+        raise RunError(
+            f"{path} was trained by {result['training_processes']} processes; export re-trains "
+            "in one, which sums gradients in another order"
+        )
 
 
 def export(result_path: Path, to: Path, options_for, progress: bool = True) -> dict:
@@ -55,9 +61,9 @@ def export(result_path: Path, to: Path, options_for, progress: bool = True) -> d
     import dataclasses
 
     from promot_bench.evaluate import evaluation
+    from promot_bench.models import export as folders
     from promot_bench.models import specs
     from promot_bench.run import record, runner
-    from promot_bench.models import export as folders
 
     result = read_result(result_path)
     check_reproducible(result, result_path)
@@ -72,17 +78,24 @@ def export(result_path: Path, to: Path, options_for, progress: bool = True) -> d
         loaded = specs.load(p.spec)
         manager = evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults)
         tuned, attached = runner.fit(p, loaded, manager, progress)
-        folders.save_adapters(scratch / "peft", tuned, attached)  # before stripping unloads lora-then-ft's
+        folders.save_adapters(
+            scratch / "peft", tuned, attached
+        )  # before stripping unloads lora-then-ft's
         stripped = tuned.stripped()
         mismatch = []
         if record.weights_hash(stripped) != result["weights_sha256"]:
             mismatch.append("weights")
         for t, expected in (result.get("soft_prompt_sha256") or {}).items():
-            if attached.get(t, (None,))[0] is None or record.tensor_hash(attached[t][0].weight) != expected:
+            if (
+                attached.get(t, (None,))[0] is None
+                or record.tensor_hash(attached[t][0].weight) != expected
+            ):
                 mismatch.append(f"soft prompt of {t}")
         if mismatch:
-            raise RunError(f"re-training {result_path} gave other {', '.join(mismatch)} than it records "
-                           "(another CPU's float results can differ in the last bits); nothing written")
+            raise RunError(
+                f"re-training {result_path} gave other {', '.join(mismatch)} than it records "
+                "(another CPU's float results can differ in the last bits); nothing written"
+            )
         folders.save_model(scratch / "model", stripped, loaded.tokenizer)
         return folders.place(scratch, to, p.options.seed)
     finally:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from promot_bench.store import provenance
-from promot_bench.train import distributed
 from promot_bench.store.cache import atomic_write_text, cache_dir
+from promot_bench.train import distributed
 
 
 def step(work: Path, name: str, compute, timings: dict) -> dict | None:
@@ -54,7 +54,10 @@ WORK_IDENTITY = "code.json"
 def work_identity() -> dict:
     """What a work folder's steps must share to be joined into one result: the code (its
     source hash) and the libraries' versions."""
-    return {"source_sha256": provenance.code_identity()["source_sha256"], "versions": provenance.package_versions()}
+    return {
+        "source_sha256": provenance.code_identity()["source_sha256"],
+        "versions": provenance.package_versions(),
+    }
 
 
 def claim_work(work: Path) -> str | None:
@@ -66,8 +69,11 @@ def claim_work(work: Path) -> str | None:
     if not path.is_file():
         started = [f.name for f in work.iterdir() if not f.name.startswith(".")]
         if started:  # steps written by a version that did not record its identity
-            return (f"{work} holds an unfinished run whose code is not recorded ({', '.join(sorted(started)[:3])}): "
-                    "delete the folder to restart the cell")
+            return (
+                f"{work} holds an unfinished run whose code is not recorded "
+                f"({', '.join(sorted(started)[:3])}): "
+                "delete the folder to restart the cell"
+            )
         atomic_write_text(path, json.dumps(ours, indent=1))
         return None
     try:
@@ -75,14 +81,23 @@ def claim_work(work: Path) -> str | None:
     except ValueError:
         return f"{path} is damaged: delete {work} to restart the cell"
     if theirs.get("source_sha256") != ours["source_sha256"]:
-        return (f"{work} was started by other code (source {str(theirs.get('source_sha256'))[:12]}, this is "
-                f"{ours['source_sha256'][:12]}): resuming would mix two versions in one result; finish it with "
-                "that code, or delete the folder to restart")
-    changed = sorted(k for k in ours["versions"] if (theirs.get("versions") or {}).get(k) != ours["versions"][k])
+        return (
+            f"{work} was started by other code (source {str(theirs.get('source_sha256'))[:12]}, "
+            "this is "
+            f"{ours['source_sha256'][:12]}): resuming would mix two versions in one result; finish "
+            "it with "
+            "that code, or delete the folder to restart"
+        )
+    changed = sorted(
+        k for k in ours["versions"] if (theirs.get("versions") or {}).get(k) != ours["versions"][k]
+    )
     if changed:
         name = changed[0]
-        return (f"{work} was started with other libraries ({name} {theirs.get('versions', {}).get(name)}, this is "
-                f"{ours['versions'][name]}): finish it with those, or delete the folder to restart")
+        return (
+            f"{work} was started with other libraries ({name} "
+            f"{theirs.get('versions', {}).get(name)}, this is "
+            f"{ours['versions'][name]}): finish it with those, or delete the folder to restart"
+        )
     return None
 
 

@@ -22,21 +22,33 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from promot_bench.config import budget_label, load_preset
+from promot_bench.errors import RunError, UsageError, choices_text
 from promot_bench.evaluate import evaluation
 from promot_bench.models import export, specs
 from promot_bench.run import pipeline
-from promot_bench.store import provenance
-from promot_bench.train import distributed, targets
-from promot_bench.store.cache import atomic_write_text, locked
-from promot_bench.config import budget_label, load_preset
-from promot_bench.errors import RunError, UsageError, choices_text
-from promot_bench.run.progress import say
-from promot_bench.tasks import MAX_SHOTS
+from promot_bench.run.baseline import (
+    baseline_key,
+    cached_evaluation,
+    evaluate_json,
+    pretrained_scores,
+)
 from promot_bench.run.options import Plan, RunOptions
-from promot_bench.run.baseline import baseline_key, cached_evaluation, evaluate_json, pretrained_scores
-from promot_bench.run.record import assemble, read_result, same_settings, target_format_of, weights_hash, write_samples
+from promot_bench.run.progress import say
+from promot_bench.run.record import (
+    assemble,
+    read_result,
+    same_settings,
+    target_format_of,
+    weights_hash,
+    write_samples,
+)
 from promot_bench.run.resume import claim_work, lock_path, remove_stale_temporaries, step
 from promot_bench.run.suites import SUITES, Suite, TaskFinder, parse_train, resolve_target
+from promot_bench.store import provenance
+from promot_bench.store.cache import atomic_write_text, locked
+from promot_bench.tasks import MAX_SHOTS
+from promot_bench.train import distributed, targets
 
 
 def plan(options: RunOptions) -> Plan:
@@ -49,8 +61,10 @@ def plan(options: RunOptions) -> Plan:
     suite = SUITES[options.suite]
     mode, names = parse_train(options.train)
     if mode == "multi" and not TUNERS[options.tuner].multi_task:
-        raise UsageError(f"tuner '{options.tuner}' cannot train on several targets at once: "
-                         f"choose from {choices_text([n for n, t in TUNERS.items() if t.multi_task])}")
+        raise UsageError(
+            f"tuner '{options.tuner}' cannot train on several targets at once: "
+            f"choose from {choices_text([n for n, t in TUNERS.items() if t.multi_task])}"
+        )
     check_eval_options(options, suite)
     distributed.launch_kind()  # refuses an unsupported launcher before anything runs
     finder = TaskFinder(options.include_path)
@@ -59,8 +73,18 @@ def plan(options: RunOptions) -> Plan:
     cfg = load_preset(options.preset, budget_overrides(options))
     budget = budget_label(cfg, load_preset(options.preset, {"seed": options.seed}))
     spec = specs.resolve(options.model)
-    return Plan(options, spec, suite, eval_tasks, target_tasks, cfg, mode, eval_shots, len(finder.managers) > 1,
-                budget)
+    return Plan(
+        options,
+        spec,
+        suite,
+        eval_tasks,
+        target_tasks,
+        cfg,
+        mode,
+        eval_shots,
+        len(finder.managers) > 1,
+        budget,
+    )
 
 
 def budget_overrides(options: RunOptions) -> dict:
@@ -69,8 +93,13 @@ def budget_overrides(options: RunOptions) -> dict:
     unless --set keep_best says otherwise."""
     overrides = {**options.overrides, "seed": options.seed}
     if options.steps is not None:
-        overrides = {"keep_best": "false", **overrides, "steps": options.steps, "prompt_steps": options.steps,
-                     "lora_steps": options.steps}
+        overrides = {
+            "keep_best": "false",
+            **overrides,
+            "steps": options.steps,
+            "prompt_steps": options.steps,
+            "lora_steps": options.steps,
+        }
     return overrides
 
 
@@ -94,9 +123,15 @@ def resolve_eval_tasks(options: RunOptions, suite: Suite, finder) -> tuple[list[
     if options.eval_tasks is None:
         return [suite.groups[options.shots]], None
     eval_tasks = [t.strip() for t in options.eval_tasks.split(",")]
-    if not options.eval_tasks.strip() or not all(eval_tasks) or len(set(eval_tasks)) != len(eval_tasks):
-        raise UsageError(f"--eval-tasks expects a comma-separated list of distinct task names, "
-                         f"got '{options.eval_tasks}'")
+    if (
+        not options.eval_tasks.strip()
+        or not all(eval_tasks)
+        or len(set(eval_tasks)) != len(eval_tasks)
+    ):
+        raise UsageError(
+            f"--eval-tasks expects a comma-separated list of distinct task names, "
+            f"got '{options.eval_tasks}'"
+        )
     for name in eval_tasks:
         finder(name, f"--eval-tasks: '{name}' is not an lm-eval task or group")
     return eval_tasks, options.shots
@@ -113,7 +148,9 @@ def eval_plan(options: RunOptions) -> Plan:
     finder = TaskFinder(options.include_path)
     eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
     spec = specs.resolve(options.model)
-    return Plan(options, spec, suite, eval_tasks, [], None, "single", eval_shots, len(finder.managers) > 1)
+    return Plan(
+        options, spec, suite, eval_tasks, [], None, "single", eval_shots, len(finder.managers) > 1
+    )
 
 
 def check_writable(out: Path) -> None:
@@ -148,12 +185,16 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     started = time.perf_counter()
     timings: dict = {}
     t0 = time.perf_counter()
-    loaded = specs.load(p.spec)  # before anything is written: a model that cannot load leaves no trace
+    loaded = specs.load(
+        p.spec
+    )  # before anything is written: a model that cannot load leaves no trace
     manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)
     timings["load"] = round(time.perf_counter() - t0, 2)
     note = say if progress else (lambda text: None)
-    note(f"{o.tuner} on {o.train} ({p.spec.name}, {p.group}, {o.shots}-shot, seed {o.seed}"
-         f"{', ' + p.variant if p.variant else ''}): model loaded in {timings['load']:.0f} s")
+    note(
+        f"{o.tuner} on {o.train} ({p.spec.name}, {p.group}, {o.shots}-shot, seed {o.seed}"
+        f"{', ' + p.variant if p.variant else ''}): model loaded in {timings['load']:.0f} s"
+    )
     p.work.mkdir(parents=True, exist_ok=True)
     refusal = distributed.main_decides(lambda: claim_work(p.work))
     if refusal:
@@ -168,13 +209,19 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         return None if scores is None else scores[name]
 
     t0 = time.perf_counter()
-    note(f"before: the pretrained model on {len(p.eval_tasks)} eval task(s) and the target (cached after the first run)")
+    note(
+        f"before: the pretrained model on {len(p.eval_tasks)} eval task(s) and the target (cached "
+        "after the first run)"
+    )
     before = pretrained_scores(p, loaded, manager, key)
     # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
     # (Cached as {task: scores}, the entry format earlier versions wrote.)
-    targets_before = {t: cached_evaluation({**key, "tasks": t, "shots": 0},
-                                           lambda t=t: evaluate(loaded.model, [t], num_fewshot=0))
-                      for t in p.targets}
+    targets_before = {
+        t: cached_evaluation(
+            {**key, "tasks": t, "shots": 0}, lambda t=t: evaluate(loaded.model, [t], num_fewshot=0)
+        )
+        for t in p.targets
+    }
     timings["before"] = round(time.perf_counter() - t0, 2)
     note(f"before: done in {timings['before']:.0f} s; training")
 
@@ -182,25 +229,48 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     t0 = time.perf_counter()
     tuned, attached = fit(p, loaded, manager, progress)
     timings["train"] = round(time.perf_counter() - t0, 2)
-    note(f"train: done in {timings['train']:.0f} s; scoring the target with what the tuner attaches")
+    note(
+        f"train: done in {timings['train']:.0f} s; scoring the target with what the tuner attaches"
+    )
     saving = p.work / "save"  # the adapters now: stripping unloads lora-then-ft's
     if o.save_model and main:
         shutil.rmtree(saving, ignore_errors=True)
         export.save_adapters(saving / "peft", tuned, attached)
     # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
-    target = step(p.work, "target", lambda: {t: evaluate_one(
-        tuned.model, t, soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0)
-        for t in p.targets}, timings)
+    target = step(
+        p.work,
+        "target",
+        lambda: {
+            t: evaluate_one(
+                tuned.model, t, soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0
+            )
+            for t in p.targets
+        },
+        timings,
+    )
     note("after: the eval tasks on the weights alone")
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
     unchanged = distributed.main_decides(lambda: weights_hash(stripped) == pristine)
-    after = before if unchanged else step(p.work, "after", lambda: evaluate(
-        stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots, gold_logprob=True), timings)
+    after = (
+        before
+        if unchanged
+        else step(
+            p.work,
+            "after",
+            lambda: evaluate(
+                stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots, gold_logprob=True
+            ),
+            timings,
+        )
+    )
     if not main:
         return None  # the main process has everyone's scores and writes the result
-    note(f"after: done in {timings.get('after', 0):.0f} s" + (" (weights unchanged: the baseline reused)" if unchanged else ""))
+    note(
+        f"after: done in {timings.get('after', 0):.0f} s"
+        + (" (weights unchanged: the baseline reused)" if unchanged else "")
+    )
     targets_before = {t: scores[t] for t, scores in targets_before.items()}
 
     training = {t: targets.training_examples(targets.load_task(t, manager)) for t in p.targets}
@@ -208,8 +278,19 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
     for t, path in prompt_files.items():
         attached[t][0].save(path)
-    result = assemble(p, before, after, targets_before, target, tuned, attached, timings, key, fmt,
-                      {t: len(examples) for t, examples in training.items()})
+    result = assemble(
+        p,
+        before,
+        after,
+        targets_before,
+        target,
+        tuned,
+        attached,
+        timings,
+        key,
+        fmt,
+        {t: len(examples) for t, examples in training.items()},
+    )
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
     if o.save_model:
         export.save_model(saving / "model", stripped, loaded.tokenizer)
@@ -228,15 +309,30 @@ def fit(p: Plan, loaded, manager, progress: bool):
     o = p.options
     tasks = [targets.load_task(t, manager) for t in p.targets]
     if p.mode != "sequential":
-        tuned = pipeline.fit(loaded, o.tuner, tasks if p.mode == "multi" else tasks[0], p.cfg,
-                             p.work / "train", manager, progress)
+        tuned = pipeline.fit(
+            loaded,
+            o.tuner,
+            tasks if p.mode == "multi" else tasks[0],
+            p.cfg,
+            p.work / "train",
+            manager,
+            progress,
+        )
         return tuned, {t: (for_task(tuned.soft_prompt, t), tuned.prefix) for t in p.targets}
     # Sequential: the same tuner on each target in turn, each continuing from the weights the
     # previous one left (its adapter, if any, removed); each target keeps its own prompt.
     model, attached, reports = loaded.model, {}, []
     for number, (name, task) in enumerate(zip(p.targets, tasks), 1):
-        tuned = pipeline.fit(loaded, o.tuner, task, p.cfg, p.work / "train" / f"{number}-{name}", manager,
-                             progress, model=model)
+        tuned = pipeline.fit(
+            loaded,
+            o.tuner,
+            task,
+            p.cfg,
+            p.work / "train" / f"{number}-{name}",
+            manager,
+            progress,
+            model=model,
+        )
         attached[name] = (tuned.soft_prompt, tuned.prefix)
         reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]
         model = tuned.stripped()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from promot_bench.errors import UsageError, choices_text
 from promot_bench.evaluate import evaluation
 from promot_bench.train import targets
-from promot_bench.errors import UsageError, choices_text
 
 
 @dataclass(frozen=True)
@@ -32,16 +32,38 @@ MINI_BUILDERS = ("promot_bench.tasks.mini.build",)
 SUITES = {
     # v2 (tasks/mini/README.md): probes chosen by the probe gate; targets with no probe entity in
     # them: reading about invented names, and v1's en-fr names less those naming a probe string
-    "mini": Suite("mini", "mini", {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
-                  {"nli": "promot_mini_v2_nli", "en-fr": "promot_mini_v2_en_fr"},
-                  MINI_BUILDERS + ("promot_bench.tasks.mini.mapping.build", "promot_bench.tasks.mini.reading.build",
-                                   "promot_bench.tasks.mini.translation.build")),
-    # v1: the default until v2; most of its probes sit at chance or floor (its card, tasks/mini/README.md)
-    "mini-v1": Suite("mini-v1", "mini", {1: "promot_mini", 4: "promot_mini_4shot"},
-                     {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"}, MINI_BUILDERS),
-    "paper": Suite("paper", "suite", {1: "promot_suite", 4: "promot_suite_4shot"},
-                   {"rte": "promot_rte", "wmt14-en-fr": "promot_wmt14_en_fr", "snli": "promot_snli",
-                    "openbookqa": "promot_openbookqa"}),
+    "mini": Suite(
+        "mini",
+        "mini",
+        {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
+        {"nli": "promot_mini_v2_nli", "en-fr": "promot_mini_v2_en_fr"},
+        MINI_BUILDERS
+        + (
+            "promot_bench.tasks.mini.mapping.build",
+            "promot_bench.tasks.mini.reading.build",
+            "promot_bench.tasks.mini.translation.build",
+        ),
+    ),
+    # v1: the default until v2; most of its probes sit at chance or floor (its card,
+    # tasks/mini/README.md)
+    "mini-v1": Suite(
+        "mini-v1",
+        "mini",
+        {1: "promot_mini", 4: "promot_mini_4shot"},
+        {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"},
+        MINI_BUILDERS,
+    ),
+    "paper": Suite(
+        "paper",
+        "suite",
+        {1: "promot_suite", 4: "promot_suite_4shot"},
+        {
+            "rte": "promot_rte",
+            "wmt14-en-fr": "promot_wmt14_en_fr",
+            "snli": "promot_snli",
+            "openbookqa": "promot_openbookqa",
+        },
+    ),
 }
 
 
@@ -54,9 +76,16 @@ JOINERS = {"multi": MULTI, "sequential": THEN}
 def parse_train(text: str) -> tuple[str, list[str]]:
     """(mode, target names) of a --train value."""
     if MULTI in text and THEN in text:
-        raise UsageError(f"--train '{text}' mixes '+' (multi-task) and '{THEN}' (sequential): use one of them")
-    mode, names = ("multi", text.split(MULTI)) if MULTI in text else \
-        ("sequential", text.split(THEN)) if THEN in text else ("single", [text])
+        raise UsageError(
+            f"--train '{text}' mixes '+' (multi-task) and '{THEN}' (sequential): use one of them"
+        )
+    mode, names = (
+        ("multi", text.split(MULTI))
+        if MULTI in text
+        else ("sequential", text.split(THEN))
+        if THEN in text
+        else ("single", [text])
+    )
     if any(not name.strip() for name in names):
         raise UsageError(f"--train '{text}' has an empty target name")
     if len(set(names)) != len(names):
@@ -71,10 +100,16 @@ def resolve_target(name: str, suite: Suite, finder) -> str:
         return suite.targets[name]
     others = {t: k for k, s in SUITES.items() if k != suite.key for t in s.targets}
     if name in others:  # e.g. `rte` under --suite mini: the study's RTE, not lm-eval's GLUE copy
-        raise UsageError(f"target '{name}' is not in the {suite.key} suite (it is in --suite {others[name]}): "
-                         f"choose from {choices_text(suite.targets)}, or any lm-eval task")
-    task = finder(name, f"target '{name}' is neither a {suite.key} suite target ({choices_text(suite.targets)}) "
-                        f"nor an lm-eval task", load=True)
+        raise UsageError(
+            f"target '{name}' is not in the {suite.key} suite (it is in --suite {others[name]}): "
+            f"choose from {choices_text(suite.targets)}, or any lm-eval task"
+        )
+    task = finder(
+        name,
+        f"target '{name}' is neither a {suite.key} suite target ({choices_text(suite.targets)}) "
+        f"nor an lm-eval task",
+        load=True,
+    )
     targets.training_examples(task)  # refuses (one line) a task with no usable training split
     return name
 
@@ -103,5 +138,8 @@ class TaskFinder:
         if manager is not None:
             return targets.load_task(name, manager) if load else manager
         close = sorted(n for n in self.managers[-1].all_tasks if name.lower() in n.lower())[:5]
-        raise UsageError(f"{problem}" + (f" (similar: {', '.join(close)})" if close else "")
-                         + ("; add --include-path DIR for your own YAMLs" if not self.include_path else ""))
+        raise UsageError(
+            f"{problem}"
+            + (f" (similar: {', '.join(close)})" if close else "")
+            + ("; add --include-path DIR for your own YAMLs" if not self.include_path else "")
+        )

@@ -10,10 +10,10 @@ import re
 import time
 from dataclasses import replace
 
+from promot_bench.errors import UsageError
 from promot_bench.run import runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.train import distributed
-from promot_bench.errors import UsageError
 
 
 def split_list(text: str, what: str) -> list[str]:
@@ -38,14 +38,26 @@ def parse_steps(text: str | None) -> list[int | None]:
         return [None]
     budgets = split_list(text, "--steps")
     if not all(re.fullmatch(r"[0-9]+", b) and int(b) > 0 for b in budgets):
-        raise UsageError(f"--steps expects comma-separated positive integers (training steps), got '{text}'")
+        raise UsageError(
+            f"--steps expects comma-separated positive integers (training steps), got '{text}'"
+        )
     return [int(b) for b in budgets]
 
 
-def plans(base: RunOptions, tuners: list[str], trains: list[str], seeds: list[int],
-          budgets: list[int | None] = (None,)) -> list[Plan]:
-    return [runner.plan(replace(base, tuner=tuner, train=train, seed=seed, steps=steps))
-            for train in trains for tuner in tuners for steps in budgets for seed in seeds]
+def plans(
+    base: RunOptions,
+    tuners: list[str],
+    trains: list[str],
+    seeds: list[int],
+    budgets: list[int | None] = (None,),
+) -> list[Plan]:
+    return [
+        runner.plan(replace(base, tuner=tuner, train=train, seed=seed, steps=steps))
+        for train in trains
+        for tuner in tuners
+        for steps in budgets
+        for seed in seeds
+    ]
 
 
 def execute(cells: list[Plan], progress: bool = True) -> list[dict]:
@@ -70,8 +82,12 @@ def execute(cells: list[Plan], progress: bool = True) -> list[dict]:
         computed, spent = computed + 1, spent + time.perf_counter() - started
         left = sum(not c.result_path.is_file() for c in cells[number:])
         eta = f", about {spent / computed * left / 60:.0f} min left" if left else ""
-        print(f"{name}: done in {time.perf_counter() - started:.0f} s; target {result['target']['tuned']['score']:.1f}, "
-              f"mean in-context {result['mean']['before']:.1f} → {result['mean']['after']:.1f} "
-              f"(sweep: {time.perf_counter() - swept:.0f} s elapsed{eta})", flush=True)
+        print(
+            f"{name}: done in {time.perf_counter() - started:.0f} s; target "
+            f"{result['target']['tuned']['score']:.1f}, "
+            f"mean in-context {result['mean']['before']:.1f} → {result['mean']['after']:.1f} "
+            f"(sweep: {time.perf_counter() - swept:.0f} s elapsed{eta})",
+            flush=True,
+        )
         results.append(result)
     return results

@@ -105,7 +105,9 @@ def locked(path: Path) -> Iterator[None]:
         yield
 
 
-def build_entry(final: Path, build: Callable[[Path], dict | None], full_check: bool = False) -> Path:
+def build_entry(
+    final: Path, build: Callable[[Path], dict | None], full_check: bool = False
+) -> Path:
     """Make sure `final` holds a complete build; build it with `build(tmp_dir)` if not.
 
     `build` fills the temporary folder and may return extra manifest fields. A present but

@@ -11,7 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-PACKAGES = ("torch", "transformers", "lm_eval", "peft", "datasets", "sacrebleu", "rouge_score", "promot-bench")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "lm_eval",
+    "peft",
+    "datasets",
+    "sacrebleu",
+    "rouge_score",
+    "promot-bench",
+)
 
 
 def package_versions() -> dict:
@@ -28,7 +37,11 @@ def package_versions() -> dict:
 
 # The code a result came from, whichever way the package was installed: its own source files
 # (hashed), and a commit only where one is known to be promot-bench's.
-PACKAGES_HASHED = {"promot_bench": "", "promot_bench.tuners": "tuners/", "promot_bench.tasks": "tasks/"}
+PACKAGES_HASHED = {
+    "promot_bench": "",
+    "promot_bench.tuners": "tuners/",
+    "promot_bench.tasks": "tasks/",
+}
 SOURCE_PATTERNS = ("*.py", "*.yaml", "*_yaml")
 BUILD_INFO = "_build_info.json"  # written by setup.py into the built package
 
@@ -50,8 +63,12 @@ def _code_identity() -> dict:
     commit, origin = git_commit(), "checkout"
     if commit is None:
         commit, origin = _built_commit(), "build"
-    return {"version": installed, "source_sha256": source_sha256(), "commit": commit,
-            "commit_from": origin if commit else None}
+    return {
+        "version": installed,
+        "source_sha256": source_sha256(),
+        "commit": commit,
+        "commit_from": origin if commit else None,
+    }
 
 
 def source_sha256() -> str:
@@ -87,14 +104,26 @@ def git_commit() -> str | None:
     if not (root / "pyproject.toml").is_file() or not (root / "benchmark").is_dir():
         return None
     try:
-        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=10)
+        top = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root:
             return None
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return (commit + ("+dirty" if dirty else "")) or None
@@ -111,7 +140,8 @@ def _built_commit() -> str | None:
 def machine() -> str:
     import os
 
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.machine()}"
+    return f"{system}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def cpu_model() -> str | None:
@@ -120,17 +150,25 @@ def cpu_model() -> str | None:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return platform.processor() or None
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    return next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None
+    )
 
 
 def bench_header(script: str, argv: list[str] | None = None) -> dict:
-    """The fields every speed script's JSON begins with: the command that reproduces it, the
-    code it measured (read here, at the script's start), the machine, CPU and date. Call it
-    before the measurement."""
+    """The fields every speed script's JSON begins with (`script`: its name in perf/): the
+    command that reproduces it, the code it measured (read here, at the script's start), the
+    machine, CPU and date. Call it before the measurement."""
     code = code_identity()
-    return {"command": command_line(argv, f"python -m promot_bench.{script}"),
-            "code": code, "git_commit": code["commit"], "versions": package_versions(),
-            "machine": machine(), "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d")}
+    return {
+        "command": command_line(argv, f"python -m promot_bench.perf.{script}"),
+        "code": code,
+        "git_commit": code["commit"],
+        "versions": package_versions(),
+        "machine": machine(),
+        "cpu": cpu_model(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def header(command: str, argv: list[str] | None = None) -> dict:

@@ -52,8 +52,11 @@ def is_main() -> bool:
 
 def is_parallel() -> bool:
     """Whether this process has partners in a started process group."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized() \
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
         and torch.distributed.get_world_size() > 1
+    )
 
 
 def init_group() -> None:
@@ -82,8 +85,10 @@ def launch_kind() -> str:
     """'single', 'ddp' or 'fsdp', from the environment the launcher set (an FSDP launch shards
     even with one process, so the sharded path can be checked on a single GPU)."""
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
-        raise UsageError("DeepSpeed launches are not supported: use `accelerate launch --multi_gpu` (DDP) "
-                         "or `accelerate launch --use_fsdp` (FSDP)")
+        raise UsageError(
+            "DeepSpeed launches are not supported: use `accelerate launch --multi_gpu` (DDP) "
+            "or `accelerate launch --use_fsdp` (FSDP)"
+        )
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         return "fsdp"
     return "single" if world_size() == 1 else "ddp"
@@ -104,7 +109,11 @@ class SingleProcess:
     kind = "single"
 
     def __init__(self, model, stage, label_smoothing: float):
-        self.model, self.soft_prompt, self.label_smoothing = model, stage.soft_prompt, label_smoothing
+        self.model, self.soft_prompt, self.label_smoothing = (
+            model,
+            stage.soft_prompt,
+            label_smoothing,
+        )
         # name -> (tensor, learning rate): what the optimizer steps
         self.trainable = stage.trainable
 
@@ -161,7 +170,7 @@ class Collective(SingleProcess):
 
     def loss(self, rows: list[dict], pad_id: int) -> tuple[torch.Tensor, dict]:
         whole = collate(rows, pad_id)
-        mine = on_device(collate(rows[self.rank::self.world], pad_id), self.device)
+        mine = on_device(collate(rows[self.rank :: self.world], pad_id), self.device)
         # Mean over this process's target tokens -> its share of the whole batch's sum, times
         # the world size because DDP and FSDP average gradients over processes.
         share = target_count(mine, self.shifted) / target_count(whole, self.shifted)
@@ -184,14 +193,23 @@ class DataParallel(Collective):
         from accelerate import Accelerator
         from accelerate.utils import DistributedType, InitProcessGroupKwargs
 
-        self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
-                                       kwargs_handlers=[InitProcessGroupKwargs(timeout=WAIT)])
-        if self.accelerator.distributed_type not in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
-            raise UsageError(f"{self.accelerator.distributed_type.value} launches are not supported: use "
-                             "`accelerate launch --multi_gpu` (DDP) or `accelerate launch --use_fsdp` (FSDP)")
+        self.accelerator = Accelerator(
+            cpu=not torch.cuda.is_available(),
+            kwargs_handlers=[InitProcessGroupKwargs(timeout=WAIT)],
+        )
+        if self.accelerator.distributed_type not in (
+            DistributedType.MULTI_CPU,
+            DistributedType.MULTI_GPU,
+        ):
+            raise UsageError(
+                f"{self.accelerator.distributed_type.value} launches are not supported: use "
+                "`accelerate launch --multi_gpu` (DDP) or `accelerate launch --use_fsdp` (FSDP)"
+            )
         super().__init__(model, stage, label_smoothing)
         # DDP leaves frozen parameters out of the gradient reduction (they need no grad).
-        self.module = self.accelerator.prepare(LossModule(model, stage.soft_prompt, label_smoothing))
+        self.module = self.accelerator.prepare(
+            LossModule(model, stage.soft_prompt, label_smoothing)
+        )
 
 
 class FullySharded(Collective):
@@ -206,25 +224,34 @@ class FullySharded(Collective):
             if "MASTER_ADDR" in os.environ:
                 torch.distributed.init_process_group(backend, timeout=WAIT)
             else:  # one process, started without a launcher
-                torch.distributed.init_process_group(backend, store=torch.distributed.HashStore(), rank=0,
-                                                     world_size=1)
+                torch.distributed.init_process_group(
+                    backend, store=torch.distributed.HashStore(), rank=0, world_size=1
+                )
         super().__init__(model, stage, label_smoothing)
         strategy = os.environ.get("FSDP_SHARDING_STRATEGY", "FULL_SHARD").upper()
         if strategy not in ("FULL_SHARD", "SHARD_GRAD_OP", "1", "2"):
-            raise UsageError(f"FSDP sharding strategy {strategy} is not supported: use FULL_SHARD or SHARD_GRAD_OP")
-        # SHARD_GRAD_OP keeps the gathered weights from forward to backward (more memory, less traffic).
+            raise UsageError(
+                f"FSDP sharding strategy {strategy} is not supported: use FULL_SHARD or "
+                "SHARD_GRAD_OP"
+            )
+        # SHARD_GRAD_OP keeps the gathered weights from forward to backward (more memory, less
+        # traffic).
         reshard = strategy in ("FULL_SHARD", "1")
         mesh = init_device_mesh(model.device.type, (self.world,))
         original = LossModule(model, stage.soft_prompt, label_smoothing)
         name_of = {id(t): name for name, t in original.named_parameters(remove_duplicate=False)}
-        self.module = copy.deepcopy(original).train()  # only ever trains; the runner's model validates
+        self.module = copy.deepcopy(
+            original
+        ).train()  # only ever trains; the runner's model validates
         blocks = set(getattr(model, "_no_split_modules", None) or ())
         for module in self.module.modules():
             if type(module).__name__ in blocks:
                 fully_shard(module, mesh=mesh, reshard_after_forward=reshard)
         fully_shard(self.module, mesh=mesh, reshard_after_forward=reshard)
         shards = dict(self.module.named_parameters(remove_duplicate=False))
-        self.trainable = {name: (shards[name_of[id(t)]], lr) for name, (t, lr) in stage.trainable.items()}
+        self.trainable = {
+            name: (shards[name_of[id(t)]], lr) for name, (t, lr) in stage.trainable.items()
+        }
         # (the runner's tensor, its shard in the training copy), in one order on every process
         self.pairs = [(t, self.trainable[name][0]) for name, (t, _) in stage.trainable.items()]
 
@@ -234,17 +261,28 @@ class FullySharded(Collective):
                 full.copy_(shard.full_tensor())  # an all-gather: every process calls it in turn
 
     def optimizer_state(self, optimizer) -> dict:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_optimizer_state_dict,
+        )
 
         # The whole state, gathered on the main process (the one that writes checkpoints).
-        return get_optimizer_state_dict(self.module, optimizer,
-                                        options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        return get_optimizer_state_dict(
+            self.module, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
 
     def load_optimizer_state(self, optimizer, state: dict) -> None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_optimizer_state_dict,
+        )
 
-        set_optimizer_state_dict(self.module, optimizer, state,
-                                 options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+        set_optimizer_state_dict(
+            self.module,
+            optimizer,
+            state,
+            options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True),
+        )
 
 
 def strategy(model, stage, label_smoothing: float) -> SingleProcess:

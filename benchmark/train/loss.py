@@ -21,7 +21,9 @@ def model_inputs(model, batch: dict, soft_prompt=None) -> dict:
     return soft_prompt.prepend(model, **tensors)
 
 
-def compute_loss(model, batch: dict, soft_prompt=None, label_smoothing: float = 0.0) -> torch.Tensor:
+def compute_loss(
+    model, batch: dict, soft_prompt=None, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Mean cross-entropy over target tokens (labels != -100)."""
     # The shared-prefix path pays on CPUs (promot-1shot 1.66x per step); on a GPU, where small
     # batches are bound by kernel launches, it cost ProMoT's model stage 1.42x (H100,
@@ -49,8 +51,12 @@ def plain_loss(model, batch: dict, soft_prompt=None, label_smoothing: float = 0.
             logits, labels = model(**inputs, logits_to_keep=keep).logits, labels[:, keep]
         else:
             logits = model(**inputs).logits[:, :-1]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
-                           ignore_index=IGNORE, label_smoothing=label_smoothing)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1),
+        ignore_index=IGNORE,
+        label_smoothing=label_smoothing,
+    )
 
 
 def accepts_logits_to_keep(model) -> bool:

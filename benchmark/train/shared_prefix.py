@@ -31,7 +31,9 @@ def cache_argument(model) -> str | None:
     return next((name for name in ("cache", "past_key_values") if name in parameters), None)
 
 
-def shared_length(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> int:
+def shared_length(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+) -> int:
     """How many leading tokens every row has in common, stopping before the position whose
     logits predict the first target token of any row (right-padded rows)."""
     same = (input_ids == input_ids[:1]).all(0) & attention_mask.bool().all(0)
@@ -65,13 +67,23 @@ def loss(model, batch: dict, soft_prompt, label_smoothing: float) -> torch.Tenso
 
     rest_ids, rest_labels = ids[:, n:], labels[:, n:]
     full_mask = torch.cat([mask.new_ones(ids.shape[0], width), mask[:, n:]], dim=1)
-    positions = torch.arange(width, width + rest_ids.shape[1], device=ids.device).expand(ids.shape[0], -1)
+    positions = torch.arange(width, width + rest_ids.shape[1], device=ids.device).expand(
+        ids.shape[0], -1
+    )
     # Position j of the rest predicts rest token j + 1; only those predicting a target matter.
     targets = rest_labels[:, 1:]
     keep = (targets != IGNORE).any(0).nonzero().squeeze(-1)
-    out = model(input_ids=rest_ids, attention_mask=full_mask, position_ids=positions, logits_to_keep=keep,
-                **{argument: cache})
+    out = model(
+        input_ids=rest_ids,
+        attention_mask=full_mask,
+        position_ids=positions,
+        logits_to_keep=keep,
+        **{argument: cache},
+    )
     logits = out.logits
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                             targets[:, keep].reshape(-1), ignore_index=IGNORE,
-                                             label_smoothing=label_smoothing)
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        targets[:, keep].reshape(-1),
+        ignore_index=IGNORE,
+        label_smoothing=label_smoothing,
+    )

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from promot_bench.store import faults
 from promot_bench.errors import RunError, UsageError
+from promot_bench.store import faults
 
 TENSOR_KEY = "soft_prompt"
 INIT_METHODS = ("vocab", "text", "random")
@@ -29,7 +29,9 @@ class SoftPrompt(nn.Module):
     def __init__(self, weight: torch.Tensor, init: str = "given", seed: int | None = None):
         super().__init__()
         if weight.ndim != 2 or weight.shape[0] < 1:
-            raise UsageError(f"a soft prompt is a [length, hidden_size] matrix, got shape {tuple(weight.shape)}")
+            raise UsageError(
+                f"a soft prompt is a [length, hidden_size] matrix, got shape {tuple(weight.shape)}"
+            )
         self.weight = nn.Parameter(weight)
         self.init = init
         self.seed = seed
@@ -43,7 +45,10 @@ class SoftPrompt(nn.Module):
         return self.weight.shape[1]
 
     def extra_repr(self) -> str:
-        return f"length={self.length}, hidden_size={self.hidden_size}, init={self.init}, seed={self.seed}"
+        return (
+            f"length={self.length}, hidden_size={self.hidden_size}, init={self.init}, "
+            f"seed={self.seed}"
+        )
 
     # ---- constructors -------------------------------------------------------------------------
 
@@ -76,12 +81,20 @@ class SoftPrompt(nn.Module):
         std = embed.weight.detach().float().std().item() * scale
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(_check_length(length), embed.weight.shape[1], generator=generator) * std
-        return cls(noise.to(device=embed.weight.device, dtype=embed.weight.dtype), init="random", seed=seed)
+        return cls(
+            noise.to(device=embed.weight.device, dtype=embed.weight.dtype), init="random", seed=seed
+        )
 
     # ---- attaching ----------------------------------------------------------------------------
 
-    def prepend(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, **passthrough) -> dict:
+    def prepend(
+        self,
+        model,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **passthrough,
+    ) -> dict:
         """Keyword arguments for `model(**kwargs)` (or `model.generate`) with the prompt attached.
 
         `passthrough` (e.g. `decoder_input_ids`) is returned unchanged."""
@@ -98,12 +111,18 @@ class SoftPrompt(nn.Module):
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {"length": str(self.length), "hidden_size": str(self.hidden_size),
-                    "init": self.init, "seed": "" if self.seed is None else str(self.seed),
-                    "dtype": str(self.weight.dtype).removeprefix("torch.")}
+        metadata = {
+            "length": str(self.length),
+            "hidden_size": str(self.hidden_size),
+            "init": self.init,
+            "seed": "" if self.seed is None else str(self.seed),
+            "dtype": str(self.weight.dtype).removeprefix("torch."),
+        }
         tmp = path.with_name(f".{path.name}.tmp")
         try:  # written beside and renamed, so a crash never leaves a half-written prompt
-            save_file({TENSOR_KEY: self.weight.detach().cpu().contiguous()}, str(tmp), metadata=metadata)
+            save_file(
+                {TENSOR_KEY: self.weight.detach().cpu().contiguous()}, str(tmp), metadata=metadata
+            )
             faults.point("prompt-save")
             os.replace(tmp, path)
         finally:
@@ -122,12 +141,16 @@ class SoftPrompt(nn.Module):
                 metadata = handle.metadata() or {}
                 weight = handle.get_tensor(TENSOR_KEY)
         except Exception as exc:  # truncated, corrupt, or not a safetensors file at all
-            raise RunError(f"soft prompt file {path} is damaged or not a soft prompt "
-                           f"({type(exc).__name__}: {str(exc).strip() or 'unreadable'})") from None
+            raise RunError(
+                f"soft prompt file {path} is damaged or not a soft prompt "
+                f"({type(exc).__name__}: {str(exc).strip() or 'unreadable'})"
+            ) from None
         expected = (metadata.get("length"), metadata.get("hidden_size"))
         if weight.ndim != 2 or expected != (str(weight.shape[0]), str(weight.shape[1])):
-            raise RunError(f"soft prompt file {path} is inconsistent: tensor shape {tuple(weight.shape)}, "
-                           f"metadata length/hidden_size {expected}")
+            raise RunError(
+                f"soft prompt file {path} is inconsistent: tensor shape {tuple(weight.shape)}, "
+                f"metadata length/hidden_size {expected}"
+            )
         seed = metadata.get("seed", "")
         seed = int(seed) if seed.lstrip("-").isdigit() else None
         return cls(weight, init=metadata.get("init", "given"), seed=seed)
@@ -152,13 +175,23 @@ class PromptSet(nn.Module):
     def length(self) -> int:
         return self[self.tasks[0]].length
 
-    def prepend(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, tasks: list[str] | None = None, **passthrough) -> dict:
+    def prepend(
+        self,
+        model,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        tasks: list[str] | None = None,
+        **passthrough,
+    ) -> dict:
         if tasks is None or len(tasks) != input_ids.shape[0]:
             raise RunError("a prompt set needs the task of every row")
         unknown = sorted(set(tasks) - set(self.tasks))
         if unknown:
-            raise RunError(f"no soft prompt for task(s) {', '.join(unknown)}: the set has {', '.join(self.tasks)}")
+            raise RunError(
+                f"no soft prompt for task(s) {', '.join(unknown)}: the set has "
+                f"{', '.join(self.tasks)}"
+            )
         rows = torch.stack([self[task].weight for task in tasks])
         return attach(model, rows, input_ids, attention_mask, labels, **passthrough)
 
@@ -171,14 +204,22 @@ def for_task(prompt, task: str):
     return prompt[task] if isinstance(prompt, PromptSet) else prompt
 
 
-def attach(model, weight: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-           labels: torch.Tensor | None = None, **passthrough) -> dict:
+def attach(
+    model,
+    weight: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    **passthrough,
+) -> dict:
     """Prepend `weight` ([length, hidden], or [batch, length, hidden]: one prompt per row)."""
     embed = model.get_input_embeddings()
     hidden = weight.shape[-1]
     if embed.weight.shape[1] != hidden:
-        raise UsageError(f"the soft prompt has hidden size {hidden} but the model's "
-                         f"embeddings have {embed.weight.shape[1]}: it was trained for another model")
+        raise UsageError(
+            f"the soft prompt has hidden size {hidden} but the model's "
+            f"embeddings have {embed.weight.shape[1]}: it was trained for another model"
+        )
     length = weight.shape[-2]
     tokens = embed(input_ids)
     # `.to` keeps the autograd link, so the same call serves training.
@@ -189,8 +230,11 @@ def attach(model, weight: torch.Tensor, input_ids: torch.Tensor, attention_mask:
     # (a plain concatenation), after the pads for left padding.
     starts = (attention_mask.cumsum(-1) == 0).sum(-1)
     ones = torch.ones(length, dtype=attention_mask.dtype, device=attention_mask.device)
-    out = {"inputs_embeds": _insert(tokens, prompt, starts),
-           "attention_mask": _insert(attention_mask, ones, starts), **passthrough}
+    out = {
+        "inputs_embeds": _insert(tokens, prompt, starts),
+        "attention_mask": _insert(attention_mask, ones, starts),
+        **passthrough,
+    }
     if model.config.is_encoder_decoder:
         if labels is not None:  # labels belong to the decoder: untouched
             out["labels"] = labels
@@ -224,4 +268,6 @@ def _insert(rows: torch.Tensor, block: torch.Tensor, starts: torch.Tensor) -> to
         block = block.expand(rows.shape[0], *block.shape)
     if not bool(starts.any()):
         return torch.cat([block, rows], dim=1)
-    return torch.stack([torch.cat([row[:s], b, row[s:]]) for row, b, s in zip(rows, block, starts.tolist())])
+    return torch.stack(
+        [torch.cat([row[:s], b, row[s:]]) for row, b, s in zip(rows, block, starts.tolist())]
+    )

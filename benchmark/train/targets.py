@@ -24,15 +24,19 @@ def load_task(name: str, manager):
     except Exception as exc:  # lm-eval raises assorted errors for unknown names
         raise UsageError(f"unknown task '{name}' ({type(exc).__name__}: {exc})") from None
     if len(tasks) != 1 or not hasattr(next(iter(tasks.values())), "doc_to_text"):
-        raise UsageError(f"'{name}' is a group, not a single task: name one of its tasks as the target")
+        raise UsageError(
+            f"'{name}' is a group, not a single task: name one of its tasks as the target"
+        )
     return next(iter(tasks.values()))
 
 
 def training_examples(task, name: str | None = None) -> list[Example]:
     name = name or task.config.task
     if task.config.output_type not in SUPPORTED:
-        raise UsageError(f"task '{name}' has output type {task.config.output_type}, which cannot be "
-                         f"turned into training targets (supported: {', '.join(SUPPORTED)})")
+        raise UsageError(
+            f"task '{name}' has output type {task.config.output_type}, which cannot be "
+            f"turned into training targets (supported: {', '.join(SUPPORTED)})"
+        )
     if not task.has_training_docs():
         raise UsageError(f"task '{name}' has no training split to fine-tune on")
     delimiter = task.config.target_delimiter

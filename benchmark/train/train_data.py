@@ -24,15 +24,24 @@ class Example:
 def encode(tokenizer, example: Example, is_encoder_decoder: bool, max_length: int) -> dict:
     """Token ids and labels for one example; the prompt is cut from the left if too long."""
     prompt_ids = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-    target_ids = tokenizer(example.target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    target_ids = tokenizer(example.target, add_special_tokens=False)["input_ids"] + [
+        tokenizer.eos_token_id
+    ]
     if is_encoder_decoder:
-        return {"input_ids": prompt_ids[-max_length:], "labels": target_ids[:max_length], "task": example.task}
+        return {
+            "input_ids": prompt_ids[-max_length:],
+            "labels": target_ids[:max_length],
+            "task": example.task,
+        }
     if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", False):
         prompt_ids = [tokenizer.bos_token_id] + prompt_ids
-    target_ids = target_ids[:max_length - 1]
-    prompt_ids = prompt_ids[-(max_length - len(target_ids)):]
-    return {"input_ids": prompt_ids + target_ids, "labels": [IGNORE] * len(prompt_ids) + target_ids,
-            "task": example.task}
+    target_ids = target_ids[: max_length - 1]
+    prompt_ids = prompt_ids[-(max_length - len(target_ids)) :]
+    return {
+        "input_ids": prompt_ids + target_ids,
+        "labels": [IGNORE] * len(prompt_ids) + target_ids,
+        "task": example.task,
+    }
 
 
 def collate(rows: list[dict], pad_id: int) -> dict:
@@ -44,9 +53,12 @@ def collate(rows: list[dict], pad_id: int) -> dict:
 
     batch = {"input_ids": pad("input_ids", pad_id), "labels": pad("labels", IGNORE)}
     width = batch["input_ids"].shape[1]
-    batch["attention_mask"] = torch.tensor([[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"]))
-                                            for r in rows])
-    batch["tasks"] = [r.get("task", "") for r in rows]  # multi-task training attaches each row's own prompt
+    batch["attention_mask"] = torch.tensor(
+        [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
+    )
+    batch["tasks"] = [
+        r.get("task", "") for r in rows
+    ]  # multi-task training attaches each row's own prompt
     return batch
 
 

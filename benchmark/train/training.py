@@ -20,11 +20,11 @@ from typing import Callable
 
 import torch
 
-from promot_bench.store.cache import atomic_write_text
 from promot_bench.config import TrainConfig
-from promot_bench.store import faults
-from promot_bench.train import distributed
 from promot_bench.errors import RunError
+from promot_bench.store import faults
+from promot_bench.store.cache import atomic_write_text
+from promot_bench.train import distributed
 from promot_bench.train.train_data import Example, batch_indices, encode
 
 
@@ -49,8 +49,12 @@ class StageReport:
     best_score: float | None = None
     resumed_from: int = 0
     history: list = field(default_factory=list)  # [step, loss] at every step
-    grad_norms: list = field(default_factory=list)  # the gradient's norm before clipping, every step
-    validation: list = field(default_factory=list)  # [step, score] at every checkpoint (keep-best's view)
+    grad_norms: list = field(
+        default_factory=list
+    )  # the gradient's norm before clipping, every step
+    validation: list = field(
+        default_factory=list
+    )  # [step, score] at every checkpoint (keep-best's view)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -69,8 +73,13 @@ def make_optimizer(cfg: TrainConfig, trainable: dict) -> torch.optim.Optimizer:
         from transformers.optimization import Adafactor
 
         # The study's setting: a fixed learning rate, no relative-step or parameter scaling.
-        return Adafactor(param_groups, scale_parameter=False, relative_step=False, warmup_init=False,
-                         weight_decay=cfg.weight_decay)
+        return Adafactor(
+            param_groups,
+            scale_parameter=False,
+            relative_step=False,
+            warmup_init=False,
+            weight_decay=cfg.weight_decay,
+        )
     # Not `fused=True`: it is 0.09 s instead of 0.40 s per step on the embedded model's weights,
     # but with it `joint` (a 0.3-lr prompt and the weights in one optimizer) collapsed to
     # answering "False" on nli seed 0 (50%; 100% with the default). Its updates match the
@@ -91,6 +100,7 @@ def lr_factor(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
         if cfg.schedule == "linear":
             return max(0.0, (steps - step) / max(1, steps - cfg.warmup_steps))
         return 1.0
+
     return factor
 
 
@@ -138,11 +148,21 @@ def read_safetensors(path: Path) -> dict:
     try:
         return load_file(str(path))
     except Exception as exc:
-        raise RunError(f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to retrain") from None
+        raise RunError(
+            f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to retrain"
+        ) from None
 
 
-def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: TrainConfig,
-              folder: Path, validate: Validator | None = None, progress: bool = True) -> StageReport:
+def run_stage(
+    stage: Stage,
+    model,
+    tokenizer,
+    examples: list[Example],
+    cfg: TrainConfig,
+    folder: Path,
+    validate: Validator | None = None,
+    progress: bool = True,
+) -> StageReport:
     """Train one stage, resuming from `folder` if an earlier run left checkpoints there."""
     from promot_bench.run.progress import Phase
 
@@ -168,8 +188,10 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
     if state is not None:
         # Sharded optimizer state is kept by parameter name, the others' by position.
         if (state.get("parallel") == "fsdp") != (parallel.kind == "fsdp"):
-            raise RunError(f"checkpoint {latest} was written by a {state.get('parallel', 'single')} run and "
-                           f"cannot resume under {parallel.kind}; relaunch the same way or delete it")
+            raise RunError(
+                f"checkpoint {latest} was written by a {state.get('parallel', 'single')} run and "
+                f"cannot resume under {parallel.kind}; relaunch the same way or delete it"
+            )
         parallel.load_optimizer_state(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -177,7 +199,9 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         start = report.resumed_from = state["step"]
         best_score = state["best_score"]
 
-    encoded = [encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples]
+    encoded = [
+        encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples
+    ]
     main = distributed.is_main()
     model.train()
     bar = Phase(f"train {stage.name}", stage.steps, initial=start, enabled=progress and main)
@@ -185,16 +209,25 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
     for step in range(start, stage.steps):
         loss_sum, tokens = 0.0, 0
         for micro in range(cfg.grad_accum):
-            rows = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed,
-                                                      step * cfg.grad_accum + micro)]
+            rows = [
+                encoded[i]
+                for i in batch_indices(
+                    len(encoded), cfg.batch_size, cfg.seed, step * cfg.grad_accum + micro
+                )
+            ]
             with autocast(cfg.precision, model.device):
                 loss, batch = parallel.loss(rows, tokenizer.pad_token_id)
             value = parallel.backward(loss / cfg.grad_accum)
             if not math.isfinite(value):
-                last = f"the last good checkpoint (step {start}) is kept in {folder}" if latest.is_file() \
+                last = (
+                    f"the last good checkpoint (step {start}) is kept in {folder}"
+                    if latest.is_file()
                     else "no checkpoint was written"
-                raise RunError(f"stage '{stage.name}': the loss became {value} at step {step}; "
-                               f"training stopped ({last}); try a lower learning rate")
+                )
+                raise RunError(
+                    f"stage '{stage.name}': the loss became {value} at step {step}; "
+                    f"training stopped ({last}); try a lower learning rate"
+                )
             loss_sum += value
             tokens += int(batch["attention_mask"].sum())
         report.grad_norms.append(round(parallel.clip(cfg.clip_norm), 6))
@@ -206,7 +239,10 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
         report.history.append([step + 1, loss_sum])
         report.final_loss = loss_sum
         elapsed = time.perf_counter() - clock
-        bar.set_postfix(loss=f"{loss_sum:.4f}", tok_s=f"{report.tokens / max(elapsed + report.seconds, 1e-9):.0f}")
+        bar.set_postfix(
+            loss=f"{loss_sum:.4f}",
+            tok_s=f"{report.tokens / max(elapsed + report.seconds, 1e-9):.0f}",
+        )
         bar.update()
 
         finished = step + 1 == stage.steps
@@ -214,7 +250,9 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
             parallel.sync()  # the runner's model now holds the trained values
             if validate is not None:
                 model.eval()
-                scored = validate(step + 1)  # every process scores its share of the validation items
+                scored = validate(
+                    step + 1
+                )  # every process scores its share of the validation items
                 score = distributed.main_decides(lambda: scored)  # the main process's is the total
                 model.train()
                 report.validation.append([step + 1, score])
@@ -224,12 +262,23 @@ def run_stage(stage: Stage, model, tokenizer, examples: list[Example], cfg: Trai
                         save_safetensors(folder / "best.safetensors", tensors_of(stage))
             report.seconds += time.perf_counter() - clock
             clock = time.perf_counter()
-            optimizer_state = parallel.optimizer_state(optimizer)  # gathered: every process takes part
+            optimizer_state = parallel.optimizer_state(
+                optimizer
+            )  # gathered: every process takes part
             if main:
-                _write_checkpoint(latest, {
-                    "tensors": tensors_of(stage), "optimizer": optimizer_state, "parallel": parallel.kind,
-                    "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "step": step + 1,
-                    "best_score": best_score, "report": report.to_dict()})
+                _write_checkpoint(
+                    latest,
+                    {
+                        "tensors": tensors_of(stage),
+                        "optimizer": optimizer_state,
+                        "parallel": parallel.kind,
+                        "scheduler": scheduler.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "step": step + 1,
+                        "best_score": best_score,
+                        "report": report.to_dict(),
+                    },
+                )
             parallel.barrier()
     bar.close()
     model.eval()
@@ -254,5 +303,6 @@ def _read_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, weights_only=False)
     except Exception as exc:
-        raise RunError(f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to restart "
-                       "the stage") from None
+        raise RunError(
+            f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to restart the stage"
+        ) from None

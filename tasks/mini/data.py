@@ -25,5 +25,7 @@ def read_splits(folder: Path) -> datasets.DatasetDict:
     splits = {}
     for split in SPLITS:
         with (folder / f"{split}.jsonl").open(encoding="utf-8") as handle:
-            splits[split] = datasets.Dataset.from_list([json.loads(line) for line in handle if line.strip()])
+            splits[split] = datasets.Dataset.from_list(
+                [json.loads(line) for line in handle if line.strip()]
+            )
     return datasets.DatasetDict(splits)

@@ -1,11 +1,24 @@
 """promot_mini scoring: the study's post-processing and metrics (tasks/metrics.py) mapped onto
 the mini data's fields. Classification labels are stored as words ("True"/"False"/"Neither")."""
 
-from promot_bench.tasks.metrics import (bleu_aggregation, chrf_aggregation, classification_scores,
-                                        qa_scores, summary_scores, translation_pair)
+from promot_bench.tasks.metrics import (
+    bleu_aggregation,
+    chrf_aggregation,
+    classification_scores,
+    qa_scores,
+    summary_scores,
+    translation_pair,
+)
 
-__all__ = ["bleu_aggregation", "chrf_aggregation", "classification_2way", "classification_3way", "qa_process_results",
-           "translation_process_results", "summary_process_results"]
+__all__ = [
+    "bleu_aggregation",
+    "chrf_aggregation",
+    "classification_2way",
+    "classification_3way",
+    "qa_process_results",
+    "translation_process_results",
+    "summary_process_results",
+]
 
 TWO_WAY = ("True", "False")
 THREE_WAY = ("True", "False", "Neither")

@@ -20,9 +20,10 @@ Optional keys: `revision`, `data_files` (passed to `datasets.load_dataset`; a li
 patterns per split lets one YAML read every layout the Hub's exports have used, since a
 wildcard that matches nothing is skipped), `stream_splits`: read only these splits, by
 streaming them, for datasets whose unused splits are huge (WMT train sets hold millions of
-pairs), and `head_rows` ({split: n}): read only the first n rows of a split. The few-shot split is cut to its first `FEWSHOT_ROWS` rows, streamed when the Hub is
-read: lm-eval lists the whole few-shot split and runs `process_docs` over it, while
-`sampler: first_n` uses only its first k rows.
+pairs), and `head_rows` ({split: n}): read only the first n rows of a split. The few-shot
+split is cut to its first `FEWSHOT_ROWS` rows, streamed when the Hub is read: lm-eval lists
+the whole few-shot split and runs `process_docs` over it, while `sampler: first_n` uses only
+its first k rows.
 
 Test-only override: when the environment variable PROMOT_BENCH_SUITE_DATA names a folder,
 the splits come from `<folder>/<task>/<split>.jsonl` instead (rows in the Hub dataset's own
@@ -87,10 +88,18 @@ def _load_hub(
     options = {"revision": revision} if revision else {}
     try:
         if stream_splits:
-            splits = {s: _stream(path, name, s, options, data_files) for s in stream_splits if s not in heads}
+            splits = {
+                s: _stream(path, name, s, options, data_files)
+                for s in stream_splits
+                if s not in heads
+            }
         else:
             rest = {s: f for s, f in (data_files or {}).items() if s not in heads}
-            splits = dict(datasets.load_dataset(path, name, **options, **({"data_files": rest} if rest else {})))
+            splits = dict(
+                datasets.load_dataset(
+                    path, name, **options, **({"data_files": rest} if rest else {})
+                )
+            )
         for split, rows in heads.items():
             if split in splits:
                 splits[split] = _head(splits[split], rows)
@@ -159,7 +168,8 @@ def _describe(spec: dict[str, Any]) -> str:
         text += f" @ {spec['revision']}"
     if spec.get("data_files"):
         text += ", files " + "; ".join(
-            f"{split}: {' or '.join(_as_list(patterns))}" for split, patterns in spec["data_files"].items()
+            f"{split}: {' or '.join(_as_list(patterns))}"
+            for split, patterns in spec["data_files"].items()
         )
     return text
 

@@ -31,29 +31,102 @@ CASES = [
     (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], 2, "--suite"),
     (["run", "--tuner", "ft", "--train", "nli", "--preset", "huge"], 2, "unknown preset"),
     (["run", "--tuner", "ft", "--train", "nli", "--shots", "3"], 2, "--shots 3"),
-    (["run", "--tuner", "ft", "--train", "nli", "--shots", "-1", "--eval-tasks", "promot_mini_nli3"], 2, "--shots"),
-    (["run", "--tuner", "ft", "--train", "nli", "--shots", "99", "--eval-tasks", "promot_mini_nli3"], 2, "--shots"),
+    (
+        [
+            "run",
+            "--tuner",
+            "ft",
+            "--train",
+            "nli",
+            "--shots",
+            "-1",
+            "--eval-tasks",
+            "promot_mini_nli3",
+        ],
+        2,
+        "--shots",
+    ),
+    (
+        [
+            "run",
+            "--tuner",
+            "ft",
+            "--train",
+            "nli",
+            "--shots",
+            "99",
+            "--eval-tasks",
+            "promot_mini_nli3",
+        ],
+        2,
+        "--shots",
+    ),
     (["run", "--tuner", "ft", "--train", "nli", "--limit", "0"], 2, "--limit"),
     (["run", "--tuner", "ft", "--train", "nli", "--limit", "many"], 2, "--limit"),
     (["run", "--tuner", "ft", "--train", "nli", "--steps", "0"], 2, "--steps"),
     (["run", "--tuner", "ft", "--train", "nli", "--seed", "abc"], 2, "--seed"),
     (["run", "--tuner", "ft", "--train", "nli", "--set", "lr=abc"], 2, "setting lr"),
     (["run", "--tuner", "ft", "--train", "nli", "--set", "lr"], 2, "KEY=VALUE"),
-    (["run", "--tuner", "ft", "--train", "nli", "--set", "lr=nan"], 2, "lr must be a positive finite"),
-    (["run", "--tuner", "ft", "--train", "nli", "--set", "no_such_setting=1"], 2, "unknown setting"),
-    (["run", "--tuner", "ft", "--train", "nli", "--set", "batch_size=" + "9" * 400], 2, "batch_size"),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--set", "lr=nan"],
+        2,
+        "lr must be a positive finite",
+    ),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--set", "no_such_setting=1"],
+        2,
+        "unknown setting",
+    ),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--set", "batch_size=" + "9" * 400],
+        2,
+        "batch_size",
+    ),
     (["run", "--tuner", "ft", "--train", ""], 2, "empty target"),
     (["run", "--tuner", "ft", "--train", "nli+nli"], 2, "twice"),
     (["run", "--tuner", "ft", "--train", "nli+en-fr-then-nli", "--suite", "mini-v1"], 2, "mixes"),
-    (["run", "--tuner", "promot-1shot", "--train", "nli+en-fr", "--suite", "mini-v1"], 2, "cannot train on several targets"),
+    (
+        ["run", "--tuner", "promot-1shot", "--train", "nli+en-fr", "--suite", "mini-v1"],
+        2,
+        "cannot train on several targets",
+    ),
     (["run", "--tuner", "ft", "--train", "nli", "--eval-tasks", ""], 2, "--eval-tasks"),
-    (["run", "--tuner", "ft", "--train", "nli", "--eval-tasks", "promot_mini_nli3,,x"], 2, "--eval-tasks"),
-    (["run", "--tuner", "ft", "--train", "nli", "--eval-tasks", "no_such_probe_xyz"], 2, "no_such_probe_xyz"),
-    (["run", "--tuner", "ft", "--train", "nli", "--include-path", "{root}/missing"], 2, "--include-path"),
-    (["run", "--tuner", "ft", "--train", "nli", "--include-path", "{root}/broken_yamls",
-      "--eval-tasks", "broken_task"], 2, "broken_task"),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--eval-tasks", "promot_mini_nli3,,x"],
+        2,
+        "--eval-tasks",
+    ),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--eval-tasks", "no_such_probe_xyz"],
+        2,
+        "no_such_probe_xyz",
+    ),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--include-path", "{root}/missing"],
+        2,
+        "--include-path",
+    ),
+    (
+        [
+            "run",
+            "--tuner",
+            "ft",
+            "--train",
+            "nli",
+            "--include-path",
+            "{root}/broken_yamls",
+            "--eval-tasks",
+            "broken_task",
+        ],
+        2,
+        "broken_task",
+    ),
     (["run", "--tuner", "ft", "--train", "nli", "--model", "{root}/a_file"], 2, "a_file"),
-    (["run", "--tuner", "ft", "--train", "nli", "--model", "{root}/no_model_here"], 2, "no_model_here"),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--model", "{root}/no_model_here"],
+        2,
+        "no_model_here",
+    ),
     (["run", "--tuner", "ft", "--train", "nli", "--out-of-place"], 2, "unrecognized"),
     (["sweep", "--tuners", "ft,,pt", "--train", "nli"], 2, "--tuners"),
     (["sweep", "--tuners", "ft,ft", "--train", "nli"], 2, "twice"),
@@ -61,7 +134,11 @@ CASES = [
     (["sweep", "--tuners", "ft", "--train", "nli,bogus_target_xyz"], 2, "bogus_target_xyz"),
     (["diagnose", "--tuner", "ft,ft", "--train", "nli"], 2, "twice"),
     (["diagnose", "--tuner", "ft", "--train", "nli", "--every", "0"], 2, "--every"),
-    (["diagnose", "--tuner", "ft", "--train", "nli-then-en-fr", "--suite", "mini-v1"], 2, "one target"),
+    (
+        ["diagnose", "--tuner", "ft", "--train", "nli-then-en-fr", "--suite", "mini-v1"],
+        2,
+        "one target",
+    ),
     (["eval", "--tasks", "no_such_task_xyz", "--model", "{model}"], 2, "no_such_task_xyz"),
     (["eval", "--tasks", "promot_mini_nli3", "--shots", "99", "--model", "{model}"], 2, "--shots"),
     (["leaderboard", "--out", "{root}/nowhere"], 2, "no runs/ folder"),
@@ -86,7 +163,9 @@ def test_bad_input_gets_one_line_and_writes_nothing(argv, code, message, places,
             args += ["--model", str(places["model"])]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PROMOT_BENCH_CACHE": str(tmp_path / "cache")}
     env.pop("PROMOT_BENCH_DEBUG", None)
-    done = subprocess.run([sys.executable, "-m", "promot_bench.cli", *args], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", *args], capture_output=True, text=True, env=env
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == code, done.stderr
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
@@ -108,19 +187,52 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def run_tiny(model: Path, out: Path, cache: Path, *extra, env_extra=None):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PROMOT_BENCH_CACHE": str(cache), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "promot_bench.cli", "run", "--tuner", "ft", "--train", "nli",
-                           "--model", str(model), "--out", str(out), "--steps", "2", "--limit", "1",
-                           "--eval-tasks", "promot_mini_nli3", "--set", "batch_size=2", *extra],
-                          capture_output=True, text=True, env=env)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PROMOT_BENCH_CACHE": str(cache),
+        **(env_extra or {}),
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "promot_bench.cli",
+            "run",
+            "--tuner",
+            "ft",
+            "--train",
+            "nli",
+            "--model",
+            str(model),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--limit",
+            "1",
+            "--eval-tasks",
+            "promot_mini_nli3",
+            "--set",
+            "batch_size=2",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def test_a_nan_producing_learning_rate_stops_with_one_line(places, tmp_path):
-    done = run_tiny(places["model"], tmp_path / "out", tmp_path / "cache", "--set", "lr=1e30", "--steps", "4")
+    done = run_tiny(
+        places["model"], tmp_path / "out", tmp_path / "cache", "--set", "lr=1e30", "--steps", "4"
+    )
     lines = error_lines(done.stderr)
     assert done.returncode == 1 and len(lines) == 1, done.stderr[-2000:]
     assert "loss became" in lines[0] and "lower learning rate" in lines[0]
-    assert not list((tmp_path / "out").rglob("seed0.json"))  # no result; the work folder stays for a rerun
+    assert not list(
+        (tmp_path / "out").rglob("seed0.json")
+    )  # no result; the work folder stays for a rerun
 
 
 def test_a_full_disk_stops_with_one_line_and_loses_nothing(places, tmp_path):

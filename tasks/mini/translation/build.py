@@ -13,8 +13,8 @@ countries and capitals: about a third of v1's items.
 Partition: the remaining items grouped by entity (a name group: a country, currency or language
 and its other names), keys in `task_rng(seed, "v2/en-fr")` order, dealt test first (one record
 per key), then validation (one per key), then train (every record of the rest, shuffled, up to
-mini's TARGET_TRAIN), as mini's `per_entity` deals any target. Files: `<out_dir>/en-fr/<split>.jsonl`,
-fields `id`, `entities`, `source`, `target`.
+mini's TARGET_TRAIN), as mini's `per_entity` deals any target. Files:
+`<out_dir>/en-fr/<split>.jsonl`, fields `id`, `entities`, `source`, `target`.
 """
 
 from __future__ import annotations
@@ -32,18 +32,28 @@ SUITE = "promot_mini_translation"
 SPLITS = mini.SPLITS
 TASKS = ("en-fr",)
 SIZES = {"test": mini.TARGET_TEST, "validation": mini.TARGET_VALIDATION, "train": mini.TARGET_TRAIN}
-GROUP = Path(mini.__file__).parent / "promot_mini_v2.yaml"  # the v2 probes whose strings are held out
+GROUP = (
+    Path(mini.__file__).parent / "promot_mini_v2.yaml"
+)  # the v2 probes whose strings are held out
 
 
 def probe_strings(seed: int) -> set:
     """Every string a v2 probe item shows or is about, all splits (the module docstring)."""
     probes = {m.replace("_", "-") for m in re.findall(r"promot_mini_map_(\w+)", GROUP.read_text())}
     tasks = mapping.build_tasks(seed)
-    strings = {s for task in probes for split in SPLITS for r in tasks[task][split] for s in [r["input"], *r["answers"]]}
+    strings = {
+        s
+        for task in probes
+        for split in SPLITS
+        for r in tasks[task][split]
+        for s in [r["input"], *r["answers"]]
+    }
     facts, mini_tasks = mini.load_facts(), mini.build_tasks(seed)
     for r in (r for s in SPLITS for r in mini_tasks["qa-capitals"][s]):
         strings.update(r["answers"])
-        strings.update(facts.phrase(k.split(":")[1]) for k in r["entities"] if k.startswith("country:"))
+        strings.update(
+            facts.phrase(k.split(":")[1]) for k in r["entities"] if k.startswith("country:")
+        )
     return strings
 
 
@@ -62,15 +72,27 @@ def source_versions() -> dict:
 
 
 def build(out_dir: Path, seed: int = 1234) -> dict:
-    return mini.write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), build_en_fr(seed), TASKS)
+    return mini.write_build(
+        Path(out_dir), SUITE, SCHEMA_VERSION, seed, source_versions(), build_en_fr(seed), TASKS
+    )
 
 
 def ensure_built(seed: int = 1234) -> Path:
-    builders = [Path(__file__), Path(mini.__file__), Path(mapping.__file__), Path(reading.__file__), GROUP]
+    builders = [
+        Path(__file__),
+        Path(mini.__file__),
+        Path(mapping.__file__),
+        Path(reading.__file__),
+        GROUP,
+    ]
     return mini.cached_build(SUITE, SCHEMA_VERSION, seed, source_versions(), builders, build)
 
 
 if __name__ == "__main__":
     import sys
 
-    print(json.dumps(build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1234), indent=1))
+    print(
+        json.dumps(
+            build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1234), indent=1
+        )
+    )

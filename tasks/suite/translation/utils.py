@@ -8,6 +8,7 @@ from promot_bench.tasks.metrics import bleu_aggregation, translation_pair
 
 __all__ = ["bleu_aggregation", "process_results_de", "process_results_fr", "process_results_ro"]
 
+
 def _scorer(target_language):
     """process_results for English -> `target_language` (a key of doc["translation"])."""
 
