@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from promot_bench.evaluate import formats
+from promot_bench.evaluate import alignment, formats
 from promot_bench.report import leaderboard
 from promot_bench.run import diagnose, runner
 from promot_bench.run.options import RunOptions
@@ -57,7 +57,7 @@ def test_target_format_is_labels_or_a_language():
 
 
 def test_shuffled_labels_keep_inputs_and_permute_targets():
-    shuffled = diagnose.shuffled_labels(NLI, seed=0)
+    shuffled = alignment.shuffled_labels(NLI, seed=0)
     assert [e.prompt for e in shuffled] == [e.prompt for e in NLI]
     assert sorted(e.target for e in shuffled) == sorted(e.target for e in NLI)
     assert [e.target for e in shuffled] != [e.target for e in NLI]
@@ -65,7 +65,7 @@ def test_shuffled_labels_keep_inputs_and_permute_targets():
 
 def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
     model, tok = llama.model, llama.tokenizer
-    groups = diagnose.parameter_groups(model)
+    groups = alignment.parameter_groups(model)
     assert {"mlp", "attn_q", "attn_k", "attn_v", "all"} <= set(groups)
     last = max(
         int(n.split("layers.")[1].split(".")[0])
@@ -76,14 +76,14 @@ def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
         f"layers.{last}." in n for g in ("mlp", "attn_q", "attn_k", "attn_v") for n in groups[g]
     )
     flags = [p.requires_grad for p in model.parameters()]
-    same = diagnose.gradients(model, tok, NLI, None, 64)
+    same = alignment.gradients(model, tok, NLI, None, 64)
     assert [p.requires_grad for p in model.parameters()] == flags and all(
         p.grad is None for p in model.parameters()
     )
-    cos = diagnose.cosines(same, diagnose.gradients(model, tok, NLI, None, 64), groups)
+    cos = alignment.cosines(same, alignment.gradients(model, tok, NLI, None, 64), groups)
     assert all(value == pytest.approx(1.0, abs=1e-9) for value in cos.values())
     flipped = [Example(e.prompt, " False" if e.target == " True" else " True") for e in NLI]
-    cos = diagnose.cosines(same, diagnose.gradients(model, tok, flipped, None, 64), groups)
+    cos = alignment.cosines(same, alignment.gradients(model, tok, flipped, None, 64), groups)
     assert cos["all"] < 1.0 - 1e-4
 
 

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     from promot_bench.evaluate import evaluation
     from promot_bench.evaluate.prompt_lm import PromptLM
     from promot_bench.models import specs
-    from promot_bench.store.cache import atomic_write_text
+    from promot_bench.store.atomic import atomic_write_text
     from promot_bench.store.provenance import bench_header
 
     head = bench_header("eval", argv)

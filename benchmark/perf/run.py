@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from promot_bench.store.cache import atomic_write_text
+from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 
 COMMAND = ["run", "--tuner", "promot", "--train", "nli"]

@@ -155,7 +155,7 @@ def main(argv=None) -> int:
             f"{rows[0][2][0] / warm[0]:.1f}x warm"
         )
     if args.out:
-        from promot_bench.store.cache import atomic_write_text
+        from promot_bench.store.atomic import atomic_write_text
 
         atomic_write_text(
             args.out,

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from promot_bench.models import specs
     from promot_bench.perf.eval import ForwardCounter
     from promot_bench.run.suites import SUITES
-    from promot_bench.store.cache import atomic_write_text
+    from promot_bench.store.atomic import atomic_write_text
     from promot_bench.store.provenance import bench_header
 
     head = bench_header("suite_cost", argv)

@@ -191,7 +191,7 @@ def main(argv=None) -> int:
         print(json.dumps(one_case(args.one, args.steps, args.warmup)))
         return 0
 
-    from promot_bench.store.cache import atomic_write_text
+    from promot_bench.store.atomic import atomic_write_text
     from promot_bench.store.provenance import bench_header
 
     head = bench_header("train", argv)

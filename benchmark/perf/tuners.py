@@ -19,7 +19,7 @@ from promot_bench.config import load_preset
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.run import pipeline
-from promot_bench.store.cache import atomic_write_text
+from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 from promot_bench.train import targets
 from promot_bench.tuners import TUNERS, Tuned

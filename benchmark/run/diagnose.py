@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -29,102 +27,20 @@ from pathlib import Path
 
 from promot_bench.errors import UsageError
 from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.alignment import cosines, gradients, parameter_groups, shuffled_labels
 from promot_bench.evaluate.formats import TargetFormat, specialization_rate, target_format
 from promot_bench.models import specs
 from promot_bench.report import diagnose_plots
 from promot_bench.run import pipeline, record, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
-from promot_bench.store.cache import atomic_write_text
+from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import targets
-from promot_bench.train.train_data import Example, collate, encode
+from promot_bench.train.train_data import Example
 
 SCHEMA_VERSION = 1
 
 # --- gradient alignment ------------------------------------------------------------------------
-
-
-def shuffled_labels(examples: list[Example], seed: int) -> list[Example]:
-    """The same inputs with the targets permuted among them: the format stays, the meaning goes."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    return [replace(ex, target=examples[i].target) for ex, i in zip(examples, order)]
-
-
-def parameter_groups(model) -> dict[str, list[str]]:
-    """Parameter names of the last block's MLP and attention Q, K, V (the study's choice),
-    plus "all". The last block is the decoder's for encoder-decoders."""
-    names = [n for n, _ in model.named_parameters()]
-    blocks = {}
-    for name in names:
-        found = re.search(r"((?:decoder\.)?(?:layers|h|block)\.)(\d+)\.", name)
-        if found:
-            blocks.setdefault(found.group(1), set()).add(int(found.group(2)))
-    if not blocks:
-        return {"all": names}
-    prefix = (
-        "decoder.block."
-        if "decoder.block." in blocks
-        else max(blocks, key=lambda k: len(blocks[k]))
-    )
-    last = f"{prefix}{max(blocks[prefix])}."
-    in_last = [n for n in names if last in n]
-    patterns = {
-        "mlp": r"\.(mlp|DenseReluDense|layer\.2)\.",
-        "attn_q": r"(q_proj|\.q\.|query)",
-        "attn_k": r"(k_proj|\.k\.|key)",
-        "attn_v": r"(v_proj|\.v\.|value)",
-    }
-    groups = {g: [n for n in in_last if re.search(p, n)] for g, p in patterns.items()}
-    groups = {g: ns for g, ns in groups.items() if ns}
-    groups["all"] = names
-    return groups
-
-
-def gradients(model, tokenizer, examples: list[Example], soft_prompt, max_length: int) -> dict:
-    """The gradient of the mean target-token loss on `examples` (one batch), per parameter."""
-    import torch
-
-    from promot_bench.train.loss import compute_loss
-
-    flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    was_training = model.training
-    try:
-        model.eval()  # no dropout: both gradients see the same network
-        for p in model.parameters():
-            p.requires_grad_(True)
-        model.zero_grad(set_to_none=True)
-        rows = [
-            encode(tokenizer, ex, model.config.is_encoder_decoder, max_length) for ex in examples
-        ]
-        with torch.enable_grad():
-            compute_loss(model, collate(rows, tokenizer.pad_token_id), soft_prompt).backward()
-        return {
-            n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None
-        }
-    finally:
-        model.zero_grad(set_to_none=True)
-        for n, p in model.named_parameters():
-            p.requires_grad_(flags[n])
-        model.train(was_training)
-
-
-def cosines(
-    true_grads: dict, shuffled_grads: dict, groups: dict[str, list[str]]
-) -> dict[str, float | None]:
-    import torch
-
-    out = {}
-    for group, names in groups.items():
-        names = [n for n in names if n in true_grads and n in shuffled_grads]
-        if not names:
-            out[group] = None
-            continue
-        a = torch.cat([true_grads[n].flatten().double() for n in names])
-        b = torch.cat([shuffled_grads[n].flatten().double() for n in names])
-        denominator = a.norm() * b.norm()
-        out[group] = float(a @ b / denominator) if denominator > 0 else None
-    return out
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from promot_bench.models import specs
 from promot_bench.run import baseline, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
-from promot_bench.store.cache import atomic_write_text
+from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import distributed, targets
 
 SCHEMA_VERSION = 1

@@ -9,7 +9,7 @@ from pathlib import Path
 from promot_bench.errors import RunError, UsageError
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
-from promot_bench.store.cache import atomic_write_text
+from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import distributed
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from promot_bench.store import provenance
-from promot_bench.store.cache import atomic_write_text, cache_dir
+from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.cache import cache_dir
 from promot_bench.train import distributed
 
 

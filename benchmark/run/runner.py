@@ -46,7 +46,8 @@ from promot_bench.run.record import (
 from promot_bench.run.resume import claim_work, lock_path, remove_stale_temporaries, step
 from promot_bench.run.suites import SUITES, Suite, TaskFinder, parse_train, resolve_target
 from promot_bench.store import provenance
-from promot_bench.store.cache import atomic_write_text, locked
+from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.cache import locked
 from promot_bench.tasks import MAX_SHOTS
 from promot_bench.train import distributed, targets
 

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 from filelock import FileLock
 
-from promot_bench.store import faults
+from promot_bench.store.atomic import atomic_write_text
 
 MANIFEST = "promot_bench_manifest.json"
 
@@ -80,22 +80,6 @@ def check_manifest(folder: Path, full: bool = False) -> str | None:
         if full and sha256_file(path) != meta["sha256"]:
             return f"file {rel} fails its sha256 check"
     return None
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        faults.point("write")  # a kill here leaves only the temporary file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -12,14 +12,13 @@ safetensors file and attached only when a run asks for it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from promot_bench.errors import RunError, UsageError
-from promot_bench.store import faults
+from promot_bench.store.atomic import replacing
 
 TENSOR_KEY = "soft_prompt"
 INIT_METHODS = ("vocab", "text", "random")
@@ -118,15 +117,10 @@ class SoftPrompt(nn.Module):
             "seed": "" if self.seed is None else str(self.seed),
             "dtype": str(self.weight.dtype).removeprefix("torch."),
         }
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:  # written beside and renamed, so a crash never leaves a half-written prompt
+        with replacing(path, fault="prompt-save") as tmp:
             save_file(
                 {TENSOR_KEY: self.weight.detach().cpu().contiguous()}, str(tmp), metadata=metadata
             )
-            faults.point("prompt-save")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod

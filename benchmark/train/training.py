@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from promot_bench.config import TrainConfig
 from promot_bench.errors import RunError
 from promot_bench.store import faults
-from promot_bench.store.cache import atomic_write_text
+from promot_bench.store.atomic import atomic_write_text, replacing
 from promot_bench.train import distributed
 from promot_bench.train.train_data import Example, batch_indices, encode
 
@@ -137,9 +136,8 @@ def load_tensors(stage: Stage, tensors: dict[str, torch.Tensor]) -> None:
 def save_safetensors(path: Path, tensors: dict) -> None:
     from safetensors.torch import save_file
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    with replacing(path, fault=None) as tmp:
+        save_file(tensors, str(tmp))
 
 
 def read_safetensors(path: Path) -> dict:
@@ -293,10 +291,8 @@ def run_stage(
 
 
 def _write_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    faults.point("checkpoint")
-    os.replace(tmp, path)
+    with replacing(path, fault="checkpoint") as tmp:
+        torch.save(state, tmp)
 
 
 def _read_checkpoint(path: Path) -> dict:
