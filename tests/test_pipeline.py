@@ -34,7 +34,10 @@ def test_fit_and_score_a_mini_target(tiny_llama_dir, tmp_path, manager):
     # keep-best validated at every checkpoint on the 60-item validation split
     assert all(r.best_step in (1, 2) and r.best_score is not None for r in tuned.reports)
     assert (tmp_path / "model" / "best.safetensors").is_file()
-    score = pipeline.score_target(tuned, loaded.tokenizer, task, manager, limit=4)
+    name = task.config.task
+    score = pipeline.score_target(
+        tuned.model, tuned.attachment(name), loaded.tokenizer, name, manager, limit=4
+    )
     assert score.n == 4 and score.metric == "score"
 
 

@@ -192,15 +192,15 @@ def test_baseline_is_cached_across_tuners(
 
 def interrupted_before_after(plan, monkeypatch) -> None:
     """Run `plan` until its "after" evaluation, and stop it there (as a kill would)."""
-    real_stage = resume.step
+    real_step = resume.step
 
     def die_before_after(work, name, compute, timings):
         if name == "after":
             raise KeyboardInterrupt
-        return real_stage(work, name, compute, timings)
+        return real_step(work, name, compute, timings)
 
     with monkeypatch.context() as patched:
-        patched.setattr(runner, "stage", die_before_after)
+        patched.setattr(runner, "step", die_before_after)
         with pytest.raises(KeyboardInterrupt):
             runner.execute(plan, progress=False)
 

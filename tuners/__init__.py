@@ -4,7 +4,7 @@ the training loop and the runner never branch on a tuner's name."""
 from promot_bench.errors import UsageError, choices_text
 
 from .ablations import JointTuning, RandomPromptFineTuning
-from .base import FitContext, Tuned, Tuner
+from .base import Attachment, FitContext, Tuned, Tuner
 from .ft import FineTuning
 from .lora import LoRA, LoRAThenFineTuning
 from .promot import ProMoT, ProMoTOneShot
@@ -33,4 +33,4 @@ def get(name: str) -> Tuner:
     return TUNERS[name]()
 
 
-__all__ = ["TUNERS", "get", "FitContext", "Tuned", "Tuner"]
+__all__ = ["TUNERS", "get", "Attachment", "FitContext", "Tuned", "Tuner"]

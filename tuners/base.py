@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, NamedTuple
 
 from promot_bench.config import TrainConfig
 from promot_bench.train.train_data import Example
@@ -59,6 +59,13 @@ class FitContext:
         )
 
 
+class Attachment(NamedTuple):
+    """What a target's own evaluation attaches to the tuned weights (the probes get neither)."""
+
+    soft_prompt: object | None  # a SoftPrompt, or None
+    prefix: str  # natural-language text after the soft prompt ("" for none)
+
+
 @dataclass
 class Tuned:
     model: object  # the tuned model (with its adapter, where a tuner uses one)
@@ -66,6 +73,13 @@ class Tuned:
     prefix: str = ""  # natural-language text after the soft prompt, target task only
     reports: list[StageReport] = field(default_factory=list)
     strip: Callable[[object], object] | None = None  # removes an adapter, if any
+
+    def attachment(self, task: str) -> Attachment:
+        """What `task`'s evaluation attaches: its soft prompt (one of several, multi-task) and the
+        prefix."""
+        from promot_bench.train.soft_prompt import for_task
+
+        return Attachment(for_task(self.soft_prompt, task), self.prefix)
 
     def stripped(self):
         """The weights alone: what the retention probes evaluate."""

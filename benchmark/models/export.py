@@ -85,7 +85,7 @@ def save_adapters(folder: Path, tuned, attached: dict) -> bool:
     """Every target's adapter into `folder` (one per target under `folder/<target>/` when there
     are several); False when nothing is attached at the target (ft, lora, wise-ft...)."""
     targets = list(attached)
-    wanted = [t for t in targets if attached[t][0] is not None or has_adapter(tuned)]
+    wanted = [t for t in targets if attached[t].soft_prompt is not None or has_adapter(tuned)]
     if not wanted:
         return False
     for t in wanted:

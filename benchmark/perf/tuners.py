@@ -22,7 +22,7 @@ from promot_bench.run import pipeline
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 from promot_bench.train import targets
-from promot_bench.tuners import TUNERS, Tuned
+from promot_bench.tuners import TUNERS, Attachment
 
 
 def main(argv=None) -> int:
@@ -49,7 +49,9 @@ def main(argv=None) -> int:
     cfg = load_preset(args.preset, parse_overrides(args.overrides))
     rows = {}
     loaded = specs.load(spec)
-    base = pipeline.score_target(Tuned(loaded.model), loaded.tokenizer, task, manager)
+    base = pipeline.score_target(
+        loaded.model, Attachment(None, ""), loaded.tokenizer, args.target, manager
+    )
     rows["pretrained"] = {"train_seconds": 0.0, "target_score": base.value, "stderr": base.stderr}
     print(f"pretrained: {args.target} {base.value:.1f} ± {base.stderr:.1f}", flush=True)
     for name in args.tuners.split(","):
@@ -58,7 +60,9 @@ def main(argv=None) -> int:
             started = time.perf_counter()
             tuned = pipeline.fit(loaded, name, task, cfg, Path(workdir), manager, progress=False)
             seconds = time.perf_counter() - started
-        score = pipeline.score_target(tuned, loaded.tokenizer, task, manager)
+        score = pipeline.score_target(
+            tuned.model, tuned.attachment(args.target), loaded.tokenizer, args.target, manager
+        )
         training = sum(r.seconds for r in tuned.reports)
         rows[name] = {
             "train_seconds": training,

@@ -138,6 +138,11 @@ def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict
     )
 
 
+def target_json(score) -> dict | None:
+    """One task's score as the cache and result store it (None on a helper process)."""
+    return None if score is None else scores_to_json({"_": score})["_"]
+
+
 def scores_to_json(scores: dict) -> dict:
     return {
         name: {

@@ -89,23 +89,27 @@ def fit(
 
 
 def score_target(
-    tuned,
+    model,
+    attachment,
     tokenizer,
-    task,
+    name: str,
     manager,
+    seed: int = 0,
     limit: int | None = None,
     batch_size: int = evaluation.BATCH_SIZE,
 ):
-    """The target's test score with the tuner's attachments for it (0-shot, as in the study)."""
-    name = task.config.task
-    return evaluation.evaluate(
-        tuned.model,
+    """Target `name`'s test score with what its evaluation attaches (a `tuners.Attachment`),
+    0-shot as in the study; None on a data-parallel helper process."""
+    scores = evaluation.evaluate(
+        model,
         tokenizer,
         [name],
-        soft_prompt=for_task(tuned.soft_prompt, name),
-        prefix=tuned.prefix,
+        soft_prompt=attachment.soft_prompt,
+        prefix=attachment.prefix,
         limit=limit,
         manager=manager,
         batch_size=batch_size,
         num_fewshot=0,
-    )[name]
+        seed=seed,
+    )
+    return None if scores is None else scores[name]

@@ -147,7 +147,10 @@ def target_summary(p: Plan, targets_before: dict, target: dict, attached: dict) 
         t: {
             "pretrained": summary({t: targets_before[t]})[t],
             "tuned": summary({t: target[t]})[t],
-            "attached": {"soft_prompt": attached[t][0] is not None, "prefix": attached[t][1]},
+            "attached": {
+                "soft_prompt": attached[t].soft_prompt is not None,
+                "prefix": attached[t].prefix,
+            },
         }
         for t in p.targets
     }
@@ -261,7 +264,9 @@ def assemble(
         is before,  # the weights were unchanged, so the baseline was reused
         # of the prompt's values (the safetensors header orders its metadata differently per write)
         "soft_prompt_sha256": {
-            t: tensor_hash(attached[t][0].weight) for t in p.targets if attached[t][0] is not None
+            t: tensor_hash(attached[t].soft_prompt.weight)
+            for t in p.targets
+            if attached[t].soft_prompt is not None
         }
         or None,
         "samples": p.samples_path.name,

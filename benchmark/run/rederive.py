@@ -87,8 +87,9 @@ def export(result_path: Path, to: Path, options_for, progress: bool = True) -> d
             mismatch.append("weights")
         for t, expected in (result.get("soft_prompt_sha256") or {}).items():
             if (
-                attached.get(t, (None,))[0] is None
-                or record.tensor_hash(attached[t][0].weight) != expected
+                t not in attached
+                or attached[t].soft_prompt is None
+                or record.tensor_hash(attached[t].soft_prompt.weight) != expected
             ):
                 mismatch.append(f"soft prompt of {t}")
         if mismatch:

@@ -32,6 +32,7 @@ from promot_bench.run.baseline import (
     cached_evaluation,
     evaluate_json,
     pretrained_scores,
+    target_json,
 )
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.run.progress import say
@@ -205,10 +206,6 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     def evaluate(model, names, **kw):  # None on a helper process
         return evaluate_json(loaded, manager, o.seed, model, names, **kw)
 
-    def evaluate_one(model, name, **kw):
-        scores = evaluate(model, [name], **kw)
-        return None if scores is None else scores[name]
-
     t0 = time.perf_counter()
     note(
         f"before: the pretrained model on {len(p.eval_tasks)} eval task(s) and the target (cached "
@@ -242,8 +239,10 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         p.work,
         "target",
         lambda: {
-            t: evaluate_one(
-                tuned.model, t, soft_prompt=attached[t][0], prefix=attached[t][1], num_fewshot=0
+            t: target_json(
+                pipeline.score_target(
+                    tuned.model, attached[t], loaded.tokenizer, t, manager, seed=o.seed
+                )
             )
             for t in p.targets
         },
@@ -276,9 +275,9 @@ def _execute(p: Plan, progress: bool) -> dict | None:
 
     training = {t: targets.training_examples(targets.load_task(t, manager)) for t in p.targets}
     fmt = target_format_of(training)
-    prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t][0] is not None}
+    prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t].soft_prompt is not None}
     for t, path in prompt_files.items():
-        attached[t][0].save(path)
+        attached[t].soft_prompt.save(path)
     result = assemble(
         p,
         before,
@@ -304,8 +303,8 @@ def _execute(p: Plan, progress: bool) -> dict | None:
 
 def fit(p: Plan, loaded, manager, progress: bool):
     """Train the tuner on the plan's targets; returns the final `Tuned` and, per target, what
-    its evaluation attaches: (soft prompt or None, text prefix)."""
-    from promot_bench.train.soft_prompt import for_task
+    its evaluation attaches (an `Attachment`: soft prompt or None, text prefix)."""
+    from promot_bench.tuners import Attachment
 
     o = p.options
     tasks = [targets.load_task(t, manager) for t in p.targets]
@@ -319,7 +318,7 @@ def fit(p: Plan, loaded, manager, progress: bool):
             manager,
             progress,
         )
-        return tuned, {t: (for_task(tuned.soft_prompt, t), tuned.prefix) for t in p.targets}
+        return tuned, {t: tuned.attachment(t) for t in p.targets}
     # Sequential: the same tuner on each target in turn, each continuing from the weights the
     # previous one left (its adapter, if any, removed); each target keeps its own prompt.
     model, attached, reports = loaded.model, {}, []
@@ -334,7 +333,7 @@ def fit(p: Plan, loaded, manager, progress: bool):
             progress,
             model=model,
         )
-        attached[name] = (tuned.soft_prompt, tuned.prefix)
+        attached[name] = Attachment(tuned.soft_prompt, tuned.prefix)
         reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]
         model = tuned.stripped()
     tuned.reports = reports
