@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
+import time
 from pathlib import Path
 
 from promot_bench import __version__
@@ -115,7 +117,6 @@ def add_models(sub) -> None:
 
 
 def cmd_eval(args) -> int:
-    import time
 
     from promot_bench.evaluate import evaluation
     from promot_bench.models import specs
@@ -345,8 +346,6 @@ def run_options(args, **changes):
 def recorded_run_options(command: str):
     """The runner's options of a recorded `promot-bench run ...` command line (a result's
     `command`), parsed by this very parser."""
-    import shlex
-
     return run_options(build_parser().parse_args(shlex.split(command)[1:]))
 
 

@@ -15,7 +15,7 @@ def test_presets_exist_and_resolve():
     )
     assert study.keep_best and study.lora_steps == study.steps
     paper = load_preset("paper")
-    # The study's setting (PAPER.md).
+    # The study's setting (Wang et al., ICLR 2024, arXiv 2211.00635).
     assert (
         paper.optimizer,
         paper.batch_size,

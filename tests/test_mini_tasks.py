@@ -23,7 +23,7 @@ EVAL = [
 TARGETS = ["promot_mini_nli", "promot_mini_en_fr"]
 
 # The first test item of each task with its demonstration (the first train item), as the
-# seed-1234 build renders them: the study's PaLM-style formats (PAPER.md).
+# seed-1234 build renders them: the study's PaLM-style formats (Wang et al., arXiv 2211.00635).
 GOLDEN = {
     "promot_mini_nli": "With a population of 172,357, Gisenyi is one of the cities of Rwanda. "
     "Totonicapán is a "

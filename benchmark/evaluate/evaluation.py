@@ -8,6 +8,7 @@ lm-eval tasks the primary metric is the first of the task's `metric_list`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,8 +165,6 @@ def primary_metric(config: dict, metrics: dict) -> str:
 
 def aggregation_name(config: dict, metric: str) -> str:
     """lm-eval stores a custom aggregation as its source text: keep the function's name."""
-    import re
-
     for entry in config.get("metric_list", []):
         if entry.get("metric") == metric:
             text = str(entry.get("aggregation", "mean"))

@@ -24,6 +24,8 @@ HFLM internals relied on (lm-eval 0.4.13; re-check on upgrade):
 
 from __future__ import annotations
 
+import json
+
 import torch
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import (
@@ -108,7 +110,6 @@ class PromptLM(HFLM):
             or isinstance(self.think_end_token, int)
         ):
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
-        import json
 
         from tqdm import tqdm
 

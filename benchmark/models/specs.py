@@ -10,6 +10,7 @@ A spec is one of:
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +153,6 @@ def load_from_path(
 def default_device() -> str:
     """This process's GPU where there is one (under a multi-process launch, the one numbered
     by LOCAL_RANK), else the CPU."""
-    import os
-
     import torch
 
     if torch.cuda.is_available():

@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 # TinyLlama-1.1B's shape (22 layers, hidden 2048, grouped-query attention with 4 KV heads).
@@ -73,8 +74,6 @@ def main(argv=None) -> int:
     if args.export:
         export(args.export)
         return 0
-
-    from dataclasses import replace
 
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,10 +87,6 @@ def plain_inputs(batch: dict) -> dict:
 
 def one_case(case: str, steps: int, warmup: int) -> dict:
     """Train `steps` steps of `case` and time them; runs in the child process."""
-    import resource
-    import shutil
-    import tempfile
-
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 

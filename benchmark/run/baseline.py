@@ -4,6 +4,7 @@ and data, seed, limit, shots) and shared by every run and probe card with that k
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,8 +32,6 @@ CACHE_FORMAT = 5  # bump when what a cached evaluation holds changes (5: gold_lo
 def model_identity(path: Path) -> str:
     """A content identity of the model's weights: the cache manifest's hashes where there is
     one (embedded and converted models), else config + weight files' names, sizes and mtimes."""
-    import hashlib
-
     manifest = read_manifest(path)
     digest = hashlib.sha256()
     if manifest and manifest.get("files"):
@@ -52,8 +51,6 @@ def model_identity(path: Path) -> str:
 def data_hash(suite: Suite) -> str | None:
     """The offline suite's built-data hash (of each builder's data, joined when several); the
     paper suite's data is named by its YAMLs."""
-    import hashlib
-
     hashes = [read_manifest(folder)["data_hash"] for folder in suite.ensure_built()]
     if not hashes:
         return None
@@ -63,8 +60,6 @@ def data_hash(suite: Suite) -> str | None:
 def suite_version(p: Plan) -> str:
     """A hash of the YAMLs and code that define the evaluation: the suite's folder, and the
     user's --include-path folders (with their local data files) where given."""
-    import hashlib
-
     parts = [provenance.hash_tree(evaluation.tasks_dir() / p.suite.folder)]
     parts += [provenance.hash_tree(Path(folder), ("*",)) for folder in p.options.include_path]
     if p.lm_eval_defaults:  # lm-eval's own tasks: their definitions come with its version
@@ -75,8 +70,6 @@ def suite_version(p: Plan) -> str:
 def cached_evaluation(key_parts: dict, compute) -> dict | None:
     """`compute()` once per content key; the result is kept in the cache and shared by runs.
     (None on a data-parallel helper process, which takes part in `compute` only.)"""
-    import hashlib
-
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache_dir() / "baselines" / key
     main = distributed.is_main()

@@ -4,6 +4,8 @@ training configuration, with the folders its files go to)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +67,6 @@ class Plan:
         """The results folder level for the eval set: the suite, or the --eval-tasks (shortened)."""
         if self.eval_shots is None:
             return self.suite.key
-        import hashlib
-        import re
 
         name = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(self.eval_tasks))
         if len(name) > 60:

@@ -14,6 +14,7 @@ them instead in its YAML, `metadata: {probe: {kind: qa, labels: [...], source: f
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,6 @@ def card_path(p: Plan) -> Path:
 
 
 def command(p: Plan) -> str:
-    import shlex
 
     o = p.options
     parts = ["promot-bench", "probes", "--shots", str(o.shots), "--out", str(o.out)]

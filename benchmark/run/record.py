@@ -3,7 +3,9 @@ collapse, gold log-probabilities, flips, budget, hashes), and the samples file b
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shlex
 from pathlib import Path
 
 from promot_bench.errors import RunError, UsageError
@@ -78,7 +80,6 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
 
 
 def run_command(o: RunOptions) -> str:
-    import shlex
 
     parts = [
         "promot-bench",
@@ -116,7 +117,6 @@ def run_command(o: RunOptions) -> str:
 
 
 def weights_hash(model) -> str:
-    import hashlib
 
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
@@ -126,7 +126,6 @@ def weights_hash(model) -> str:
 
 
 def tensor_hash(tensor) -> str:
-    import hashlib
 
     values = tensor.detach().cpu().contiguous()
     return hashlib.sha256(str(tuple(values.shape)).encode() + values.numpy().tobytes()).hexdigest()

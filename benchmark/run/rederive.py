@@ -12,6 +12,7 @@ says so and writes nothing. It re-runs training only, not the evaluations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -58,8 +59,6 @@ def export(result_path: Path, to: Path, options_for, progress: bool = True) -> d
     returns what was saved (export.record's form, paths relative to `to`). `options_for` turns
     the result's recorded command into the runner's options (the command line's parser:
     `cli.recorded_run_options`)."""
-    import dataclasses
-
     from promot_bench.evaluate import evaluation
     from promot_bench.models import export as folders
     from promot_bench.models import specs

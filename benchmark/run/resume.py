@@ -4,6 +4,7 @@ lock that lets one invocation at a time work on a cell."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -44,8 +45,6 @@ def saved_step(path: Path) -> dict | None:
 
 def lock_path(path: Path) -> Path:
     """A lock for `path` kept in the cache, so results/ holds nothing but results."""
-    import hashlib
-
     return cache_dir() / "locks" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
 
 

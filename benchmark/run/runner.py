@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -156,7 +157,6 @@ def eval_plan(options: RunOptions) -> Plan:
 
 
 def check_writable(out: Path) -> None:
-    import os
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
@@ -213,7 +213,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     )
     before = pretrained_scores(p, loaded, manager, key)
     # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
-    # (Cached as {task: scores}, the entry format earlier versions wrote.)
+    # Cached as {task: scores}, the entry format every cache already holds.
     targets_before = {
         t: cached_evaluation(
             {**key, "tasks": t, "shots": 0}, lambda t=t: evaluate(loaded.model, [t], num_fewshot=0)

@@ -3,6 +3,7 @@ tasks: a suite's short target names, or any lm-eval task found by `TaskFinder`."
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,6 @@ class Suite:
 
     def ensure_built(self) -> list[Path]:
         """Build (or find cached) each builder's offline data; their folders, in builder order."""
-        import importlib
-
         return [importlib.import_module(m).ensure_built() for m in self.builders]
 
 

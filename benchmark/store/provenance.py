@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
+import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGES = (
@@ -24,7 +28,6 @@ PACKAGES = (
 
 
 def package_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -54,7 +57,6 @@ def code_identity() -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _code_identity() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         installed = version("promot-bench")
@@ -82,7 +84,6 @@ def source_sha256() -> str:
 
 
 def _source_files() -> dict:
-    import importlib.util
 
     # Installed, tuners/ and tasks/ lie inside promot_bench/ and are found twice under the
     # same relative name; editable, each package is its own folder of the checkout.
@@ -138,7 +139,6 @@ def _built_commit() -> str | None:
 
 
 def machine() -> str:
-    import os
 
     system = f"{platform.system()} {platform.machine()}"
     return f"{system}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -188,8 +188,6 @@ def header(command: str, argv: list[str] | None = None) -> dict:
 
 def command_line(argv: list[str] | None = None, program: str = "promot-bench") -> str:
     """`program` and the arguments (this process's, by default), quoted as a shell needs them."""
-    import shlex
-
     args = sys.argv[1:] if argv is None else argv
     return " ".join([program, *map(shlex.quote, args)])
 

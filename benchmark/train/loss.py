@@ -4,6 +4,8 @@ call it; it lives apart so that neither has to import the other for it."""
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 
@@ -60,6 +62,5 @@ def plain_loss(model, batch: dict, soft_prompt=None, label_smoothing: float = 0.
 
 
 def accepts_logits_to_keep(model) -> bool:
-    import inspect
 
     return "logits_to_keep" in inspect.signature(model.forward).parameters
