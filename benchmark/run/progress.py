@@ -11,7 +11,6 @@ phase. Progress goes to stderr, so stdout keeps the final table alone.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 import time
@@ -37,6 +36,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("DATASETS_VERBOSITY", "error")
+    import logging  # here, not at the top: it is a sixth of `promot-bench --help`'s start-up
 
     # lm-eval warns once per task about what is by design here (custom datasets, a model object)
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
