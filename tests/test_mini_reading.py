@@ -6,11 +6,12 @@ import re
 
 import pytest
 
-from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.builders import settings
+from promot_bench.tasks.mini.builders.common import Reserved
 from promot_bench.tasks.mini.reading import build as reading
 from promot_bench.tasks.mini.translation import build as translation
 
-SPLITS = mini.SPLITS
+SPLITS = settings.SPLITS
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_splits_share_no_name_and_names_are_no_words(nli):
 
 
 def test_no_v2_probe_entity_appears_in_the_target(nli):
-    reserved = mini.Reserved(translation.probe_strings(1234))
+    reserved = Reserved(translation.probe_strings(1234))
     items = [r for s in SPLITS for r in nli[s]]
     assert [(r["id"], reserved.hit(r)) for r in items if reserved.hit(r)] == []
     assert len(items) == 560 and len(reserved.strings) > 2000  # there was something to check

@@ -7,9 +7,11 @@ import pytest
 
 from promot_bench.evaluate import evaluation
 from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.builders import settings
+from promot_bench.tasks.mini.builders.common import Reserved
 from promot_bench.tasks.mini.translation import build as translation
 
-SPLITS = mini.SPLITS
+SPLITS = settings.SPLITS
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,7 @@ def en_fr():
 
 @pytest.fixture(scope="module")
 def reserved():
-    return mini.Reserved(translation.probe_strings(1234))
+    return Reserved(translation.probe_strings(1234))
 
 
 def test_build_is_deterministic_and_hashed(tmp_path):

@@ -13,7 +13,8 @@ from typing import Any
 
 import datasets
 
-from promot_bench.tasks.mini.build import SPLITS, ensure_built
+from promot_bench.tasks.mini.build import ensure_built
+from promot_bench.tasks.mini.builders.settings import SPLITS
 
 
 def load_docs(*, task: str, **_metadata: Any) -> datasets.DatasetDict:

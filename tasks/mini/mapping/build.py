@@ -47,11 +47,13 @@ from collections import Counter
 from pathlib import Path
 
 from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.builders import settings
+from promot_bench.tasks.mini.builders.common import deal, shuffled, task_rng, text_fields
 from promot_bench.tasks.mini.reading import build as reading
 
 SCHEMA_VERSION = 1
 SUITE = "promot_mini_mapping"
-SPLITS = mini.SPLITS
+SPLITS = settings.SPLITS
 TASKS = (
     "num-words",
     "num-ordinal",
@@ -76,7 +78,7 @@ TEST = 200
 MORE_TEST = 200
 VALIDATION = 16
 SMALL_VALIDATION = 8  # the element probes: 118 items in all
-DEMO_POOL = mini.DEMO_POOL  # 32 demonstrations, like every mini evaluation task
+DEMO_POOL = settings.DEMO_POOL  # 32 demonstrations, like every mini evaluation task
 NUMBERS = range(1, 1000)
 WORD_POOL = 5000  # the most frequent English words searched for nouns and verbs
 MIN_ZIPF = (
@@ -305,7 +307,7 @@ SOURCES = {
 def target_records(seed: int) -> list:
     """Every item, all splits, of the mini targets: v1's nli and en-fr, and v2's reading nli."""
     tasks = mini.build_tasks(seed)
-    records = [r for task in mini.TARGET_TASKS for s in SPLITS for r in tasks[task][s]]
+    records = [r for task in settings.TARGET_TASKS for s in SPLITS for r in tasks[task][s]]
     return records + [r for s in SPLITS for r in reading.build_nli(seed)["nli"][s]]
 
 
@@ -314,7 +316,7 @@ def target_words(seed: int) -> set:
     target item (`target_records`)."""
     grams = set()
     for r in target_records(seed):
-        for text in mini.text_fields(r):
+        for text in text_fields(r):
             tokens = re.findall(r"\w+", text.casefold())
             for n in range(1, 7):
                 grams.update(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
@@ -347,7 +349,7 @@ def split(task: str, records: list, seed: int) -> dict:
     validation and train leave), then validation and train their exact sizes, then test takes
     up to MORE_TEST more of the rest."""
     by_key = {r["entities"][0]: r for r in records}
-    order = mini.shuffled(by_key, mini.task_rng(seed, f"mapping/{task}"))
+    order = shuffled(by_key, task_rng(seed, f"mapping/{task}"))
     want = sizes(task)
     needed = (want["test"] or 0) + want["validation"] + want["train"]
     if len(order) < needed:
@@ -362,7 +364,7 @@ def split(task: str, records: list, seed: int) -> dict:
         "train": want["train"],
         "more": 0 if want["test"] is None else MORE_TEST,
     }
-    dealt = mini.deal(order, quotas)
+    dealt = deal(order, quotas)
     dealt["test"] += dealt.pop("more")
     return {s: [by_key[k] for k in dealt[s]] for s in SPLITS}
 
@@ -410,7 +412,7 @@ def ensure_built(seed: int = 1234) -> Path:
         SCHEMA_VERSION,
         seed,
         versions,
-        [Path(__file__), Path(mini.__file__), Path(reading.__file__)],
+        [Path(__file__), *mini.builder_sources(), Path(reading.__file__)],
         build,
     )
 

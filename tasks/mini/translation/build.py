@@ -24,14 +24,22 @@ import re
 from pathlib import Path
 
 from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.builders import settings
+from promot_bench.tasks.mini.builders.common import Reserved
+from promot_bench.tasks.mini.builders.facts import load_facts
+from promot_bench.tasks.mini.builders.qa import per_entity
 from promot_bench.tasks.mini.mapping import build as mapping
 from promot_bench.tasks.mini.reading import build as reading
 
 SCHEMA_VERSION = 1
 SUITE = "promot_mini_translation"
-SPLITS = mini.SPLITS
+SPLITS = settings.SPLITS
 TASKS = ("en-fr",)
-SIZES = {"test": mini.TARGET_TEST, "validation": mini.TARGET_VALIDATION, "train": mini.TARGET_TRAIN}
+SIZES = {
+    "test": settings.TARGET_TEST,
+    "validation": settings.TARGET_VALIDATION,
+    "train": settings.TARGET_TRAIN,
+}
 GROUP = (
     Path(mini.__file__).parent / "promot_mini_v2.yaml"
 )  # the v2 probes whose strings are held out
@@ -48,7 +56,7 @@ def probe_strings(seed: int) -> set:
         for r in tasks[task][split]
         for s in [r["input"], *r["answers"]]
     }
-    facts, mini_tasks = mini.load_facts(), mini.build_tasks(seed)
+    facts, mini_tasks = load_facts(), mini.build_tasks(seed)
     for r in (r for s in SPLITS for r in mini_tasks["qa-capitals"][s]):
         strings.update(r["answers"])
         strings.update(
@@ -58,13 +66,13 @@ def probe_strings(seed: int) -> set:
 
 
 def build_en_fr(seed: int) -> dict:
-    reserved = mini.Reserved(probe_strings(seed))
+    reserved = Reserved(probe_strings(seed))
     items: dict = {}
     v1 = mini.build_tasks(seed)["en-fr"]
     for r in (r for s in SPLITS for r in v1[s]):
         if reserved.hit(r) is None:
             items.setdefault(r["entities"][0], []).append({**r, "id": "v2/" + r["id"]})
-    return {"en-fr": mini.per_entity("v2/en-fr", seed, items, SIZES, target=True)}
+    return {"en-fr": per_entity("v2/en-fr", seed, items, SIZES, target=True)}
 
 
 def source_versions() -> dict:
@@ -80,7 +88,7 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
 def ensure_built(seed: int = 1234) -> Path:
     builders = [
         Path(__file__),
-        Path(mini.__file__),
+        *mini.builder_sources(),
         Path(mapping.__file__),
         Path(reading.__file__),
         GROUP,
