@@ -155,34 +155,37 @@ def cpu_model() -> str | None:
     )
 
 
-def bench_header(script: str, argv: list[str] | None = None) -> dict:
-    """The fields every speed script's JSON begins with (`script`: its name in perf/): the
-    command that reproduces it, the code it measured (read here, at the script's start), the
-    machine, CPU and date. Call it before the measurement."""
-    code = code_identity()
-    return {
-        "command": command_line(argv, f"python -m promot_bench.perf.{script}"),
-        "code": code,
-        "git_commit": code["commit"],
-        "versions": package_versions(),
-        "machine": machine(),
-        "cpu": cpu_model(),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-
-
-def header(command: str, argv: list[str] | None = None) -> dict:
-    """The fields every result file begins with: how to reproduce it and what code made it.
+def identity() -> dict:
+    """What every result and speed file records of the code and the machine that made it.
     `code` is read once per process, at its first use (a run calls `code_identity()` first)."""
     code = code_identity()
     return {
-        "command": command,  # reproduces this result alone
-        "invoked_as": command_line(argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "code": code,
         "git_commit": code["commit"],  # kept for readers of schema 2: the same as code.commit
         "versions": package_versions(),
         "machine": machine(),
+    }
+
+
+def header(command: str, argv: list[str] | None = None) -> dict:
+    """The fields every result file begins with: how to reproduce it and what code made it."""
+    return {
+        "command": command,  # reproduces this result alone
+        "invoked_as": command_line(argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **identity(),
+    }
+
+
+def bench_header(script: str, argv: list[str] | None = None) -> dict:
+    """The fields every speed script's JSON begins with (`script`: its name in perf/): the
+    command that reproduces it, `identity()`, the CPU model and the date. Call it before the
+    measurement, so the code recorded is the code measured."""
+    return {
+        "command": command_line(argv, f"python -m promot_bench.perf.{script}"),
+        **identity(),
+        "cpu": cpu_model(),
+        "date": time.strftime("%Y-%m-%d"),
     }
 
 
