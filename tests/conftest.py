@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from tiny_models import build_tiny_llama, build_tiny_t5, livened, tiny_gpt2
+from helpers.tiny_models import build_tiny_llama, build_tiny_t5, livened, tiny_gpt2
 
 from promot_bench.models import specs
 

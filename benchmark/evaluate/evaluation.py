@@ -105,7 +105,7 @@ def run_lm_eval(
             log_samples=True,
             # For a plain (non-chat) model lm-eval puts the system instruction right before the
             # prompt with no separator, so the prefix carries its own: the exact text the tuner
-            # trained with (tests/test_tuners.py checks the two agree).
+            # trained with (tests/tuners/test_tuners.py checks the two agree).
             system_instruction=prefix or None,
             # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
             # default of 100,000 resamples takes minutes on a laptop CPU.

@@ -15,7 +15,7 @@ generation's prefills make (refill.prefill_pass), so only each item's own tokens
 are computed; elsewhere (seq2seq, an "auto" batch size, an item longer than the window) HFLM's
 own `loglikelihood` scores them, recomputing the demonstrations of every item. Both take the
 token split lm-eval's `_encode_pair` makes, so they agree up to the order of float sums
-(tests/test_gold_logprob.py). Measured: benchmark/perf/README.md.
+(tests/evaluate/test_gold_logprob.py). Measured: benchmark/perf/README.md.
 """
 
 from __future__ import annotations

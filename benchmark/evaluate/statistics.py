@@ -10,7 +10,7 @@ effect (`mde`: 80% power at 5% two-sided), the smallest true change the cell cou
 Corpus chrF/BLEU are recomputed from each item's sufficient statistics (sacrebleu's own
 per-segment n-gram counts, the ones its significance tests resample): a resample's score is
 the metric of its items' summed counts, the same number `corpus_chrf`/`corpus_bleu` give on
-the resampled pairs (tests/test_statistics.py checks equality), without re-tokenizing the
+the resampled pairs (tests/evaluate/test_statistics.py checks equality), without re-tokenizing the
 items 1,000 times (that took about 20 s per run and most of the leaderboard's 5 minutes).
 """
 

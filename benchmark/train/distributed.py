@@ -5,7 +5,7 @@ starts.
 Every process builds the same global batch (batches are seeded), takes every world-size-th
 row of it, and weighs its loss so that the averaged gradient equals the single-process
 gradient of the whole batch: each row's target tokens count once, whichever process holds
-them (tests/test_distributed.py checks loss histories and weights against one process). The
+them (tests/train/test_distributed.py checks loss histories and weights against one process). The
 loss runs inside one wrapped forward (`LossModule`), so a soft prompt's embedding lookup is
 part of the wrapped computation.
 

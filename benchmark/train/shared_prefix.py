@@ -1,13 +1,12 @@
-"""Training batches whose rows all begin alike — the soft prompt, promot-1shot's demonstration,
-an instruction such as "Translate English to French:" — run that shared beginning once, at
-batch size 1, and let every row attend to its key/value cache.
+"""Training batches whose rows all begin alike — the soft prompt, promot-1shot's demonstration, an
+instruction such as "Translate English to French:" — run that shared beginning once, at batch
+size 1, and let every row attend to its key/value cache.
 
-The loss and its gradients equal those of the plain forward pass (tests/test_training.py checks
-them against it); only the arithmetic is less: promot-1shot's rows are half demonstration, and a
-soft prompt is computed once per batch instead of once per row. Decoder-only models only (an
-encoder-decoder's shared encoder input is not a cache), and not for multi-task prompt sets, where
-rows carry different prompts.
-"""
+The loss and its gradients equal those of the plain forward pass (tests/train/test_training.py
+checks them against it); only the arithmetic is less: promot-1shot's rows are half
+demonstration, and a soft prompt is computed once per batch instead of once per row.
+Decoder-only models only (an encoder-decoder's shared encoder input is not a cache), and not for
+multi-task prompt sets, where rows carry different prompts."""
 
 from __future__ import annotations
 

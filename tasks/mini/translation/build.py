@@ -6,7 +6,7 @@ that shows a string a v2 probe item shows or is about, re-dealt into splits.
 Probe strings (`probe_strings`): the inputs and accepted answers of the mapping probes in the v2
 group (all splits), and qa_capitals' countries (as its questions name them) and capitals (all
 splits). An item is left out when its English or French text contains one, as a whole word,
-ignoring case (mini's `Reserved` rule; checked in tests/test_mini_translation.py). The mapping
+ignoring case (mini's `Reserved` rule; checked in tests/tasks/test_mini_translation.py). The mapping
 probes are already built disjoint from v1's en-fr, so what this removes is the qa_capitals
 countries and capitals: about a third of v1's items.
 

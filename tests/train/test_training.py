@@ -91,7 +91,7 @@ def test_dropout_setting_reaches_every_dropout(gpt2):
 
 
 def test_bf16_precision_runs_matmuls_in_bf16_and_keeps_fp32_weights(tiny_llama_dir, tmp_path):
-    from tiny_models import livened
+    from helpers.tiny_models import livened
 
     from promot_bench.config import TrainConfig
     from promot_bench.models import specs

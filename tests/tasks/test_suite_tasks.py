@@ -12,8 +12,8 @@ from lm_eval.tasks._yaml_loader import load_yaml
 
 from promot_bench.tasks.metrics import bleu_aggregation
 
-SUITE = Path(__file__).resolve().parents[1] / "tasks" / "suite"
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "suite_data"
+SUITE = Path(__file__).resolve().parents[2] / "tasks" / "suite"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "suite_data"
 DATA_ENV = "PROMOT_BENCH_SUITE_DATA"
 
 EVAL_TASKS = [

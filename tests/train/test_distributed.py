@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-WORKER = Path(__file__).parent / "distributed_worker.py"
+WORKER = Path(__file__).resolve().parents[1] / "helpers" / "distributed_worker.py"
 
 
 def free_port() -> int:

@@ -1,9 +1,9 @@
 """Trains one stage of the real loop on the tiny Llama and writes its loss history and final
 weights' digest (main process only); or (`eval`) evaluates it on `promot_mini` and writes, per
 process, how many requests it served and, on the main process, the scores. Run alone, or under
-`accelerate launch --multi_gpu --num_processes 2` (gloo on CPU), by tests/test_distributed.py.
+`accelerate launch --multi_gpu --num_processes 2` (gloo on CPU), by tests/train/test_distributed.py.
 
-    python tests/distributed_worker.py MODEL_DIR ft|promot|eval OUT.json WORKDIR
+    python tests/helpers/distributed_worker.py MODEL_DIR ft|promot|eval OUT.json WORKDIR
 """
 
 import json
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
-from tiny_models import livened  # this script runs from tests/
+from tiny_models import livened  # a script: its own folder (tests/helpers/) is on sys.path
 
 from promot_bench.config import TrainConfig
 from promot_bench.evaluate import evaluation

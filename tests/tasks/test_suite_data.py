@@ -19,8 +19,8 @@ from lm_eval.tasks._yaml_loader import load_yaml
 
 from promot_bench.tasks import MAX_SHOTS
 
-SUITE = Path(__file__).resolve().parents[1] / "tasks" / "suite"
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "suite_data"
+SUITE = Path(__file__).resolve().parents[2] / "tasks" / "suite"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "suite_data"
 DATA_ENV = "PROMOT_BENCH_SUITE_DATA"
 # What the stock CLI puts into every task's metadata for `--model_args pretrained=...,revision=...`.
 MODEL_METADATA = {"pretrained": "org/model", "revision": "model-revision-1234", "version": 1.0}

@@ -3,25 +3,16 @@
 One build (about 2 s) is shared by the module; the determinism test makes a second one.
 """
 
-import importlib.util
 import json
 import re
-import sys
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-try:
-    from promot_bench.tasks.mini import build as mini
-    from promot_bench.tasks.mini.builders import settings
-except ImportError:  # the package is not installed: load the module from its file
-    _path = Path(__file__).resolve().parents[1] / "tasks" / "mini" / "build.py"
-    _spec = importlib.util.spec_from_file_location("promot_mini_build", _path)
-    mini = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = mini
-    _spec.loader.exec_module(mini)
+from promot_bench.tasks.mini import build as mini
+from promot_bench.tasks.mini.builders import settings
 
 SPLITS = ("train", "validation", "test")
 EVAL_TASKS = [t for t in settings.TASKS if t not in settings.TARGET_TASKS]

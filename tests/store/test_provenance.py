@@ -11,7 +11,7 @@ import pytest
 
 from promot_bench.store import provenance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IDENTITY = (
     "import json; from promot_bench.store import provenance; "
     "print(json.dumps(provenance.code_identity()))"

@@ -1,6 +1,6 @@
 """The gold answer's mean per-token log-prob (gold_logprob.py): equal to a direct computation
 with the model under the prompt written out here, 0-shot and 1-shot. (A run's result carries
-it: tests/test_runner.py, test_a_run_writes_a_complete_result.)"""
+it: tests/run/test_runner.py, test_a_run_writes_a_complete_result.)"""
 
 import pytest
 import torch
