@@ -12,6 +12,7 @@ from pathlib import Path
 from promot_bench.errors import RunError
 from promot_bench.evaluate.statistics import mean_stderr
 from promot_bench.report.columns import Row, cell_mde, collapse_columns, flips_columns, versus_ft
+from promot_bench.run.suites import JOINERS
 
 
 @dataclass
@@ -60,7 +61,7 @@ def load_results(out: Path) -> list[dict]:
 
 def short(task: str) -> str:
     """A task's name without the suite prefix (each part of a multi-task or sequential name)."""
-    for joiner in ("+", "-then-"):
+    for joiner in JOINERS.values():
         if joiner in task:
             return joiner.join(short(part) for part in task.split(joiner))
     for prefix in ("promot_mini_", "promot_"):
