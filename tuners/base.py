@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, ClassVar, NamedTuple
 
 from promot_bench.config import TrainConfig
+from promot_bench.train.soft_prompt import PromptSet, SoftPrompt, for_task
 from promot_bench.train.train_data import Example
 from promot_bench.train.training import Stage, StageReport, run_stage
 
@@ -77,8 +78,6 @@ class Tuned:
     def attachment(self, task: str) -> Attachment:
         """What `task`'s evaluation attaches: its soft prompt (one of several, multi-task) and the
         prefix."""
-        from promot_bench.train.soft_prompt import for_task
-
         return Attachment(for_task(self.soft_prompt, task), self.prefix)
 
     def stripped(self):
@@ -108,8 +107,6 @@ def prompt_tensor(prompt, lr: float) -> dict:
 
 def new_soft_prompt(ctx: FitContext, init: str | None = None):
     """A soft prompt; with several target tasks (multi-task training), one per task."""
-    from promot_bench.train.soft_prompt import PromptSet, SoftPrompt
-
     cfg = ctx.cfg
     init = init or cfg.prompt_init
 

@@ -10,6 +10,7 @@ import random
 import re
 from dataclasses import replace
 
+from promot_bench.train import loss
 from promot_bench.train.train_data import Example, collate, encode
 
 
@@ -54,8 +55,6 @@ def gradients(model, tokenizer, examples: list[Example], soft_prompt, max_length
     """The gradient of the mean target-token loss on `examples` (one batch), per parameter."""
     import torch
 
-    from promot_bench.train.loss import compute_loss
-
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     was_training = model.training
     try:
@@ -67,7 +66,7 @@ def gradients(model, tokenizer, examples: list[Example], soft_prompt, max_length
             encode(tokenizer, ex, model.config.is_encoder_decoder, max_length) for ex in examples
         ]
         with torch.enable_grad():
-            compute_loss(model, collate(rows, tokenizer.pad_token_id), soft_prompt).backward()
+            loss.compute_loss(model, collate(rows, tokenizer.pad_token_id), soft_prompt).backward()
         return {
             n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None
         }

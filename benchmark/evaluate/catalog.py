@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from promot_bench.evaluate.evaluation import task_manager, tasks_dir
+
 
 @dataclass
 class CatalogRow:
@@ -18,8 +20,6 @@ class CatalogRow:
 
 def rows(manager=None) -> list[CatalogRow]:
     from lm_eval.tasks._yaml_loader import load_yaml
-
-    from promot_bench.evaluate.evaluation import task_manager, tasks_dir
 
     manager = manager or task_manager()
     ours = tasks_dir()
@@ -58,8 +58,6 @@ class LoadCheck:
 def check(names: list[str], manager=None) -> list[LoadCheck]:
     """Build each task (groups expand to their members) as lm-eval would, one at a time, so
     that one task's missing data does not hide the others'. Loads data; scores nothing."""
-    from promot_bench.evaluate.evaluation import task_manager
-
     manager = manager or task_manager()
     groups = {row.name: row.members for row in rows(manager) if row.kind == "group"}
     tasks = list(dict.fromkeys(t for n in names for t in groups.get(n, [n])))

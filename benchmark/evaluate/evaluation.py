@@ -12,6 +12,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promot_bench import tasks
+from promot_bench.evaluate.prompt_lm import PromptLM
+from promot_bench.run.progress import silenced_stderr
+from promot_bench.store import faults
+
 # Rows per forward pass. A pass on a CPU is bound by reading the weights, so 32 rows cost far
 # less than 4x what 8 do (benchmark/perf/README.md, perf.suite_cost). Part of the baseline cache
 # key:
@@ -20,8 +25,6 @@ BATCH_SIZE = 32
 
 
 def tasks_dir() -> Path:
-    from promot_bench import tasks
-
     return Path(tasks.__file__).parent
 
 
@@ -82,9 +85,6 @@ def run_lm_eval(
     LM object (gold_logprob.py)."""
     from lm_eval import simple_evaluate
 
-    from promot_bench.evaluate.prompt_lm import PromptLM
-    from promot_bench.store import faults
-
     faults.point("eval")
 
     if lm_class is None:
@@ -93,7 +93,6 @@ def run_lm_eval(
         )
     else:
         lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    from promot_bench.run.progress import silenced_stderr
 
     with silenced_stderr():  # lm-eval's bars and notices, and the `git describe` it runs
         out = simple_evaluate(

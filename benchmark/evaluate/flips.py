@@ -12,6 +12,9 @@ then gained ones: the end of the prompt, the gold answer and both outputs.
 
 from __future__ import annotations
 
+from promot_bench.evaluate.samples import by_phase
+from promot_bench.evaluate.statistics import corpus_metric
+
 EXAMPLES = 5
 PROMPT_TAIL = (
     160  # characters of the prompt's end kept in an example: the item, not its demonstrations
@@ -20,8 +23,6 @@ PROMPT_TAIL = (
 
 def item_scores(samples: list[dict], aggregation: str) -> dict:
     """doc_id -> the item's own score (a sentence-level chrF/BLEU for corpus metrics)."""
-    from promot_bench.evaluate.statistics import corpus_metric
-
     metric = None
     scores = {}
     for s in samples:
@@ -98,8 +99,6 @@ def flips(before: dict, after: dict) -> dict:
 def from_samples_file(path: str, aggregations: dict) -> dict:
     """`flips` re-derived from a run's samples file (for results written before flips were
     recorded); `aggregations`: task -> its aggregation, as the result's "before" records it."""
-    from promot_bench.evaluate.samples import by_phase
-
     phases = by_phase(path)
     return flips(
         {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from promot_bench.evaluate.statistics import paired_means
 from promot_bench.tasks.metrics import first_word_label
 
 MAX_LABELS = 10  # a target with more distinct first answer words is not a label set
@@ -193,8 +194,6 @@ def collapse(
     (percent, 0-100) before and after, the change, and its paired bootstrap 95% interval.
     `before`/`after`: probe -> {"samples": [...]} as a run holds them. None when the target has
     no format to look for (neither a label set nor a language)."""
-    from promot_bench.evaluate.statistics import paired_means
-
     if not fmt.labels and not fmt.language:
         return None
     shares = {

@@ -20,6 +20,8 @@ token split lm-eval's `_encode_pair` makes, so they agree up to the order of flo
 
 from __future__ import annotations
 
+from promot_bench.evaluate.refill import common_prefix, prefill_pass
+from promot_bench.evaluate.statistics import paired_means
 from promot_bench.train.targets import first_answer
 
 
@@ -95,8 +97,6 @@ def cached_logprobs(lm, tasks: list[str], pairs: list[tuple]) -> list[float]:
     task after a copy of the beginning the task's inputs share."""
     import torch
 
-    from promot_bench.evaluate.refill import common_prefix, prefill_pass
-
     sums = [0.0] * len(pairs)
     by_task: dict[str, list[int]] = {}
     for i, task in enumerate(tasks):
@@ -147,8 +147,6 @@ def summary(before: dict, after: dict, seed: int, iters: int = 1000) -> dict | N
     """Per generative probe and for their mean: the gold's mean log-prob before and after, the
     change and its paired bootstrap 95% interval over items. None when no probe has values on
     both sides (a baseline cached before this metric, or no generative probe)."""
-    from promot_bench.evaluate.statistics import paired_means
-
     sides = {
         name: (b, a)
         for name in before

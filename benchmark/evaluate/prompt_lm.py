@@ -35,6 +35,7 @@ from lm_eval.models.utils import (
 )
 
 from promot_bench.evaluate.prefix_cache import PrefixCache
+from promot_bench.evaluate.refill import RefillGenerator, Request, common_prefix
 from promot_bench.train.soft_prompt import SoftPrompt
 
 
@@ -113,8 +114,6 @@ class PromptLM(HFLM):
 
         from tqdm import tqdm
 
-        from promot_bench.evaluate.refill import RefillGenerator
-
         groups: dict[tuple, list[int]] = {}  # one task and one set of generation options each
         for i, request in enumerate(requests):
             key = (
@@ -166,8 +165,6 @@ class PromptLM(HFLM):
     def _greedy_requests(self, requests):
         """Refill rows for one task's requests and their stop sequences, or None when the
         options ask for more than greedy decoding."""
-        from promot_bench.evaluate.refill import Request, common_prefix
-
         kwargs = normalize_gen_kwargs(requests[0].args[1], self.max_gen_toks)
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
         until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)

@@ -17,6 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.prompt_lm import PromptLM
+from promot_bench.models import specs
+from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.provenance import bench_header
+
 
 class ForwardCounter:
     """Where the model's time goes: forward passes over many tokens per row (prefill) vs one
@@ -79,12 +85,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from lm_eval.models.huggingface import HFLM
-
-    from promot_bench.evaluate import evaluation
-    from promot_bench.evaluate.prompt_lm import PromptLM
-    from promot_bench.models import specs
-    from promot_bench.store.atomic import atomic_write_text
-    from promot_bench.store.provenance import bench_header
 
     head = bench_header("eval", argv)
 

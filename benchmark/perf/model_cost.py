@@ -21,16 +21,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from promot_bench.config import load_preset
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.perf.train import step_times
+from promot_bench.run import suites
+from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.provenance import bench_header
+from promot_bench.train import targets
+from promot_bench.tuners.base import FitContext, model_stage
+
 MODELS = ("smollm2-135m", "gemma3-270m")
 
 
 def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
     """Mean seconds per optimizer step of `ft` after `warmup` steps (the real loop)."""
-    from promot_bench.config import load_preset
-    from promot_bench.perf.train import step_times
-    from promot_bench.train import targets
-    from promot_bench.tuners.base import FitContext, model_stage
-
     cfg = load_preset("cpu-small", {"steps": steps + warmup, "checkpoint_every": steps + warmup})
     examples = targets.training_examples(targets.load_task("promot_mini_nli", manager))
     workdir = Path(tempfile.mkdtemp(prefix="bench-model-cost-"))
@@ -45,8 +50,6 @@ def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
 
 
 def eval_pass(loaded, manager, group: str, limit: int | None) -> tuple[float, int]:
-    from promot_bench.evaluate import evaluation
-
     started = time.perf_counter()
     out = evaluation.run_lm_eval(
         loaded.model, loaded.tokenizer, [group], limit=limit, manager=manager, gold_logprob=True
@@ -73,13 +76,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     args = parser.parse_args(argv)
-
-    from promot_bench.config import load_preset
-    from promot_bench.evaluate import evaluation
-    from promot_bench.models import specs
-    from promot_bench.run import suites
-    from promot_bench.store.atomic import atomic_write_text
-    from promot_bench.store.provenance import bench_header
 
     head = bench_header("model_cost", argv)
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from promot_bench.store.provenance import bench_header
+
 CHECKOUT = Path(__file__).resolve().parents[2]  # benchmark/perf/ is two folders down
 FIXTURES = CHECKOUT / "tests" / "fixtures" / "suite_data"
 # Rows per split of the real datasets (their Hub cards); WikiLingua's English split counts
@@ -125,7 +127,6 @@ def main(argv=None) -> int:
         "--out", type=Path, default=None, help="also write the figures as JSON here"
     )
     args = parser.parse_args(argv)
-    from promot_bench.store.provenance import bench_header
 
     head = bench_header("suite_build", argv)
     suites = args.suite_dir or [CHECKOUT / "tasks" / "suite"]

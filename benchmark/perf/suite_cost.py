@@ -17,6 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.perf.eval import ForwardCounter
+from promot_bench.run.suites import SUITES
+from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.provenance import bench_header
+
 BUDGET = 1.5  # v2 / v1 wall (issue: probes that can see forgetting, "Speed")
 
 
@@ -33,13 +40,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     args = parser.parse_args(argv)
-
-    from promot_bench.evaluate import evaluation
-    from promot_bench.models import specs
-    from promot_bench.perf.eval import ForwardCounter
-    from promot_bench.run.suites import SUITES
-    from promot_bench.store.atomic import atomic_write_text
-    from promot_bench.store.provenance import bench_header
 
     head = bench_header("suite_cost", argv)
 

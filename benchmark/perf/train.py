@@ -25,6 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from promot_bench.config import load_preset
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.store import faults
+from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.provenance import bench_header
+from promot_bench.train import loss, targets, training
+from promot_bench.train.train_data import batch_indices, collate, encode
+from promot_bench.tuners.base import FitContext, model_stage, new_soft_prompt, prompt_stage
+
 CASES = ("plain", "ft", "pt", "promot", "ft-bf16")
 
 
@@ -60,9 +70,6 @@ def step_times(stage, model, tokenizer, examples, cfg, folder) -> list[float]:
     (the loop's "step" fault point sits right there)."""
     import torch
 
-    from promot_bench.store import faults
-    from promot_bench.train import training
-
     stamps, real_point = [], faults.point
 
     def stamp(name: str) -> None:
@@ -89,13 +96,6 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     """Train `steps` steps of `case` and time them; runs in the child process."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-
-    from promot_bench.config import load_preset
-    from promot_bench.evaluate import evaluation
-    from promot_bench.models import specs
-    from promot_bench.train import loss, targets, training
-    from promot_bench.train.train_data import batch_indices, collate, encode
-    from promot_bench.tuners.base import FitContext, model_stage, new_soft_prompt, prompt_stage
 
     cfg = load_preset(
         "cpu-small",
@@ -189,9 +189,6 @@ def main(argv=None) -> int:
     if args.one:
         print(json.dumps(one_case(args.one, args.steps, args.warmup)))
         return 0
-
-    from promot_bench.store.atomic import atomic_write_text
-    from promot_bench.store.provenance import bench_header
 
     head = bench_header("train", argv)
 

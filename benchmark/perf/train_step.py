@@ -9,14 +9,14 @@ one demonstration). Prints the ratio per kind; both are measured in the same pro
 import time
 from dataclasses import replace
 
+from promot_bench.evaluate import evaluation
+from promot_bench.models import specs
+from promot_bench.train import loss, targets
+from promot_bench.train.soft_prompt import SoftPrompt
+from promot_bench.train.train_data import collate, encode
+
 
 def main() -> None:
-    from promot_bench.evaluate import evaluation
-    from promot_bench.models import specs
-    from promot_bench.train import loss, targets
-    from promot_bench.train.soft_prompt import SoftPrompt
-    from promot_bench.train.train_data import collate, encode
-
     loaded = specs.load(specs.resolve(None))
     model, tok = loaded.model, loaded.tokenizer
     examples = targets.training_examples(

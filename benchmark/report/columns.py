@@ -7,7 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from promot_bench.evaluate.statistics import mean_stderr
+from promot_bench.evaluate.flips import from_samples_file
+from promot_bench.evaluate.samples import by_phase
+from promot_bench.evaluate.statistics import (
+    item_values,
+    mde,
+    mean_stderr,
+    paired_bootstrap,
+    seed_mean_se,
+)
 
 
 @dataclass
@@ -39,9 +47,6 @@ class Row:
 
 def after_items(result: dict, phase: str = "after") -> dict:
     """task -> per-item values after tuning (or in another `phase`), from the run's samples file."""
-    from promot_bench.evaluate.samples import by_phase
-    from promot_bench.evaluate.statistics import item_values
-
     return {
         task: item_values(items)
         for task, items in by_phase(result["_samples"]).get(phase, {}).items()
@@ -52,8 +57,6 @@ def cell_mde(cell: list[dict]) -> float | None:
     """The mde of the cell's seed mean of Δ mean: one seed's own `mde`; for several, 2.8 × the SE
     with seeds and items both resampled, from the samples files. None when any run predates mde
     (so a column never mixes the two kinds of cell)."""
-    from promot_bench.evaluate.statistics import mde, seed_mean_se
-
     if any(r.get("mde") is None for r in cell):
         return None
     if len(cell) == 1:
@@ -92,8 +95,6 @@ def collapse_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
 def run_flips(result: dict) -> dict | None:
     """The run's per-item flips: recorded in the result, or re-derived from its samples file
     (results written before flips were recorded); None where neither is there."""
-    from promot_bench.evaluate.flips import from_samples_file
-
     if result.get("flips"):
         return result["flips"]
     if result["_samples"] and Path(result["_samples"]).is_file():
@@ -122,8 +123,6 @@ def flips_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
 
 def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
     """Paired bootstrap of this tuner's mean in-context score minus ft's, seed by seed."""
-    from promot_bench.evaluate.statistics import paired_bootstrap
-
     ft_by_seed = {r["seed"]: r for r in ft_runs}
     deltas, sides = [], set()
     for run in cell:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promot_bench.evaluate.statistics import mean_stderr
+from promot_bench.report import figures
 
 Z95 = 1.96
 
@@ -161,8 +162,6 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from promot_bench.report.figures import save_png
-
     fig, axes = plt.subplots(3, 1, figsize=(6.5, 8.0), sharex=True)
     panels = [
         ("delta", "Δ in-context mean\n(points, 95% interval)"),
@@ -195,7 +194,7 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
     axes[-1].set_xticks(budgets, [f"{b:,}" for b in budgets])
     axes[-1].minorticks_off()
     axes[-1].set_xlabel("training examples per stage (log scale)")
-    path = save_png(fig, path)
+    path = figures.save_png(fig, path)
     plt.close(fig)
     return path
 
@@ -205,8 +204,6 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from promot_bench.report.figures import save_png
 
     fig, ax = plt.subplots(figsize=(6.5, 5.0))
     by_tuner = defaultdict(list)
@@ -249,7 +246,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    path = save_png(fig, path)
+    path = figures.save_png(fig, path)
     plt.close(fig)
     return path
 

@@ -27,7 +27,9 @@ from promot_bench.report.tables import (
     load_results,
     row_cells,
 )
+from promot_bench.run.runner import lock_path, remove_stale_temporaries
 from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.cache import locked
 
 
 def diagnostics(out: Path) -> list[dict]:
@@ -95,8 +97,6 @@ def diagnostics_markdown(found: list[dict]) -> list[str]:
 
 def dose_markdown(made: dict) -> list[str]:
     """The dose curves and frontiers (dose.plots' files, as paths relative to the page)."""
-    from promot_bench.report import dose
-
     if not made:
         return []
     lines = [
@@ -237,9 +237,6 @@ def csv_text(tables: list[Table]) -> str:
 
 
 def build(out: Path) -> list[Path]:
-    from promot_bench.run.runner import lock_path, remove_stale_temporaries
-    from promot_bench.store.cache import locked
-
     with locked(lock_path(out / "LEADERBOARD.md")):  # one build at a time per results folder
         for folder in (out, out / "plots"):  # what a killed earlier build left half-written
             remove_stale_temporaries(folder)

@@ -9,6 +9,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promot_bench import config
+from promot_bench.config import DEFAULT_PRESET
 from promot_bench.errors import RunError
 from promot_bench.evaluate.statistics import mean_stderr
 from promot_bench.report.columns import Row, cell_mde, collapse_columns, flips_columns, versus_ft
@@ -180,9 +182,9 @@ def commits_line(table: Table) -> str:
 def setting(result: dict) -> str | None:
     """A result's preset and training budget, where not the default preset at its own budget
     (results written before budgets were recorded ran at their preset's own)."""
-    from promot_bench.config import DEFAULT_PRESET, variant
-
-    return variant(result.get("preset", DEFAULT_PRESET), (result.get("budget") or {}).get("label"))
+    return config.variant(
+        result.get("preset", DEFAULT_PRESET), (result.get("budget") or {}).get("label")
+    )
 
 
 def fmt(value: tuple | None, signed: bool = False) -> str:

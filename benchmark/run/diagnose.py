@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from promot_bench.config import variant
 from promot_bench.errors import UsageError
 from promot_bench.evaluate import evaluation
 from promot_bench.evaluate.alignment import cosines, gradients, parameter_groups, shuffled_labels
@@ -216,8 +217,6 @@ def plan_all(options: DiagnoseOptions) -> list[Plan]:
 def result_path(plans: list[Plan], options: DiagnoseOptions) -> Path:
     """Named by the tuners and seed, and by the preset and --steps where not the default's own
     (diagnose always follows the final weights, so keep-best is not part of its budget)."""
-    from promot_bench.config import variant
-
     p = plans[0]
     setting = variant(
         p.options.preset, None if p.options.steps is None else f"steps{p.options.steps}"

@@ -14,6 +14,7 @@ from promot_bench.config import TrainConfig
 from promot_bench.evaluate import evaluation
 from promot_bench.train import targets
 from promot_bench.train.soft_prompt import for_task
+from promot_bench.tuners import FitContext, get
 
 
 def target_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_SIZE):
@@ -61,8 +62,6 @@ def fit(
     (diagnose's recorder) scores every checkpoint in place of the targets' validation and is
     told each checkpoint's stage and step (`watch.at`)."""
     import torch
-
-    from promot_bench.tuners import FitContext, get
 
     tasks = tasks if isinstance(tasks, list) else [tasks]
     tuner = get(tuner_name)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promot_bench.evaluate import evaluation, probes
+from promot_bench.evaluate.statistics import AGGREGATIONS, item_values
+from promot_bench.evaluate.statistics import bootstrap_stderr as resampled
 from promot_bench.models import specs
 from promot_bench.run import baseline, runner
 from promot_bench.run.options import Plan, RunOptions
@@ -140,8 +142,6 @@ def execute(p: Plan) -> dict | None:
 
 def probe_row(task, s: dict, seed: int = 0) -> dict:
     """One probe's card row from its task and its cached scores (`baseline.scores_to_json`)."""
-    from promot_bench.evaluate.statistics import item_values
-
     config = task.config
     metadata = config.metadata if isinstance(config.metadata, dict) else {}
     declared = metadata.get("probe") if isinstance(metadata.get("probe"), dict) else {}
@@ -276,9 +276,6 @@ def constant_choices(task, metric: str, docs: list) -> dict[str, float]:
 
 
 def bootstrap_stderr(values: list, aggregation: str, seed: int) -> float | None:
-    from promot_bench.evaluate.statistics import AGGREGATIONS
-    from promot_bench.evaluate.statistics import bootstrap_stderr as resampled
-
     if aggregation not in AGGREGATIONS:
         return None
     return resampled(values, aggregation, iters=BOOTSTRAP_ITERS, seed=seed)

@@ -9,6 +9,10 @@ import shlex
 from pathlib import Path
 
 from promot_bench.errors import RunError, UsageError
+from promot_bench.evaluate import gold_logprob
+from promot_bench.evaluate.flips import flips
+from promot_bench.evaluate.formats import TargetFormat, collapse, target_format
+from promot_bench.evaluate.statistics import item_values, mde, paired_bootstrap
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
@@ -173,8 +177,6 @@ def target_format_of(training: dict):
     """What the targets' answers look like (labels or a language), from their training examples
     (target -> examples): diagnose's rule, over all targets' examples together as diagnose
     takes them."""
-    from promot_bench.evaluate.formats import target_format
-
     return target_format([ex for examples in training.values() for ex in examples])
 
 
@@ -195,10 +197,6 @@ def assemble(
     `fmt` the targets' format (None: no collapse rate); `train_sizes` each target's training
     examples (for the budget's epochs)."""
     o = p.options
-    from promot_bench.evaluate import gold_logprob
-    from promot_bench.evaluate.flips import flips
-    from promot_bench.evaluate.formats import TargetFormat, collapse
-    from promot_bench.evaluate.statistics import item_values, mde, paired_bootstrap
 
     fmt = fmt or TargetFormat()
 

@@ -19,6 +19,11 @@ import tempfile
 from pathlib import Path
 
 from promot_bench.errors import RunError, UsageError
+from promot_bench.evaluate import evaluation
+from promot_bench.models import export as folders
+from promot_bench.models import specs
+from promot_bench.run import record, runner
+from promot_bench.store import provenance
 
 
 def read_result(path: Path) -> dict:
@@ -37,8 +42,6 @@ def read_result(path: Path) -> dict:
 
 def check_reproducible(result: dict, path: Path) -> None:
     """Refuse, before training, what cannot give the recorded weights here."""
-    from promot_bench.store import provenance
-
     theirs = (result.get("code") or {}).get("source_sha256")
     ours = provenance.code_identity()["source_sha256"]
     if theirs != ours:
@@ -59,11 +62,6 @@ def export(result_path: Path, to: Path, options_for, progress: bool = True) -> d
     returns what was saved (export.record's form, paths relative to `to`). `options_for` turns
     the result's recorded command into the runner's options (the command line's parser:
     `cli.recorded_run_options`)."""
-    from promot_bench.evaluate import evaluation
-    from promot_bench.models import export as folders
-    from promot_bench.models import specs
-    from promot_bench.run import record, runner
-
     result = read_result(result_path)
     check_reproducible(result, result_path)
     options = options_for(result["command"])

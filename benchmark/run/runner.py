@@ -52,11 +52,10 @@ from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.cache import locked
 from promot_bench.tasks import MAX_SHOTS
 from promot_bench.train import distributed, targets
+from promot_bench.tuners import TUNERS, Attachment
 
 
 def plan(options: RunOptions) -> Plan:
-    from promot_bench.tuners import TUNERS
-
     if options.tuner not in TUNERS:
         raise UsageError(f"unknown tuner '{options.tuner}': choose from {choices_text(TUNERS)}")
     if options.suite not in SUITES:
@@ -304,8 +303,6 @@ def _execute(p: Plan, progress: bool) -> dict | None:
 def fit(p: Plan, loaded, manager, progress: bool):
     """Train the tuner on the plan's targets; returns the final `Tuned` and, per target, what
     its evaluation attaches (an `Attachment`: soft prompt or None, text prefix)."""
-    from promot_bench.tuners import Attachment
-
     o = p.options
     tasks = [targets.load_task(t, manager) for t in p.targets]
     if p.mode != "sequential":

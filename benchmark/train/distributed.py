@@ -35,6 +35,7 @@ from datetime import timedelta
 import torch
 
 from promot_bench.errors import UsageError
+from promot_bench.models.specs import default_device
 from promot_bench.train import loss
 from promot_bench.train.train_data import IGNORE, collate
 
@@ -64,7 +65,6 @@ def init_group() -> None:
     comes before training); a single process has none. Accelerate and FSDP reuse it."""
     if world_size() == 1 or torch.distributed.is_initialized():
         return
-    from promot_bench.models.specs import default_device
 
     device = torch.device(default_device())
     if device.type == "cuda":

@@ -21,6 +21,7 @@ import torch
 
 from promot_bench.config import TrainConfig
 from promot_bench.errors import RunError
+from promot_bench.run.progress import Phase
 from promot_bench.store import faults
 from promot_bench.store.atomic import atomic_write_text, replacing
 from promot_bench.train import distributed
@@ -162,8 +163,6 @@ def run_stage(
     progress: bool = True,
 ) -> StageReport:
     """Train one stage, resuming from `folder` if an earlier run left checkpoints there."""
-    from promot_bench.run.progress import Phase
-
     folder.mkdir(parents=True, exist_ok=True)
     done_file = folder / "done.json"
     if done_file.is_file():  # finished earlier: reuse its result instead of retraining
