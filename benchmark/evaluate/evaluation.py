@@ -48,9 +48,8 @@ class TaskScore:
     samples: list[dict] = field(default_factory=list)
     aggregation: str = "mean"  # how per-item values make the score (statistics.AGGREGATIONS)
     higher_is_better: bool = True  # the metric's direction, from the task's own config
-    gold_logprob: float | None = (
-        None  # items' mean (gold_logprob.py); None: not asked, or not generative
-    )
+    # items' mean (gold_logprob.py); None: not asked, or not generative
+    gold_logprob: float | None = None
 
 
 def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore] | None:

@@ -16,9 +16,8 @@ from promot_bench.evaluate.samples import by_phase
 from promot_bench.evaluate.statistics import corpus_metric
 
 EXAMPLES = 5
-PROMPT_TAIL = (
-    160  # characters of the prompt's end kept in an example: the item, not its demonstrations
-)
+# characters of the prompt's end kept in an example: the item, not its demonstrations
+PROMPT_TAIL = 160
 
 
 def item_scores(samples: list[dict], aggregation: str) -> dict:

@@ -29,14 +29,12 @@ class Row:
     mean: tuple
     delta_mean: tuple | None = None
     significant: str = ""  # "*" when every seed's Δ-mean interval excludes 0 on the same side
-    versus_ft: tuple | None = (
-        None  # mean in-context score minus ft's on the same target, items, seed
-    )
+    # mean in-context score minus ft's on the same target, items, seed
+    versus_ft: tuple | None = None
     versus_ft_significant: str = ""
     mde: float | None = None  # of the seed mean's Δ mean; None where a result predates it
-    format_delta: tuple | None = (
-        None  # Δ share (points) of outputs in the target's format, probe mean
-    )
+    # Δ share (points) of outputs in the target's format, probe mean
+    format_delta: tuple | None = None
     format_significant: str = ""
     format_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n

@@ -64,9 +64,8 @@ def mean_rate(specialization: dict, excluded) -> float | None:
     return sum(rates) / len(rates) if rates else None
 
 
-ALREADY_IN_FORMAT = (
-    0.5  # an eval task this often in the target's format before training is left out
-)
+# an eval task this often in the target's format before training is left out
+ALREADY_IN_FORMAT = 0.5
 
 
 def already_in_format(start: dict) -> list[str]:

@@ -29,13 +29,11 @@ class RunOptions:
     out: Path = Path("results")
     overrides: dict = field(default_factory=dict)
     argv: list[str] | None = None
-    eval_tasks: str | None = (
-        None  # comma-separated lm-eval tasks/groups in place of the suite's group
-    )
+    # comma-separated lm-eval tasks/groups in place of the suite's group
+    eval_tasks: str | None = None
     include_path: list[Path] = field(default_factory=list)  # folders of the user's own task YAMLs
-    save_model: bool = (
-        False  # keep the tuned weights (and any adapter) as transformers / PEFT folders
-    )
+    # keep the tuned weights (and any adapter) as transformers / PEFT folders
+    save_model: bool = False
 
 
 @dataclass
@@ -51,9 +49,8 @@ class Plan:
     targets: list[str]  # lm-eval task names, in training order
     cfg: object
     mode: str = "single"  # or "multi" (mixed batches) or "sequential" (one target after another)
-    eval_shots: int | None = (
-        None  # None: the suite's group fixes its shots; else num_fewshot for lm-eval
-    )
+    # None: the suite's group fixes its shots; else num_fewshot for lm-eval
+    eval_shots: int | None = None
     lm_eval_defaults: bool = False  # some task is one of lm-eval's own (index them too)
     budget: str | None = None  # config.budget_label: None for the preset's own training budget
 

@@ -81,13 +81,11 @@ SMALL_VALIDATION = 8  # the element probes: 118 items in all
 DEMO_POOL = settings.DEMO_POOL  # 32 demonstrations, like every mini evaluation task
 NUMBERS = range(1, 1000)
 WORD_POOL = 5000  # the most frequent English words searched for nouns and verbs
-MIN_ZIPF = (
-    3.0  # an inflected form at least this frequent (wordfreq's Zipf scale: once per million words)
-)
+# an inflected form at least this frequent (wordfreq's Zipf scale: once per million words)
+MIN_ZIPF = 3.0
 CITY_MIN_POPULATION = 300_000
-CITIES_PER_CONTINENT = (
-    62  # balanced answers (4 x 62 = 248): the most frequent answer scores about 25%
-)
+# balanced answers (4 x 62 = 248): the most frequent answer scores about 25%
+CITIES_PER_CONTINENT = 62
 
 SOURCE_PINS = {
     "num2words": "0.5.14",
