@@ -86,9 +86,8 @@ class TrainConfig:
         ):
             if getattr(self, key) < 1:
                 raise UsageError(f"{key} must be at least 1, got {getattr(self, key)}")
-            if (
-                getattr(self, key) > MAX_COUNT
-            ):  # an oversized value would only fail later, less clearly
+            # an oversized value would only fail later, less clearly
+            if getattr(self, key) > MAX_COUNT:
                 raise UsageError(
                     f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}..."
                 )

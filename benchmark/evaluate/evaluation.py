@@ -188,8 +188,7 @@ def sample_record(sample: dict, metric: str) -> dict:
     }
     if isinstance(value, (list, tuple)):  # corpus-level metrics keep (prediction, reference) pairs
         return {**record, "score": None, "pair": list(value)}
-    if hasattr(
-        value, "item"
-    ):  # numpy scalars (lm-eval's acc is a numpy bool) -> plain JSON numbers
+    # numpy scalars (lm-eval's acc is a numpy bool) -> plain JSON numbers
+    if hasattr(value, "item"):
         value = value.item()
     return {**record, "score": float(value) if isinstance(value, bool) else value}

@@ -225,10 +225,8 @@ def cities_continent(task: str, grams: set) -> list:
     country_names = {row["name"].casefold() for row in countries.values()}
     out = []
     for code, continent in CONTINENTS.items():
-        if code in (
-            "OC",
-            "AF",
-        ):  # Oceania: 15 cities of 300k+; "Africa" is in en-fr ("South Africa")
+        # Oceania: 15 cities of 300k+; "Africa" is in en-fr ("South Africa")
+        if code in ("OC", "AF"):
             continue
         pool = [
             c
