@@ -248,13 +248,7 @@ def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
         "nli+en-fr trains on both at once (multi-task: mixed batches, one soft prompt "
         "per task), nli-then-en-fr trains on one after the other (sequential)",
     )
-    p.add_argument(
-        "--shots",
-        type=int,
-        default=1,
-        help="in-context shots (default 1): 1 or 4 for the suites, "
-        f"0-{MAX_SHOTS} with --eval-tasks",
-    )
+    add_shots(p)
     p.add_argument(
         "--eval-tasks",
         default=None,
@@ -328,6 +322,17 @@ def parse_overrides(pairs: list[str]) -> dict:
             raise UsageError(f"--set expects KEY=VALUE, got '{pair}'")
         overrides[key.strip()] = value.strip()
     return overrides
+
+
+def add_shots(p) -> None:
+    """--shots, as run, sweep, diagnose and probes take it."""
+    p.add_argument(
+        "--shots",
+        type=int,
+        default=1,
+        help="in-context shots (default 1): 1 or 4 for the suites, "
+        f"0-{MAX_SHOTS} with --eval-tasks",
+    )
 
 
 def run_options(args, **changes):
@@ -477,13 +482,7 @@ def add_probes(sub) -> None:
         metavar="DIR",
         help="a folder of your own lm-eval task YAMLs (repeatable)",
     )
-    p.add_argument(
-        "--shots",
-        type=int,
-        default=1,
-        help="in-context shots (default 1): 1 or 4 for the suites, "
-        f"0-{MAX_SHOTS} with --eval-tasks",
-    )
+    add_shots(p)
     p.add_argument(
         "--limit", type=positive_int, default=None, help="items per probe, for quick looks"
     )
