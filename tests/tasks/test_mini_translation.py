@@ -1,6 +1,7 @@
 """promot_mini v2's translation target (tasks/mini/translation): v1's en-fr names less every
 v2 probe string, deterministic, entity-disjoint splits, the rendered prompt."""
 
+import json
 import re
 
 import pytest
@@ -15,8 +16,20 @@ SPLITS = settings.SPLITS
 
 
 @pytest.fixture(scope="module")
-def en_fr():
-    return translation.build_en_fr(1234)["en-fr"]
+def built(tmp_path_factory):
+    """One build for the whole module: (its folder, its manifest)."""
+    out = tmp_path_factory.mktemp("en-fr")
+    return out, translation.build(out)
+
+
+@pytest.fixture(scope="module")
+def en_fr(built):
+    """The built items, per split, read back from the files the build wrote."""
+    folder = built[0] / "en-fr"
+    return {
+        s: [json.loads(line) for line in (folder / f"{s}.jsonl").read_text().splitlines()]
+        for s in SPLITS
+    }
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +37,8 @@ def reserved():
     return Reserved(translation.probe_strings(1234))
 
 
-def test_build_is_deterministic_and_hashed(tmp_path):
-    first, second = translation.build(tmp_path / "a"), translation.build(tmp_path / "b")
+def test_build_is_deterministic_and_hashed(built, tmp_path):
+    first, second = built[1], translation.build(tmp_path / "b")
     assert first == second and re.fullmatch(r"[0-9a-f]{64}", first["data_hash"])
     sizes = first["tasks"]["en-fr"]
     assert sizes["test"] == 100 and sizes["validation"] == 60 and 150 <= sizes["train"] <= 400
