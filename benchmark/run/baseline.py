@@ -131,22 +131,21 @@ def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict
     )
 
 
-def target_json(score) -> dict | None:
+def score_json(score) -> dict | None:
     """One task's score as the cache and result store it (None on a helper process)."""
-    return None if score is None else scores_to_json({"_": score})["_"]
+    if score is None:
+        return None
+    return {
+        "metric": score.metric,
+        "score": score.value,
+        "stderr": score.stderr,
+        "n": score.n,
+        "aggregation": score.aggregation,
+        "higher_is_better": score.higher_is_better,
+        "gold_logprob": score.gold_logprob,
+        "samples": score.samples,
+    }
 
 
 def scores_to_json(scores: dict) -> dict:
-    return {
-        name: {
-            "metric": s.metric,
-            "score": s.value,
-            "stderr": s.stderr,
-            "n": s.n,
-            "aggregation": s.aggregation,
-            "higher_is_better": s.higher_is_better,
-            "gold_logprob": s.gold_logprob,
-            "samples": s.samples,
-        }
-        for name, s in scores.items()
-    }
+    return {name: score_json(s) for name, s in scores.items()}

@@ -67,13 +67,11 @@ def fit(
     tuner = get(tuner_name)
     torch.manual_seed(cfg.seed)
     examples = [ex for task in tasks for ex in targets.training_examples(task)]
-    scorer = (
-        watch
-        if watch is not None
-        else target_scorer(tasks, loaded.tokenizer, manager)
-        if cfg.keep_best
-        else None
-    )
+    if watch is not None:
+        scorer, hook = watch, watch.at
+    else:
+        scorer = target_scorer(tasks, loaded.tokenizer, manager) if cfg.keep_best else None
+        hook = None
     ctx = FitContext(
         loaded.model if model is None else model,
         loaded.tokenizer,
@@ -82,7 +80,7 @@ def fit(
         workdir,
         scorer,
         progress,
-        on_checkpoint=None if watch is None else watch.at,
+        on_checkpoint=hook,
     )
     return tuner.fit(ctx)
 

@@ -33,7 +33,7 @@ from promot_bench.run.baseline import (
     cached_evaluation,
     evaluate_json,
     pretrained_scores,
-    target_json,
+    score_json,
 )
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.run.progress import say
@@ -238,7 +238,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         p.work,
         "target",
         lambda: {
-            t: target_json(
+            t: score_json(
                 pipeline.score_target(
                     tuned.model, attached[t], loaded.tokenizer, t, manager, seed=o.seed
                 )
