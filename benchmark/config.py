@@ -1,12 +1,15 @@
-"""Training configuration: one dataclass naming every hyperparameter, presets as YAML files
-(benchmark/presets/<name>.yaml), and `--key value` overrides from the command line.
-The resolved config is written next to every result it produced."""
+"""Training settings: the loop's own (`TrainConfig`), each tuner's options (a dataclass beside
+the tuner, e.g. `tuners.pt.PromptOptions`), presets as YAML files (benchmark/presets/<name>.yaml)
+holding both under flat names, and `--set key=value` overrides from the command line. The
+resolved settings are written, flat, next to every result they produced."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from promot_bench.errors import UsageError, choices_text
 
@@ -17,8 +20,43 @@ DEFAULT_PRESET = "cpu-small"
 MAX_COUNT = 10_000_000
 
 
+class Options:
+    """A dataclass of settings checked by the rules its class declares: `TrainConfig`, and every
+    tuner's options."""
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    COUNTS: ClassVar[tuple[str, ...]] = ()  # whole numbers, at least 1
+    RATES: ClassVar[tuple[str, ...]] = ()  # positive finite numbers
+    STEPS: ClassVar[tuple[str, ...]] = ()  # its stages' lengths: part of the training budget
+
+    def validate(self):
+        for key, allowed in self.CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise UsageError(
+                    f"{key} '{getattr(self, key)}' is not one of: {choices_text(allowed)}"
+                )
+        for key in self.COUNTS:
+            if getattr(self, key) < 1:
+                raise UsageError(f"{key} must be at least 1, got {getattr(self, key)}")
+            # an oversized value would only fail later, less clearly
+            if getattr(self, key) > MAX_COUNT:
+                raise UsageError(
+                    f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}..."
+                )
+        for key in self.RATES:
+            value = getattr(self, key)
+            if not value > 0 or not math.isfinite(value):
+                raise UsageError(f"{key} must be a positive finite number, got {value}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(Options):
+    """The training loop's settings, shared by every tuner and stage, and the model stage's."""
+
     # optimisation (shared by every stage)
     optimizer: str = "adamw"  # adamw | adafactor
     batch_size: int = 8
@@ -34,26 +72,12 @@ class TrainConfig:
     # fp32, or bf16 mixed precision (autocast: weights, gradients and optimizer state stay fp32,
     # matmuls run in bf16 -- AMX units on recent Xeons, tensor cores on GPUs)
     precision: str = "fp32"
-    # model tuning (ft and the second stage of promot)
+    # model tuning (ft, the second stage of promot, and every tuner that trains the weights)
     lr: float = 5e-5
     steps: int = 40
     checkpoint_every: int = 20
-    # prompt tuning (pt and the first stage of promot)
-    prompt_lr: float = 3e-2
-    prompt_steps: int = 40
-    prompt_checkpoint_every: int = 20
-    prompt_length: int = 20
-    prompt_init: str = "vocab"  # vocab | text | random
-    prompt_init_text: str = "Decide whether the statement is true or false."
     # keep the checkpoint with the best target validation score (as the study did)
     keep_best: bool = True
-    # LoRA (lora, lora-then-ft)
-    lora_rank: int = 4
-    lora_alpha: int = 8
-    lora_lr: float = 1e-3
-    lora_steps: int = 40
-    # wise-ft: weights = (1 - alpha) * pretrained + alpha * fine-tuned
-    wise_alpha: float = 0.5
     # the most steps a stage of this preset may be given (--steps, --set steps=...): a typo like
     # --steps 40000 on a laptop is refused rather than left running for days
     max_steps: int = MAX_COUNT
@@ -61,73 +85,66 @@ class TrainConfig:
     CHOICES = {
         "optimizer": ("adamw", "adafactor"),
         "schedule": ("constant", "linear"),
-        "prompt_init": ("vocab", "text", "random"),
         "precision": ("fp32", "bf16"),
     }
+    COUNTS = ("batch_size", "grad_accum", "steps", "checkpoint_every", "max_length", "max_steps")
+    RATES = ("lr",)
+    STEPS = ("steps",)
 
     def validate(self) -> "TrainConfig":
-        for key, allowed in self.CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise UsageError(
-                    f"{key} '{getattr(self, key)}' is not one of: {choices_text(allowed)}"
-                )
-        for key in (
-            "batch_size",
-            "grad_accum",
-            "steps",
-            "prompt_steps",
-            "prompt_length",
-            "checkpoint_every",
-            "prompt_checkpoint_every",
-            "max_length",
-            "lora_rank",
-            "lora_steps",
-            "max_steps",
-        ):
-            if getattr(self, key) < 1:
-                raise UsageError(f"{key} must be at least 1, got {getattr(self, key)}")
-            # an oversized value would only fail later, less clearly
-            if getattr(self, key) > MAX_COUNT:
-                raise UsageError(
-                    f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}..."
-                )
-        for key in BUDGET_KEYS[:3]:
-            if getattr(self, key) > self.max_steps:
-                raise UsageError(
-                    f"{key} {getattr(self, key):,} is above this preset's cap (max_steps "
-                    f"{self.max_steps:,}); raise it with --set max_steps=N if you mean it"
-                )
-        for key in ("lr", "prompt_lr", "lora_lr"):
-            value = getattr(self, key)
-            if not value > 0 or value != value or value == float("inf"):
-                raise UsageError(f"{key} must be a positive finite number, got {value}")
-        if not 0.0 <= self.wise_alpha <= 1.0:
-            raise UsageError(f"wise_alpha must be within [0, 1], got {self.wise_alpha}")
+        super().validate()
         if not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"dropout must be within [0, 1), got {self.dropout}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError(f"label_smoothing must be within [0, 1), got {self.label_smoothing}")
         return self
 
+
+@dataclass(frozen=True)
+class Settings:
+    """A preset resolved: the loop's settings and every tuner option group's (each tuner reads
+    its own group; a result records them all, flat, under the names `--set` takes)."""
+
+    train: TrainConfig
+    groups: tuple = ()  # one instance of each option group, in the tuners' registry order
+
+    def of(self, kind: type | None):
+        """The group of class `kind` (a tuner's `Options`); None for a tuner without options."""
+        return next((g for g in self.groups if type(g) is kind), None)
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {k: v for part in (self.train, *self.groups) for k, v in part.to_dict().items()}
+
+    def stage_lengths(self) -> dict[str, int]:
+        """Every stage's length by its setting's name (model, then prompt, then LoRA...)."""
+        return {k: getattr(p, k) for p in (self.train, *self.groups) for k in p.STEPS}
+
+    def validate(self) -> "Settings":
+        for part in (self.train, *self.groups):
+            part.validate()
+        for key, steps in self.stage_lengths().items():
+            if steps > self.train.max_steps:
+                raise UsageError(
+                    f"{key} {steps:,} is above this preset's cap (max_steps "
+                    f"{self.train.max_steps:,}); raise it with --set max_steps=N if you mean it"
+                )
+        return self
 
 
-# What a cell's training budget is: each stage's length, and whether the best checkpoint or the
-# final weights are kept. A budget other than the preset's own is a cell dimension (its path).
-BUDGET_KEYS = ("steps", "prompt_steps", "lora_steps", "keep_best")
+def step_keys(groups) -> tuple[str, ...]:
+    """The settings that are stage lengths: what --steps sets."""
+    return tuple(k for kind in (TrainConfig, *groups) for k in kind.STEPS)
 
 
-def budget_label(cfg: TrainConfig, preset: TrainConfig) -> str | None:
+def budget_label(cfg: Settings, preset: Settings) -> str | None:
     """None for the preset's own budget; else e.g. "steps640" (every stage 640 steps, final
     weights), "steps640-best" (keep-best), "steps640-200-640" (model, prompt, LoRA stages)."""
-    if all(getattr(cfg, k) == getattr(preset, k) for k in BUDGET_KEYS):
+    lengths = cfg.stage_lengths()
+    if lengths == preset.stage_lengths() and cfg.train.keep_best == preset.train.keep_best:
         return None
-    lengths = {cfg.steps, cfg.prompt_steps, cfg.lora_steps}
-    steps = (
-        str(cfg.steps) if len(lengths) == 1 else f"{cfg.steps}-{cfg.prompt_steps}-{cfg.lora_steps}"
-    )
-    return f"steps{steps}" + ("-best" if cfg.keep_best else "")
+    values = list(lengths.values())
+    steps = str(values[0]) if len(set(values)) == 1 else "-".join(map(str, values))
+    return f"steps{steps}" + ("-best" if cfg.train.keep_best else "")
 
 
 def variant(preset: str, budget: str | None) -> str | None:
@@ -141,8 +158,9 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str, overrides: dict | None = None) -> TrainConfig:
-    """The preset's values over the dataclass defaults, then `overrides` over both."""
+def load_preset(name: str, overrides: dict | None = None, groups: tuple = ()) -> Settings:
+    """The preset's values over the dataclasses' defaults, then `overrides` over both; `groups`
+    are the tuners' option classes (`tuners.OPTION_GROUPS`), each given the keys it declares."""
     import yaml
 
     path = PRESETS_DIR / f"{name}.yaml"
@@ -150,20 +168,22 @@ def load_preset(name: str, overrides: dict | None = None) -> TrainConfig:
         raise UsageError(f"unknown preset '{name}': choose from {choices_text(preset_names())}")
     values = yaml.safe_load(path.read_text()) or {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - set(fields))
+    kinds = (TrainConfig, *groups)
+    owner = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(owner))
     if unknown:
         raise UsageError(
-            f"unknown setting(s) {choices_text(unknown)}: valid are {choices_text(fields)}"
+            f"unknown setting(s) {choices_text(unknown)}: valid are {choices_text(owner)}"
         )
-    typed = {}
+    typed: dict[type, dict] = {kind: {} for kind in kinds}
     for key, value in values.items():
-        kind = type(getattr(TrainConfig, key))
+        kind = type(getattr(owner[key], key))
         try:
-            typed[key] = _coerce(kind, value)
+            typed[owner[key]][key] = _coerce(kind, value)
         except (TypeError, ValueError):
             raise UsageError(f"setting {key}: expected {kind.__name__}, got {value!r}") from None
-    return TrainConfig(**typed).validate()
+    train, *options = (kind(**typed[kind]) for kind in kinds)
+    return Settings(train, tuple(options)).validate()
 
 
 def _coerce(kind: type, value):

@@ -1,39 +1,50 @@
-"""Presets and overrides: every hyperparameter named, bad values refused with one clear reason."""
+"""Presets and overrides: every hyperparameter named, each owned by the loop's settings or by
+one tuner's options, bad values refused with one clear reason."""
+
+import dataclasses
 
 import pytest
 
-from promot_bench.config import load_preset, preset_names
+from promot_bench.config import TrainConfig, load_preset, preset_names
 from promot_bench.errors import UsageError
+from promot_bench.tuners import OPTION_GROUPS, TUNERS, load_settings
+from promot_bench.tuners.lora import LoRAOptions
+from promot_bench.tuners.prompt import PromptOptions
 
 
 def test_presets_exist_and_resolve():
     assert {"cpu-small", "cpu-study", "paper"} <= set(preset_names())
-    study = load_preset("cpu-study")  # ten checkpoints per stage, keep-best, as its rule states
+    study = load_settings("cpu-study").to_dict()  # ten checkpoints a stage, keep-best, its rule
     assert (
-        study.steps == 10 * study.checkpoint_every
-        and study.prompt_steps == 10 * study.prompt_checkpoint_every
+        study["steps"] == 10 * study["checkpoint_every"]
+        and study["prompt_steps"] == 10 * study["prompt_checkpoint_every"]
     )
-    assert study.keep_best and study.lora_steps == study.steps
-    paper = load_preset("paper")
+    assert study["keep_best"] and study["lora_steps"] == study["steps"]
+    paper = load_settings("paper").to_dict()
     # The study's setting (Wang et al., ICLR 2024, arXiv 2211.00635).
     assert (
-        paper.optimizer,
-        paper.batch_size,
-        paper.lr,
-        paper.prompt_lr,
-        paper.prompt_length,
-        paper.prompt_steps,
-        paper.steps,
-        paper.checkpoint_every,
-        paper.prompt_checkpoint_every,
-        paper.label_smoothing,
-        paper.dropout,
+        paper["optimizer"],
+        paper["batch_size"],
+        paper["lr"],
+        paper["prompt_lr"],
+        paper["prompt_length"],
+        paper["prompt_steps"],
+        paper["steps"],
+        paper["checkpoint_every"],
+        paper["prompt_checkpoint_every"],
+        paper["label_smoothing"],
+        paper["dropout"],
     ) == ("adafactor", 64, 1e-3, 0.2, 100, 5000, 1000, 100, 1000, 0.1, 0.1)
 
 
 def test_overrides_win_and_are_typed():
-    cfg = load_preset("cpu-small", {"steps": "7", "lr": "1e-4", "keep_best": "false", "seed": None})
+    settings = load_settings(
+        "cpu-small", {"steps": "7", "lr": "1e-4", "keep_best": "false", "seed": None}
+    )
+    cfg = settings.train
     assert (cfg.steps, cfg.lr, cfg.keep_best, cfg.seed) == (7, 1e-4, False, 0)
+    prompt = load_settings("cpu-small", {"prompt_length": "5"}).of(PromptOptions)
+    assert prompt.prompt_length == 5 and prompt.prompt_lr == 0.3  # the preset's, typed
 
 
 @pytest.mark.parametrize(
@@ -47,8 +58,37 @@ def test_overrides_win_and_are_typed():
         ("cpu-small", {"steps": "many"}, "expected int"),
         ("cpu-small", {"wise_alpha": 2}, "wise_alpha"),
         ("cpu-small", {"dropout": 1.0}, "dropout"),
+        ("cpu-small", {"prompt_init": "zeros"}, "vocab, text, random"),
+        ("cpu-small", {"prompt_lr": 0}, "prompt_lr must be a positive"),
+        ("cpu-small", {"lora_rank": 0}, "lora_rank must be at least 1"),
+        ("cpu-small", {"prompt_steps": 1001}, "prompt_steps 1,001 is above this preset's cap"),
     ],
 )
 def test_bad_settings_are_refused(name, overrides, message):
     with pytest.raises(UsageError, match=message):
-        load_preset(name, overrides)
+        load_settings(name, overrides)
+
+
+def test_each_setting_has_one_owner_and_every_tuner_s_options_are_registered():
+    owners = [TrainConfig, *OPTION_GROUPS]
+    names = [f.name for kind in owners for f in dataclasses.fields(kind)]
+    assert len(names) == len(set(names))  # one flat name, one meaning
+    assert {t.Options for t in TUNERS.values()} - {None} == set(OPTION_GROUPS)
+    assert TUNERS["ft"].Options is None and TUNERS["lora-then-ft"].Options is LoRAOptions
+
+
+def test_settings_are_recorded_flat_under_the_names_set_takes():
+    settings = load_settings("cpu-small", {"lora_rank": "8"})
+    flat = settings.to_dict()
+    assert flat["lora_rank"] == 8 and flat["batch_size"] == 8 and flat["wise_alpha"] == 0.5
+    assert set(flat) == {
+        f.name for k in (TrainConfig, *OPTION_GROUPS) for f in dataclasses.fields(k)
+    }
+    # the stage lengths, in the order a budget label names them: model, prompt, LoRA
+    assert list(settings.stage_lengths()) == ["steps", "prompt_steps", "lora_steps"]
+
+
+def test_a_preset_names_tuners_keys_that_only_their_groups_know():
+    with pytest.raises(UsageError, match="unknown setting.*lora_rank"):
+        load_preset("cpu-small", groups=(PromptOptions,))  # the preset sets lora_rank
+    assert load_preset("cpu-small", groups=OPTION_GROUPS).of(LoRAOptions).lora_rank == 4

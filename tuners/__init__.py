@@ -1,15 +1,17 @@
 """The tuners, by the names users type. This registry is the only place that knows them all;
 the training loop and the runner never branch on a tuner's name."""
 
+from promot_bench import config
 from promot_bench.errors import UsageError, choices_text
 
 from .ablations import JointTuning, RandomPromptFineTuning
 from .base import Attachment, FitContext, Tuned, Tuner
 from .ft import FineTuning
-from .lora import LoRA, LoRAThenFineTuning
+from .lora import LoRA, LoRAOptions, LoRAThenFineTuning
 from .promot import ProMoT, ProMoTOneShot
+from .prompt import PromptOptions
 from .pt import PromptTuning
-from .wise_ft import WiseFineTuning
+from .wise_ft import WiseFineTuning, WiseOptions
 
 TUNERS: dict[str, type[Tuner]] = {
     cls.name: cls
@@ -26,6 +28,14 @@ TUNERS: dict[str, type[Tuner]] = {
     )
 }
 
+# Every tuner's option group, in the order a budget label lists their stage lengths.
+OPTION_GROUPS = (PromptOptions, LoRAOptions, WiseOptions)
+
+
+def load_settings(preset: str, overrides: dict | None = None) -> config.Settings:
+    """A preset with `--set` overrides: the loop's settings and every tuner's options."""
+    return config.load_preset(preset, overrides, OPTION_GROUPS)
+
 
 def get(name: str) -> Tuner:
     if name not in TUNERS:
@@ -33,4 +43,13 @@ def get(name: str) -> Tuner:
     return TUNERS[name]()
 
 
-__all__ = ["TUNERS", "get", "Attachment", "FitContext", "Tuned", "Tuner"]
+__all__ = [
+    "OPTION_GROUPS",
+    "TUNERS",
+    "get",
+    "load_settings",
+    "Attachment",
+    "FitContext",
+    "Tuned",
+    "Tuner",
+]

@@ -1,6 +1,7 @@
 """The study's ablations of ProMoT: the prompt must be trained first and then frozen."""
 
-from .base import FitContext, Tuned, Tuner, model_stage, new_soft_prompt, prompt_tensor
+from .base import FitContext, Tuned, Tuner, model_stage
+from .prompt import PromptOptions, new_soft_prompt, prompt_tensor
 
 
 class JointTuning(Tuner):
@@ -9,10 +10,11 @@ class JointTuning(Tuner):
     trains = "soft prompt and all model weights, together"
     attached_in_training = "soft prompt"
     attached_at_target_eval = "soft prompt"
+    Options = PromptOptions
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_soft_prompt(ctx)
-        stage = model_stage(ctx, prompt, prompt_tensor(prompt, ctx.cfg.prompt_lr), name="joint")
+        stage = model_stage(ctx, prompt, prompt_tensor(prompt, ctx.options.prompt_lr), name="joint")
         return Tuned(ctx.model, prompt, reports=[ctx.train(stage)])
 
 
@@ -22,6 +24,7 @@ class RandomPromptFineTuning(Tuner):
     trains = "all model weights"
     attached_in_training = "random soft prompt (frozen)"
     attached_at_target_eval = "random soft prompt"
+    Options = PromptOptions  # its length (the prompt is never trained)
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_soft_prompt(ctx, init="random")

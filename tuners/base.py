@@ -1,9 +1,11 @@
 """The tuner interface: what every method implements, and the pieces they share.
 
-A tuner turns (model, tokenizer, training examples, config) into a `Tuned`: the tuned weights,
-plus what is attached for the target task only (a soft prompt, a text prefix, an adapter).
-Evaluating the retention probes uses `Tuned.stripped()`: the weights with every attachment
-removed. Tuners only declare stages; the shared loop (`promot_bench.train.training`) trains them.
+A tuner turns (model, tokenizer, training examples, the loop's settings, its own options) into a
+`Tuned`: the tuned weights, plus what is attached for the target task only (a soft prompt, a text
+prefix, an adapter). Evaluating the retention probes uses `Tuned.stripped()`: the weights with
+every attachment removed. Tuners only declare stages; the shared loop
+(`promot_bench.train.training`) trains them. A tuner's options are a dataclass beside it (its
+`Options`), validated there.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Callable, ClassVar, NamedTuple
 
 from promot_bench.config import TrainConfig
-from promot_bench.train.soft_prompt import PromptSet, SoftPrompt, for_task
+from promot_bench.train.soft_prompt import for_task
 from promot_bench.train.train_data import Example
 from promot_bench.train.training import Stage, StageReport, run_stage
 
@@ -28,11 +30,12 @@ class FitContext:
     model: object
     tokenizer: object
     examples: list[Example]
-    cfg: TrainConfig
+    cfg: TrainConfig  # the loop's settings
     workdir: Path  # checkpoints go to workdir/<stage name>/
     score_target: TargetScorer | None = None
     progress: bool = True
     on_checkpoint: CheckpointHook | None = None
+    options: object | None = None  # the tuner's own settings (an instance of its `Options`)
 
     @property
     def tasks(self) -> list[str]:
@@ -92,6 +95,7 @@ class Tuner:
     attached_in_training: ClassVar[str]
     attached_at_target_eval: ClassVar[str]
     multi_task: ClassVar[bool] = True  # can train on several targets at once (mixed batches)
+    Options: ClassVar[type | None] = None  # its own settings: a dataclass beside it, or None
 
     def fit(self, ctx: FitContext) -> Tuned:
         raise NotImplementedError
@@ -99,30 +103,6 @@ class Tuner:
 
 def all_weights(model, lr: float) -> dict:
     return {f"model.{name}": (param, lr) for name, param in model.named_parameters()}
-
-
-def prompt_tensor(prompt, lr: float) -> dict:
-    return {name: (tensor, lr) for name, tensor in prompt.tensors().items()}
-
-
-def new_soft_prompt(ctx: FitContext, init: str | None = None):
-    """A soft prompt; with several target tasks (multi-task training), one per task."""
-    cfg = ctx.cfg
-    init = init or cfg.prompt_init
-
-    def make(seed: int):
-        if init == "text":
-            return SoftPrompt.from_text(
-                ctx.model, ctx.tokenizer, cfg.prompt_init_text, cfg.prompt_length
-            )
-        if init == "random":
-            return SoftPrompt.random(ctx.model, cfg.prompt_length, seed)
-        return SoftPrompt.from_vocab(ctx.model, cfg.prompt_length, seed)
-
-    tasks = ctx.tasks
-    if len(tasks) == 1:
-        return make(cfg.seed)
-    return PromptSet({task: make(cfg.seed + i) for i, task in enumerate(tasks)})
 
 
 def model_stage(
@@ -133,15 +113,5 @@ def model_stage(
         ctx.cfg.steps,
         ctx.cfg.checkpoint_every,
         {**all_weights(ctx.model, ctx.cfg.lr), **(extra or {})},
-        soft_prompt,
-    )
-
-
-def prompt_stage(ctx: FitContext, soft_prompt) -> Stage:
-    return Stage(
-        "prompt",
-        ctx.cfg.prompt_steps,
-        ctx.cfg.prompt_checkpoint_every,
-        prompt_tensor(soft_prompt, ctx.cfg.prompt_lr),
         soft_prompt,
     )

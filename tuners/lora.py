@@ -7,23 +7,42 @@ fine-tunes the model with the adapter attached and frozen, and the adapter is re
 retention probes (kept for the target task), as ProMoT removes its prompt.
 """
 
+from dataclasses import dataclass
+
+from promot_bench.config import Options
 from promot_bench.train.training import Stage
 
 from .base import FitContext, Tuned, Tuner
 
 
+@dataclass
+class LoRAOptions(Options):
+    """The adapter and its training stage."""
+
+    lora_rank: int = 4
+    lora_alpha: int = 8
+    lora_lr: float = 1e-3
+    lora_steps: int = 40
+
+    COUNTS = ("lora_rank", "lora_steps")
+    RATES = ("lora_lr",)
+    STEPS = ("lora_steps",)
+
+
 def attach_lora(ctx: FitContext):
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=ctx.cfg.lora_rank, lora_alpha=ctx.cfg.lora_alpha, lora_dropout=0.0)
+    config = LoraConfig(
+        r=ctx.options.lora_rank, lora_alpha=ctx.options.lora_alpha, lora_dropout=0.0
+    )
     return get_peft_model(ctx.model, config)
 
 
 def lora_stage(ctx: FitContext, wrapped) -> Stage:
     adapter = {
-        name: (p, ctx.cfg.lora_lr) for name, p in wrapped.named_parameters() if "lora_" in name
+        name: (p, ctx.options.lora_lr) for name, p in wrapped.named_parameters() if "lora_" in name
     }
-    return Stage("lora", ctx.cfg.lora_steps, ctx.cfg.checkpoint_every, adapter)
+    return Stage("lora", ctx.options.lora_steps, ctx.cfg.checkpoint_every, adapter)
 
 
 class LoRA(Tuner):
@@ -32,6 +51,7 @@ class LoRA(Tuner):
     trains = "a LoRA adapter (merged afterwards)"
     attached_in_training = "LoRA adapter"
     attached_at_target_eval = "nothing (merged)"
+    Options = LoRAOptions
 
     def fit(self, ctx: FitContext) -> Tuned:
         wrapped = attach_lora(ctx)
@@ -45,6 +65,7 @@ class LoRAThenFineTuning(Tuner):
     trains = "LoRA adapter (stage 1), then all model weights (stage 2)"
     attached_in_training = "LoRA adapter (frozen in stage 2)"
     attached_at_target_eval = "LoRA adapter"
+    Options = LoRAOptions
 
     def fit(self, ctx: FitContext) -> Tuned:
         wrapped = attach_lora(ctx)

@@ -11,15 +11,8 @@ from dataclasses import replace
 
 from promot_bench.errors import UsageError
 
-from .base import (
-    FitContext,
-    Tuned,
-    Tuner,
-    model_stage,
-    new_soft_prompt,
-    prompt_stage,
-    prompt_tensor,
-)
+from .base import FitContext, Tuned, Tuner, model_stage
+from .prompt import PromptOptions, new_soft_prompt, prompt_stage, prompt_tensor
 
 
 class ProMoT(Tuner):
@@ -28,6 +21,7 @@ class ProMoT(Tuner):
     trains = "soft prompt (stage 1), then all model weights (stage 2)"
     attached_in_training = "soft prompt"
     attached_at_target_eval = "soft prompt"
+    Options = PromptOptions
     cotrain_prompt = False
 
     def demonstration(self, ctx: FitContext) -> str:
@@ -41,7 +35,7 @@ class ProMoT(Tuner):
             )
         prompt = new_soft_prompt(ctx)
         first = ctx.train(prompt_stage(ctx, prompt), prefix=prefix)
-        extra = prompt_tensor(prompt, ctx.cfg.prompt_lr) if self.cotrain_prompt else None
+        extra = prompt_tensor(prompt, ctx.options.prompt_lr) if self.cotrain_prompt else None
         second = ctx.train(model_stage(ctx, prompt, extra), prefix=prefix)
         return Tuned(ctx.model, prompt, prefix, reports=[first, second])
 

@@ -1,7 +1,8 @@
 """`pt`: prompt tuning — a soft prompt trains, the model stays frozen (so stripping the prompt
 gives back the pretrained model exactly)."""
 
-from .base import FitContext, Tuned, Tuner, new_soft_prompt, prompt_stage
+from .base import FitContext, Tuned, Tuner
+from .prompt import PromptOptions, new_soft_prompt, prompt_stage
 
 
 class PromptTuning(Tuner):
@@ -10,6 +11,7 @@ class PromptTuning(Tuner):
     trains = "soft prompt"
     attached_in_training = "soft prompt"
     attached_at_target_eval = "soft prompt"
+    Options = PromptOptions
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_soft_prompt(ctx)

@@ -1,9 +1,24 @@
 """`wise-ft` (beyond the study; Wortsman et al. 2022): fine-tune, then interpolate in weight
 space between the pretrained and the fine-tuned weights, a common forgetting baseline."""
 
+from dataclasses import dataclass
+
 import torch
 
+from promot_bench.config import Options
+from promot_bench.errors import UsageError
+
 from .base import FitContext, Tuned, Tuner, model_stage
+
+
+@dataclass
+class WiseOptions(Options):
+    wise_alpha: float = 0.5  # weights = (1 - alpha) * pretrained + alpha * fine-tuned
+
+    def validate(self) -> "WiseOptions":
+        if not 0.0 <= self.wise_alpha <= 1.0:
+            raise UsageError(f"wise_alpha must be within [0, 1], got {self.wise_alpha}")
+        return self
 
 
 class WiseFineTuning(Tuner):
@@ -12,11 +27,12 @@ class WiseFineTuning(Tuner):
     trains = "all model weights, then interpolated"
     attached_in_training = "nothing"
     attached_at_target_eval = "nothing"
+    Options = WiseOptions
 
     def fit(self, ctx: FitContext) -> Tuned:
         pretrained = {name: p.detach().clone() for name, p in ctx.model.named_parameters()}
         report = ctx.train(model_stage(ctx))
-        alpha = ctx.cfg.wise_alpha
+        alpha = ctx.options.wise_alpha
         with torch.no_grad():
             for name, param in ctx.model.named_parameters():
                 param.copy_(torch.lerp(pretrained[name], param, alpha))

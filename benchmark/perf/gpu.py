@@ -82,7 +82,8 @@ def main(argv=None) -> int:
     from promot_bench.perf.train import step_times
     from promot_bench.train import shared_prefix
     from promot_bench.train.train_data import Example
-    from promot_bench.tuners.base import FitContext, model_stage, new_soft_prompt, prompt_stage
+    from promot_bench.tuners.base import FitContext, model_stage
+    from promot_bench.tuners.prompt import PromptOptions, new_soft_prompt, prompt_stage
 
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     if tokenizer.pad_token is None:
@@ -116,17 +117,18 @@ def main(argv=None) -> int:
     cfg = TrainConfig(
         batch_size=args.batch_size,
         steps=args.steps,
-        prompt_steps=args.steps,
         lr=1e-5,
         checkpoint_every=args.steps,
-        prompt_checkpoint_every=args.steps,
         keep_best=False,
         max_length=256,
     )
+    prompt_options = PromptOptions(prompt_steps=args.steps, prompt_checkpoint_every=args.steps)
     rows = {}
     shared_loss = shared_prefix.loss
     with tempfile.TemporaryDirectory() as workdir:
-        ctx = FitContext(model, tokenizer, examples, cfg, Path(workdir), progress=False)
+        ctx = FitContext(
+            model, tokenizer, examples, cfg, Path(workdir), progress=False, options=prompt_options
+        )
         prompt = new_soft_prompt(ctx).to(device=device, dtype=torch.bfloat16)
         # A first, unreported stage warms the GPU up (cuBLAS picks kernels per new shape):
         # without it, whichever stage runs first looks several times slower.

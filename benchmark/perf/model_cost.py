@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from promot_bench.config import load_preset
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.perf.train import step_times
@@ -29,6 +28,7 @@ from promot_bench.run import suites
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 from promot_bench.train import targets
+from promot_bench.tuners import load_settings
 from promot_bench.tuners.base import FitContext, model_stage
 
 MODELS = ("smollm2-135m", "gemma3-270m")
@@ -36,7 +36,9 @@ MODELS = ("smollm2-135m", "gemma3-270m")
 
 def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
     """Mean seconds per optimizer step of `ft` after `warmup` steps (the real loop)."""
-    cfg = load_preset("cpu-small", {"steps": steps + warmup, "checkpoint_every": steps + warmup})
+    cfg = load_settings(
+        "cpu-small", {"steps": steps + warmup, "checkpoint_every": steps + warmup}
+    ).train
     examples = targets.training_examples(targets.load_task("promot_mini_nli", manager))
     workdir = Path(tempfile.mkdtemp(prefix="bench-model-cost-"))
     try:
@@ -121,7 +123,7 @@ def main(argv=None) -> int:
                     "group": group,
                     "limit": args.limit,
                     "batch_size": evaluation.BATCH_SIZE,
-                    "train_batch_size": load_preset("cpu-small").batch_size,
+                    "train_batch_size": load_settings("cpu-small").train.batch_size,
                     "train_steps_timed": args.steps,
                     "models": figures,
                 },

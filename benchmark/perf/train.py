@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from promot_bench.config import load_preset
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.store import faults
@@ -33,7 +32,9 @@ from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 from promot_bench.train import loss, targets, training
 from promot_bench.train.train_data import batch_indices, collate, encode
-from promot_bench.tuners.base import FitContext, model_stage, new_soft_prompt, prompt_stage
+from promot_bench.tuners import load_settings
+from promot_bench.tuners.base import FitContext, model_stage
+from promot_bench.tuners.prompt import PromptOptions, new_soft_prompt, prompt_stage
 
 CASES = ("plain", "ft", "pt", "promot", "ft-bf16")
 
@@ -97,7 +98,7 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    cfg = load_preset(
+    settings = load_settings(
         "cpu-small",
         {
             "steps": steps,
@@ -114,7 +115,10 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
         targets.load_task("promot_mini_nli", evaluation.task_manager())
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    ctx = FitContext(model, tok, examples, cfg, workdir, progress=False)
+    cfg = settings.train
+    ctx = FitContext(
+        model, tok, examples, cfg, workdir, progress=False, options=settings.of(PromptOptions)
+    )
     prompt = new_soft_prompt(ctx) if case in ("pt", "promot") else None
     stage = {
         "ft": lambda: model_stage(ctx),

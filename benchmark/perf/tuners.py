@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 from promot_bench.cli import parse_overrides
-from promot_bench.config import load_preset
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.run import pipeline
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 from promot_bench.train import targets
-from promot_bench.tuners import TUNERS, Attachment
+from promot_bench.tuners import TUNERS, Attachment, load_settings
 
 
 def main(argv=None) -> int:
@@ -46,7 +45,7 @@ def main(argv=None) -> int:
     manager = evaluation.task_manager()
     spec = specs.resolve(args.model)
     task = targets.load_task(args.target, manager)
-    cfg = load_preset(args.preset, parse_overrides(args.overrides))
+    settings = load_settings(args.preset, parse_overrides(args.overrides))
     rows = {}
     loaded = specs.load(spec)
     base = pipeline.score_target(
@@ -58,7 +57,9 @@ def main(argv=None) -> int:
         loaded = specs.load(spec)  # a fresh copy of the pretrained weights for every tuner
         with tempfile.TemporaryDirectory() as workdir:
             started = time.perf_counter()
-            tuned = pipeline.fit(loaded, name, task, cfg, Path(workdir), manager, progress=False)
+            tuned = pipeline.fit(
+                loaded, name, task, settings, Path(workdir), manager, progress=False
+            )
             seconds = time.perf_counter() - started
         score = pipeline.score_target(
             tuned.model, tuned.attachment(args.target), loaded.tokenizer, args.target, manager
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
                     **head,
                     "model": spec.name,
                     "target": args.target,
-                    "preset": cfg.to_dict(),
+                    "preset": settings.to_dict(),
                     "results": rows,
                 },
                 indent=1,

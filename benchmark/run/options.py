@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promot_bench import config
-from promot_bench.config import DEFAULT_PRESET
+from promot_bench.config import DEFAULT_PRESET, Settings
 from promot_bench.models import specs
 from promot_bench.run.suites import JOINERS, Suite
 
@@ -47,7 +47,7 @@ class Plan:
         str
     ]  # what lm-eval evaluates before and after: the suite's group, or --eval-tasks
     targets: list[str]  # lm-eval task names, in training order
-    cfg: object
+    settings: Settings  # the loop's settings and every tuner's options
     mode: str = "single"  # or "multi" (mixed batches) or "sequential" (one target after another)
     # None: the suite's group fixes its shots; else num_fewshot for lm-eval
     eval_shots: int | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promot_bench.config import TrainConfig
+from promot_bench.config import Settings
 from promot_bench.evaluate import evaluation
 from promot_bench.train import targets
 from promot_bench.train.soft_prompt import for_task
@@ -50,7 +50,7 @@ def fit(
     loaded,
     tuner_name: str,
     tasks,
-    cfg: TrainConfig,
+    settings: Settings,
     workdir: Path,
     manager,
     progress: bool = True,
@@ -65,22 +65,24 @@ def fit(
 
     tasks = tasks if isinstance(tasks, list) else [tasks]
     tuner = get(tuner_name)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(settings.train.seed)
     examples = [ex for task in tasks for ex in targets.training_examples(task)]
     if watch is not None:
         scorer, hook = watch, watch.at
+    elif settings.train.keep_best:
+        scorer, hook = target_scorer(tasks, loaded.tokenizer, manager), None
     else:
-        scorer = target_scorer(tasks, loaded.tokenizer, manager) if cfg.keep_best else None
-        hook = None
+        scorer, hook = None, None
     ctx = FitContext(
         loaded.model if model is None else model,
         loaded.tokenizer,
         examples,
-        cfg,
+        settings.train,
         workdir,
         scorer,
         progress,
         on_checkpoint=hook,
+        options=settings.of(tuner.Options),
     )
     return tuner.fit(ctx)
 

@@ -40,7 +40,7 @@ def read_result(path: Path) -> dict:
 def same_settings(result: dict, p: Plan) -> dict:
     """A finished result, refused (one line) when it was trained with other settings than the
     plan's: a different --set would otherwise get the old cell's numbers back silently."""
-    theirs, ours = result.get("config") or {}, p.cfg.to_dict()
+    theirs, ours = result.get("config") or {}, p.settings.to_dict()
     differ = sorted(k for k in theirs.keys() & ours.keys() if theirs[k] != ours[k])
     if differ:
         shown = ", ".join(f"{k} {theirs[k]} there, {ours[k]} here" for k in differ[:3])
@@ -55,13 +55,13 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
     """What the cell trained on: per stage, steps and examples (global batch: batch_size x
     grad_accum, split over processes), the step whose weights were kept, and epochs of each
     target's training split (targets trained together share one shuffled pool)."""
-    batch = p.cfg.batch_size * p.cfg.grad_accum
+    batch = p.settings.train.batch_size * p.settings.train.grad_accum
     stages = []
     for r in reports:
         # sequential stages are named "<target>/<stage>" and train on that target alone
         own = r.name.split("/", 1)[0] if p.mode == "sequential" else None
         pool = train_sizes[own] if own else sum(train_sizes.values())
-        kept = r.best_step if p.cfg.keep_best and r.best_step else r.steps
+        kept = r.best_step if p.settings.train.keep_best and r.best_step else r.steps
         stages.append(
             {
                 "name": r.name,
@@ -75,7 +75,7 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
         )
     return {
         "label": p.budget,
-        "keep_best": p.cfg.keep_best,
+        "keep_best": p.settings.train.keep_best,
         "batch": batch,
         "train_examples": train_sizes,
         "examples_per_stage": max((s["examples"] for s in stages), default=0),
@@ -229,7 +229,7 @@ def assemble(
         "target_tasks": p.targets,
         "tuner": o.tuner,
         "preset": o.preset,
-        "config": p.cfg.to_dict(),
+        "config": p.settings.to_dict(),
         "budget": budget_record(p, tuned.reports, train_sizes),
         "data_hash": key["data_hash"],
         "suite_version": key["suite_version"],

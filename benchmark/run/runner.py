@@ -23,7 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from promot_bench.config import budget_label, load_preset
+from promot_bench.config import budget_label, step_keys
 from promot_bench.errors import RunError, UsageError, choices_text
 from promot_bench.evaluate import evaluation
 from promot_bench.models import export, specs
@@ -52,7 +52,7 @@ from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.cache import locked
 from promot_bench.tasks import MAX_SHOTS
 from promot_bench.train import distributed, targets
-from promot_bench.tuners import TUNERS, Attachment
+from promot_bench.tuners import OPTION_GROUPS, TUNERS, Attachment, load_settings
 
 
 def plan(options: RunOptions) -> Plan:
@@ -72,8 +72,8 @@ def plan(options: RunOptions) -> Plan:
     finder = TaskFinder(options.include_path)
     target_tasks = [resolve_target(name, suite, finder) for name in names]
     eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
-    cfg = load_preset(options.preset, budget_overrides(options))
-    budget = budget_label(cfg, load_preset(options.preset, {"seed": options.seed}))
+    settings = load_settings(options.preset, budget_overrides(options))
+    budget = budget_label(settings, load_settings(options.preset, {"seed": options.seed}))
     spec = specs.resolve(options.model)
     return Plan(
         options,
@@ -81,7 +81,7 @@ def plan(options: RunOptions) -> Plan:
         suite,
         eval_tasks,
         target_tasks,
-        cfg,
+        settings,
         mode,
         eval_shots,
         len(finder.managers) > 1,
@@ -98,9 +98,7 @@ def budget_overrides(options: RunOptions) -> dict:
         overrides = {
             "keep_best": "false",
             **overrides,
-            "steps": options.steps,
-            "prompt_steps": options.steps,
-            "lora_steps": options.steps,
+            **dict.fromkeys(step_keys(OPTION_GROUPS), options.steps),
         }
     return overrides
 
@@ -310,7 +308,7 @@ def fit(p: Plan, loaded, manager, progress: bool):
             loaded,
             o.tuner,
             tasks if p.mode == "multi" else tasks[0],
-            p.cfg,
+            p.settings,
             p.work / "train",
             manager,
             progress,
@@ -324,7 +322,7 @@ def fit(p: Plan, loaded, manager, progress: bool):
             loaded,
             o.tuner,
             task,
-            p.cfg,
+            p.settings,
             p.work / "train" / f"{number}-{name}",
             manager,
             progress,

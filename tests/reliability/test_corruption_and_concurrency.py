@@ -114,10 +114,9 @@ def test_two_cells_sharing_the_baseline_cache_at_once(tiny_llama_dir, tmp_path):
 
 
 def test_a_damaged_checkpoint_is_refused_with_its_path(tiny_llama_dir, tmp_path):
-    from promot_bench.config import load_preset
     from promot_bench.models import specs
     from promot_bench.train.train_data import Example
-    from promot_bench.tuners import FitContext, get
+    from promot_bench.tuners import FitContext, get, load_settings
 
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     folder = tmp_path / "work"
@@ -127,7 +126,7 @@ def test_a_damaged_checkpoint_is_refused_with_its_path(tiny_llama_dir, tmp_path)
         loaded.model,
         loaded.tokenizer,
         [Example("a b c", " d")] * 4,
-        load_preset("cpu-small", {"steps": 2, "batch_size": 2, "keep_best": False}),
+        load_settings("cpu-small", {"steps": 2, "batch_size": 2, "keep_best": False}).train,
         folder,
         progress=False,
     )

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from promot_bench import config
 from promot_bench.errors import UsageError
 from promot_bench.report import tables
 from promot_bench.run import record, runner, sweep
 from promot_bench.run.options import RunOptions
+from promot_bench.tuners import load_settings
 
 
 def plan(tmp_path, **kw):
@@ -30,12 +30,13 @@ def test_the_preset_s_own_budget_has_no_folder_of_its_own(tmp_path):
 
 def test_a_budget_is_a_folder_and_sets_every_stage_with_final_weights(tmp_path):
     dose = plan(tmp_path, steps=640)
-    assert (dose.cfg.steps, dose.cfg.prompt_steps, dose.cfg.lora_steps, dose.cfg.keep_best) == (
+    values = dose.settings.to_dict()
+    assert [values[k] for k in ("steps", "prompt_steps", "lora_steps", "keep_best")] == [
         640,
         640,
         640,
         False,
-    )
+    ]
     assert dose.result_path == tmp_path / "runs/smollm2-135m/mini/nli/ft/steps640/seed0.json"
     assert (
         plan(tmp_path, steps=40).budget == "steps40"
@@ -65,10 +66,13 @@ def test_bad_budget_lists_are_refused(text):
 
 
 def test_a_budget_over_the_preset_s_cap_is_refused(tmp_path):
-    cap = config.load_preset("cpu-small").max_steps
+    cap = load_settings("cpu-small").train.max_steps
     with pytest.raises(UsageError, match="above this preset's cap"):
         plan(tmp_path, steps=cap + 1)
-    assert plan(tmp_path, steps=cap + 1, overrides={"max_steps": str(cap + 1)}).cfg.steps == cap + 1
+    assert (
+        plan(tmp_path, steps=cap + 1, overrides={"max_steps": str(cap + 1)}).settings.train.steps
+        == cap + 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,12 +101,17 @@ def test_a_finished_cell_with_other_settings_is_refused_not_returned(tmp_path):
     p.result_path.parent.mkdir(parents=True)
     p.result_path.write_text(
         json.dumps(
-            {"target": {}, "before": {}, "after": {}, "config": {**p.cfg.to_dict(), "lr": 1e-4}}
+            {
+                "target": {},
+                "before": {},
+                "after": {},
+                "config": {**p.settings.to_dict(), "lr": 1e-4},
+            }
         )
     )
     with pytest.raises(UsageError, match="other settings .*lr 0.0001 there, 5e-05 here"):
         runner.execute(p, progress=False)
-    same = {"target": {}, "before": {}, "after": {}, "config": p.cfg.to_dict()}
+    same = {"target": {}, "before": {}, "after": {}, "config": p.settings.to_dict()}
     p.result_path.write_text(json.dumps(same))
     assert runner.execute(p, progress=False) == same
 

@@ -3,11 +3,11 @@ with the tuner's attachments — on a tiny model and the offline mini suite."""
 
 import pytest
 
-from promot_bench.config import load_preset
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.run import pipeline
 from promot_bench.train import targets
+from promot_bench.tuners import load_settings
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def manager():
 
 def test_fit_and_score_a_mini_target(tiny_llama_dir, tmp_path, manager):
     task = targets.load_task("promot_mini_nli", manager)
-    cfg = load_preset(
+    settings = load_settings(
         "cpu-small",
         dict(
             steps=2,
@@ -29,7 +29,7 @@ def test_fit_and_score_a_mini_target(tiny_llama_dir, tmp_path, manager):
         ),
     )
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
-    tuned = pipeline.fit(loaded, "promot", task, cfg, tmp_path, manager, progress=False)
+    tuned = pipeline.fit(loaded, "promot", task, settings, tmp_path, manager, progress=False)
     assert [r.name for r in tuned.reports] == ["prompt", "model"]
     # keep-best validated at every checkpoint on the 60-item validation split
     assert all(r.best_step in (1, 2) and r.best_score is not None for r in tuned.reports)

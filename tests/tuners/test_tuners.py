@@ -5,12 +5,11 @@ import math
 import pytest
 import torch
 
-from promot_bench.config import load_preset
 from promot_bench.errors import RunError
 from promot_bench.models import specs
 from promot_bench.train import loss, training
 from promot_bench.train.train_data import Example
-from promot_bench.tuners import TUNERS, FitContext, get
+from promot_bench.tuners import TUNERS, FitContext, get, load_settings
 
 EXAMPLES = [
     Example(
@@ -37,20 +36,28 @@ def tiny_cfg(**overrides):
         keep_best=False,
     )
     values.update(overrides)
-    return load_preset("cpu-small", values)
+    return load_settings("cpu-small", values)
+
+
+def context(name, loaded, examples, workdir, settings=None, **kw) -> FitContext:
+    """A FitContext for tuner `name`: the loop's settings and that tuner's own options."""
+    settings = settings or tiny_cfg()
+    return FitContext(
+        loaded.model,
+        loaded.tokenizer,
+        examples,
+        settings.train,
+        workdir,
+        progress=False,
+        options=settings.of(TUNERS[name].Options),
+        **kw,
+    )
 
 
 def fit(name, model_dir, tmp_path, **overrides):
     loaded = specs.load(specs.resolve(str(model_dir)))
     before = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
-    ctx = FitContext(
-        loaded.model,
-        loaded.tokenizer,
-        EXAMPLES,
-        tiny_cfg(**overrides),
-        tmp_path / name,
-        progress=False,
-    )
+    ctx = context(name, loaded, EXAMPLES, tmp_path / name, tiny_cfg(**overrides))
     return get(name).fit(ctx), before
 
 
@@ -195,14 +202,13 @@ def test_resume_after_a_kill_ends_with_the_same_weights(tiny_llama_dir, tmp_path
 def test_keep_best_restores_the_best_checkpoint(tiny_llama_dir, tmp_path):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     scores = iter([0.9, 0.1, 0.2])  # steps 2, 4, 5: the first checkpoint is the best
-    ctx = FitContext(
-        loaded.model,
-        loaded.tokenizer,
+    ctx = context(
+        "ft",
+        loaded,
         EXAMPLES,
-        tiny_cfg(steps=5, keep_best=True),
         tmp_path,
+        tiny_cfg(steps=5, keep_best=True),
         score_target=lambda model, prompt, prefix: next(scores),
-        progress=False,
     )
     tuned = get("ft").fit(ctx)
     assert (tuned.reports[0].best_step, tuned.reports[0].best_score) == (2, 0.9)
@@ -233,7 +239,7 @@ def test_promot_1shot_target_evaluation_sees_the_training_text():
     manager = evaluation.task_manager()
     task = targets.load_task("promot_mini_nli", manager)
     examples = targets.training_examples(task)
-    ctx = FitContext(None, None, examples, tiny_cfg(), None)
+    ctx = FitContext(None, None, examples, tiny_cfg().train, None)
     prefix = ProMoTOneShot().demonstration(ctx)
     doc = task.test_docs()[0]
     rendered = task.fewshot_context(
@@ -261,9 +267,7 @@ def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(
         "compute_loss",
         lambda m, b, p=None, *a: seen.append(set(b["tasks"])) or real(m, b, p, *a),
     )
-    tuned = get("promot").fit(
-        FitContext(loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path, progress=False)
-    )
+    tuned = get("promot").fit(context("promot", loaded, mixed, tmp_path))
     assert isinstance(tuned.soft_prompt, PromptSet) and tuned.soft_prompt.tasks == ["nli", "t"]
     stage1 = training.read_safetensors(tmp_path / "prompt" / "final.safetensors")
     for task in ("nli", "t"):  # both prompts trained in stage 1 and frozen in stage 2
@@ -272,8 +276,4 @@ def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(
     assert changed(tuned.model, before) == set(before)
     assert any(tasks == {"nli", "t"} for tasks in seen)  # batches mix the tasks
     with pytest.raises(Exception, match="single target"):
-        get("promot-1shot").fit(
-            FitContext(
-                loaded.model, loaded.tokenizer, mixed, tiny_cfg(), tmp_path / "x", progress=False
-            )
-        )
+        get("promot-1shot").fit(context("promot-1shot", loaded, mixed, tmp_path / "x"))
