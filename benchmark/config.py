@@ -102,25 +102,28 @@ class TrainConfig(Options):
 
 @dataclass(frozen=True)
 class Settings:
-    """A preset resolved: the loop's settings and every tuner option group's (each tuner reads
-    its own group; a result records them all, flat, under the names `--set` takes)."""
+    """A preset resolved: the loop's settings and each tuner options class's values (a tuner
+    reads its own; a result records them all, flat, under the names `--set` takes)."""
 
     train: TrainConfig
-    groups: tuple = ()  # one instance of each option group, in the tuners' registry order
+    tuner_options: tuple = ()  # one instance of each tuner option class, in registry order
 
     def of(self, kind: type | None):
-        """The group of class `kind` (a tuner's `Options`); None for a tuner without options."""
-        return next((g for g in self.groups if type(g) is kind), None)
+        """The options of class `kind` (a tuner's `Options`); None for a tuner without any."""
+        return next((o for o in self.tuner_options if type(o) is kind), None)
+
+    def parts(self) -> tuple:
+        return (self.train, *self.tuner_options)
 
     def to_dict(self) -> dict:
-        return {k: v for part in (self.train, *self.groups) for k, v in part.to_dict().items()}
+        return {k: v for part in self.parts() for k, v in part.to_dict().items()}
 
     def stage_lengths(self) -> dict[str, int]:
         """Every stage's length by its setting's name (model, then prompt, then LoRA...)."""
-        return {k: getattr(p, k) for p in (self.train, *self.groups) for k in p.STEPS}
+        return {k: getattr(p, k) for p in self.parts() for k in p.STEPS}
 
     def validate(self) -> "Settings":
-        for part in (self.train, *self.groups):
+        for part in self.parts():
             part.validate()
         for key, steps in self.stage_lengths().items():
             if steps > self.train.max_steps:
@@ -131,9 +134,9 @@ class Settings:
         return self
 
 
-def step_keys(groups) -> tuple[str, ...]:
+def step_keys(option_classes) -> tuple[str, ...]:
     """The settings that are stage lengths: what --steps sets."""
-    return tuple(k for kind in (TrainConfig, *groups) for k in kind.STEPS)
+    return tuple(k for kind in (TrainConfig, *option_classes) for k in kind.STEPS)
 
 
 def budget_label(cfg: Settings, preset: Settings) -> str | None:
@@ -158,9 +161,9 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str, overrides: dict | None = None, groups: tuple = ()) -> Settings:
-    """The preset's values over the dataclasses' defaults, then `overrides` over both; `groups`
-    are the tuners' option classes (`tuners.OPTION_GROUPS`), each given the keys it declares."""
+def load_preset(name: str, overrides: dict | None = None, option_classes: tuple = ()) -> Settings:
+    """The preset's values over the dataclasses' defaults, then `overrides` over both;
+    `option_classes` are the tuners' (`tuners.OPTION_CLASSES`), each given the keys it declares."""
     import yaml
 
     path = PRESETS_DIR / f"{name}.yaml"
@@ -168,7 +171,7 @@ def load_preset(name: str, overrides: dict | None = None, groups: tuple = ()) ->
         raise UsageError(f"unknown preset '{name}': choose from {choices_text(preset_names())}")
     values = yaml.safe_load(path.read_text()) or {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    kinds = (TrainConfig, *groups)
+    kinds = (TrainConfig, *option_classes)
     owner = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}
     unknown = sorted(set(values) - set(owner))
     if unknown:

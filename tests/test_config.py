@@ -7,7 +7,7 @@ import pytest
 
 from promot_bench.config import TrainConfig, load_preset, preset_names
 from promot_bench.errors import UsageError
-from promot_bench.tuners import OPTION_GROUPS, TUNERS, load_settings
+from promot_bench.tuners import OPTION_CLASSES, TUNERS, load_settings
 from promot_bench.tuners.lora import LoRAOptions
 from promot_bench.tuners.prompt import PromptOptions
 
@@ -70,10 +70,10 @@ def test_bad_settings_are_refused(name, overrides, message):
 
 
 def test_each_setting_has_one_owner_and_every_tuner_s_options_are_registered():
-    owners = [TrainConfig, *OPTION_GROUPS]
+    owners = [TrainConfig, *OPTION_CLASSES]
     names = [f.name for kind in owners for f in dataclasses.fields(kind)]
     assert len(names) == len(set(names))  # one flat name, one meaning
-    assert {t.Options for t in TUNERS.values()} - {None} == set(OPTION_GROUPS)
+    assert {t.Options for t in TUNERS.values()} - {None} == set(OPTION_CLASSES)
     assert TUNERS["ft"].Options is None and TUNERS["lora-then-ft"].Options is LoRAOptions
 
 
@@ -82,7 +82,7 @@ def test_settings_are_recorded_flat_under_the_names_set_takes():
     flat = settings.to_dict()
     assert flat["lora_rank"] == 8 and flat["batch_size"] == 8 and flat["wise_alpha"] == 0.5
     assert set(flat) == {
-        f.name for k in (TrainConfig, *OPTION_GROUPS) for f in dataclasses.fields(k)
+        f.name for k in (TrainConfig, *OPTION_CLASSES) for f in dataclasses.fields(k)
     }
     # the stage lengths, in the order a budget label names them: model, prompt, LoRA
     assert list(settings.stage_lengths()) == ["steps", "prompt_steps", "lora_steps"]
@@ -90,5 +90,5 @@ def test_settings_are_recorded_flat_under_the_names_set_takes():
 
 def test_a_preset_names_tuners_keys_that_only_their_groups_know():
     with pytest.raises(UsageError, match="unknown setting.*lora_rank"):
-        load_preset("cpu-small", groups=(PromptOptions,))  # the preset sets lora_rank
-    assert load_preset("cpu-small", groups=OPTION_GROUPS).of(LoRAOptions).lora_rank == 4
+        load_preset("cpu-small", option_classes=(PromptOptions,))  # the preset sets lora_rank
+    assert load_preset("cpu-small", option_classes=OPTION_CLASSES).of(LoRAOptions).lora_rank == 4

@@ -28,13 +28,13 @@ TUNERS: dict[str, type[Tuner]] = {
     )
 }
 
-# Every tuner's option group, in the order a budget label lists their stage lengths.
-OPTION_GROUPS = (PromptOptions, LoRAOptions, WiseOptions)
+# Every tuner's options class, in the order a budget label lists their stage lengths.
+OPTION_CLASSES = (PromptOptions, LoRAOptions, WiseOptions)
 
 
 def load_settings(preset: str, overrides: dict | None = None) -> config.Settings:
     """A preset with `--set` overrides: the loop's settings and every tuner's options."""
-    return config.load_preset(preset, overrides, OPTION_GROUPS)
+    return config.load_preset(preset, overrides, OPTION_CLASSES)
 
 
 def get(name: str) -> Tuner:
@@ -44,7 +44,7 @@ def get(name: str) -> Tuner:
 
 
 __all__ = [
-    "OPTION_GROUPS",
+    "OPTION_CLASSES",
     "TUNERS",
     "get",
     "load_settings",

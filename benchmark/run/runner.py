@@ -52,7 +52,7 @@ from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.cache import locked
 from promot_bench.tasks import MAX_SHOTS
 from promot_bench.train import distributed, targets
-from promot_bench.tuners import OPTION_GROUPS, TUNERS, Attachment, load_settings
+from promot_bench.tuners import OPTION_CLASSES, TUNERS, Attachment, load_settings
 
 
 def plan(options: RunOptions) -> Plan:
@@ -98,7 +98,7 @@ def budget_overrides(options: RunOptions) -> dict:
         overrides = {
             "keep_best": "false",
             **overrides,
-            **dict.fromkeys(step_keys(OPTION_GROUPS), options.steps),
+            **dict.fromkeys(step_keys(OPTION_CLASSES), options.steps),
         }
     return overrides
 

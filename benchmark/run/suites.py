@@ -3,6 +3,7 @@ tasks: a suite's short target names, or any lm-eval task found by `TaskFinder`."
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,26 @@ from promot_bench.train import targets
 
 @dataclass(frozen=True)
 class Suite:
+    """A suite by its lm-eval groups (each a YAML file named after the group in tasks/<folder>/):
+    the probes, 1-shot (`group`) and 4-shot (`group`_4shot), and the fine-tuning targets."""
+
     key: str
     folder: str  # inside tasks/
-    groups: dict  # shots -> lm-eval group
-    targets: dict  # user's name -> lm-eval task
+    group: str
+    targets_group: str
+    target_prefix: str  # a target's short name: its task name less this prefix, "_" as "-"
     builders: tuple = ()  # modules whose ensure_built() makes the suite's offline data
+
+    @property
+    def groups(self) -> dict[int, str]:
+        """shots -> lm-eval group"""
+        return {1: self.group, 4: f"{self.group}_4shot"}
+
+    @functools.cached_property
+    def targets(self) -> dict[str, str]:
+        """The user's short name (`--train nli`) -> lm-eval task, from the targets group."""
+        tasks = group_members(self.folder, self.targets_group)
+        return {t.removeprefix(self.target_prefix).replace("_", "-"): t for t in tasks}
 
     def ensure_built(self) -> list[Path]:
         """Build (or find cached) each builder's offline data; their folders, in builder order."""
@@ -28,14 +44,23 @@ class Suite:
 MINI_BUILDERS = ("promot_bench.tasks.mini.build",)
 
 
+def group_members(folder: str, group: str) -> list[str]:
+    """The task names a group YAML of ours lists."""
+    import yaml
+
+    config = yaml.safe_load((evaluation.tasks_dir() / folder / f"{group}.yaml").read_text())
+    return [t if isinstance(t, str) else t["task"] for t in config["task"]]
+
+
 SUITES = {
     # v2 (tasks/mini/README.md): probes chosen by the probe gate; targets with no probe entity in
     # them: reading about invented names, and v1's en-fr names less those naming a probe string
     "mini": Suite(
         "mini",
         "mini",
-        {1: "promot_mini_v2", 4: "promot_mini_v2_4shot"},
-        {"nli": "promot_mini_v2_nli", "en-fr": "promot_mini_v2_en_fr"},
+        "promot_mini_v2",
+        "promot_mini_v2_targets",
+        "promot_mini_v2_",
         MINI_BUILDERS
         + (
             "promot_bench.tasks.mini.mapping.build",
@@ -48,21 +73,12 @@ SUITES = {
     "mini-v1": Suite(
         "mini-v1",
         "mini",
-        {1: "promot_mini", 4: "promot_mini_4shot"},
-        {"nli": "promot_mini_nli", "en-fr": "promot_mini_en_fr"},
+        "promot_mini",
+        "promot_mini_targets",
+        "promot_mini_",
         MINI_BUILDERS,
     ),
-    "paper": Suite(
-        "paper",
-        "suite",
-        {1: "promot_suite", 4: "promot_suite_4shot"},
-        {
-            "rte": "promot_rte",
-            "wmt14-en-fr": "promot_wmt14_en_fr",
-            "snli": "promot_snli",
-            "openbookqa": "promot_openbookqa",
-        },
-    ),
+    "paper": Suite("paper", "suite", "promot_suite", "promot_targets", "promot_"),
 }
 
 
