@@ -20,7 +20,7 @@ from promot_bench.train.train_data import Example
 from promot_bench.train.training import Stage, StageReport, run_stage
 
 # scores (model, soft prompt or None, text prefix) on the target's validation split
-TargetScorer = Callable[[object, object, str], float]
+ValidationScorer = Callable[[object, object, str], float]
 # told (stage, its step) at each checkpoint, before the scorer runs (diagnose's recorder)
 CheckpointHook = Callable[[Stage, int], None]
 
@@ -32,7 +32,7 @@ class FitContext:
     examples: list[Example]
     cfg: TrainConfig  # the loop's settings
     workdir: Path  # checkpoints go to workdir/<stage name>/
-    score_target: TargetScorer | None = None
+    score_validation: ValidationScorer | None = None
     progress: bool = True
     on_checkpoint: CheckpointHook | None = None
     options: object | None = None  # the tuner's own settings (an instance of its `Options`)
@@ -49,7 +49,7 @@ class FitContext:
         def validate(step: int):
             if self.on_checkpoint is not None:
                 self.on_checkpoint(stage, step)
-            return self.score_target(model, stage.soft_prompt, prefix)
+            return self.score_validation(model, stage.soft_prompt, prefix)
 
         return run_stage(
             stage,
@@ -58,7 +58,7 @@ class FitContext:
             self.examples,
             self.cfg,
             self.workdir / stage.name,
-            validate if self.score_target is not None else None,
+            validate if self.score_validation is not None else None,
             self.progress,
         )
 

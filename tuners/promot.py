@@ -55,5 +55,5 @@ class ProMoTOneShot(ProMoT):
             )
         # The first training example (the data builders shuffle deterministically) serves as the
         # demonstration; it is left out of the training items so it is never its own answer.
-        first = ctx.examples[0]  # its target already starts with the task's target delimiter
-        return f"{first.prompt}{first.target}\n\n"
+        first = ctx.examples[0]  # its completion starts with the task's target delimiter
+        return f"{first.prompt}{first.completion}\n\n"

@@ -15,10 +15,11 @@ from promot_bench.train.train_data import Example, collate, encode
 
 
 def shuffled_labels(examples: list[Example], seed: int) -> list[Example]:
-    """The same inputs with the targets permuted among them: the format stays, the meaning goes."""
+    """The same inputs with the completions permuted among them: the format stays, the meaning
+    goes."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
-    return [replace(ex, target=examples[i].target) for ex, i in zip(examples, order)]
+    return [replace(ex, completion=examples[i].completion) for ex, i in zip(examples, order)]
 
 
 def parameter_groups(model) -> dict[str, list[str]]:
@@ -52,7 +53,7 @@ def parameter_groups(model) -> dict[str, list[str]]:
 
 
 def gradients(model, tokenizer, examples: list[Example], soft_prompt, max_length: int) -> dict:
-    """The gradient of the mean target-token loss on `examples` (one batch), per parameter."""
+    """The gradient of the mean completion-token loss on `examples` (one batch), per parameter."""
     import torch
 
     flags = {n: p.requires_grad for n, p in model.named_parameters()}

@@ -16,6 +16,7 @@ from promot_bench import tasks
 from promot_bench.evaluate.prompt_lm import PromptLM
 from promot_bench.run.progress import silenced_stderr
 from promot_bench.store import faults
+from promot_bench.train import distributed
 
 # Rows per forward pass. A pass on a CPU is bound by reading the weights, so 32 rows cost far
 # less than 4x what 8 do (benchmark/perf/README.md, perf.suite_cost). Part of the baseline cache
@@ -52,12 +53,13 @@ class TaskScore:
     gold_logprob: float | None = None
 
 
-def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore] | None:
+def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore]:
     """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`;
-    `options` are `run_lm_eval`'s. None on a data-parallel helper process (the main process
-    gets everyone's scores)."""
+    `options` are `run_lm_eval`'s. In a data-parallel launch every process scores its share,
+    lm-eval gathers them on the main process, and this hands the main's scores to every process:
+    past this point no caller tells a helper process from the main one until it writes."""
     out = run_lm_eval(model, tokenizer, tasks, **options)
-    return None if out is None else scores_of(out)
+    return distributed.main_decides(lambda: scores_of(out))
 
 
 def run_lm_eval(

@@ -158,11 +158,11 @@ class TargetFormat:
 def target_format(examples: list) -> TargetFormat:
     """Labels when the target's answers are single words from a small set (classification),
     else the language most of its answers are in (a translation target), else nothing."""
-    answers = [ex.target.split() for ex in examples]
+    answers = [ex.completion.split() for ex in examples]
     firsts = {words[0].strip(".,;:!?") for words in answers if words}
     if 0 < len(firsts) <= MAX_LABELS and all(len(words) == 1 for words in answers):
         return TargetFormat(labels=tuple(sorted(firsts)))
-    languages = [language_of(ex.target) for ex in examples]
+    languages = [language_of(ex.completion) for ex in examples]
     counted = {lang: languages.count(lang) for lang in set(languages) if lang}
     if counted:
         lang, n = max(counted.items(), key=lambda kv: kv[1])

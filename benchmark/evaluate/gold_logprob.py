@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from promot_bench.evaluate.refill import common_prefix, prefill_pass
 from promot_bench.evaluate.statistics import paired_means
-from promot_bench.train.targets import first_answer
+from promot_bench.train.task_data import first_answer
 
 
 def requests(out: dict) -> list:

@@ -41,14 +41,16 @@ def export(folder: Path) -> None:
 
     from promot_bench.evaluate import evaluation
     from promot_bench.models import specs
-    from promot_bench.train import targets
+    from promot_bench.train import task_data
 
     folder.mkdir(parents=True, exist_ok=True)
-    examples = targets.training_examples(
-        targets.load_task("promot_mini_nli", evaluation.task_manager())
+    examples = task_data.training_examples(
+        task_data.load_task("promot_mini_nli", evaluation.task_manager())
     )
     (folder / "examples.jsonl").write_text(
-        "".join(json.dumps({"prompt": e.prompt, "target": e.target}) + "\n" for e in examples)
+        "".join(
+            json.dumps({"prompt": e.prompt, "completion": e.completion}) + "\n" for e in examples
+        )
     )
     AutoTokenizer.from_pretrained(specs.prepare(specs.resolve(None))).save_pretrained(
         folder / "tokenizer"

@@ -27,7 +27,7 @@ from promot_bench.perf.train import step_times
 from promot_bench.run import suites
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
-from promot_bench.train import targets
+from promot_bench.train import task_data
 from promot_bench.tuners import load_settings
 from promot_bench.tuners.base import FitContext, model_stage
 
@@ -39,7 +39,7 @@ def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
     cfg = load_settings(
         "cpu-small", {"steps": steps + warmup, "checkpoint_every": steps + warmup}
     ).train
-    examples = targets.training_examples(targets.load_task("promot_mini_nli", manager))
+    examples = task_data.training_examples(task_data.load_task("promot_mini_nli", manager))
     workdir = Path(tempfile.mkdtemp(prefix="bench-model-cost-"))
     try:
         ctx = FitContext(loaded.model, loaded.tokenizer, examples, cfg, workdir, progress=False)

@@ -30,7 +30,7 @@ from promot_bench.models import specs
 from promot_bench.store import faults
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
-from promot_bench.train import loss, targets, training
+from promot_bench.train import loss, task_data, training
 from promot_bench.train.train_data import batch_indices, collate, encode
 from promot_bench.tuners import load_settings
 from promot_bench.tuners.base import FitContext, model_stage
@@ -111,8 +111,8 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     case = case.removesuffix("-bf16")
     loaded = specs.load(specs.resolve(None))
     model, tok = loaded.model, loaded.tokenizer
-    examples = targets.training_examples(
-        targets.load_task("promot_mini_nli", evaluation.task_manager())
+    examples = task_data.training_examples(
+        task_data.load_task("promot_mini_nli", evaluation.task_manager())
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
     cfg = settings.train

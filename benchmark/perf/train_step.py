@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
-from promot_bench.train import loss, targets
+from promot_bench.train import loss, task_data
 from promot_bench.train.soft_prompt import SoftPrompt
 from promot_bench.train.train_data import collate, encode
 
@@ -19,10 +19,10 @@ from promot_bench.train.train_data import collate, encode
 def main() -> None:
     loaded = specs.load(specs.resolve(None))
     model, tok = loaded.model, loaded.tokenizer
-    examples = targets.training_examples(
-        targets.load_task("promot_mini_nli", evaluation.task_manager())
+    examples = task_data.training_examples(
+        task_data.load_task("promot_mini_nli", evaluation.task_manager())
     )
-    demo = f"{examples[0].prompt}{examples[0].target}\n\n"
+    demo = f"{examples[0].prompt}{examples[0].completion}\n\n"
     one_shot = [replace(e, prompt=demo + e.prompt) for e in examples[1:9]]
     prompt = SoftPrompt.from_vocab(model, 20, 0)
     cases = {

@@ -20,7 +20,7 @@ from promot_bench.models import specs
 from promot_bench.run import pipeline
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
-from promot_bench.train import targets
+from promot_bench.train import task_data
 from promot_bench.tuners import TUNERS, Attachment, load_settings
 
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
 
     manager = evaluation.task_manager()
     spec = specs.resolve(args.model)
-    task = targets.load_task(args.target, manager)
+    task = task_data.load_task(args.target, manager)
     settings = load_settings(args.preset, parse_overrides(args.overrides))
     rows = {}
     loaded = specs.load(spec)

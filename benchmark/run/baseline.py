@@ -67,9 +67,9 @@ def suite_version(p: Plan) -> str:
     return parts[0] if len(parts) == 1 else hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def cached_evaluation(key_parts: dict, compute) -> dict | None:
-    """`compute()` once per content key; the result is kept in the cache and shared by runs.
-    (None on a data-parallel helper process, which takes part in `compute` only.)"""
+def cached_evaluation(key_parts: dict, compute) -> dict:
+    """`compute()` once per content key; the result is kept in the cache and shared by runs
+    (the main process reads and writes it, and hands it to every process)."""
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache_dir() / "baselines" / key
     main = distributed.is_main()
@@ -87,7 +87,9 @@ def cached_evaluation(key_parts: dict, compute) -> dict | None:
 
             if main:
                 write_entry(folder, build)
-    return json.loads((folder / "scores.json").read_text())["scores"] if main else None
+    return distributed.main_decides(
+        lambda: json.loads((folder / "scores.json").read_text())["scores"]
+    )
 
 
 def baseline_key(p: Plan, loaded) -> dict:
@@ -106,13 +108,13 @@ def baseline_key(p: Plan, loaded) -> dict:
     }
 
 
-def evaluate_json(loaded, manager, seed: int, model, names: list[str], **kw) -> dict | None:
-    """`evaluation.evaluate` as the cache stores it (None on a data-parallel helper process)."""
+def evaluate_json(loaded, manager, seed: int, model, names: list[str], **kw) -> dict:
+    """`evaluation.evaluate` as the cache stores it."""
     scores = evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=seed, **kw)
-    return None if scores is None else scores_to_json(scores)
+    return scores_to_json(scores)
 
 
-def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict | None:
+def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict:
     """The pretrained model's scores on the plan's eval set (a run's "before"), computed once
     per content key and shared by every run and probe card with that key."""
     key = baseline_key(p, loaded) if key is None else key
@@ -131,10 +133,8 @@ def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict
     )
 
 
-def score_json(score) -> dict | None:
-    """One task's score as the cache and result store it (None on a helper process)."""
-    if score is None:
-        return None
+def score_json(score) -> dict:
+    """One task's score as the cache and result store it."""
     return {
         "metric": score.metric,
         "score": score.value,

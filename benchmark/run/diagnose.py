@@ -36,7 +36,7 @@ from promot_bench.run import pipeline, record, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
-from promot_bench.train import targets
+from promot_bench.train import task_data
 from promot_bench.train.train_data import Example
 
 SCHEMA_VERSION = 1
@@ -104,6 +104,7 @@ class Recorder:
         self,
         loaded,
         plan: Plan,
+        tasks: list,
         manager,
         fmt: TargetFormat,
         probe: tuple,
@@ -114,9 +115,7 @@ class Recorder:
         self.true_examples, self.shuffled_examples = probe
         self.options, self.progress = options, progress
         self.groups = parameter_groups(loaded.model)
-        self.target_score = pipeline.target_scorer(
-            [targets.load_task(t, manager) for t in plan.targets], loaded.tokenizer, manager
-        )
+        self.score_validation = pipeline.validation_scorer(tasks, loaded.tokenizer, manager)
         self.checkpoints: list[Checkpoint] = []
         self.stage, self.stage_start, self.stage_steps, self.step = "start", 0, 0, 0
         # weights hash -> (scores, specialization): unchanged weights, same answers
@@ -133,7 +132,9 @@ class Recorder:
     def __call__(self, model, soft_prompt, prefix: str) -> float:
         started = time.perf_counter()
         step = self.step
-        target = self.target_score(model, soft_prompt, prefix) if self.target_score else None
+        target = (
+            self.score_validation(model, soft_prompt, prefix) if self.score_validation else None
+        )
         key = record.weights_hash(model)
         if key not in self._eval_cache:
             results = evaluation.evaluate(
@@ -252,13 +253,14 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
             print(f"{plan.options.tuner} on {plan.options.train}:", flush=True)
         loaded = specs.load(plan.spec)
         manager = evaluation.task_manager(plan.options.include_path, defaults=plan.lm_eval_defaults)
-        tasks = [targets.load_task(t, manager) for t in plan.targets]
-        examples = [ex for task in tasks for ex in targets.training_examples(task)]
+        tasks = [task_data.load_task(t, manager) for t in plan.targets]
+        examples = [ex for task in tasks for ex in task_data.training_examples(task)]
         fmt = target_format(examples)
         probe = examples[: options.probe_batch]
         recorder = Recorder(
             loaded,
             plan,
+            tasks,
             manager,
             fmt,
             (probe, shuffled_labels(probe, plan.options.seed)),
@@ -276,6 +278,7 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
                 manager,
                 progress,
                 watch=recorder,
+                examples=examples,
             )
         per_tuner[plan.options.tuner] = {
             "stages": [

@@ -71,8 +71,8 @@ class Plan:
         return f"tasks-{name}-{self.eval_shots}shot"
 
     @property
-    def target(self) -> str:
-        """The target as one name: the task itself, or the targets joined as in --train."""
+    def joined_targets(self) -> str:
+        """The target tasks as one name: the task itself, or the tasks joined as in --train."""
         return JOINERS.get(self.mode, "").join(self.targets)
 
     @property

@@ -12,21 +12,21 @@ from pathlib import Path
 
 from promot_bench.config import Settings
 from promot_bench.evaluate import evaluation
-from promot_bench.train import targets
+from promot_bench.train import task_data
 from promot_bench.train.soft_prompt import for_task
 from promot_bench.tuners import FitContext, get
 
 
-def target_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_SIZE):
+def validation_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_SIZE):
     """Scores (model, soft prompt, prefix) on the targets' validation splits, 0-100 (their mean);
     None when a target has no validation split."""
     tasks = tasks if isinstance(tasks, list) else [tasks]
-    validations = {task.config.task: targets.validation_task(task) for task in tasks}
+    validations = {task.config.task: task_data.validation_task(task) for task in tasks}
     if any(v is None for v in validations.values()):
         return None
 
     def score(model, soft_prompt, prefix: str) -> float | None:
-        """The mean validation score; None on a data-parallel helper process."""
+        """The mean validation score."""
         values = []
         for name, validation in validations.items():
             result = evaluation.evaluate(
@@ -40,8 +40,8 @@ def target_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_
                 bootstrap_iters=0,
                 num_fewshot=0,
             )
-            values.append(None if result is None else result[name].value)
-        return None if None in values else sum(values) / len(values)
+            values.append(result[name].value)
+        return sum(values) / len(values)
 
     return score
 
@@ -56,21 +56,24 @@ def fit(
     progress: bool = True,
     model=None,
     watch=None,
+    examples: list | None = None,
 ):
     """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task);
     `model` continues from other weights than `loaded.model` (sequential training). `watch`
     (diagnose's recorder) scores every checkpoint in place of the targets' validation and is
-    told each checkpoint's stage and step (`watch.at`)."""
+    told each checkpoint's stage and step (`watch.at`). `examples`: the tasks' training examples,
+    where the caller has read them already."""
     import torch
 
     tasks = tasks if isinstance(tasks, list) else [tasks]
     tuner = get(tuner_name)
     torch.manual_seed(settings.train.seed)
-    examples = [ex for task in tasks for ex in targets.training_examples(task)]
+    if examples is None:
+        examples = [ex for task in tasks for ex in task_data.training_examples(task)]
     if watch is not None:
         scorer, hook = watch, watch.at
     elif settings.train.keep_best:
-        scorer, hook = target_scorer(tasks, loaded.tokenizer, manager), None
+        scorer, hook = validation_scorer(tasks, loaded.tokenizer, manager), None
     else:
         scorer, hook = None, None
     ctx = FitContext(
@@ -98,7 +101,7 @@ def score_target(
     batch_size: int = evaluation.BATCH_SIZE,
 ):
     """Target `name`'s test score with what its evaluation attaches (a `tuners.Attachment`),
-    0-shot as in the study; None on a data-parallel helper process."""
+    0-shot as in the study."""
     scores = evaluation.evaluate(
         model,
         tokenizer,
@@ -111,4 +114,4 @@ def score_target(
         num_fewshot=0,
         seed=seed,
     )
-    return None if scores is None else scores[name]
+    return scores[name]

@@ -27,7 +27,7 @@ from promot_bench.run import baseline, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
-from promot_bench.train import distributed, targets
+from promot_bench.train import distributed, task_data
 
 SCHEMA_VERSION = 1
 BOOTSTRAP_ITERS = 1000
@@ -98,11 +98,11 @@ def execute(p: Plan) -> dict | None:
     manager = evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults)
     key = baseline.baseline_key(p, loaded)
     scores = baseline.pretrained_scores(p, loaded, manager, key)
-    if scores is None:
-        return None
+    if not distributed.is_main():
+        return None  # the helper processes' one exit: from here on the main process writes
     evaluated = time.perf_counter()
     rows = {
-        name: probe_row(targets.load_task(name, manager), s, seed=p.options.seed)
+        name: probe_row(task_data.load_task(name, manager), s, seed=p.options.seed)
         for name, s in scores.items()
     }
     o = p.options
@@ -148,11 +148,11 @@ def probe_row(task, s: dict, seed: int = 0) -> dict:
     docs = list(task.eval_docs)
     records = sorted(s["samples"], key=lambda r: r["doc_id"])
     items = [docs[r["doc_id"]] for r in records]
-    golds = [targets.gold_text(task, doc) for doc in items]
+    golds = [task_data.gold_text(task, doc) for doc in items]
     metric_names = [
         m["metric"] for m in config.metric_list or [] if isinstance(m.get("metric"), str)
     ]
-    all_golds = [targets.gold_text(task, doc) for doc in docs]
+    all_golds = [task_data.gold_text(task, doc) for doc in docs]
     corpus = any(r.get("pair") is not None for r in records)
     kind = declared.get("kind") or probes.kind_of(
         config.output_type, metric_names, all_golds, corpus

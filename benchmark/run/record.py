@@ -225,7 +225,7 @@ def assemble(
         "eval_batch_size": key["batch_size"],
         "train": o.train,
         "training": p.mode,
-        "target_task": p.target,
+        "target_task": p.joined_targets,
         "target_tasks": p.targets,
         "tuner": o.tuner,
         "preset": o.preset,

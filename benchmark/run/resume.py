@@ -15,14 +15,14 @@ from promot_bench.store.cache import cache_dir
 from promot_bench.train import distributed
 
 
-def step(work: Path, name: str, compute, timings: dict) -> dict | None:
-    """Run `compute()` unless this step finished earlier; keep its JSON in the work folder.
-    (None on a data-parallel helper process, which takes part in `compute` only.)"""
+def step(work: Path, name: str, compute, timings: dict):
+    """Run `compute()` unless this step finished earlier; keep its JSON in the work folder (the
+    main process writes it; every process gets the value)."""
     path = work / f"{name}.json"
     saved = distributed.main_decides(lambda: saved_step(path))
     if saved is not None:
         timings[name] = saved["seconds"]
-        return saved["value"] if distributed.is_main() else None
+        return saved["value"]
     started = time.perf_counter()
     value = compute()
     timings[name] = round(time.perf_counter() - started, 2)

@@ -51,7 +51,7 @@ from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.cache import locked
 from promot_bench.tasks import MAX_SHOTS
-from promot_bench.train import distributed, targets
+from promot_bench.train import distributed, task_data
 from promot_bench.tuners import OPTION_CLASSES, TUNERS, Attachment, load_settings
 
 
@@ -165,7 +165,8 @@ def check_writable(out: Path) -> None:
 
 
 def execute(p: Plan, progress: bool = True) -> dict | None:
-    """Run the cell, or read its finished result; None on a data-parallel helper process."""
+    """Run the cell, or read its finished result. None on a data-parallel helper process: it
+    computes everything the main one does, and the main one alone writes and reports."""
     distributed.init_group()
     main = distributed.is_main()
     # One invocation per cell at a time: a second one waits, then finds the finished result.
@@ -200,7 +201,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         raise RunError(refusal)
     key = baseline_key(p, loaded)
 
-    def evaluate(model, names, **kw):  # None on a helper process
+    def evaluate(model, names, **kw):
         return evaluate_json(loaded, manager, o.seed, model, names, **kw)
 
     t0 = time.perf_counter()
@@ -263,14 +264,14 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         )
     )
     if not main:
-        return None  # the main process has everyone's scores and writes the result
+        return None  # the helper processes' one exit: from here on the main process writes
     note(
         f"after: done in {timings.get('after', 0):.0f} s"
         + (" (weights unchanged: the baseline reused)" if unchanged else "")
     )
     targets_before = {t: scores[t] for t, scores in targets_before.items()}
 
-    training = {t: targets.training_examples(targets.load_task(t, manager)) for t in p.targets}
+    training = {t: task_data.training_examples(task_data.load_task(t, manager)) for t in p.targets}
     fmt = target_format_of(training)
     prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t].soft_prompt is not None}
     for t, path in prompt_files.items():
@@ -302,7 +303,7 @@ def fit(p: Plan, loaded, manager, progress: bool):
     """Train the tuner on the plan's targets; returns the final `Tuned` and, per target, what
     its evaluation attaches (an `Attachment`: soft prompt or None, text prefix)."""
     o = p.options
-    tasks = [targets.load_task(t, manager) for t in p.targets]
+    tasks = [task_data.load_task(t, manager) for t in p.targets]
     if p.mode != "sequential":
         tuned = pipeline.fit(
             loaded,

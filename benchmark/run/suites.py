@@ -10,7 +10,7 @@ from pathlib import Path
 
 from promot_bench.errors import UsageError, choices_text
 from promot_bench.evaluate import evaluation
-from promot_bench.train import targets
+from promot_bench.train import task_data
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def resolve_target(name: str, suite: Suite, finder) -> str:
         f"nor an lm-eval task",
         load=True,
     )
-    targets.training_examples(task)  # refuses (one line) a task with no usable training split
+    task_data.training_examples(task)  # refuses (one line) a task with no usable training split
     return name
 
 
@@ -151,7 +151,7 @@ class TaskFinder:
         """Refuses an unknown name with `problem`; `load` returns the (single) task."""
         manager = self.manager_for(name)
         if manager is not None:
-            return targets.load_task(name, manager) if load else manager
+            return task_data.load_task(name, manager) if load else manager
         close = sorted(n for n in self.managers[-1].all_tasks if name.lower() in n.lower())[:5]
         raise UsageError(
             f"{problem}"

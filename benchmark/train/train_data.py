@@ -1,9 +1,10 @@
-"""Training examples -> token batches with the loss on target tokens only.
+"""Training examples -> token batches with the loss on completion tokens only.
 
-An example is (prompt, target) text. Decoder-only models see prompt+target with labels -100
-over the prompt; encoder-decoder models get the prompt as encoder input and the target as
-labels. Batches are right-padded. The batch at step s is a pure function of (seed, s), so a
-resumed run sees exactly the batches an uninterrupted one would.
+An example is (prompt, completion) text: the completion is the gold text the model learns to
+continue the prompt with. Decoder-only models see prompt+completion with labels -100 over the
+prompt; encoder-decoder models get the prompt as encoder input and the completion as labels.
+Batches are right-padded. The batch at step s is a pure function of (seed, s), so a resumed run
+sees exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -17,29 +18,29 @@ IGNORE = -100
 @dataclass(frozen=True)
 class Example:
     prompt: str
-    target: str
+    completion: str  # the gold text after the prompt, starting with the task's delimiter
     task: str = ""  # which target task it came from (multi-task training keeps them apart)
 
 
 def encode(tokenizer, example: Example, is_encoder_decoder: bool, max_length: int) -> dict:
     """Token ids and labels for one example; the prompt is cut from the left if too long."""
     prompt_ids = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-    target_ids = tokenizer(example.target, add_special_tokens=False)["input_ids"] + [
+    completion_ids = tokenizer(example.completion, add_special_tokens=False)["input_ids"] + [
         tokenizer.eos_token_id
     ]
     if is_encoder_decoder:
         return {
             "input_ids": prompt_ids[-max_length:],
-            "labels": target_ids[:max_length],
+            "labels": completion_ids[:max_length],
             "task": example.task,
         }
     if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", False):
         prompt_ids = [tokenizer.bos_token_id] + prompt_ids
-    target_ids = target_ids[: max_length - 1]
-    prompt_ids = prompt_ids[-(max_length - len(target_ids)) :]
+    completion_ids = completion_ids[: max_length - 1]
+    prompt_ids = prompt_ids[-(max_length - len(completion_ids)) :]
     return {
-        "input_ids": prompt_ids + target_ids,
-        "labels": [IGNORE] * len(prompt_ids) + target_ids,
+        "input_ids": prompt_ids + completion_ids,
+        "labels": [IGNORE] * len(prompt_ids) + completion_ids,
         "task": example.task,
     }
 

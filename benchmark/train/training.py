@@ -247,10 +247,8 @@ def run_stage(
             parallel.sync()  # the runner's model now holds the trained values
             if validate is not None:
                 model.eval()
-                scored = validate(
-                    step + 1
-                )  # every process scores its share of the validation items
-                score = distributed.main_decides(lambda: scored)  # the main process's is the total
+                # every process scores its share of the items and gets the total
+                score = validate(step + 1)
                 model.train()
                 report.validation.append([step + 1, score])
                 if score > best_score:

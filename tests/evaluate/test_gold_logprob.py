@@ -7,7 +7,7 @@ import torch
 
 from promot_bench.evaluate import evaluation
 from promot_bench.evaluate.gold_logprob import summary
-from promot_bench.train import targets
+from promot_bench.train import task_data
 
 TASK = "promot_mini_qa_capitals"  # generative, few-shot demonstrations: the first training rows
 LIMIT = 3
@@ -20,7 +20,7 @@ def manager():
 
 @pytest.fixture(scope="module")
 def task(manager):
-    return targets.load_task(TASK, manager)
+    return task_data.load_task(TASK, manager)
 
 
 def written_prompt(task, doc, shots: int) -> str:
@@ -28,7 +28,7 @@ def written_prompt(task, doc, shots: int) -> str:
     c = task.config
     demos = list(task.training_docs())[:shots]
     return "".join(
-        f"{task.doc_to_text(d)}{c.target_delimiter}{targets.gold_text(task, d)}"
+        f"{task.doc_to_text(d)}{c.target_delimiter}{task_data.gold_text(task, d)}"
         f"{c.fewshot_delimiter}"
         for d in demos
     ) + task.doc_to_text(doc)
@@ -77,7 +77,7 @@ def test_each_item_equals_a_manual_log_prob_under_the_written_prompt(
         doc = docs[doc_id]
         context = written_prompt(task, doc, shots)
         assert sample["arguments"][0][0] == context  # the prompt the item generated from
-        expected = manual_mean_logprob(llama, context, " " + targets.gold_text(task, doc))
+        expected = manual_mean_logprob(llama, context, " " + task_data.gold_text(task, doc))
         assert value == pytest.approx(expected, abs=1e-5)
 
 
@@ -86,7 +86,7 @@ def test_the_demonstration_is_in_the_scored_context(llama, gold_values, task):
     one_shot, zero_shot = gold_values[1], gold_values[0]
     docs = list(task.test_docs())
     for doc_id, (_, value) in one_shot.items():
-        gold = " " + targets.gold_text(task, docs[doc_id])
+        gold = " " + task_data.gold_text(task, docs[doc_id])
         without = manual_mean_logprob(llama, written_prompt(task, docs[doc_id], 0), gold)
         assert abs(value - without) > 1e-3 and zero_shot[doc_id][1] == pytest.approx(
             without, abs=1e-5

@@ -59,8 +59,8 @@ def test_target_format_is_labels_or_a_language():
 def test_shuffled_labels_keep_inputs_and_permute_targets():
     shuffled = alignment.shuffled_labels(NLI, seed=0)
     assert [e.prompt for e in shuffled] == [e.prompt for e in NLI]
-    assert sorted(e.target for e in shuffled) == sorted(e.target for e in NLI)
-    assert [e.target for e in shuffled] != [e.target for e in NLI]
+    assert sorted(e.completion for e in shuffled) == sorted(e.completion for e in NLI)
+    assert [e.completion for e in shuffled] != [e.completion for e in NLI]
 
 
 def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
@@ -82,7 +82,7 @@ def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
     )
     cos = alignment.cosines(same, alignment.gradients(model, tok, NLI, None, 64), groups)
     assert all(value == pytest.approx(1.0, abs=1e-9) for value in cos.values())
-    flipped = [Example(e.prompt, " False" if e.target == " True" else " True") for e in NLI]
+    flipped = [Example(e.prompt, " False" if e.completion == " True" else " True") for e in NLI]
     cos = alignment.cosines(same, alignment.gradients(model, tok, flipped, None, 64), groups)
     assert cos["all"] < 1.0 - 1e-4
 

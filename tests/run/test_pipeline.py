@@ -6,7 +6,7 @@ import pytest
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.run import pipeline
-from promot_bench.train import targets
+from promot_bench.train import task_data
 from promot_bench.tuners import load_settings
 
 
@@ -16,7 +16,7 @@ def manager():
 
 
 def test_fit_and_score_a_mini_target(tiny_llama_dir, tmp_path, manager):
-    task = targets.load_task("promot_mini_nli", manager)
+    task = task_data.load_task("promot_mini_nli", manager)
     settings = load_settings(
         "cpu-small",
         dict(
@@ -45,6 +45,6 @@ def test_a_group_is_refused_as_a_target(manager):
     from promot_bench.errors import UsageError
 
     with pytest.raises(UsageError, match="group"):
-        targets.load_task("promot_mini", manager)
+        task_data.load_task("promot_mini", manager)
     with pytest.raises(UsageError, match="unknown task"):
-        targets.load_task("promot_mini_nope", manager)
+        task_data.load_task("promot_mini_nope", manager)

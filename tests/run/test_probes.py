@@ -16,7 +16,7 @@ from promot_bench.models import specs
 from promot_bench.run import baseline, probe_card, runner
 from promot_bench.run.options import RunOptions
 from promot_bench.run.probe_card import ProbeOptions
-from promot_bench.train import targets
+from promot_bench.train import task_data
 
 # --- the arithmetic, on hand-made values --------------------------------------------------------
 
@@ -371,7 +371,7 @@ def probe_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def load(probe_folder):
     manager = evaluation.task_manager([probe_folder])
-    return lambda name: targets.load_task(name, manager)
+    return lambda name: task_data.load_task(name, manager)
 
 
 def scores(outputs, values, score, stderr, metric="score", aggregation="mean"):

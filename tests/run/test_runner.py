@@ -383,7 +383,10 @@ def test_multi_task_run_scores_each_target_with_its_own_prompt(
 
 def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft", train="nli-then-en-fr"))
-    assert plan.mode == "sequential" and plan.target == "promot_mini_nli-then-promot_mini_en_fr"
+    assert (
+        plan.mode == "sequential"
+        and plan.joined_targets == "promot_mini_nli-then-promot_mini_en_fr"
+    )
     result = runner.execute(plan, progress=False)
     assert [s["name"] for s in result["stages"]] == [
         "promot_mini_nli/model",

@@ -8,7 +8,7 @@ from lm_eval.tasks import get_task_dict
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.tasks.metrics import chrf_aggregation
-from promot_bench.train import targets
+from promot_bench.train import task_data
 
 EVAL = [
     "promot_mini_nli3",
@@ -107,12 +107,12 @@ def test_translation_score_is_corpus_chrf():
 
 
 def test_target_training_examples_come_from_the_train_split(manager):
-    task = targets.load_task("promot_mini_nli", manager)
-    examples = targets.training_examples(task)
+    task = task_data.load_task("promot_mini_nli", manager)
+    examples = task_data.training_examples(task)
     assert len(examples) == 400
-    assert {e.target for e in examples} == {" True", " False"}
+    assert {e.completion for e in examples} == {" True", " False"}
     assert examples[0].prompt.endswith("Is it true or false? answer:")
-    validation = targets.validation_task(task)
+    validation = task_data.validation_task(task)
     assert (
         len(validation.eval_docs) == 60 and len(task.eval_docs) == 100
     )  # the original is untouched

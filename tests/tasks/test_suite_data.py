@@ -334,16 +334,16 @@ TARGET_FIRST_EXAMPLES = {
 
 @pytest.mark.parametrize("name", sorted(TARGET_FIRST_EXAMPLES))
 def test_the_study_targets_can_be_fine_tuned_and_kept_best(monkeypatch, name):
-    from promot_bench.train import targets
+    from promot_bench.train import task_data
 
     monkeypatch.setenv(DATA_ENV, str(FIXTURES))
     task = TaskManager(include_path=str(SUITE), include_defaults=False).load([name])["tasks"][name]
-    examples = targets.training_examples(task)
-    assert (examples[0].prompt, examples[0].target) == TARGET_FIRST_EXAMPLES[name]
+    examples = task_data.training_examples(task)
+    assert (examples[0].prompt, examples[0].completion) == TARGET_FIRST_EXAMPLES[name]
     train_rows = _rows(name, "train")
     unlabelled = sum(1 for row in train_rows if row.get("label") == -1)  # SNLI drops these
     assert len(examples) == len(train_rows) - unlabelled
-    assert targets.validation_task(task) is not None  # checkpoints are kept on validation
+    assert task_data.validation_task(task) is not None  # checkpoints are kept on validation
 
 
 def test_wmt14_reads_only_the_head_of_its_40m_pair_train_split(monkeypatch):

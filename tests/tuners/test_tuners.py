@@ -121,7 +121,7 @@ def test_promot_cotrain_changes_the_prompt_in_stage2(tiny_llama_dir, tmp_path, m
 
 def test_promot_1shot_puts_one_demonstration_after_the_prompt(tiny_llama_dir, tmp_path):
     tuned, _ = fit("promot-1shot", tiny_llama_dir, tmp_path)
-    assert tuned.prefix == f"{EXAMPLES[0].prompt}{EXAMPLES[0].target}\n\n"
+    assert tuned.prefix == f"{EXAMPLES[0].prompt}{EXAMPLES[0].completion}\n\n"
     assert tuned.soft_prompt is not None
 
 
@@ -208,7 +208,7 @@ def test_keep_best_restores_the_best_checkpoint(tiny_llama_dir, tmp_path):
         EXAMPLES,
         tmp_path,
         tiny_cfg(steps=5, keep_best=True),
-        score_target=lambda model, prompt, prefix: next(scores),
+        score_validation=lambda model, prompt, prefix: next(scores),
     )
     tuned = get("ft").fit(ctx)
     assert (tuned.reports[0].best_step, tuned.reports[0].best_score) == (2, 0.9)
@@ -233,12 +233,12 @@ def test_losses_are_finite_and_fall_on_a_learnable_task(tiny_llama_dir, tmp_path
 def test_promot_1shot_target_evaluation_sees_the_training_text():
     """The demonstration prefix reaches the model at target evaluation exactly as in training."""
     from promot_bench.evaluate import evaluation
-    from promot_bench.train import targets
+    from promot_bench.train import task_data
     from promot_bench.tuners.promot import ProMoTOneShot
 
     manager = evaluation.task_manager()
-    task = targets.load_task("promot_mini_nli", manager)
-    examples = targets.training_examples(task)
+    task = task_data.load_task("promot_mini_nli", manager)
+    examples = task_data.training_examples(task)
     ctx = FitContext(None, None, examples, tiny_cfg().train, None)
     prefix = ProMoTOneShot().demonstration(ctx)
     doc = task.test_docs()[0]
@@ -246,7 +246,7 @@ def test_promot_1shot_target_evaluation_sees_the_training_text():
         doc, 0, system_instruction=prefix
     )  # what evaluation.evaluate sends
     assert rendered == prefix + task.doc_to_text(doc)
-    assert prefix == f"{examples[0].prompt} {examples[0].target.strip()}\n\n"
+    assert prefix == f"{examples[0].prompt} {examples[0].completion.strip()}\n\n"
 
 
 def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(
@@ -257,7 +257,7 @@ def test_multi_task_promot_trains_one_prompt_per_task_then_mixed_batches(
     translate = [
         Example(f"Translate English to French: word {i}", f" mot {i}", "t") for i in range(8)
     ]
-    mixed = [Example(ex.prompt, ex.target, "nli") for ex in EXAMPLES] + translate
+    mixed = [Example(ex.prompt, ex.completion, "nli") for ex in EXAMPLES] + translate
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     before = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
     seen = []

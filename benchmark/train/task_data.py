@@ -1,8 +1,9 @@
-"""One way to turn any lm-eval task into a fine-tuning target: its training split becomes
-(prompt, target) examples rendered by the task's own `doc_to_text` / `doc_to_target` /
-`doc_to_choice`, and its validation split scores checkpoints (keep-best).
+"""Any lm-eval task as a fine-tuning target's data: its training split becomes (prompt,
+completion) examples rendered by the task's own `doc_to_text` / `doc_to_target` /
+`doc_to_choice` (the completion is the gold text), and its validation split scores checkpoints
+(keep-best).
 
-The target text starts with the task's `target_delimiter` (" " by default) because that is
+The completion starts with the task's `target_delimiter` (" " by default) because that is
 exactly the continuation the task scores or the generation it expects after the prompt.
 """
 
