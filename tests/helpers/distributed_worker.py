@@ -83,9 +83,9 @@ def evaluate(loaded, out: Path) -> None:
         json.dumps(
             {
                 "served": CountingLM.served,
-                "scores": None
-                if (scores is None)
-                else {t: [s.value, [r["output"] for r in s.samples]] for t, s in scores.items()},
+                "scores": {
+                    t: [s.value, [r["output"] for r in s.samples]] for t, s in scores.items()
+                },
             }
         )
     )
