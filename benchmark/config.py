@@ -139,15 +139,15 @@ def step_keys(option_classes) -> tuple[str, ...]:
     return tuple(k for kind in (TrainConfig, *option_classes) for k in kind.STEPS)
 
 
-def budget_label(cfg: Settings, preset: Settings) -> str | None:
+def budget_label(settings: Settings, preset: Settings) -> str | None:
     """None for the preset's own budget; else e.g. "steps640" (every stage 640 steps, final
     weights), "steps640-best" (keep-best), "steps640-200-640" (model, prompt, LoRA stages)."""
-    lengths = cfg.stage_lengths()
-    if lengths == preset.stage_lengths() and cfg.train.keep_best == preset.train.keep_best:
+    lengths, keep_best = settings.stage_lengths(), settings.train.keep_best
+    if lengths == preset.stage_lengths() and keep_best == preset.train.keep_best:
         return None
     values = list(lengths.values())
     steps = str(values[0]) if len(set(values)) == 1 else "-".join(map(str, values))
-    return f"steps{steps}" + ("-best" if cfg.train.keep_best else "")
+    return f"steps{steps}" + ("-best" if keep_best else "")
 
 
 def variant(preset: str, budget: str | None) -> str | None:
