@@ -86,11 +86,10 @@ def test_a_translation_targets_language_from_its_marked_answers():
     marked answers that disagree, or too few, decide nothing."""
     from types import SimpleNamespace as Ex
 
-    names = [Ex(target=t) for t in ["Tunisie"] * 8 + ["la Corée", "langues des Afars"]]
+    names = [Ex(completion=t) for t in ["Tunisie"] * 8 + ["la Corée", "langues des Afars"]]
     assert formats.target_format(names) == formats.TargetFormat(language="fr")
-    few = [Ex(target="Tunisie")] * 17 + [Ex(target="la Corée")]
+    few = [Ex(completion="Tunisie")] * 17 + [Ex(completion="la Corée")]
     assert formats.target_format(few) == formats.TargetFormat()  # 1 marked of 18: under a tenth
-    mixed = [
-        Ex(target=t) for t in ["Tunisie"] * 6 + ["la Corée", "der Osten", "die Stadt", "et le nord"]
-    ]
+    marked = ["la Corée", "der Osten", "die Stadt", "et le nord"]
+    mixed = [Ex(completion=t) for t in ["Tunisie"] * 6 + marked]
     assert formats.target_format(mixed) == formats.TargetFormat()  # fr 2, de 2: no agreement
