@@ -21,6 +21,7 @@ from pathlib import Path
 
 from promot_bench.evaluate.statistics import mean_stderr
 from promot_bench.report import figures
+from promot_bench.report.tables import group_label
 
 Z95 = 1.96
 
@@ -98,7 +99,7 @@ def points(results: list[dict]) -> dict:
     for r in results:
         key = (
             r["model"]["name"],
-            r["eval_group"],
+            group_label(r),
             r["shots"],
             r.get("preset", ""),
             r["target_task"],

@@ -58,7 +58,26 @@ def load_results(out: Path) -> list[dict]:
                 "its `promot-bench run`"
             ) from None
         results.append(result)
+    tag_data_versions(results)
     return results
+
+
+def tag_data_versions(results: list[dict]) -> None:
+    """Mark each result whose eval group also has results on other data (another data version
+    of the same group, e.g. more test items) with its data hash, so no table or plot mixes them
+    and tables of two models say when their data differ."""
+    hashes = defaultdict(set)
+    for r in results:
+        hashes[r["eval_group"]].add(r.get("data_hash"))
+    for r in results:
+        if len(hashes[r["eval_group"]]) > 1:
+            r["_data"] = (r.get("data_hash") or "unknown")[:8]
+
+
+def group_label(result: dict) -> str:
+    """A result's eval group, with its data version where the group has several."""
+    data = result.get("_data")
+    return result["eval_group"] + (f"@data-{data}" if data else "")
 
 
 def short(task: str) -> str:
@@ -74,8 +93,8 @@ def short(task: str) -> str:
 
 def build_tables(results: list[dict]) -> list[Table]:
     grouped = defaultdict(list)
-    for r in results:  # never two presets, budgets or suite versions (groups) in one table
-        grouped[(r["model"]["name"], r["eval_group"], r["shots"], setting(r))].append(r)
+    for r in results:  # never two presets, budgets, suite or data versions in one table
+        grouped[(r["model"]["name"], group_label(r), r["shots"], setting(r))].append(r)
     tables = []
     for (model, group, shots, variant), runs in sorted(
         grouped.items(), key=lambda kv: (*kv[0][:3], kv[0][3] or "")

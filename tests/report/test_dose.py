@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from promot_bench.report import dose, figures, leaderboard
+from promot_bench.report import dose, figures, leaderboard, tables
 
 
 def result(tuner, steps, delta, target, keep_best=False, seed=0, collapse=None, stderr=2.0):
@@ -161,3 +161,22 @@ def test_the_leaderboard_shows_dose_curves_and_the_frontier(results, tmp_path):
         text.count("data:image/png") == 0
         and "frontier" in (tmp_path / "LEADERBOARD.html").read_text()
     )
+
+
+def test_two_data_versions_of_one_group_get_their_own_plots(results):
+    """Cells of the same group on two data versions (tagged as the leaderboard loads them) are
+    never points of one curve."""
+    for i, r in enumerate(results):
+        r["data_hash"] = "1111111111" if i < 3 else "2222222222"
+    tables.tag_data_versions(results)
+    grouped = dose.points(results)
+    assert sorted(k[1] for k in grouped) == [
+        "promot_mini_v2@data-11111111",
+        "promot_mini_v2@data-22222222",
+    ]
+    assert {
+        p.tuner
+        for p in grouped[
+            ("tiny", "promot_mini_v2@data-11111111", 1, "cpu-small", "promot_mini_v2_nli")
+        ]
+    } == {"ft"}

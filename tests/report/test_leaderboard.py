@@ -262,3 +262,28 @@ def test_v1_and_v2_results_never_share_a_table(results_dir):
     assert [row.label for row in new.rows] == ["pretrained", "ft → nli"] and new.rows[1].target[
         1
     ] == 80.0
+
+
+def test_two_data_versions_of_one_group_never_share_a_table(results_dir):
+    """The fixture's cells carry no data hash; one more ft cell on other data (another test-item
+    count of the same group) gets its own table, titled with its data version."""
+    other = fake_result(
+        "ft", "nli", 0, {"promot_mini_nli3": 41.0, "promot_mini_qa_capitals": 18.0}, 80.0, False
+    )
+    other["data_hash"] = "abcdef0123456789"
+    path = results_dir / "runs/tiny/mini-v1-other/nli/ft/seed0.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(other))
+    built = tables.build_tables(tables.load_results(results_dir))
+    assert sorted(t.group for t in built) == [
+        "promot_mini@data-abcdef01",
+        "promot_mini@data-unknown",
+    ]
+    (new,) = [t for t in built if t.group.endswith("abcdef01")]
+    assert [row.label for row in new.rows] == ["pretrained", "ft → nli"]
+    assert "promot_mini@data-abcdef01" in new.title and len({t.slug for t in built}) == 2
+    # one data version: the group's own name, as before
+    path.unlink()
+    assert [t.group for t in tables.build_tables(tables.load_results(results_dir))] == [
+        "promot_mini"
+    ]
