@@ -24,16 +24,16 @@ MAPPING_DIR = Path(mapping.__file__).parent
 SIZES = {
     "num-words": (222, 16, 32),
     "num-ordinal": (222, 16, 32),
-    "plural": (400, 16, 32),
-    "past-tense": (400, 16, 32),
+    "plural": (500, 16, 32),
+    "past-tense": (500, 16, 32),
     "city-continent": (200, 16, 32),
     "element-symbol": (54, 8, 32),
     "symbol-element": (54, 8, 32),
-    "gerund": (400, 16, 32),
-    "third-person": (400, 16, 32),
-    "singular": (400, 16, 32),
+    "gerund": (500, 16, 32),
+    "third-person": (500, 16, 32),
+    "singular": (500, 16, 32),
     "first-letter": (377, 16, 32),
-    "next-number": (400, 16, 32),
+    "next-number": (500, 16, 32),
 }
 
 # The first test item of every probe (kept: num_words, plural, past_tense, city_continent, gerund,
@@ -217,7 +217,7 @@ def task_dict():
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_rendered_prompt(name, task_dict):
     task = task_dict[name]
-    assert task.config.num_fewshot == 1 and task.config.metadata["version"] == 2.1
+    assert task.config.num_fewshot == 1 and task.config.metadata["version"] == 2.2
     assert task.fewshot_context(task.test_docs()[0], num_fewshot=1) == GOLDEN[name]
 
 
