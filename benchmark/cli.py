@@ -665,6 +665,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if "promot_bench.train.distributed" in sys.modules:  # only a command that imported torch
+            sys.modules["promot_bench.train.distributed"].end_group()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,13 @@ def quiet_libraries() -> None:
 
     # lm-eval warns once per task about what is by design here (custom datasets, a model object)
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    import warnings
+
+    # PEFT still asks transformers for this deprecated name when a LoRA adapter is attached:
+    # nothing the user can act on, and it breaks the progress view.
+    warnings.filterwarnings(
+        "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+    )
 
 
 @contextlib.contextmanager

@@ -72,6 +72,13 @@ def init_group() -> None:
     torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=WAIT)
 
 
+def end_group() -> None:
+    """Leave the process group before the interpreter shuts down: gloo's worker threads still
+    alive at exit can abort the process (`terminate called without an active exception`)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def main_decides(compute):
     """`compute()` on the main process only; every process gets its value."""
     if not is_parallel():

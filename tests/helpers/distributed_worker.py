@@ -92,4 +92,7 @@ def evaluate(loaded, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        distributed.end_group()
