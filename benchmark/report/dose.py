@@ -180,6 +180,7 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
                     yerr=errors(values),
                     marker="o",
                     capsize=3,
+                    color=figures.tuner_colour(tuner),
                     label=tuner,
                 )
         if field == "delta":
@@ -189,7 +190,7 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     axes[0].set_title(
-        f"Dose: {title(key, wrap=True)}\nfinal weights of each budget (keep-best off)", fontsize=9
+        f"Dose\n{title(key, wrap=True)}\nfinal weights of each budget (keep-best off)", fontsize=9
     )
     budgets = sorted({p.examples for ps in lines.values() for p in ps})
     axes[-1].set_xticks(budgets, [f"{b:,}" for b in budgets])
@@ -218,6 +219,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
             yerr=errors([p.delta for p in ps]),
             fmt="o",
             capsize=3,
+            color=figures.tuner_colour(tuner),
             label=tuner,
         )
         for p in ps:
@@ -241,7 +243,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     ax.set_xlabel("target score (prompt attached; 95% interval)")
     ax.set_ylabel("Δ in-context mean (points; 95% interval)")
     ax.set_title(
-        f"Learning–retention frontier: {title(key, wrap=True)}\nlabels: examples per stage; "
+        f"Learning–retention frontier\n{title(key, wrap=True)}\nlabels: examples per stage; "
         "* = keep-best (the preset's own)",
         fontsize=9,
     )

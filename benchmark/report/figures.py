@@ -6,6 +6,27 @@ from pathlib import Path
 
 from promot_bench.store.atomic import replacing
 
+# tab10 without its grey, which is kept for tuners the registry does not know.
+PALETTE = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+)
+
+
+def tuner_colour(name: str) -> str:
+    """One colour per tuner in every plot, by its place in the registry."""
+    from promot_bench.tuners import TUNERS
+
+    names = list(TUNERS)
+    return PALETTE[names.index(name) % len(PALETTE)] if name in names else "tab:gray"
+
 
 def save_png(fig, path: Path) -> Path:
     """Written beside and renamed: a plot is never half-written."""

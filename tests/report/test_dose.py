@@ -143,6 +143,37 @@ def test_plots_hold_the_points_and_are_valid_pngs(results, tmp_path, monkeypatch
     ) == [0.0]
 
 
+def test_a_tuner_keeps_its_colour_and_titles_fit_the_figure(results, tmp_path, monkeypatch):
+    """ft is drawn in one colour in every plot, whatever other tuners a plot holds; and no
+    title runs past the figure's edges."""
+    from matplotlib.colors import to_hex
+
+    seen = {}
+    real = figures.save_png
+
+    def keep(fig, path):
+        seen[str(path)] = fig
+        return real(fig, path)
+
+    monkeypatch.setattr(figures, "save_png", keep)
+    dose.plots(results, tmp_path)  # ft, promot and pt
+    dose.plots([r for r in results if r["tuner"] != "promot"], tmp_path / "fewer")  # ft, pt
+    colours = {
+        name: {c.get_label(): to_hex(c.lines[0].get_color()) for c in fig.axes[0].containers}
+        for name, fig in seen.items()
+    }
+    assert len({c["ft"] for c in colours.values()}) == 1 and len(colours) == 4
+    assert {c["pt"] for c in colours.values() if "pt" in c} == {to_hex(figures.tuner_colour("pt"))}
+    assert figures.tuner_colour("ft") != figures.tuner_colour("promot")
+    assert figures.tuner_colour("someone-elses-tuner") == "tab:gray"
+    for fig in seen.values():
+        fig.canvas.draw()
+        width = fig.bbox.width
+        for ax in fig.axes:
+            box = ax.title.get_window_extent()
+            assert box.x0 >= 0 and box.x1 <= width
+
+
 def test_the_leaderboard_shows_dose_curves_and_the_frontier(results, tmp_path):
     for number, r in enumerate(results):
         label = r["budget"]["label"] or "own"
