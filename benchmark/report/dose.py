@@ -9,7 +9,8 @@ From the result files alone, per (model, eval group, shots, preset, target):
   front (no other point is as good on both axes and better on one).
 
 Intervals: for one seed, Δ mean's 95% paired bootstrap interval and ±1.96 × the target's
-stderr; for several, ±1.96 × the stderr over seeds.
+stderr (for corpus chrF/BLEU, which lm-eval reports without one, the bootstrap stderr over the
+target's items in the samples file); for several, ±1.96 × the stderr over seeds.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from promot_bench.evaluate.statistics import mean_stderr
+from promot_bench.evaluate.samples import by_phase
+from promot_bench.evaluate.statistics import (
+    AGGREGATIONS,
+    bootstrap_stderr,
+    item_values,
+    mean_stderr,
+)
 from promot_bench.report import figures
 from promot_bench.report.tables import group_label
 
@@ -61,6 +68,19 @@ def keep_best(result: dict) -> bool:
     )
 
 
+def target_stderr(result: dict) -> float | None:
+    """The tuned target score's stderr: lm-eval's, else the bootstrap over the target's items
+    in the run's samples file; None without either."""
+    tuned = result["target"]["tuned"]
+    if tuned.get("stderr") is not None:
+        return tuned["stderr"]
+    path, aggregation = result.get("_samples"), tuned.get("aggregation") or "mean"
+    if not path or not Path(path).is_file() or aggregation not in AGGREGATIONS:
+        return None
+    items = by_phase(path).get("target_tuned", {}).get(result["target_task"])
+    return bootstrap_stderr(item_values(items), aggregation) if items else None
+
+
 def spread(values: list[float], one: tuple | None) -> tuple:
     """(mean, low, high): one seed's own interval (`one`), or ±1.96 stderr over seeds."""
     centre, stderr = mean_stderr(values)
@@ -74,7 +94,7 @@ def point(cell: list[dict]) -> Point:
     deltas = [r["mean"]["delta"] for r in cell]
     ci = first["delta_ci"]["mean"]
     targets = [r["target"]["tuned"]["score"] for r in cell]
-    stderr = first["target"]["tuned"].get("stderr")
+    stderr = target_stderr(first) if len(cell) == 1 else None
     one_target = (targets[0] - Z95 * stderr, targets[0] + Z95 * stderr) if stderr else None
     collapse = None
     if all((r.get("collapse") or {}).get("mean") for r in cell):

@@ -76,6 +76,37 @@ def test_several_seeds_use_the_stderr_over_seeds():
     assert p.seeds == 2 and p.delta == pytest.approx((-2.0, -2.0 - 1.96, -2.0 + 1.96))  # stderr 1.0
 
 
+def test_a_corpus_target_without_stderr_gets_the_bootstrap_over_its_items(tmp_path):
+    """lm-eval leaves corpus chrF's stderr empty: the frontier's target interval then comes from
+    the target's items in the samples file, the same resampling as the probe card's."""
+    from promot_bench.evaluate.statistics import bootstrap_stderr
+
+    pairs = [
+        ["le chat noir", "le chat noir"],
+        ["une maison", "la maison bleue"],
+        ["bonjour", "au revoir"],
+        ["le livre", "le livre rouge"],
+    ]
+    samples = tmp_path / "seed0.samples.jsonl"
+    samples.write_text(
+        "".join(
+            json.dumps({"phase": phase, "task": "promot_mini_v2_nli", "doc_id": i, "pair": pair})
+            + "\n"
+            for phase in ("target_pretrained", "target_tuned")
+            for i, pair in enumerate(pairs if phase == "target_tuned" else pairs[:1] * 4)
+        )
+    )
+    run = result("ft", 40, -1.0, 60.0, stderr=None)
+    run["target"]["tuned"]["aggregation"] = "chrf_aggregation"
+    without_file = json.loads(json.dumps(run))
+    run["_samples"] = str(samples)
+    (p,) = next(iter(dose.points([run]).values()))
+    se = bootstrap_stderr([tuple(x) for x in pairs], "chrf_aggregation")
+    assert se > 1.0 and p.target == pytest.approx((60.0, 60.0 - 1.96 * se, 60.0 + 1.96 * se))
+    (q,) = next(iter(dose.points([without_file]).values()))
+    assert q.target == (60.0, 60.0, 60.0)  # nothing to resample: no interval is made up
+
+
 def test_dose_lines_are_final_weight_cells_of_tuners_with_two_budgets(results):
     (found,) = dose.points(results).values()
     lines = dose.dose_lines(found)
