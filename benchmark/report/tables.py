@@ -5,6 +5,7 @@ cells every output shares (the Markdown and CSV files, the page)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,7 @@ def build_tables(results: list[dict]) -> list[Table]:
         grouped[(r["model"]["name"], group_label(r), r["shots"], setting(r))].append(r)
     tables = []
     for (model, group, shots, variant), runs in sorted(
-        grouped.items(), key=lambda kv: (*kv[0][:3], kv[0][3] or "")
+        grouped.items(), key=lambda kv: (*kv[0][:3], in_number_order(kv[0][3] or ""))
     ):
         tasks = list(runs[0]["before"])
         table = Table(
@@ -196,6 +197,11 @@ def commits_line(table: Table) -> str:
         if len(table.commits) > 1
         else ""
     )
+
+
+def in_number_order(label: str) -> list:
+    """A sort key that puts steps40 before steps160: its digit runs compared as numbers."""
+    return [(int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"(\d+)", label)]
 
 
 def setting(result: dict) -> str | None:

@@ -139,23 +139,26 @@ def test_the_leaderboard_never_mixes_budgets_or_presets_in_one_table(tmp_path):
     runs = [
         result(None),
         result(None, "promot"),
-        result("steps160"),
         result("steps640"),
+        result("steps160"),
+        result("steps40"),
         result(None, preset="paper"),
         {**result(None), "budget": None, "preset": "cpu-small"},
     ]  # written before budgets were recorded
     for number, r in enumerate(runs):
         r["_path"], r["_samples"] = f"r{number}", ""
     built = tables.build_tables(runs)
-    assert [t.setting for t in built] == [None, "paper", "steps160", "steps640"]
+    # budgets in number order, not the text's (steps160 sorts before steps40 as text)
+    assert [t.setting for t in built] == [None, "paper", "steps40", "steps160", "steps640"]
     assert [[row.label for row in t.rows[1:]] for t in built] == [
         ["ft → nli", "promot → nli"],
         ["ft → nli"],
         ["ft → nli"],
         ["ft → nli"],
+        ["ft → nli"],
     ]
     assert built[0].rows[1].seeds == [0, 0]  # the old result joins its preset's own table
-    assert built[2].title.endswith("· steps160") and built[2].slug == "tiny-promot_mini_v2-steps160"
+    assert built[3].title.endswith("· steps160") and built[3].slug == "tiny-promot_mini_v2-steps160"
 
 
 def test_each_table_states_the_code_its_cells_come_from():
