@@ -20,14 +20,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from promot_bench.evaluate.samples import by_phase
-from promot_bench.evaluate.statistics import (
-    AGGREGATIONS,
-    bootstrap_stderr,
-    item_values,
-    mean_stderr,
-)
+from promot_bench.evaluate.statistics import AGGREGATIONS, bootstrap_stderr, mean_stderr
 from promot_bench.report import figures
+from promot_bench.report.columns import after_items
 from promot_bench.report.tables import group_label
 
 Z95 = 1.96
@@ -77,8 +72,8 @@ def target_stderr(result: dict) -> float | None:
     path, aggregation = result.get("_samples"), tuned.get("aggregation") or "mean"
     if not path or not Path(path).is_file() or aggregation not in AGGREGATIONS:
         return None
-    items = by_phase(path).get("target_tuned", {}).get(result["target_task"])
-    return bootstrap_stderr(item_values(items), aggregation) if items else None
+    items = after_items(result, "target_tuned").get(result["target_task"])
+    return bootstrap_stderr(items, aggregation) if items else None
 
 
 def spread(values: list[float], one: tuple | None) -> tuple:
