@@ -216,6 +216,11 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
     return path
 
 
+# Tuners' points often sit on one spot (every tuner near Δ 0): each tuner labels its points on
+# its own side, in its own colour, so the labels stay apart and name their tuner.
+LABEL_OFFSETS = [(4, 4), (-4, -10), (4, -10), (-4, 4)]
+
+
 def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     import matplotlib
 
@@ -226,24 +231,29 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     by_tuner = defaultdict(list)
     for p in found:
         by_tuner[p.tuner].append(p)
-    for tuner, ps in sorted(by_tuner.items()):
-        ax.errorbar(
+    for i, (tuner, ps) in enumerate(sorted(by_tuner.items())):
+        bars = ax.errorbar(
             [p.target[0] for p in ps],
             [p.delta[0] for p in ps],
             xerr=errors([p.target for p in ps]),
             yerr=errors([p.delta for p in ps]),
             fmt="o",
-            capsize=3,
+            capsize=2,
+            elinewidth=0.8,
             color=figures.tuner_colour(tuner),
             label=tuner,
         )
+        for line in bars.lines[1] + bars.lines[2]:  # the bars: light, so points and labels read
+            line.set_alpha(0.45)
         for p in ps:
             ax.annotate(
                 f"{p.examples:,}" + ("*" if p.keep_best else ""),
                 (p.target[0], p.delta[0]),
                 fontsize=7,
-                xytext=(4, 4),
+                color=figures.tuner_colour(tuner),
+                xytext=LABEL_OFFSETS[i % len(LABEL_OFFSETS)],
                 textcoords="offset points",
+                ha="left" if LABEL_OFFSETS[i % len(LABEL_OFFSETS)][0] > 0 else "right",
             )
     front = pareto(found)
     ax.plot(

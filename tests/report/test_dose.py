@@ -172,6 +172,14 @@ def test_plots_hold_the_points_and_are_valid_pngs(results, tmp_path, monkeypatch
     assert list(data_line(frontier, "pt").get_xdata()) == [70.0] and list(
         data_line(frontier, "pt").get_ydata()
     ) == [0.0]
+    # each label in its tuner's colour, each tuner's labels on their own side of the point
+    from matplotlib.colors import to_hex
+
+    sides = {}
+    for text in frontier.texts:
+        sides.setdefault(to_hex(text.get_color()), set()).add(text.xyann)
+    assert set(sides) == {to_hex(figures.tuner_colour(t)) for t in ("ft", "promot", "pt")}
+    assert all(len(s) == 1 for s in sides.values()) and len(set().union(*sides.values())) == 3
 
 
 def test_a_tuner_keeps_its_colour_and_titles_fit_the_figure(results, tmp_path, monkeypatch):
