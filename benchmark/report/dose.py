@@ -216,8 +216,9 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
     return path
 
 
-# Tuners' points often sit on one spot (every tuner near Δ 0): each tuner labels its points on
-# its own side, in its own colour, so the labels stay apart and name their tuner.
+# Tuners' points often sit on one spot (every tuner near Δ 0): each tuner of a plot labels its
+# points on its own side (by its place in that plot, so up to four never share a side), in its
+# own colour, so the labels stay apart and name their tuner.
 LABEL_OFFSETS = [(4, 4), (-4, -10), (4, -10), (-4, 4)]
 
 
@@ -232,6 +233,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     for p in found:
         by_tuner[p.tuner].append(p)
     for i, (tuner, ps) in enumerate(sorted(by_tuner.items())):
+        colour, offset = figures.tuner_colour(tuner), LABEL_OFFSETS[i % len(LABEL_OFFSETS)]
         bars = ax.errorbar(
             [p.target[0] for p in ps],
             [p.delta[0] for p in ps],
@@ -240,7 +242,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
             fmt="o",
             capsize=2,
             elinewidth=0.8,
-            color=figures.tuner_colour(tuner),
+            color=colour,
             label=tuner,
         )
         for line in bars.lines[1] + bars.lines[2]:  # the bars: light, so points and labels read
@@ -250,10 +252,10 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
                 f"{p.examples:,}" + ("*" if p.keep_best else ""),
                 (p.target[0], p.delta[0]),
                 fontsize=7,
-                color=figures.tuner_colour(tuner),
-                xytext=LABEL_OFFSETS[i % len(LABEL_OFFSETS)],
+                color=colour,
+                xytext=offset,
                 textcoords="offset points",
-                ha="left" if LABEL_OFFSETS[i % len(LABEL_OFFSETS)][0] > 0 else "right",
+                ha="left" if offset[0] > 0 else "right",
             )
     front = pareto(found)
     ax.plot(

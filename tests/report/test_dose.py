@@ -5,6 +5,7 @@ the leaderboard's section."""
 import json
 
 import pytest
+from matplotlib.colors import to_hex
 
 from promot_bench.report import dose, figures, leaderboard, tables
 
@@ -173,8 +174,6 @@ def test_plots_hold_the_points_and_are_valid_pngs(results, tmp_path, monkeypatch
         data_line(frontier, "pt").get_ydata()
     ) == [0.0]
     # each label in its tuner's colour, each tuner's labels on their own side of the point
-    from matplotlib.colors import to_hex
-
     sides = {}
     for text in frontier.texts:
         sides.setdefault(to_hex(text.get_color()), set()).add(text.xyann)
@@ -185,8 +184,6 @@ def test_plots_hold_the_points_and_are_valid_pngs(results, tmp_path, monkeypatch
 def test_a_tuner_keeps_its_colour_and_titles_fit_the_figure(results, tmp_path, monkeypatch):
     """ft is drawn in one colour in every plot, whatever other tuners a plot holds; and no
     title runs past the figure's edges."""
-    from matplotlib.colors import to_hex
-
     seen = {}
     real = figures.save_png
 
