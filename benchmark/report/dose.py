@@ -5,8 +5,9 @@ From the result files alone, per (model, eval group, shots, preset, target):
   interval, the collapse rate after tuning, and the target score; one line per tuner, drawn
   from the dose cells (`--steps N`: every stage N steps, the final weights kept);
 - the learning–retention frontier: x = target score, y = Δ in-context mean, one point per
-  tuner × budget (matrix cells with keep-best included) with both intervals, and the Pareto
-  front (no other point is as good on both axes and better on one).
+  tuner × budget (matrix cells with keep-best included, as stars) with both intervals, the
+  marker's size growing with the budget, each tuner's dose cells joined in budget order, and the
+  Pareto front (no other point is as good on both axes and better on one).
 
 Intervals: for one seed, Δ mean's 95% paired bootstrap interval and ±1.96 × the target's
 stderr (for corpus chrF/BLEU, which lm-eval reports without one, the bootstrap stderr over the
@@ -216,49 +217,71 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
     return path
 
 
-# Tuners' points often sit on one spot (every tuner near Δ 0): each tuner of a plot labels its
-# points on its own side (by its place in that plot, so up to four never share a side), in its
-# own colour, so the labels stay apart and name their tuner.
-LABEL_OFFSETS = [(4, 4), (-4, -10), (4, -10), (-4, 4)]
+def marker_area(examples: int, budgets: list[int]) -> float:
+    """Marker area (points²), growing with the budget on a log scale: the smallest of the plot's
+    distinct recorded `budgets` 30, the largest 150; a budget a result does not record (0) 90."""
+    if examples <= 0 or len(budgets) < 2:
+        return 90.0
+    low, high = math.log(min(budgets)), math.log(max(budgets))
+    return 30 + 120 * (math.log(examples) - low) / (high - low)
 
 
 def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
+    """Each tuner's dose cells joined in budget order (a path through the plane as training
+    grows), the budget as the marker's size and keep-best cells as stars: tuners' points often
+    share a spot near Δ 0, where text labels ran into each other."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(6.5, 5.0))
+    fig, ax = plt.subplots(figsize=(8.0, 5.0))
+    budgets = sorted({p.examples for p in found if p.examples > 0})
     by_tuner = defaultdict(list)
     for p in found:
         by_tuner[p.tuner].append(p)
-    for i, (tuner, ps) in enumerate(sorted(by_tuner.items())):
-        colour, offset = figures.tuner_colour(tuner), LABEL_OFFSETS[i % len(LABEL_OFFSETS)]
-        bars = ax.errorbar(
+    handles = []
+    for tuner, ps in sorted(by_tuner.items()):
+        colour = figures.tuner_colour(tuner)
+        ps = sorted(ps, key=lambda p: (p.keep_best, p.examples))
+        ax.errorbar(
             [p.target[0] for p in ps],
             [p.delta[0] for p in ps],
             xerr=errors([p.target for p in ps]),
             yerr=errors([p.delta for p in ps]),
-            fmt="o",
+            fmt="none",
             capsize=2,
             elinewidth=0.8,
+            alpha=0.45,
             color=colour,
+        )
+        path_points = [p for p in ps if not p.keep_best]
+        ax.plot(
+            [p.target[0] for p in path_points],
+            [p.delta[0] for p in path_points],
+            color=colour,
+            linewidth=1,
             label=tuner,
         )
-        for line in bars.lines[1] + bars.lines[2]:  # the bars: light, so points and labels read
-            line.set_alpha(0.45)
-        for p in ps:
-            ax.annotate(
-                f"{p.examples:,}" + ("*" if p.keep_best else ""),
-                (p.target[0], p.delta[0]),
-                fontsize=7,
-                color=colour,
-                xytext=offset,
-                textcoords="offset points",
-                ha="left" if offset[0] > 0 else "right",
-            )
+        for marker, drawn in (("o", path_points), ("*", [p for p in ps if p.keep_best])):
+            if drawn:
+                ax.scatter(
+                    [p.target[0] for p in drawn],
+                    [p.delta[0] for p in drawn],
+                    s=[
+                        marker_area(p.examples, budgets) * (2 if marker == "*" else 1)
+                        for p in drawn
+                    ],
+                    marker=marker,
+                    color=colour,
+                    edgecolors="black",
+                    linewidths=0.4,
+                    zorder=3,
+                )
+        handles.append(Line2D([], [], color=colour, marker="o", label=tuner))
     front = pareto(found)
-    ax.plot(
+    (front_line,) = ax.plot(
         [p.target[0] for p in front],
         [p.delta[0] for p in front],
         color="black",
@@ -266,15 +289,26 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
         linestyle="--",
         label="Pareto front",
     )
+    handles.append(front_line)
+    for b in budgets:  # the size key
+        size = math.sqrt(marker_area(b, budgets))
+        handles.append(
+            Line2D([], [], color="grey", marker="o", linestyle="", markersize=size, label=f"{b:,}")
+        )
+    if any(p.keep_best for p in found):
+        handles.append(
+            Line2D([], [], color="grey", marker="*", linestyle="", markersize=10, label="keep-best")
+        )
     ax.axhline(0, color="grey", linewidth=0.6)
     ax.set_xlabel("target score (prompt attached; 95% interval)")
     ax.set_ylabel("Δ in-context mean (points; 95% interval)")
     ax.set_title(
-        f"Learning–retention frontier\n{title(key, wrap=True)}\nlabels: examples per stage; "
-        "* = keep-best (the preset's own)",
+        f"Learning–retention frontier\n{title(key, wrap=True)}\nmarker size: training examples "
+        "per stage; a line joins a tuner's budgets\n"
+        "(final weights); ★ keep-best (the preset's own)",
         fontsize=9,
     )
-    ax.legend(fontsize=8)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     path = figures.save_png(fig, path)
     plt.close(fig)

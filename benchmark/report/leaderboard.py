@@ -106,9 +106,10 @@ def dose_markdown(made: dict) -> list[str]:
         "per stage, "
         "one line per tuner, from the dose cells (`--steps N`: final weights of each budget, "
         "keep-best off). "
-        "Frontier: every tuner × budget of the target (keep-best matrix cells marked *), both 95% "
-        "intervals, "
-        "and the Pareto front (no other point as good on both axes and better on one).",
+        "Frontier: every tuner × budget of the target with both 95% intervals, the marker's size "
+        "growing with the budget, a line joining each tuner's dose cells in budget order and "
+        "keep-best matrix cells as stars, and the Pareto front (no other point as good on both "
+        "axes and better on one).",
         "",
     ]
     for key, files in made.items():

@@ -5,6 +5,7 @@ the leaderboard's section."""
 import json
 
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 
 from promot_bench.report import dose, figures, leaderboard, tables
@@ -170,15 +171,28 @@ def test_plots_hold_the_points_and_are_valid_pngs(results, tmp_path, monkeypatch
     frontier = figures_seen[files["frontier"].name].axes[0]
     front = next(line for line in frontier.lines if line.get_label() == "Pareto front")
     assert list(front.get_xdata()) == [70.0, 85.0, 92.0, 95.0, 98.0, 99.0, 100.0]
-    assert list(data_line(frontier, "pt").get_xdata()) == [70.0] and list(
-        data_line(frontier, "pt").get_ydata()
-    ) == [0.0]
-    # each label in its tuner's colour, each tuner's labels on their own side of the point
-    sides = {}
-    for text in frontier.texts:
-        sides.setdefault(to_hex(text.get_color()), set()).add(text.xyann)
-    assert set(sides) == {to_hex(figures.tuner_colour(t)) for t in ("ft", "promot", "pt")}
-    assert all(len(s) == 1 for s in sides.values()) and len(set().union(*sides.values())) == 3
+    # each tuner's dose cells joined in budget order; the keep-best cell (ft's 92.0) not on it
+    assert list(tuner_line(frontier, "ft").get_xdata()) == [90.0, 99.0, 100.0]
+    assert list(tuner_line(frontier, "ft").get_ydata()) == [-1.0, -4.0, -12.0]
+    assert list(tuner_line(frontier, "pt").get_xdata()) == [70.0]
+    # markers: circles sized by budget, the keep-best cell a star, in the tuner's colour
+    ft_colour = figures.tuner_colour("ft")
+    marks = [
+        c
+        for c in frontier.collections
+        if isinstance(c, PathCollection) and to_hex(c.get_facecolor()[0]) == to_hex(ft_colour)
+    ]
+    circles, stars = marks  # drawn in this order
+    assert [list(o) for o in circles.get_offsets()] == [[90.0, -1.0], [99.0, -4.0], [100.0, -12.0]]
+    sizes = list(circles.get_sizes())
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert [list(o) for o in stars.get_offsets()] == [[92.0, -0.8]]
+    legend = [t.get_text() for t in frontier.get_legend().get_texts()]
+    assert legend == ["ft", "promot", "pt", "Pareto front", "320", "1,280", "5,120", "keep-best"]
+
+
+def tuner_line(ax, tuner):
+    return next(line for line in ax.lines if line.get_label() == tuner)
 
 
 def test_a_tuner_keeps_its_colour_and_titles_fit_the_figure(results, tmp_path, monkeypatch):
@@ -194,8 +208,17 @@ def test_a_tuner_keeps_its_colour_and_titles_fit_the_figure(results, tmp_path, m
     monkeypatch.setattr(figures, "save_png", keep)
     dose.plots(results, tmp_path)  # ft, promot and pt
     dose.plots([r for r in results if r["tuner"] != "promot"], tmp_path / "fewer")  # ft, pt
-    colours = {
-        name: {c.get_label(): to_hex(c.lines[0].get_color()) for c in fig.axes[0].containers}
+    colours = {  # a dose curve is an errorbar's data line; a frontier path a plain line
+        name: {
+            c.get_label(): to_hex(c.lines[0].get_color())
+            for c in fig.axes[0].containers
+            if c.lines[0] is not None
+        }
+        | {
+            line.get_label(): to_hex(line.get_color())
+            for line in fig.axes[0].lines
+            if line.get_label() in ("ft", "promot", "pt")
+        }
         for name, fig in seen.items()
     }
     assert len({c["ft"] for c in colours.values()}) == 1 and len(colours) == 4
