@@ -41,6 +41,9 @@ class Row:
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
     flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)
     task_ci: dict | None = None  # task -> (low, high) of Δ's 95% interval, for a one-seed row
+    # several targets (multi-task, sequential): task -> (mean, stderr) of each one's own score,
+    # shown instead of their mean (an accuracy averaged with a chrF says little)
+    per_target: dict | None = None
 
 
 def after_items(result: dict, phase: str = "after") -> dict:

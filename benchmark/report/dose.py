@@ -25,6 +25,7 @@ from promot_bench.evaluate.statistics import AGGREGATIONS, bootstrap_stderr, mea
 from promot_bench.report import figures
 from promot_bench.report.columns import after_items
 from promot_bench.report.tables import group_label
+from promot_bench.run.suites import JOINERS
 
 Z95 = 1.96
 
@@ -300,7 +301,11 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
             Line2D([], [], color="grey", marker="*", linestyle="", markersize=10, label="keep-best")
         )
     ax.axhline(0, color="grey", linewidth=0.6)
-    ax.set_xlabel("target score (prompt attached; 95% interval)")
+    several = any(joiner in key[4] for joiner in JOINERS.values())
+    ax.set_xlabel(
+        ("mean of the targets' scores" if several else "target score")
+        + " (prompt attached; 95% interval)"
+    )
     ax.set_ylabel("Δ in-context mean (points; 95% interval)")
     ax.set_title(
         f"Learning–retention frontier\n{title(key, wrap=True)}\nmarker size: training examples "

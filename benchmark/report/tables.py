@@ -159,20 +159,35 @@ def build_tables(results: list[dict]) -> list[Table]:
                 }
             collapse_columns(table.rows[-1], cell, tasks)
             flips_columns(table.rows[-1], cell, tasks)
+            table.rows[-1].per_target = per_target_scores(cell)
         pretrained_targets = {}
         for r in runs:
-            pretrained_targets.setdefault(r["target_task"], []).append(
-                r["target"]["pretrained"]["score"]
-            )
+            # each target task once, also where a run trained on several
+            for task, entry in (
+                r["target"].get("per_target") or {r["target_task"]: r["target"]}
+            ).items():
+                pretrained_targets.setdefault(task, {})[r["seed"]] = entry["pretrained"]["score"]
         table.rows[0].target = (
             "; ".join(
-                f"{short(t)} {sum(v) / len(v):.1f}" for t, v in sorted(pretrained_targets.items())
+                f"{short(t)} {sum(v.values()) / len(v):.1f}"
+                for t, v in sorted(pretrained_targets.items())
             ),
             None,
             None,
         )
         tables.append(table)
     return tables
+
+
+def per_target_scores(cell: list[dict]) -> dict | None:
+    """task -> (mean, stderr) over seeds of each target's own tuned score, for a cell trained on
+    several targets; None for one target."""
+    if not cell[0]["target"].get("per_target"):
+        return None
+    return {
+        task: mean_stderr([r["target"]["per_target"][task]["tuned"]["score"] for r in cell])
+        for task in cell[0]["target"]["per_target"]
+    }
 
 
 def code_of(result: dict) -> str:
@@ -222,6 +237,8 @@ def fmt(value: tuple | None, signed: bool = False) -> str:
 def target_cell(row: Row) -> str:
     if row.target is None:
         return "–"
+    if row.per_target:
+        return "; ".join(f"{short(t)} {fmt(v)}" for t, v in row.per_target.items())
     if row.target[1] is None:
         return str(row.target[0])
     return f"{short(row.target[0])} {fmt(row.target[1:])}"

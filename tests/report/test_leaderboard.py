@@ -287,3 +287,40 @@ def test_two_data_versions_of_one_group_never_share_a_table(results_dir):
     assert [t.group for t in tables.build_tables(tables.load_results(results_dir))] == [
         "promot_mini"
     ]
+
+
+def test_a_cell_trained_on_two_targets_shows_each_targets_own_score(results_dir):
+    """A multi-task cell's `target.tuned` is the mean of its targets' scores (an accuracy with a
+    chrF); the table and the CSV show each target's own, and the pretrained row each target once."""
+    for seed, (nli, en_fr) in enumerate([(70.0, 40.0), (74.0, 44.0)]):
+        run = fake_result(
+            "ft", "nli", seed, {"promot_mini_nli3": 41.0, "promot_mini_qa_capitals": 18.0}, 0, False
+        )
+        run["train"], run["target_task"] = "nli+en-fr", "promot_mini_nli+promot_mini_en_fr"
+        per_target = {
+            "promot_mini_nli": {"pretrained": {"score": 50.0}, "tuned": {"score": nli}},
+            "promot_mini_en_fr": {"pretrained": {"score": 20.0}, "tuned": {"score": en_fr}},
+        }
+        run["target"] = {
+            "pretrained": {"score": 35.0},
+            "tuned": {"score": (nli + en_fr) / 2},
+            "per_target": per_target,
+        }
+        path = results_dir / f"runs/tiny/mini-v1/nli+en-fr/ft/seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run))
+    leaderboard.build(results_dir)
+    text = (results_dir / "LEADERBOARD.md").read_text()
+    assert "| ft → nli+en-fr | 2 | nli 72.0 ± 2.0; en_fr 42.0 ± 2.0 |" in text
+    # the pretrained row: each target task once (nli's 50.0 from both kinds of cell), no mean
+    assert "| pretrained | 2 | en_fr 20.0; nli 50.0 |" in text
+    rows = (results_dir / "LEADERBOARD.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    multi = [r.split(",") for r in rows if ",nli+en-fr," in r]
+    assert len(multi) == 2 and all(
+        r[header.index("target_scores")] == "promot_mini_nli=72.0;promot_mini_en_fr=42.0"
+        and float(r[header.index("target_mean")]) == 57.0
+        for r in multi
+    )
+    single = [r.split(",") for r in rows if ",ft,nli," in r]
+    assert single and all(r[header.index("target_scores")] == "" for r in single)

@@ -8,6 +8,7 @@ import pytest
 
 from promot_bench.errors import UsageError
 from promot_bench.evaluate import evaluation
+from promot_bench.report import leaderboard
 from promot_bench.run import printing, resume, runner
 from promot_bench.run.options import RunOptions
 from promot_bench.tasks.metrics import first_word_label
@@ -379,6 +380,13 @@ def test_multi_task_run_scores_each_target_with_its_own_prompt(
         s["epochs"] == {t: round(4 / pool, 4) for t in plan.targets}
         for s in result["budget"]["stages"]
     )
+    # the leaderboard reads the real record: each target's own score in the row, not their mean
+    leaderboard.build(tmp_path)
+    scores = "; ".join(
+        f"{t.removeprefix('promot_mini_')} {per_target[t]['tuned']['score']:.1f}"
+        for t in plan.targets
+    )
+    assert f"| promot → nli+en-fr | 1 | {scores} |" in (tmp_path / "LEADERBOARD.md").read_text()
 
 
 def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_path, private_cache):
