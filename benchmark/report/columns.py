@@ -32,6 +32,7 @@ class Row:
     # mean in-context score minus ft's on the same target, items, seed
     versus_ft: tuple | None = None
     versus_ft_significant: str = ""
+    versus_ft_mde: float | None = None  # of vs ft's seed mean, as `mde` is of Δ mean's
     mde: float | None = None  # of the seed mean's Δ mean; None where a result predates it
     # Δ share (points) of outputs in the target's format, probe mean
     format_delta: tuple | None = None
@@ -123,10 +124,12 @@ def flips_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
 
 
 def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
-    """Paired bootstrap of this tuner's mean in-context score minus ft's, seed by seed."""
+    """Paired bootstrap of this tuner's mean in-context score minus ft's, seed by seed, and the
+    mde of its seed mean (one seed: the paired bootstrap's; several: seeds and items both
+    resampled, as `cell_mde`)."""
     ft_by_seed = {r["seed"]: r for r in ft_runs}
-    deltas, sides = [], set()
-    for run in cell:
+    deltas, sides, paired, ses = [], set(), [], []
+    for run in sorted(cell, key=lambda r: r["seed"]):
         ft = ft_by_seed.get(run["seed"])
         if ft is None or not run["_samples"] or not ft["_samples"]:
             continue
@@ -138,6 +141,10 @@ def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
         mean_ci = paired_bootstrap(tasks, iters=1000, seed=run["seed"])["mean"]
         deltas.append(mean_ci["delta"])
         sides.add("above" if mean_ci["low"] > 0 else "below" if mean_ci["high"] < 0 else "none")
+        paired.append(tasks)
+        ses.append(mean_ci["se"])
     if deltas:
         row.versus_ft = mean_stderr(deltas)
         row.versus_ft_significant = "*" if len(sides) == 1 and sides != {"none"} else ""
+        se = ses[0] if len(paired) == 1 else seed_mean_se(paired, iters=1000, seed=0)
+        row.versus_ft_mde = mde(se) if se is not None else None

@@ -135,7 +135,8 @@ def markdown(
         "Eval-task columns: 1-shot (or 4-shot) score after tuning with the soft prompt stripped; "
         "mean ± stderr over seeds. Δ mean: against the pretrained model; `*`: every seed's 95% "
         "paired bootstrap interval of Δ mean excludes 0 on the same side. vs ft: mean in-context "
-        "score minus `ft`'s on the same target, seed and items, with the same significance mark. "
+        "score minus `ft`'s on the same target, seed and items, with the same significance mark "
+        "and its own mde. "
         "Target: 0-shot, with the tuner's prompt attached; a cell trained on several targets "
         "(multi-task `a+b`, sequential `a-then-b`) shows each target's own score. ↓: a task whose"
         " metric is better when lower (from its own config). mde: the minimum detectable effect "
@@ -191,6 +192,7 @@ def csv_text(tables: list[Table]) -> str:
             "delta_mean_stderr",
             "versus_ft",
             "versus_ft_stderr",
+            "versus_ft_mde",
             "mde",
             "format_delta",
             "format_delta_mean",
@@ -221,6 +223,7 @@ def csv_text(tables: list[Table]) -> str:
                         row.mean[0],
                         *(row.delta_mean or ("", "")),
                         *(row.versus_ft or ("", "")),
+                        "" if row.versus_ft_mde is None else row.versus_ft_mde,
                         "" if row.mde is None else row.mde,
                         (row.format_tasks or {}).get(task, ""),
                         *(row.format_delta or ("", "")),

@@ -256,7 +256,12 @@ def row_cells(table: Table, row: Row) -> list[str]:
         fmt(row.mean),
         signed(row.delta_mean, row.significant),
         fmt((row.mde, None)),
-        signed(row.versus_ft, row.versus_ft_significant),
+        signed(row.versus_ft, row.versus_ft_significant)
+        + (
+            f" (mde {row.versus_ft_mde:.1f})"
+            if row.versus_ft and row.versus_ft_mde is not None
+            else ""
+        ),
         signed(row.format_delta, row.format_significant),
         flips_cell(row.flips),
     ]

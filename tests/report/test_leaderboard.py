@@ -186,9 +186,9 @@ def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_seve
         for line in (results_dir / "LEADERBOARD.md").read_text().splitlines()
         if line.startswith("| promot → nli")
     )
-    # Δ mean, mde, vs ft, format Δ, flips: items 0 and 4 of each of the two tasks went right ->
-    # wrong
-    assert promot_line.endswith("| +2.0 | 3.2 | +0.0 | +10.0 * | −4 / +0 |")
+    # Δ mean, mde, vs ft (the same items after as ft's: no difference, none detectable), format
+    # Δ, flips: items 0 and 4 of each of the two tasks went right -> wrong
+    assert promot_line.endswith("| +2.0 | 3.2 | +0.0 (mde 0.0) | +10.0 * | −4 / +0 |")
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
 
@@ -324,3 +324,40 @@ def test_a_cell_trained_on_two_targets_shows_each_targets_own_score(results_dir)
     )
     single = [r.split(",") for r in rows if ",ft,nli," in r]
     assert single and all(r[header.index("target_scores")] == "" for r in single)
+
+
+def test_vs_ft_has_its_own_mde_resampling_seeds_and_items(results_dir):
+    """vs ft's mde: one seed, 2.8 × the paired bootstrap's SE of (ours − ft's) on the same
+    items; several, 2.8 × the SE with seeds and items both resampled, as for Δ mean."""
+    from promot_bench.evaluate import statistics
+
+    before = [100, 0, 100, 0, 100, 0]
+    ft_after = {0: [0, 0, 100, 0, 0, 0], 1: [100, 0, 0, 0, 0, 0]}
+    ours_after = {0: [100, 100, 100, 0, 100, 0], 1: [100, 0, 100, 0, 0, 100]}
+    seed1 = json.loads((results_dir / "runs/tiny/mini-v1/nli/promot/seed0.json").read_text())
+    seed1["seed"] = 1
+    (results_dir / "runs/tiny/mini-v1/nli/promot/seed1.json").write_text(json.dumps(seed1))
+    with_mde_and_collapse(
+        results_dir, "ft", 9.9, 0.0, {s: (before, a) for s, a in ft_after.items()}
+    )
+    with_mde_and_collapse(
+        results_dir, "promot", 3.25, 0.0, {s: (before, a) for s, a in ours_after.items()}
+    )
+    paired = [{t: ("mean", ft_after[s], ours_after[s]) for t in TASKS} for s in (0, 1)]
+    (table,) = tables.build_tables(tables.load_results(results_dir))
+    promot = table.rows[-1]
+    assert promot.versus_ft[0] == pytest.approx((300 / 6 + 200 / 6) / 2)  # seed by seed: 50, 33.3
+    assert promot.versus_ft_mde == statistics.mde(
+        statistics.seed_mean_se(paired, iters=1000, seed=0)
+    )
+    # one seed: the paired bootstrap's own SE for that seed
+    (results_dir / "runs/tiny/mini-v1/nli/promot/seed1.json").unlink()
+    (table,) = tables.build_tables(tables.load_results(results_dir))
+    se = statistics.paired_bootstrap(paired[0], iters=1000, seed=0)["mean"]["se"]
+    assert table.rows[-1].versus_ft_mde == statistics.mde(se) > 0
+    leaderboard.build(results_dir)
+    assert (
+        f"| +50.0 * (mde {statistics.mde(se):.1f}) |" in (results_dir / "LEADERBOARD.md").read_text()
+    )
+    header = (results_dir / "LEADERBOARD.csv").read_text().splitlines()[0].split(",")
+    assert "versus_ft_mde" in header
