@@ -86,10 +86,7 @@ def short(task: str) -> str:
     for joiner in JOINERS.values():
         if joiner in task:
             return joiner.join(short(part) for part in task.split(joiner))
-    for prefix in ("promot_mini_", "promot_"):
-        if task.startswith(prefix):
-            return task[len(prefix) :]
-    return task
+    return re.sub(r"^promot_(mini_)?(v\d+_)?", "", task)
 
 
 def build_tables(results: list[dict]) -> list[Table]:

@@ -262,6 +262,8 @@ def test_v1_and_v2_results_never_share_a_table(results_dir):
     assert [row.label for row in new.rows] == ["pretrained", "ft → nli"] and new.rows[1].target[
         1
     ] == 80.0
+    # the target named without its suite's prefix, version and all
+    assert tables.target_cell(new.rows[1]) == "nli 80.0"
 
 
 def test_two_data_versions_of_one_group_never_share_a_table(results_dir):
