@@ -147,4 +147,4 @@ def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
         row.versus_ft = mean_stderr(deltas)
         row.versus_ft_significant = "*" if len(sides) == 1 and sides != {"none"} else ""
         se = ses[0] if len(paired) == 1 else seed_mean_se(paired, iters=1000, seed=0)
-        row.versus_ft_mde = mde(se) if se is not None else None
+        row.versus_ft_mde = mde(se)  # None where there is no SE

@@ -254,11 +254,7 @@ def row_cells(table: Table, row: Row) -> list[str]:
         signed(row.delta_mean, row.significant),
         fmt((row.mde, None)),
         signed(row.versus_ft, row.versus_ft_significant)
-        + (
-            f" (mde {row.versus_ft_mde:.1f})"
-            if row.versus_ft and row.versus_ft_mde is not None
-            else ""
-        ),
+        + ("" if row.versus_ft_mde is None else f" (mde {row.versus_ft_mde:.1f})"),
         signed(row.format_delta, row.format_significant),
         flips_cell(row.flips),
     ]
