@@ -32,5 +32,6 @@ def save_png(fig, path: Path) -> Path:
     """Written beside and renamed: a plot is never half-written."""
     fig.tight_layout()
     with replacing(path, fault="png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+        # bbox "tight": a title wider than its axes (a table's long name) is kept, not clipped
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     return path
