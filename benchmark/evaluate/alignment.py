@@ -92,5 +92,6 @@ def cosines(
         a = torch.cat([true_grads[n].flatten().double() for n in names])
         b = torch.cat([shuffled_grads[n].flatten().double() for n in names])
         denominator = a.norm() * b.norm()
-        out[group] = float(a @ b / denominator) if denominator > 0 else None
+        # clamped: rounding can put a parallel pair's cosine 1e-15 outside [-1, 1]
+        out[group] = float((a @ b / denominator).clamp(-1.0, 1.0)) if denominator > 0 else None
     return out
