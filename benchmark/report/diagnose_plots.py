@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promot_bench.report.figures import save_png
+from promot_bench.report.figures import pyplot, save_png
 
 
 def plot(result: dict, path: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     written = []
     panels = [

@@ -175,10 +175,7 @@ def errors(values: list[tuple]) -> list[list[float]]:
 
 
 def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
     fig, axes = plt.subplots(3, 1, figsize=(6.5, 8.0), sharex=True)
     panels = [
@@ -231,10 +228,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     """Each tuner's dose cells joined in budget order (a path through the plane as training
     grows), the budget as the marker's size and keep-best cells as stars: tuners' points often
     share a spot near Δ 0, where text labels ran into each other."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(8.0, 5.0))

@@ -20,6 +20,17 @@ PALETTE = (
 )
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: plots are files, never windows (no screen in CI).
+    Imported on first use, so commands that draw nothing do not pay for it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def tuner_colour(name: str) -> str:
     """One colour per tuner in every plot, by its place in the registry."""
     from promot_bench.tuners import TUNERS

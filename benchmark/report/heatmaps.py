@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from promot_bench.report.figures import save_png
+from promot_bench.report.figures import pyplot, save_png
 from promot_bench.report.tables import (
     Table,
     short,
@@ -16,10 +16,7 @@ from promot_bench.report.tables import (
 def plot(table: Table, folder: Path) -> dict:
     """A retention heatmap (rows × eval tasks, colour = Δ), the collapse heatmap beside it (colour =
     Δ share in the target's format; only where some row has one), and a bar chart of Δ mean."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tuned = table.rows[1:]
     if not tuned:

@@ -1,16 +1,13 @@
 """What every plot shares: how it is written."""
 
-import matplotlib
+import matplotlib.image
 
-matplotlib.use("Agg")
-import matplotlib.image  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-
-from promot_bench.report import figures  # noqa: E402
+from promot_bench.report import figures
 
 
 def test_a_title_wider_than_the_figure_is_kept_whole(tmp_path):
     # a leaderboard table's title (model · group@data · preset) is wider than a small plot
+    plt = figures.pyplot()
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.barh(["ft → nli"], [-3.0])
     title = ax.set_title("smollm2-135m · promot_mini_v2@data-14f43b7e (1-shot) · cpu-study")
