@@ -64,7 +64,7 @@ def heatmap(
 ) -> Path:
     """Tuned rows × eval tasks, colour = the value (diverging around 0, red = worse); NaN cells
     read "–"."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tuned = table.rows[1:]
     limit = max([1.0] + [abs(v) for line in grid for v in line if not math.isnan(v)])
