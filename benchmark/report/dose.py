@@ -296,9 +296,11 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
         )
     ax.axhline(0, color="grey", linewidth=0.6)
     several = any(joiner in key[4] for joiner in JOINERS.values())
+    # a mean of several targets has no per-item bootstrap: its interval exists over seeds only
     ax.set_xlabel(
-        ("mean of the targets' scores" if several else "target score")
-        + " (prompt attached; 95% interval)"
+        "mean of the targets' scores (prompt attached; 95% interval over seeds)"
+        if several
+        else "target score (prompt attached; 95% interval)"
     )
     ax.set_ylabel("Δ in-context mean (points; 95% interval)")
     ax.set_title(
