@@ -408,6 +408,19 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_seed_plan(args) -> int:
+    from promot_bench.models import specs
+    from promot_bench.report import seed_plan
+
+    if not (args.out / "runs").is_dir():
+        raise UsageError(f"--out {args.out} holds no runs/ folder: run the pilot first")
+    model = specs.resolve(args.model).name
+    found = seed_plan.plan(args.out, args.preset, model)
+    print(seed_plan.text(found))
+    print(f"written: {seed_plan.write(args.out, found)}", file=sys.stderr)
+    return 0
+
+
 def cmd_sweep(args) -> int:
     from promot_bench.run import sweep
 
@@ -608,6 +621,23 @@ def build_parser() -> Parser:
         "--out", type=Path, default=Path("results"), help="results folder (default results/)"
     )
     p.set_defaults(handler=cmd_leaderboard)
+
+    p = sub.add_parser(
+        "seed-plan",
+        help="the seeds a preset's written rule plans, from its pilot's results",
+        description="Read the pilot cells of --preset (its seed_rule's pilot seeds of the "
+        "compared tuners, on each target) under OUT/runs, and print, per target, the pilot's "
+        "seed SD of the headline difference, the seeds the rule plans (the fewest whose t test "
+        "has the rule's power for its effect, within its minimum and cap), that power and mde, "
+        "and the sweeps to run. Writes OUT/plans/<model>-<preset>-seeds.json. Only the spread "
+        "enters the rule, never a p value.",
+    )
+    p.add_argument("--preset", required=True, help="a preset with a seed_rule (cpu-study-v2)")
+    p.add_argument("--model", default=None, help="model spec (default: smollm2-135m)")
+    p.add_argument(
+        "--out", type=Path, default=Path("results"), help="results folder (default results/)"
+    )
+    p.set_defaults(handler=cmd_seed_plan)
 
     p = sub.add_parser(
         "tasks",

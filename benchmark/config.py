@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar
 
@@ -81,6 +82,9 @@ class TrainConfig(Options):
     # the most steps a stage of this preset may be given (--steps, --set steps=...): a typo like
     # --steps 40000 on a laptop is refused rather than left running for days
     max_steps: int = MAX_COUNT
+    # the dose from checkpoints of one run: fractions of the tuner's last stage ("1/16,1/4") at
+    # which retention is also scored, each as its own result (`dose_steps`); "" for none
+    dose: str = ""
 
     CHOICES = {
         "optimizer": ("adamw", "adafactor"),
@@ -97,7 +101,45 @@ class TrainConfig(Options):
             raise UsageError(f"dropout must be within [0, 1), got {self.dropout}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError(f"label_smoothing must be within [0, 1), got {self.label_smoothing}")
+        if self.dose:
+            dose_fractions(self.dose)
+            # a checkpoint means what a separate run of its length means only when the rate at a
+            # step does not depend on the stage's length (warm-up depends on the step alone)
+            if self.schedule != "constant":
+                raise UsageError(
+                    f"dose checkpoints need the constant schedule (with or without warm-up): under "
+                    f"'{self.schedule}' a checkpoint is not what a run of its length would be"
+                )
+            if self.keep_best:
+                raise UsageError(
+                    "dose checkpoints score the weights at each checkpoint: set keep_best=false"
+                )
         return self
+
+
+def dose_fractions(text: str) -> list[Fraction]:
+    """The dose checkpoints, as fractions of the last stage: distinct, each within (0, 1)."""
+    try:
+        fractions = [Fraction(part.strip()) for part in text.split(",")]
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(
+            f"dose expects comma-separated fractions of the budget like 1/16,1/4, got '{text}'"
+        ) from None
+    outside = [str(f) for f in fractions if not 0 < f < 1]
+    if outside:
+        raise UsageError(
+            f"dose checkpoint(s) {', '.join(outside)} outside the budget: each must lie "
+            "strictly between 0 and 1 (the whole budget is always scored)"
+        )
+    if len(set(fractions)) != len(fractions):
+        raise UsageError(f"dose lists a checkpoint twice: '{text}'")
+    return sorted(fractions)
+
+
+def dose_steps(text: str, steps: int) -> list[int]:
+    """The checkpoints' steps for a stage of `steps` (each rounded down, at least 1), then
+    `steps` itself: the budgets a dose run scores, in training order."""
+    return sorted({max(1, int(f * steps)) for f in dose_fractions(text)} - {steps}) + [steps]
 
 
 @dataclass(frozen=True)
@@ -161,15 +203,64 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str, overrides: dict | None = None, option_classes: tuple = ()) -> Settings:
-    """The preset's values over the dataclasses' defaults, then `overrides` over both;
-    `option_classes` are the tuners' (`tuners.OPTION_CLASSES`), each given the keys it declares."""
+# A preset's keys that are rules of its protocol, not training settings (`SeedRule`)
+PROTOCOL_KEYS = ("seed_rule",)
+
+
+def read_preset(name: str) -> dict:
     import yaml
 
     path = PRESETS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UsageError(f"unknown preset '{name}': choose from {choices_text(preset_names())}")
-    values = yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@dataclass(frozen=True)
+class SeedRule:
+    """How many seeds a protocol runs, written in its preset before the runs it governs: from a
+    pilot's seed SD of the headline difference (`compare`: tuner minus baseline, per target),
+    the fewest seeds whose t test reaches `power` for `effect` points, within [minimum, cap]."""
+
+    pilot_seeds: tuple[int, ...]
+    compare: tuple[str, str]
+    targets: tuple[str, ...]
+    effect: float
+    power: float
+    alpha: float
+    minimum: int
+    cap: int
+    other_seeds: dict
+    ablation_seeds: int
+
+
+def seed_rule(preset: str) -> SeedRule:
+    rule = read_preset(preset).get("seed_rule")
+    if not rule:
+        raise UsageError(f"preset '{preset}' writes no seed rule (seed_rule:)")
+    try:
+        return SeedRule(
+            tuple(int(s) for s in rule["pilot_seeds"]),
+            tuple(rule["compare"]),
+            tuple(rule["targets"]),
+            float(rule["effect"]),
+            float(rule["power"]),
+            float(rule["alpha"]),
+            int(rule["minimum"]),
+            int(rule["cap"]),
+            dict(rule.get("other_seeds") or {}),
+            int(rule.get("ablation_seeds", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"preset '{preset}': its seed_rule is malformed ({exc})") from None
+
+
+def load_preset(name: str, overrides: dict | None = None, option_classes: tuple = ()) -> Settings:
+    """The preset's values over the dataclasses' defaults, then `overrides` over both;
+    `option_classes` are the tuners' (`tuners.OPTION_CLASSES`), each given the keys it declares."""
+    values = read_preset(name)
+    for key in PROTOCOL_KEYS:  # the protocol's rules beside the settings, not settings
+        values.pop(key, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     kinds = (TrainConfig, *option_classes)
     owner = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}

@@ -36,6 +36,7 @@ class FitContext:
     progress: bool = True
     on_checkpoint: CheckpointHook | None = None
     options: object | None = None  # the tuner's own settings (an instance of its `Options`)
+    extendable: bool = False  # keep each stage resumable at its end (a dose run continues it)
 
     @property
     def tasks(self) -> list[str]:
@@ -45,6 +46,7 @@ class FitContext:
     def train(self, stage: Stage, model=None, prefix: str = "") -> StageReport:
         """Run one stage; keep-best validation scores the model as the target evaluation will."""
         model = self.model if model is None else model
+        stage.extendable = self.extendable
 
         def validate(step: int):
             if self.on_checkpoint is not None:
@@ -95,6 +97,8 @@ class Tuner:
     attached_in_training: ClassVar[str]
     attached_at_target_eval: ClassVar[str]
     multi_task: ClassVar[bool] = True  # can train on several targets at once (mixed batches)
+    # the setting that is the length of its last stage: what a dose from checkpoints varies
+    dose_setting: ClassVar[str] = "steps"
     Options: ClassVar[type | None] = None  # its own settings: a dataclass beside it, or None
 
     def fit(self, ctx: FitContext) -> Tuned:

@@ -52,6 +52,7 @@ class LoRA(Tuner):
     attached_in_training = "LoRA adapter"
     attached_at_target_eval = "nothing (merged)"
     Options = LoRAOptions
+    dose_setting = "lora_steps"
 
     def fit(self, ctx: FitContext) -> Tuned:
         wrapped = attach_lora(ctx)

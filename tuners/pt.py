@@ -12,6 +12,7 @@ class PromptTuning(Tuner):
     attached_in_training = "soft prompt"
     attached_at_target_eval = "soft prompt"
     Options = PromptOptions
+    dose_setting = "prompt_steps"
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_soft_prompt(ctx)

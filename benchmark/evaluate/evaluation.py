@@ -51,6 +51,8 @@ class TaskScore:
     higher_is_better: bool = True  # the metric's direction, from the task's own config
     # items' mean (gold_logprob.py); None: not asked, or not generative
     gold_logprob: float | None = None
+    # whether the evaluation's seed can change its outputs (`depends_on_seed`)
+    depends_on_seed: bool = True
 
 
 def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore]:
@@ -149,8 +151,22 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
             aggregation_name(out["configs"][task], metric),
             bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
             sum(values) / len(values) if values else None,
+            depends_on_seed(out["configs"][task]),
         )
     return scores
+
+
+def depends_on_seed(config: dict) -> bool:
+    """Whether a task's outputs can change with the evaluation's seed: its demonstrations are
+    drawn at random (neither 0 shots, nor `first_n`, nor fixed indices), or its generation
+    samples. A greedy task with `first_n` demonstrations gives every seed the same outputs."""
+    shots = config.get("num_fewshot") or 0
+    fewshot = config.get("fewshot_config") or {}
+    fixed = fewshot.get("sampler") == "first_n" or fewshot.get("fewshot_indices")
+    generation = config.get("generation_kwargs") or {}
+    sample = generation.get("do_sample")
+    sampled = bool(sample) or (sample is None and (generation.get("temperature") or 0) > 0)
+    return (shots > 0 and not fixed) or (config.get("output_type") == "generate_until" and sampled)
 
 
 def primary_metric(config: dict, metrics: dict) -> str:

@@ -4,7 +4,7 @@ An output is in the target's format when its first word is one of the target's l
 classification target: True/False for `nli`) or, for a translation target, when it is in the
 target's language (`language_of`). `diagnose` follows this rate during training; every `run`
 reports it per probe before and after tuning as the collapse rate (`collapse`), with a paired
-bootstrap interval of the change drawn exactly as the score deltas' intervals are.
+interval of the change over items, computed as the score deltas' intervals are.
 """
 
 from __future__ import annotations
@@ -182,16 +182,14 @@ def specialization_rate(outputs: list[str], fmt: TargetFormat) -> float | None:
 
 def in_format(samples: list[dict], fmt: TargetFormat) -> list[float]:
     """Per item, in doc order: 100 when the output is in the target's format, else 0 (the
-    0-100 scale of the scores, so the bootstrap treats it as one more mean-aggregated task)."""
+    0-100 scale of the scores, so its interval is one more mean-aggregated task's)."""
     ordered = sorted(samples, key=lambda s: s["doc_id"])
     return [100.0 * fmt.matches(s.get("output") or "") for s in ordered]
 
 
-def collapse(
-    before: dict, after: dict, fmt: TargetFormat, seed: int, iters: int = 1000
-) -> dict | None:
+def collapse(before: dict, after: dict, fmt: TargetFormat, seed: int) -> dict | None:
     """Per probe and for the mean over probes: the share of outputs in the target's format
-    (percent, 0-100) before and after, the change, and its paired bootstrap 95% interval.
+    (percent, 0-100) before and after, the change, and its paired 95% interval over items.
     `before`/`after`: probe -> {"samples": [...]} as a run holds them. None when the target has
     no format to look for (neither a label set nor a language)."""
     if not fmt.labels and not fmt.language:
@@ -200,4 +198,4 @@ def collapse(
         name: (in_format(before[name]["samples"], fmt), in_format(after[name]["samples"], fmt))
         for name in before
     }
-    return paired_means(shares, iters=iters, seed=seed)
+    return paired_means(shares, seed=seed)

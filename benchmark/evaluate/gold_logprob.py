@@ -143,9 +143,9 @@ def gold_values(samples: list[dict]) -> list[float] | None:
     return None if not values or any(v is None for v in values) else values
 
 
-def summary(before: dict, after: dict, seed: int, iters: int = 1000) -> dict | None:
+def summary(before: dict, after: dict, seed: int) -> dict | None:
     """Per generative probe and for their mean: the gold's mean log-prob before and after, the
-    change and its paired bootstrap 95% interval over items. None when no probe has values on
+    change and its paired 95% interval over items. None when no probe has values on
     both sides (a baseline cached before this metric, or no generative probe)."""
     sides = {
         name: (b, a)
@@ -153,4 +153,4 @@ def summary(before: dict, after: dict, seed: int, iters: int = 1000) -> dict | N
         if (b := gold_values(before[name]["samples"])) is not None
         and (a := gold_values(after[name]["samples"])) is not None
     }
-    return paired_means(sides, iters=iters, seed=seed) if sides else None
+    return paired_means(sides, seed=seed) if sides else None

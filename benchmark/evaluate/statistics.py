@@ -1,32 +1,46 @@
-"""Uncertainty for the retention matrix: mean over seeds with stderr, and paired bootstrap
-intervals for differences measured on the same items (after − before; tuner vs tuner).
+"""Item-level uncertainty of one trained model: paired intervals for differences measured on the
+same items (after − before; tuner vs tuner on one seed) and the standard error of one score.
 
-Items are resampled with replacement, the same draw for both sides of a difference, and the
-task's own aggregation recomputed (a mean, or corpus chrF/BLEU over (prediction, reference)
-pairs). A difference is called significant when its 95% interval excludes 0. The standard deviation
-of the same bootstrap distribution is the difference's SE, and 2.8 SEs its minimum detectable
-effect (`mde`: 80% power at 5% two-sided), the smallest true change the cell could have seen.
+These describe one run, a single trained model: the items are the sample. A claim about a
+*tuner* is a claim over seeds, and its statistics are `seed_statistics`'s.
 
-Corpus chrF/BLEU are recomputed from each item's sufficient statistics (sacrebleu's own
-per-segment n-gram counts, the ones its significance tests resample): a resample's score is
-the metric of its items' summed counts, the same number `corpus_chrf`/`corpus_bleu` give on
-the resampled pairs (tests/evaluate/test_statistics.py checks equality), without re-tokenizing the
-items 1,000 times (that took about 20 s per run and most of the leaderboard's 5 minutes).
+- Tasks aggregated by a mean (exact match, accuracy; the collapse and gold log-prob rates) get
+  the analytic paired interval: per task the mean of the per-item differences, its standard
+  error s/√n, and for the mean over tasks SE = √(Σ SE_t²) / T; the interval is ±1.96 SE. It is
+  what a bootstrap of the items estimates, without the bootstrap's own random seed, so a star
+  can never flip between reruns.
+- Corpus metrics (chrF, BLEU), which have no per-item form, are bootstrapped: the items are
+  resampled with replacement (the same draw for both sides) and the metric recomputed from the
+  items' sufficient statistics (sacrebleu's own per-segment n-gram counts, the ones its
+  significance tests resample). A resample's score is the metric of its items' summed counts,
+  the same number `corpus_chrf`/`corpus_bleu` give on the resampled pairs (tested), without
+  re-tokenizing the items each time. When any task of a mean is a corpus metric, every task of
+  it is resampled that way, so the mean's draws are joint.
+
+A difference is significant when its 95% interval excludes 0; 2.8 SE is its minimum detectable
+effect (`mde`: 80% power at 5% two-sided, the large-sample factor, right for hundreds of items).
 """
 
 from __future__ import annotations
 
 import math
-import random
-from statistics import mean, stdev
+
+import numpy as np
 
 from promot_bench.tasks import metrics
 
 AGGREGATIONS = {
-    "mean": lambda items: mean(items) if items else 0.0,
+    "mean": lambda items: float(np.mean(items)) if len(items) else 0.0,
     "chrf_aggregation": metrics.chrf_aggregation,
     "bleu_aggregation": metrics.bleu_aggregation,
 }
+
+# z(0.975) + z(0.80): a true effect this many SEs away is seen 80% of the time at 5% two-sided
+MDE_FACTOR = 2.8
+Z_95 = 1.959963984540054
+# Resamples for corpus metrics: enough that the interval's ends move by under 2% of its width
+# between bootstrap seeds (tests/evaluate/test_statistics.py).
+BOOTSTRAP_ITERS = 10_000
 
 
 def item_values(samples: list[dict]) -> list:
@@ -51,84 +65,98 @@ def corpus_metric(aggregation: str):
 
 
 class Resampler:
-    """One side's items, scored on any resample of them by the task's aggregation."""
+    """One side's items, scored on resamples of them by the task's aggregation."""
 
     def __init__(self, values: list, aggregation: str):
-        self.values, self.aggregation = values, aggregation
+        self.aggregation = aggregation
         self.metric = corpus_metric(aggregation) if values else None
-        if self.metric is not None:
+        if self.metric is None:
+            self.values = np.asarray(values, dtype=float)
+        else:
             predictions, references = zip(*values)
-            self.counts = self.metric._extract_corpus_statistics(
-                list(predictions), [list(references)]
+            self.counts = np.asarray(
+                self.metric._extract_corpus_statistics(list(predictions), [list(references)]),
+                dtype=np.int64,
             )
 
-    def score(self, picks: list[int]) -> float:
+    def score(self, picks) -> float:
+        """The aggregation over the items at `picks` (indices, repeats allowed)."""
+        return float(self.scores(np.asarray(picks)[None, :])[0])
+
+    def scores(self, picks: np.ndarray) -> np.ndarray:
+        """One score per row of `picks` (resamples × items)."""
         if self.metric is None:
-            return aggregate([self.values[i] for i in picks], self.aggregation)
-        summed = [sum(column) for column in zip(*(self.counts[i] for i in picks))]
-        return self.metric._compute_score_from_stats(summed).score
+            return self.values[picks].mean(axis=1)
+        # in chunks: the picked counts of 10,000 resamples at once would take gigabytes
+        summed = np.concatenate(
+            [
+                self.counts[chunk].sum(axis=1)
+                for chunk in np.array_split(picks, -(-len(picks) // 256))
+            ]
+        )
+        return np.array(
+            [self.metric._compute_score_from_stats(row.tolist()).score for row in summed]
+        )
 
 
-# z(0.975) + z(0.80): a true effect this many SEs away is seen 80% of the time at 5% two-sided
-MDE_FACTOR = 2.8
+def _interval(delta: float, se: float) -> dict:
+    low, high = delta - Z_95 * se, delta + Z_95 * se
+    return {"delta": delta, "low": low, "high": high, "significant": low > 0 or high < 0, "se": se}
 
 
-def draw_deltas(sides: dict, rng: random.Random) -> tuple[dict, float]:
-    """One paired resample of every task's items (the same picks for both sides of a task):
-    per-task b − a, and their mean. The one item resampling every interval, SE and MDE uses."""
-    deltas = {}
-    for name, (a, b) in sides.items():
-        picks = [rng.randrange(len(a.values)) for _ in range(len(a.values))]
-        deltas[name] = b.score(picks) - a.score(picks)
-    return deltas, sum(deltas.values()) / len(deltas)
+def _mean_se(differences: np.ndarray) -> float:
+    n = len(differences)
+    return float(np.std(differences, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
 
 
-def resamplers(tasks: dict) -> dict:
-    return {
-        name: (Resampler(a, aggregation), Resampler(b, aggregation))
-        for name, (aggregation, a, b) in tasks.items()
-    }
-
-
-def paired_bootstrap(tasks: dict, iters: int = 1000, seed: int = 0) -> dict:
+def paired_interval(tasks: dict, seed: int = 0, iters: int = BOOTSTRAP_ITERS) -> dict:
     """`tasks`: name -> (aggregation, values_a, values_b) on the same items in the same order.
-    Returns per-task and mean-over-tasks {delta: b − a, low, high, significant, se}; `se` is the
-    standard deviation of the bootstrap distribution (the MDE's standard error)."""
-    rng = random.Random(seed)
-    draws: dict[str, list[float]] = {name: [] for name in tasks}
-    draws["mean"] = []
-    sides = resamplers(tasks)
-    for _ in range(iters):
-        deltas, mean_delta = draw_deltas(sides, rng)
-        for name, delta in deltas.items():
-            draws[name].append(delta)
-        draws["mean"].append(mean_delta)
+    Per task and for the mean over tasks: {delta: b − a, low, high, significant, se, method},
+    the 95% interval analytic ("normal") when every task is mean-aggregated, else bootstrapped
+    ("bootstrap", `iters` joint resamples from `seed`)."""
+    if all(agg == "mean" for agg, _, _ in tasks.values()):
+        out = {}
+        for name, (_, a, b) in tasks.items():
+            d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+            out[name] = _interval(float(d.mean()) if len(d) else 0.0, _mean_se(d))
+        ses = [entry["se"] for entry in out.values()]
+        delta = sum(entry["delta"] for entry in out.values()) / len(out)
+        out["mean"] = _interval(delta, math.sqrt(sum(s * s for s in ses)) / len(out))
+        return {name: {**entry, "method": "normal"} for name, entry in out.items()}
+    return _bootstrap(tasks, seed, iters)
+
+
+def _bootstrap(tasks: dict, seed: int, iters: int) -> dict:
+    rng = np.random.default_rng(seed)
+    draws = {}
+    for name, (aggregation, a, b) in tasks.items():
+        picks = rng.integers(0, len(a), size=(iters, len(a)))
+        draws[name] = Resampler(b, aggregation).scores(picks) - Resampler(a, aggregation).scores(
+            picks
+        )
+    draws["mean"] = np.mean([draws[name] for name in tasks], axis=0)
     observed = {name: aggregate(b, agg) - aggregate(a, agg) for name, (agg, a, b) in tasks.items()}
     observed["mean"] = sum(observed.values()) / len(tasks)
     out = {}
     for name, values in draws.items():
-        se = stdev(values) if iters > 1 else None
-        values.sort()
-        low, high = values[int(0.025 * iters)], values[min(iters - 1, int(0.975 * iters))]
+        low, high = np.quantile(values, [0.025, 0.975])
         out[name] = {
             "delta": observed[name],
-            "low": low,
-            "high": high,
-            "significant": low > 0 or high < 0,
-            "se": se,
+            "low": float(low),
+            "high": float(high),
+            "significant": bool(low > 0 or high < 0),
+            "se": float(np.std(values, ddof=1)),
+            "method": "bootstrap",
         }
     return out
 
 
-def paired_means(sides: dict, iters: int = 1000, seed: int = 0) -> dict:
+def paired_means(sides: dict, seed: int = 0) -> dict:
     """`sides`: name -> (per-item values before, after), mean-aggregated. Per name and for the
-    mean over names: {before, after, delta, ci: {low, high, significant}}, by `paired_bootstrap`
-    (the same seed, names and item counts as a run's delta_ci give the very same resamples)."""
-    ci = paired_bootstrap(
-        {name: ("mean", b, a) for name, (b, a) in sides.items()}, iters=iters, seed=seed
-    )
+    mean over names: {before, after, delta, ci: {low, high, significant}}."""
+    ci = paired_interval({name: ("mean", b, a) for name, (b, a) in sides.items()}, seed=seed)
     out = {
-        name: {"before": sum(b) / len(b) if b else 0.0, "after": sum(a) / len(a) if a else 0.0}
+        name: {"before": float(np.mean(b)) if b else 0.0, "after": float(np.mean(a)) if a else 0.0}
         for name, (b, a) in sides.items()
     }
     out["mean"] = {
@@ -136,48 +164,30 @@ def paired_means(sides: dict, iters: int = 1000, seed: int = 0) -> dict:
     }
     for name, entry in out.items():
         entry["delta"] = ci[name]["delta"]
-        entry["ci"] = {
-            "low": ci[name]["low"],
-            "high": ci[name]["high"],
-            "significant": ci[name]["significant"],
-        }
+        entry["ci"] = {k: ci[name][k] for k in ("low", "high", "significant")}
     return out
 
 
 def mde(se: float | None) -> float | None:
-    """The minimum detectable effect (80% power, 5% two-sided) of a difference with this SE."""
+    """The minimum detectable effect (80% power, 5% two-sided) of an item-level difference."""
     return None if se is None else MDE_FACTOR * se
 
 
-def seed_mean_se(runs: list[dict], iters: int = 1000, seed: int = 0) -> float | None:
-    """The SE of the seed mean of Δ mean, seeds and items both resampled: each draw picks the
-    seeds with replacement, then resamples each picked run's items (`draw_deltas`) and averages
-    their Δ means. `runs`: one `tasks` dict per seed, as `paired_bootstrap` takes."""
-    if not runs or iters < 2:
-        return None
-    rng = random.Random(seed)
-    sides = [resamplers(tasks) for tasks in runs]
-    draws = []
-    for _ in range(iters):
-        picked = [sides[rng.randrange(len(sides))] for _ in sides]
-        draws.append(sum(draw_deltas(s, rng)[1] for s in picked) / len(picked))
-    return stdev(draws)
-
-
-def bootstrap_stderr(
-    values: list, aggregation: str, iters: int = 1000, seed: int = 0
+def item_stderr(
+    values: list, aggregation: str, seed: int = 0, iters: int = BOOTSTRAP_ITERS
 ) -> float | None:
-    """The standard error of one side's score by the same resampling of items (for corpus
-    chrF/BLEU, which lm-eval reports without one); None for fewer than 2 items."""
+    """The standard error of one side's score over its items: s/√n for a mean, the bootstrap's
+    for corpus chrF/BLEU (which lm-eval reports without one); None for fewer than 2 items."""
     if len(values) < 2:
         return None
-    rng = random.Random(seed)
-    side = Resampler(values, aggregation)
-    return stdev([side.score([rng.randrange(len(values)) for _ in values]) for _ in range(iters)])
+    if aggregation == "mean":
+        return _mean_se(np.asarray(values, dtype=float))
+    picks = np.random.default_rng(seed).integers(0, len(values), size=(iters, len(values)))
+    return float(np.std(Resampler(values, aggregation).scores(picks), ddof=1))
 
 
 def mean_stderr(values: list[float]) -> tuple[float, float | None]:
     """Mean over seeds and its standard error (None for a single seed)."""
     if len(values) < 2:
         return values[0], None
-    return mean(values), stdev(values) / math.sqrt(len(values))
+    return float(np.mean(values)), _mean_se(np.asarray(values, dtype=float))

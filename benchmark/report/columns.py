@@ -1,6 +1,11 @@
-"""A leaderboard row (`Row`) and its derived columns, each computed from its cell's runs: the
-minimum detectable effect of the seed mean, the collapse rate's change, the flips, and the
-difference from ft."""
+"""A leaderboard row (`Row`) and its derived columns, each computed from its cell's runs.
+
+A row of several seeds is about its tuner: its Δ mean, its difference from `ft` and its collapse
+change are seed-level tests (`seed_statistics`: one value per seed, t with n − 1 degrees of
+freedom), whose p values the table corrects together (`tables.mark`). A row of one seed is about
+one trained model: its intervals are over items (`statistics.paired_interval`), marked `†`, never
+with a star.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,8 @@ from pathlib import Path
 
 from promot_bench.evaluate.flips import from_samples_file
 from promot_bench.evaluate.samples import by_phase
-from promot_bench.evaluate.statistics import (
-    item_values,
-    mde,
-    mean_stderr,
-    paired_bootstrap,
-    seed_mean_se,
-)
+from promot_bench.evaluate.seed_statistics import SeedTest, paired_differences, seed_test
+from promot_bench.evaluate.statistics import item_values, mde, mean_stderr, paired_interval
 
 
 @dataclass
@@ -28,11 +28,20 @@ class Row:
     tasks: dict[str, tuple]  # task -> (mean, stderr)
     mean: tuple
     delta_mean: tuple | None = None
-    significant: str = ""  # "*" when every seed's Δ-mean interval excludes 0 on the same side
+    # the seed-level tests behind the starred columns (None for one seed, or no data)
+    delta_test: SeedTest | None = None
+    versus_ft_test: SeedTest | None = None
+    format_test: SeedTest | None = None
+    # the marks the table gives them: "*" Holm-adjusted p < 0.05 over the table's tests; for one
+    # seed "†" where its item-level interval excludes 0
+    significant: str = ""
+    delta_p: float | None = None  # the tests' Holm-adjusted p values (`tables.mark`)
+    versus_ft_p: float | None = None
+    format_p: float | None = None
     # mean in-context score minus ft's on the same target, items, seed
     versus_ft: tuple | None = None
     versus_ft_significant: str = ""
-    versus_ft_mde: float | None = None  # of vs ft's seed mean, as `mde` is of Δ mean's
+    versus_ft_mde: float | None = None  # of vs ft, as `mde` is of Δ mean's
     mde: float | None = None  # of the seed mean's Δ mean; None where a result predates it
     # Δ share (points) of outputs in the target's format, probe mean
     format_delta: tuple | None = None
@@ -46,6 +55,20 @@ class Row:
     # shown instead of their mean (an accuracy averaged with a chrF says little)
     per_target: dict | None = None
 
+    def tests(self) -> list[tuple[str, SeedTest | None]]:
+        """The row's starred columns (`<name>_p`, and the mark: `significant` for Δ mean,
+        `<name>_significant` for the others) and their seed-level tests, in column order."""
+        return [
+            ("delta", self.delta_test),
+            ("versus_ft", self.versus_ft_test),
+            ("format", self.format_test),
+        ]
+
+
+def item_mark(interval: dict) -> str:
+    """One seed's mark: its item-level 95% interval excludes 0 (about one trained model)."""
+    return "†" if interval["low"] > 0 or interval["high"] < 0 else ""
+
 
 def after_items(result: dict, phase: str = "after") -> dict:
     """task -> per-item values after tuning (or in another `phase`), from the run's samples file."""
@@ -55,38 +78,28 @@ def after_items(result: dict, phase: str = "after") -> dict:
     }
 
 
-def cell_mde(cell: list[dict]) -> float | None:
-    """The mde of the cell's seed mean of Δ mean: one seed's own `mde`; for several, 2.8 × the SE
-    with seeds and items both resampled, from the samples files. None when any run predates mde
-    (so a column never mixes the two kinds of cell)."""
-    if any(r.get("mde") is None for r in cell):
-        return None
+def delta_columns(row: Row, cell: list[dict]) -> None:
+    """Δ mean over seeds: its seed-level test and mde; one seed: its own item-level interval."""
+    deltas = [r["mean"]["delta"] for r in sorted(cell, key=lambda r: r["seed"])]
+    row.delta_mean = mean_stderr(deltas)
     if len(cell) == 1:
-        return cell[0]["mde"]
-    if not all(r["_samples"] and Path(r["_samples"]).is_file() for r in cell):
-        return None
-    runs = []
-    for r in sorted(cell, key=lambda r: r["seed"]):
-        before, after = after_items(r, "before"), after_items(r)
-        runs.append(
-            {
-                t: (r["before"][t].get("aggregation", "mean"), before[t], after[t])
-                for t in r["before"]
-            }
-        )
-    return mde(seed_mean_se(runs, iters=1000, seed=0))
+        row.significant = item_mark(cell[0]["delta_ci"]["mean"])
+        row.mde = cell[0].get("mde")
+        return
+    row.delta_test = seed_test(deltas)
+    row.mde = row.delta_test.mde
 
 
 def collapse_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
     """The collapse rate's change over seeds (probe mean and per probe), where every run has one."""
     if any(not r.get("collapse") for r in cell):
         return
-    row.format_delta = mean_stderr([r["collapse"]["mean"]["delta"] for r in cell])
-    sides = {
-        "above" if c["low"] > 0 else "below" if c["high"] < 0 else "none"
-        for c in (r["collapse"]["mean"]["ci"] for r in cell)
-    }
-    row.format_significant = "*" if len(sides) == 1 and sides != {"none"} else ""
+    changes = [r["collapse"]["mean"]["delta"] for r in cell]
+    row.format_delta = mean_stderr(changes)
+    if len(cell) == 1:
+        row.format_significant = item_mark(cell[0]["collapse"]["mean"]["ci"])
+    else:
+        row.format_test = seed_test(changes)
     row.format_tasks = {
         t: sum(r["collapse"][t]["delta"] for r in cell) / len(cell)
         for t in tasks
@@ -124,27 +137,28 @@ def flips_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
 
 
 def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
-    """Paired bootstrap of this tuner's mean in-context score minus ft's, seed by seed, and the
-    mde of its seed mean (one seed: the paired bootstrap's; several: seeds and items both
-    resampled, as `cell_mde`)."""
-    ft_by_seed = {r["seed"]: r for r in ft_runs}
-    deltas, sides, paired, ses = [], set(), [], []
-    for run in sorted(cell, key=lambda r: r["seed"]):
-        ft = ft_by_seed.get(run["seed"])
-        if ft is None or not run["_samples"] or not ft["_samples"]:
-            continue
-        ours, theirs = after_items(run), after_items(ft)
-        tasks = {
-            t: (run["after"][t].get("aggregation", "mean"), theirs[t], ours[t])
-            for t in run["after"]
-        }
-        mean_ci = paired_bootstrap(tasks, iters=1000, seed=run["seed"])["mean"]
-        deltas.append(mean_ci["delta"])
-        sides.add("above" if mean_ci["low"] > 0 else "below" if mean_ci["high"] < 0 else "none")
-        paired.append(tasks)
-        ses.append(mean_ci["se"])
-    if deltas:
-        row.versus_ft = mean_stderr(deltas)
-        row.versus_ft_significant = "*" if len(sides) == 1 and sides != {"none"} else ""
-        se = ses[0] if len(paired) == 1 else seed_mean_se(paired, iters=1000, seed=0)
-        row.versus_ft_mde = mde(se)  # None where there is no SE
+    """This tuner's mean in-context score minus ft's, seed by seed (the same seed's batches and
+    items): over several seeds their seed-level test and its mde; for one seed the paired
+    interval over that seed's items."""
+    ours = {r["seed"]: r["mean"]["after"] for r in cell}
+    theirs = {r["seed"]: r["mean"]["after"] for r in ft_runs}
+    differences = paired_differences(ours, theirs)
+    if not differences:
+        return
+    row.versus_ft = mean_stderr(list(differences.values()))
+    if len(differences) > 1:
+        row.versus_ft_test = seed_test(differences.values())
+        row.versus_ft_mde = row.versus_ft_test.mde
+        return
+    (seed,) = differences
+    run = next(r for r in cell if r["seed"] == seed)
+    ft = next(r for r in ft_runs if r["seed"] == seed)
+    if not run["_samples"] or not ft["_samples"]:
+        return
+    mine, other = after_items(run), after_items(ft)
+    tasks = {
+        t: (run["after"][t].get("aggregation", "mean"), other[t], mine[t]) for t in run["after"]
+    }
+    interval = paired_interval(tasks, seed=seed)["mean"]
+    row.versus_ft_significant = item_mark(interval)
+    row.versus_ft_mde = mde(interval["se"])

@@ -9,9 +9,10 @@ From the result files alone, per (model, eval group, shots, preset, target):
   marker's size growing with the budget, each tuner's dose cells joined in budget order, and the
   Pareto front (no other point is as good on both axes and better on one).
 
-Intervals: for one seed, Δ mean's 95% paired bootstrap interval and ±1.96 × the target's
-stderr (for corpus chrF/BLEU, which lm-eval reports without one, the bootstrap stderr over the
-target's items in the samples file); for several, ±1.96 × the stderr over seeds.
+Intervals: for one seed (one trained model), Δ mean's 95% paired interval over items and ±1.96 ×
+the target's stderr (for corpus chrF/BLEU, which lm-eval reports without one, the bootstrap
+stderr over the target's items in the samples file); for several seeds, the 95% t interval over
+seeds (n − 1 degrees of freedom): a point about the tuner.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from promot_bench.evaluate.statistics import AGGREGATIONS, bootstrap_stderr, mean_stderr
+from promot_bench.evaluate.seed_statistics import seed_test
+from promot_bench.evaluate.statistics import AGGREGATIONS, item_stderr
 from promot_bench.report import figures
 from promot_bench.report.columns import after_items
 from promot_bench.report.tables import group_label
@@ -49,9 +51,12 @@ class Point:
 
 
 def examples_per_stage(result: dict) -> int:
-    """From the result's budget; results written before budgets were recorded: their config's
-    model-stage steps × batch."""
+    """From the result's budget: a dose from checkpoints counts its dosed (last) stage's
+    examples, other budgets their longest stage's; results written before budgets were recorded:
+    their config's model-stage steps × batch."""
     budget = result.get("budget")
+    if budget and budget.get("dose"):
+        return budget["dose"]["examples"]
     if budget:
         return budget["examples_per_stage"]
     cfg = result.get("config") or {}
@@ -66,7 +71,7 @@ def keep_best(result: dict) -> bool:
 
 
 def target_stderr(result: dict) -> float | None:
-    """The tuned target score's stderr: lm-eval's, else the bootstrap over the target's items
+    """The tuned target score's stderr: lm-eval's, else `item_stderr` over the target's items
     in the run's samples file; None without either."""
     tuned = result["target"]["tuned"]
     if tuned.get("stderr") is not None:
@@ -75,15 +80,15 @@ def target_stderr(result: dict) -> float | None:
     if not path or not Path(path).is_file() or aggregation not in AGGREGATIONS:
         return None
     items = after_items(result, "target_tuned").get(result["target_task"])
-    return bootstrap_stderr(items, aggregation) if items else None
+    return item_stderr(items, aggregation) if items else None
 
 
 def spread(values: list[float], one: tuple | None) -> tuple:
-    """(mean, low, high): one seed's own interval (`one`), or ±1.96 stderr over seeds."""
-    centre, stderr = mean_stderr(values)
+    """(mean, low, high): one seed's own interval (`one`), or the 95% t interval over seeds."""
     if len(values) == 1:
-        return (centre, *one) if one else (centre, centre, centre)
-    return centre, centre - Z95 * stderr, centre + Z95 * stderr
+        return (values[0], *one) if one else (values[0], values[0], values[0])
+    test = seed_test(values)
+    return test.mean, test.low, test.high
 
 
 def point(cell: list[dict]) -> Point:

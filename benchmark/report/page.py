@@ -12,7 +12,7 @@ import html
 import re
 from pathlib import Path
 
-from promot_bench.report import dose, tables
+from promot_bench.report import dose, tables, verdict
 
 STYLE = """body{font-family:sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0}
@@ -188,7 +188,26 @@ def filters(tables) -> str:
     )
 
 
-def html_page(built, plots: dict, doses: dict | None = None) -> str:
+def verdict_html(found: list) -> list[str]:
+    """The verdict tables first: per model, setting and target, the tuners over seeds."""
+    if not found:
+        return []
+    parts = [
+        "<h2>Verdict: which tuner protects in-context learning? (seed-level)</h2>",
+        f"<p>{html.escape(verdict.LEGEND)}</p>",
+    ]
+    for v in found:
+        parts.append(
+            f"<h3>{html.escape(v.title)}</h3><table class='verdict'><thead><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in verdict.HEADER)
+            + "</tr></thead><tbody>"
+        )
+        parts += ["<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in verdict.rows(v)]
+        parts.append("</tbody></table>")
+    return parts
+
+
+def html_page(built, plots: dict, doses: dict | None = None, found: list | None = None) -> str:
     parts = [
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>promot-bench "
         "leaderboard</title>",
@@ -200,6 +219,7 @@ def html_page(built, plots: dict, doses: dict | None = None) -> str:
         "and "
         "interval; colours: Δ against the pretrained model on the retention heatmap's scale (red = "
         "worse).</p>",
+        *verdict_html(found or []),
         filters(built),
     ]
     for table in built:

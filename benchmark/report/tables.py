@@ -13,8 +13,15 @@ from pathlib import Path
 from promot_bench import config
 from promot_bench.config import DEFAULT_PRESET
 from promot_bench.errors import RunError
+from promot_bench.evaluate.seed_statistics import holm, star
 from promot_bench.evaluate.statistics import mean_stderr
-from promot_bench.report.columns import Row, cell_mde, collapse_columns, flips_columns, versus_ft
+from promot_bench.report.columns import (
+    Row,
+    collapse_columns,
+    delta_columns,
+    flips_columns,
+    versus_ft,
+)
 from promot_bench.run.suites import JOINERS
 
 
@@ -28,6 +35,11 @@ class Table:
     commits: dict = field(default_factory=dict)  # the code its cells' results record -> how many
     rows: list[Row] = field(default_factory=list)
     lower_is_better: set = field(default_factory=set)  # tasks whose metric falls as it improves
+    # what tells the table's cells from another table's (the CSV's columns)
+    preset: str = DEFAULT_PRESET
+    budget: str | None = None  # the budget label; None for the preset's own
+    keep_best: bool | None = None
+    data_hash: str | None = None
 
     def column(self, task: str) -> str:
         return short(task) + (" ↓" if task in self.lower_is_better else "")
@@ -111,6 +123,10 @@ def build_tables(results: list[dict]) -> list[Table]:
                 for t, v in r["before"].items()
                 if v.get("higher_is_better") is False
             },
+            preset=runs[0].get("preset", DEFAULT_PRESET),
+            budget=(runs[0].get("budget") or {}).get("label"),
+            keep_best=(runs[0].get("budget") or {}).get("keep_best"),
+            data_hash=runs[0].get("data_hash"),
         )
         # The pretrained scores are one cached evaluation per seed, repeated in every run of it.
         per_seed = {r["seed"]: r for r in runs}.values()
@@ -124,14 +140,6 @@ def build_tables(results: list[dict]) -> list[Table]:
             cells[(r["tuner"], r["train"])].append(r)
         for (tuner, train), cell in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             target_task = cell[0]["target_task"]
-            sides = {
-                "above"
-                if r["delta_ci"]["mean"]["low"] > 0
-                else "below"
-                if r["delta_ci"]["mean"]["high"] < 0
-                else "none"
-                for r in cell
-            }
             table.rows.append(
                 Row(
                     f"{tuner} → {train}",
@@ -141,13 +149,11 @@ def build_tables(results: list[dict]) -> list[Table]:
                     (target_task, *mean_stderr([r["target"]["tuned"]["score"] for r in cell])),
                     {t: mean_stderr([r["after"][t]["score"] for r in cell]) for t in tasks},
                     mean_stderr([r["mean"]["after"] for r in cell]),
-                    mean_stderr([r["mean"]["delta"] for r in cell]),
-                    "*" if len(sides) == 1 and sides != {"none"} else "",
                 )
             )
+            delta_columns(table.rows[-1], cell)
             if tuner != "ft":
                 versus_ft(table.rows[-1], cell, cells.get(("ft", train), []))
-            table.rows[-1].mde = cell_mde(cell)
             if len(cell) == 1:
                 table.rows[-1].task_ci = {
                     t: (ci["low"], ci["high"])
@@ -157,6 +163,7 @@ def build_tables(results: list[dict]) -> list[Table]:
             collapse_columns(table.rows[-1], cell, tasks)
             flips_columns(table.rows[-1], cell, tasks)
             table.rows[-1].per_target = per_target_scores(cell)
+        mark(table)
         pretrained_targets = {}
         for r in runs:
             # each target task once, also where a run trained on several
@@ -174,6 +181,15 @@ def build_tables(results: list[dict]) -> list[Table]:
         )
         tables.append(table)
     return tables
+
+
+def mark(table: Table) -> None:
+    """Stars from the table's seed-level tests, Holm-corrected over all of them together: the
+    chance of any false star in the table stays at or below 5%."""
+    found = [(row, name, test) for row in table.rows for name, test in row.tests() if test]
+    for (row, name, _), p in zip(found, holm([test.p for _, _, test in found])):
+        setattr(row, f"{name}_p", p)
+        setattr(row, "significant" if name == "delta" else f"{name}_significant", star(p))
 
 
 def per_target_scores(cell: list[dict]) -> dict | None:
@@ -243,7 +259,7 @@ def target_cell(row: Row) -> str:
 
 def row_cells(table: Table, row: Row) -> list[str]:
     def signed(value, mark):
-        return fmt(value, signed=True) + (" *" if mark else "") if value else "–"
+        return fmt(value, signed=True) + (f" {mark}" if mark else "") if value else "–"
 
     return [
         row.label,

@@ -26,7 +26,9 @@ from promot_bench.train import distributed
 # Fields added since without a bump, optional to every reader (older results lack them):
 # `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, `gold_logprob` and
 # `eval_batch_size`.
-CACHE_FORMAT = 5  # bump when what a cached evaluation holds changes (5: gold_logprob's cached pass)
+# bump when what a cached evaluation holds changes (6: each task says whether it depends on the
+# seed, and an evaluation that does not is shared by every seed)
+CACHE_FORMAT = 6
 
 
 def model_identity(path: Path) -> str:
@@ -69,27 +71,41 @@ def suite_version(p: Plan) -> str:
 
 def cached_evaluation(key_parts: dict, compute) -> dict:
     """`compute()` once per content key; the result is kept in the cache and shared by runs
-    (the main process reads and writes it, and hands it to every process)."""
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
-    folder = cache_dir() / "baselines" / key
+    (the main process reads and writes it, and hands it to every process).
+
+    The key names a seed, but an evaluation whose every task gives the same outputs whatever the
+    seed (`evaluation.depends_on_seed`: greedy, fixed demonstrations) is kept under the key with
+    no seed, and so computed once for all seeds; one that depends on it is kept per seed."""
+    shared = entry_folder({**key_parts, "seed": None})
+    own = entry_folder(key_parts)
     main = distributed.is_main()
-    # Under the lock, so runs sharing a baseline compute it once (the others wait, then read it).
-    with locked(folder) if main else contextlib.nullcontext():
-        # A small file: its sha256 is checked on every use.
-        if not distributed.main_decides(lambda: check_manifest(folder, full=True) is None):
+    # Under the shared entry's lock, so runs of any seed compute it once (the others wait, then
+    # read it); a per-seed entry is written under the same lock.
+    with locked(shared) if main else contextlib.nullcontext():
+        found = distributed.main_decides(
+            lambda: next((f for f in (shared, own) if check_manifest(f, full=True) is None), None)
+        )
+        if found is None:
             scores = compute()
-
-            def build(tmp: Path) -> dict:
-                atomic_write_text(
-                    tmp / "scores.json", json.dumps({"key": key_parts, "scores": scores})
-                )
-                return {"key": key_parts}
-
+            target = own if any(s.get("depends_on_seed", True) for s in scores.values()) else shared
+            key = key_parts if target is own else {**key_parts, "seed": None}
             if main:
-                write_entry(folder, build)
+                write_entry(target, lambda tmp: entry(tmp, key, scores))
+            found = target
     return distributed.main_decides(
-        lambda: json.loads((folder / "scores.json").read_text())["scores"]
+        lambda: json.loads((found / "scores.json").read_text())["scores"]
     )
+
+
+def entry_folder(key_parts: dict) -> Path:
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir() / "baselines" / key
+
+
+def entry(tmp: Path, key_parts: dict, scores: dict) -> dict:
+    """A cache entry's files (a small file: its sha256 is checked on every use)."""
+    atomic_write_text(tmp / "scores.json", json.dumps({"key": key_parts, "scores": scores}))
+    return {"key": key_parts}
 
 
 def baseline_key(p: Plan, loaded) -> dict:
@@ -143,6 +159,7 @@ def score_json(score) -> dict:
         "aggregation": score.aggregation,
         "higher_is_better": score.higher_is_better,
         "gold_logprob": score.gold_logprob,
+        "depends_on_seed": score.depends_on_seed,
         "samples": score.samples,
     }
 

@@ -53,6 +53,9 @@ class Plan:
     eval_shots: int | None = None
     lm_eval_defaults: bool = False  # some task is one of lm-eval's own (index them too)
     budget: str | None = None  # config.budget_label: None for the preset's own training budget
+    # a dose checkpoint's plan: the length of the run's last stage it is a checkpoint of (its own
+    # length is in `settings`); None for a run's own budget
+    dose_of: int | None = None
 
     @property
     def group(self) -> str:

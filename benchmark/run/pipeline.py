@@ -57,12 +57,14 @@ def fit(
     model=None,
     watch=None,
     examples: list | None = None,
+    extendable: bool = False,
 ):
     """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task);
     `model` continues from other weights than `loaded.model` (sequential training). `watch`
     (diagnose's recorder) scores every checkpoint in place of the targets' validation and is
     told each checkpoint's stage and step (`watch.at`). `examples`: the tasks' training examples,
-    where the caller has read them already."""
+    where the caller has read them already. `extendable`: keep every stage resumable at its end,
+    so a later fit with longer stages in the same `workdir` continues them (dose checkpoints)."""
     import torch
 
     tasks = tasks if isinstance(tasks, list) else [tasks]
@@ -86,6 +88,7 @@ def fit(
         progress,
         on_checkpoint=hook,
         options=settings.of(tuner.Options),
+        extendable=extendable,
     )
     return tuner.fit(ctx)
 

@@ -45,7 +45,8 @@ def format_row(result: dict) -> str:
         )
     rule = (result.get("collapse_format") or {}).get("rule") if collapsed else None
     lines.append(
-        "[95% paired bootstrap interval of the delta; * = it excludes 0; in format: "
+        "[95% paired interval of the delta over items (this one trained model); * = it "
+        "excludes 0; in format: "
         + (
             f"% of outputs in the target's format ({rule}), before→after; * = the change's "
             "interval "

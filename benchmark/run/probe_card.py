@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promot_bench.evaluate import evaluation, probes
-from promot_bench.evaluate.statistics import AGGREGATIONS, item_values
-from promot_bench.evaluate.statistics import bootstrap_stderr as resampled
+from promot_bench.evaluate.statistics import AGGREGATIONS, BOOTSTRAP_ITERS, item_stderr, item_values
 from promot_bench.models import specs
 from promot_bench.run import baseline, runner
 from promot_bench.run.options import Plan, RunOptions
@@ -30,7 +29,6 @@ from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import distributed, task_data
 
 SCHEMA_VERSION = 1
-BOOTSTRAP_ITERS = 1000
 
 
 @dataclass
@@ -170,8 +168,10 @@ def probe_row(task, s: dict, seed: int = 0) -> dict:
     stderr, stderr_from = s["stderr"], "lm-eval"
     if stderr is None:
         stderr, stderr_from = (
-            bootstrap_stderr(values, s["aggregation"], seed),
-            f"bootstrap ({BOOTSTRAP_ITERS})",
+            item_stderr(values, s["aggregation"], seed)
+            if s["aggregation"] in AGGREGATIONS
+            else None,
+            "s/√n" if s["aggregation"] == "mean" else f"bootstrap ({BOOTSTRAP_ITERS})",
         )
         if stderr is None:
             stderr_from = None
@@ -273,9 +273,3 @@ def constant_choices(task, metric: str, docs: list) -> dict[str, float]:
             task.aggregation()[metric](values)
         )
     return out
-
-
-def bootstrap_stderr(values: list, aggregation: str, seed: int) -> float | None:
-    if aggregation not in AGGREGATIONS:
-        return None
-    return resampled(values, aggregation, iters=BOOTSTRAP_ITERS, seed=seed)

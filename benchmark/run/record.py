@@ -12,7 +12,7 @@ from promot_bench.errors import RunError, UsageError
 from promot_bench.evaluate import gold_logprob
 from promot_bench.evaluate.flips import flips
 from promot_bench.evaluate.formats import TargetFormat, collapse, target_format
-from promot_bench.evaluate.statistics import item_values, mde, paired_bootstrap
+from promot_bench.evaluate.statistics import item_values, mde, paired_interval
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
@@ -73,6 +73,7 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
                 },
             }
         )
+    dosed = bool(p.settings.train.dose) and p.mode != "sequential" and bool(stages)
     return {
         "label": p.budget,
         "keep_best": p.settings.train.keep_best,
@@ -80,6 +81,17 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
         "train_examples": train_sizes,
         "examples_per_stage": max((s["examples"] for s in stages), default=0),
         "stages": stages,
+        # a dose from checkpoints of one run: the last stage's steps here, and the steps of the
+        # run's own budget this is a checkpoint of (equal for the run's own result)
+        "dose": {
+            "stage": stages[-1]["name"],
+            "steps": stages[-1]["steps"],
+            "examples": stages[-1]["examples"],
+            "of_steps": p.dose_of or stages[-1]["steps"],
+            "fractions": p.settings.train.dose,
+        }
+        if dosed
+        else None,
     }
 
 
@@ -209,8 +221,8 @@ def assemble(
         )
         for name in before
     }
-    # paired bootstrap (1,000 resamples of the items) of after - before, per task and for the mean
-    delta_ci = paired_bootstrap(paired, iters=1000, seed=o.seed)
+    # the paired interval over items of after - before, per task and for the mean (one model)
+    delta_ci = paired_interval(paired, seed=o.seed)
     return {
         "schema_version": SCHEMA_VERSION,
         **provenance.header(run_command(o), o.argv),
@@ -241,7 +253,7 @@ def assemble(
         "delta": delta,
         "mean": {"before": mean(before), "after": mean(after), "delta": mean(after) - mean(before)},
         "delta_ci": delta_ci,
-        # 2.8 x the SE of Δ mean (sd of delta_ci's bootstrap draws): 80% power at 5% two-sided
+        # 2.8 x the item-level SE of Δ mean: 80% power at 5% two-sided, for this one model
         "mde": mde(delta_ci["mean"]["se"]),
         # percent of outputs (0-100) in the targets' format, per probe and mean, with the same
         # resamples

@@ -22,7 +22,7 @@ from promot_bench.errors import RunError, UsageError
 from promot_bench.evaluate import evaluation
 from promot_bench.models import export as folders
 from promot_bench.models import specs
-from promot_bench.run import record, runner
+from promot_bench.run import fitting, record, runner
 from promot_bench.store import provenance
 
 
@@ -74,7 +74,7 @@ def export(result_path: Path, to: Path, options_for, progress: bool = True) -> d
         p = runner.plan(dataclasses.replace(options, out=scratch, save_model=False))
         loaded = specs.load(p.spec)
         manager = evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults)
-        tuned, attached = runner.fit(p, loaded, manager, progress)
+        tuned, attached = fitting.fit(p, loaded, manager, progress)
         folders.save_adapters(
             scratch / "peft", tuned, attached
         )  # before stripping unloads lora-then-ft's

@@ -19,40 +19,37 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from promot_bench.config import budget_label, step_keys
+from promot_bench.config import budget_label
 from promot_bench.errors import RunError, UsageError, choices_text
 from promot_bench.evaluate import evaluation
-from promot_bench.models import export, specs
-from promot_bench.run import pipeline
+from promot_bench.models import specs
 from promot_bench.run.baseline import (
     baseline_key,
     cached_evaluation,
     evaluate_json,
     pretrained_scores,
-    score_json,
 )
+from promot_bench.run.dose import budget_overrides, clone_state, dose_plans
+from promot_bench.run.fitting import score_budget
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.run.progress import say
 from promot_bench.run.record import (
-    assemble,
     read_result,
     same_settings,
-    target_format_of,
     weights_hash,
-    write_samples,
 )
-from promot_bench.run.resume import claim_work, lock_path, remove_stale_temporaries, step
+from promot_bench.run.resume import claim_work, lock_path, remove_stale_temporaries
 from promot_bench.run.suites import SUITES, Suite, TaskFinder, parse_train, resolve_target
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.cache import locked
 from promot_bench.tasks import MAX_SHOTS
-from promot_bench.train import distributed, task_data
-from promot_bench.tuners import OPTION_CLASSES, TUNERS, Attachment, load_settings
+from promot_bench.train import distributed
+from promot_bench.tuners import TUNERS, load_settings
 
 
 def plan(options: RunOptions) -> Plan:
@@ -89,20 +86,6 @@ def plan(options: RunOptions) -> Plan:
     )
 
 
-def budget_overrides(options: RunOptions) -> dict:
-    """The --set overrides, the seed, and --steps: a dose budget, every stage that long and
-    its final weights kept (keep-best, the preset's own rule, would hide what later steps do),
-    unless --set keep_best says otherwise."""
-    overrides = {**options.overrides, "seed": options.seed}
-    if options.steps is not None:
-        overrides = {
-            "keep_best": "false",
-            **overrides,
-            **dict.fromkeys(step_keys(OPTION_CLASSES), options.steps),
-        }
-    return overrides
-
-
 def check_eval_options(options: RunOptions, suite: Suite) -> None:
     """The evaluation side of the options: shots, limit, task folders, the output folder."""
     if options.eval_tasks is None and options.shots not in suite.groups:
@@ -111,6 +94,8 @@ def check_eval_options(options: RunOptions, suite: Suite) -> None:
         raise UsageError(f"--shots must be between 0 and {MAX_SHOTS}, got {options.shots}")
     if options.limit is not None and options.limit < 1:
         raise UsageError(f"--limit must be a positive integer, got {options.limit}")
+    if not 0 <= options.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be between 0 and {MAX_SEED:,}, got {options.seed}")
     for folder in options.include_path:
         if not Path(folder).is_dir():
             raise UsageError(f"--include-path {folder} is not a folder")
@@ -153,6 +138,9 @@ def eval_plan(options: RunOptions) -> Plan:
     )
 
 
+MAX_SEED = 2**32 - 1  # numpy's and lm-eval's seeds are unsigned 32-bit
+
+
 def check_writable(out: Path) -> None:
 
     if out.exists() and not out.is_dir():
@@ -162,6 +150,11 @@ def check_writable(out: Path) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out} is not writable")
+    try:  # what the permission bits do not tell (a read-only mount, /proc): write and remove a file
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".promot-bench-probe-"):
+            pass
+    except OSError:
+        raise UsageError(f"--out {out} is not writable") from None
 
 
 def execute(p: Plan, progress: bool = True) -> dict | None:
@@ -222,122 +215,25 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     note(f"before: done in {timings['before']:.0f} s; training")
 
     pristine = weights_hash(loaded.model) if main else None
-    t0 = time.perf_counter()
-    tuned, attached = fit(p, loaded, manager, progress)
-    timings["train"] = round(time.perf_counter() - t0, 2)
-    note(
-        f"train: done in {timings['train']:.0f} s; scoring the target with what the tuner attaches"
-    )
-    saving = p.work / "save"  # the adapters now: stripping unloads lora-then-ft's
-    if o.save_model and main:
-        shutil.rmtree(saving, ignore_errors=True)
-        export.save_adapters(saving / "peft", tuned, attached)
-    # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
-    target = step(
-        p.work,
-        "target",
-        lambda: {
-            t: score_json(
-                pipeline.score_target(
-                    tuned.model, attached[t], loaded.tokenizer, t, manager, seed=o.seed
-                )
-            )
-            for t in p.targets
-        },
-        timings,
-    )
-    note("after: the eval tasks on the weights alone")
-    stripped = tuned.stripped()
-    # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
-    # its evaluation is the cached baseline, so it is reused rather than recomputed.
-    unchanged = distributed.main_decides(lambda: weights_hash(stripped) == pristine)
-    after = (
-        before
-        if unchanged
-        else step(
-            p.work,
-            "after",
-            lambda: evaluate(
-                stripped, p.eval_tasks, limit=o.limit, num_fewshot=p.eval_shots, gold_logprob=True
-            ),
-            timings,
+    budgets = dose_plans(p)
+    # A dose run trains its budgets as one path: each fit continues the last one's stage, from
+    # the pretrained weights put back (tuners change the model in place: merge, interpolate).
+    initial = clone_state(loaded.model) if len(budgets) > 1 else None
+    result = None
+    for number, q in enumerate(budgets):
+        last = number == len(budgets) - 1
+        if not last and distributed.main_decides(q.result_path.is_file):
+            continue  # scored by an earlier, interrupted invocation
+        if initial is not None and number:
+            loaded.model.load_state_dict(initial)
+        result = score_budget(
+            p, q, loaded, manager, key, before, targets_before, pristine, progress, timings
         )
-    )
+        if result is not None and not last:
+            note(f"dose checkpoint {q.budget}: result {q.result_path}")
     if not main:
-        return None  # the helper processes' one exit: from here on the main process writes
-    note(
-        f"after: done in {timings.get('after', 0):.0f} s"
-        + (" (weights unchanged: the baseline reused)" if unchanged else "")
-    )
-    targets_before = {t: scores[t] for t, scores in targets_before.items()}
-
-    training = {t: task_data.training_examples(task_data.load_task(t, manager)) for t in p.targets}
-    fmt = target_format_of(training)
-    prompt_files = {t: prompt_path(p, t) for t in p.targets if attached[t].soft_prompt is not None}
-    for t, path in prompt_files.items():
-        attached[t].soft_prompt.save(path)
-    result = assemble(
-        p,
-        before,
-        after,
-        targets_before,
-        target,
-        tuned,
-        attached,
-        timings,
-        key,
-        fmt,
-        {t: len(examples) for t, examples in training.items()},
-    )
+        return None
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
-    if o.save_model:
-        export.save_model(saving / "model", stripped, loaded.tokenizer)
-        result["saved"] = export.place(saving, p.folder, o.seed)
-    write_samples(p, before, after, targets_before, target)
     atomic_write_text(p.result_path, json.dumps(result, indent=1))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
     return result
-
-
-def fit(p: Plan, loaded, manager, progress: bool):
-    """Train the tuner on the plan's targets; returns the final `Tuned` and, per target, what
-    its evaluation attaches (an `Attachment`: soft prompt or None, text prefix)."""
-    o = p.options
-    tasks = [task_data.load_task(t, manager) for t in p.targets]
-    if p.mode != "sequential":
-        tuned = pipeline.fit(
-            loaded,
-            o.tuner,
-            tasks if p.mode == "multi" else tasks[0],
-            p.settings,
-            p.work / "train",
-            manager,
-            progress,
-        )
-        return tuned, {t: tuned.attachment(t) for t in p.targets}
-    # Sequential: the same tuner on each target in turn, each continuing from the weights the
-    # previous one left (its adapter, if any, removed); each target keeps its own prompt.
-    model, attached, reports = loaded.model, {}, []
-    for number, (name, task) in enumerate(zip(p.targets, tasks), 1):
-        tuned = pipeline.fit(
-            loaded,
-            o.tuner,
-            task,
-            p.settings,
-            p.work / "train" / f"{number}-{name}",
-            manager,
-            progress,
-            model=model,
-        )
-        attached[name] = Attachment(tuned.soft_prompt, tuned.prefix)
-        reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]
-        model = tuned.stripped()
-    tuned.reports = reports
-    return tuned, attached
-
-
-def prompt_path(p: Plan, target: str) -> Path:
-    """Where a target's soft prompt is saved (one file per target when there are several)."""
-    if len(p.targets) == 1:
-        return p.folder / f"seed{p.options.seed}.prompt.safetensors"
-    return p.folder / f"seed{p.options.seed}.prompt.{target}.safetensors"

@@ -27,9 +27,12 @@ def split_list(text: str, what: str) -> list[str]:
 
 def parse_seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in split_list(text, "--seeds")]
+        seeds = [int(s) for s in split_list(text, "--seeds")]
     except ValueError:
         raise UsageError(f"--seeds expects comma-separated integers, got '{text}'") from None
+    if len(set(seeds)) != len(seeds):  # "1,01" is one seed twice
+        raise UsageError(f"--seeds lists a seed twice: '{text}'")
+    return seeds
 
 
 def parse_steps(text: str | None) -> list[int | None]:

@@ -6,10 +6,16 @@ LoRA adapter) and whether a soft prompt is prepended; the loop never branches on
 name. Stages checkpoint into their own folder: `latest.pt` (everything needed to resume
 bit-exactly), `best.safetensors` (the trainable tensors at the best validation score) and
 `final.safetensors` + `done.json` once the stage is over, so a rerun skips a finished stage.
+
+A stage trained with `extendable` keeps its `latest.pt` when it finishes, so the same stage asked
+for more steps later continues from where it stopped: a run of 28 steps, then 112, then 448 is
+one training path, and (under a schedule whose rate at a step does not depend on the stage's
+length) each checkpoint holds exactly what a separate run of that many steps would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -36,6 +42,7 @@ class Stage:
     # name -> (tensor, learning rate): what trains in this stage and how fast
     trainable: dict[str, tuple[torch.nn.Parameter, float]]
     soft_prompt: object | None = None  # a SoftPrompt prepended to every input (trained or not)
+    extendable: bool = False  # keep the resumable state at the end, to be continued later
 
 
 @dataclass
@@ -55,6 +62,9 @@ class StageReport:
     validation: list = field(
         default_factory=list
     )  # [step, score] at every checkpoint (keep-best's view)
+    # sha256 of the examples every step drew, in order: two stages with the same value trained on
+    # the same batches in the same order (ft's and ProMoT's model stages for one seed)
+    batches_sha256: str | None = None
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -165,13 +175,21 @@ def run_stage(
     """Train one stage, resuming from `folder` if an earlier run left checkpoints there."""
     folder.mkdir(parents=True, exist_ok=True)
     done_file = folder / "done.json"
+    latest = folder / "latest.pt"
     if done_file.is_file():  # finished earlier: reuse its result instead of retraining
-        load_tensors(stage, read_safetensors(folder / "final.safetensors"))
-        return StageReport(**json.loads(done_file.read_text()))
+        done = StageReport(**json.loads(done_file.read_text()))
+        if done.steps == stage.steps:
+            load_tensors(stage, read_safetensors(folder / "final.safetensors"))
+            return done
+        if not (done.steps < stage.steps and latest.is_file()):
+            raise RunError(
+                f"stage '{stage.name}' in {folder} finished at {done.steps} steps and cannot be "
+                f"continued to {stage.steps}; delete the folder to retrain"
+            )
+        done_file.unlink(missing_ok=True)  # continue the finished stage to its new length
 
     set_trainable(model, stage)
     set_dropout(model, cfg.dropout)
-    latest = folder / "latest.pt"
     state = _read_checkpoint(latest) if latest.is_file() else None
     if state is not None:
         load_tensors(stage, state["tensors"])  # before the strategy copies them into its shards
@@ -192,8 +210,13 @@ def run_stage(
         parallel.load_optimizer_state(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
-        report = StageReport(**state["report"])
+        report = StageReport(**{**state["report"], "steps": stage.steps})
         start = report.resumed_from = state["step"]
+        if start > stage.steps:
+            raise RunError(
+                f"checkpoint {latest} is at step {start}, past this stage's {stage.steps} steps; "
+                "delete the folder to retrain"
+            )
         best_score = state["best_score"]
 
     encoded = [
@@ -276,15 +299,31 @@ def run_stage(
                 )
             parallel.barrier()
     bar.close()
+    report.batches_sha256 = batches_hash(examples, cfg, stage.steps)
     model.eval()
     if cfg.keep_best and validate is not None and (folder / "best.safetensors").is_file():
         load_tensors(stage, read_safetensors(folder / "best.safetensors"))
     if main:
         save_safetensors(folder / "final.safetensors", tensors_of(stage))
         atomic_write_text(done_file, json.dumps(report.to_dict()))
-        latest.unlink(missing_ok=True)  # optimizer state is large and no longer needed
+        if not stage.extendable:
+            latest.unlink(missing_ok=True)  # optimizer state is large and no longer needed
     parallel.barrier()
     return report
+
+
+def batches_hash(examples: list[Example], cfg: TrainConfig, steps: int) -> str:
+    """The sha256 of every example drawn in `steps` steps, in order (the draw is a pure
+    function of the seed and the step, so this is computed once, at the end)."""
+    digest = hashlib.sha256()
+    for step in range(steps):
+        for micro in range(cfg.grad_accum):
+            for i in batch_indices(
+                len(examples), cfg.batch_size, cfg.seed, step * cfg.grad_accum + micro
+            ):
+                digest.update(f"{examples[i].task}\x1f{examples[i].prompt}\x1f".encode())
+                digest.update(f"{examples[i].completion}\x1e".encode())
+    return digest.hexdigest()
 
 
 def _write_checkpoint(path: Path, state: dict) -> None:

@@ -29,7 +29,7 @@ def test_collapse_rate_for_a_classification_target():
         "qa": {"samples": samples([" True", " True", " False", " Berlin"])},
         "sum": {"samples": samples([" True,", " The module", " x", None])},
     }
-    out = formats.collapse(before, after, fmt, seed=0, iters=200)
+    out = formats.collapse(before, after, fmt, seed=0)
     assert (out["qa"]["before"], out["qa"]["after"], out["qa"]["delta"]) == (50.0, 75.0, 25.0)
     assert (out["sum"]["before"], out["sum"]["after"], out["sum"]["delta"]) == (0.0, 25.0, 25.0)
     assert (out["mean"]["before"], out["mean"]["after"], out["mean"]["delta"]) == (25.0, 50.0, 25.0)
@@ -44,7 +44,7 @@ def test_collapse_rate_for_a_translation_target():
     after = {
         "en_de": {"samples": samples([" la maison", " le chat et", " Paris", " les États-Unis"])}
     }
-    out = formats.collapse(before, after, fmt, seed=0, iters=200)
+    out = formats.collapse(before, after, fmt, seed=0)
     assert (out["en_de"]["before"], out["en_de"]["after"], out["en_de"]["delta"]) == (
         25.0,
         75.0,
@@ -52,18 +52,16 @@ def test_collapse_rate_for_a_translation_target():
     )
 
 
-def test_the_interval_is_the_runs_own_resampling():
-    """Same seed, task order and item counts as the score deltas: where a probe's scores are its
-    in-format indicators, the collapse interval is exactly the score delta's interval."""
+def test_the_interval_is_computed_as_the_score_deltas_are():
+    """Where a probe's scores are its in-format indicators, the collapse interval is exactly the
+    score delta's interval."""
     fmt = formats.TargetFormat(labels=("False", "True"))
     b_out, a_out = [" True", " x", " x", " True", " x"], [" True", " True", " x", " False", " True"]
     out = formats.collapse(
         {"t": {"samples": samples(b_out)}}, {"t": {"samples": samples(a_out)}}, fmt, seed=3
     )
-    scores = statistics.paired_bootstrap(
-        {"t": ("mean", [100.0, 0, 0, 100.0, 0], [100.0, 100.0, 0, 100.0, 100.0])},
-        iters=1000,
-        seed=3,
+    scores = statistics.paired_interval(
+        {"t": ("mean", [100.0, 0, 0, 100.0, 0], [100.0, 100.0, 0, 100.0, 100.0])}, seed=3
     )
     assert out["t"]["ci"] == {k: scores["t"][k] for k in ("low", "high", "significant")}
     assert out["t"]["delta"] == pytest.approx(40.0)

@@ -26,6 +26,26 @@ def places(tmp_path_factory, tiny_llama_dir):
 # are filled in per test; every `run`/`sweep`/`diagnose` writes under {out}, which must not appear.
 CASES = [
     (["run", "--tuner", "nope", "--train", "nli"], 2, "unknown tuner 'nope'"),
+    (["run", "--tuner", "ft", "--train", "nli", "--seed", "-1"], 2, "--seed must be between"),
+    (["run", "--tuner", "ft", "--train", "nli", "--out", "/proc/x"], 2, "not writable"),
+    (["sweep", "--tuners", "ft", "--train", "nli", "--seeds", "1,01"], 2, "a seed twice"),
+    (["run", "--tuner", "ft", "--train", "nli", "--set", "dose=1/4,2"], 2, "outside the budget"),
+    (
+        [
+            "run",
+            "--tuner",
+            "ft",
+            "--train",
+            "nli",
+            "--preset",
+            "cpu-study-v2",
+            "--set",
+            "schedule=linear",
+        ],
+        2,
+        "constant schedule",
+    ),
+    (["seed-plan", "--preset", "cpu-study", "--out", "{root}/empty_runs"], 2, "no seed rule"),
     (["run", "--tuner", "ft", "--train", "nonexistent_target_xyz"], 2, "nonexistent_target_xyz"),
     (["run", "--tuner", "ft", "--train", "rte"], 2, "not in the mini suite"),
     (["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"], 2, "--suite"),
@@ -157,7 +177,7 @@ def fill(argv, places, out):
 def test_bad_input_gets_one_line_and_writes_nothing(argv, code, message, places, tmp_path):
     out = tmp_path / "out"
     args = fill(argv, places, out)
-    if args[0] in ("run", "sweep", "diagnose"):
+    if args[0] in ("run", "sweep", "diagnose") and "--out" not in args:
         args += ["--out", str(out)]
         if "--model" not in args:
             args += ["--model", str(places["model"])]

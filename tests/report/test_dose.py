@@ -70,18 +70,19 @@ def test_points_carry_budget_intervals_and_keep_best(results):
     assert matrix.budget is None and matrix.label == "ft · 320 ex (best)"
 
 
-def test_several_seeds_use_the_stderr_over_seeds():
+def test_several_seeds_use_the_t_interval_over_seeds():
     (found,) = dose.points(
         [result("ft", 40, -1.0, 90.0), result("ft", 40, -3.0, 94.0, seed=1)]
     ).values()
     (p,) = found
-    assert p.seeds == 2 and p.delta == pytest.approx((-2.0, -2.0 - 1.96, -2.0 + 1.96))  # stderr 1.0
+    half = 12.706204736  # t(0.975, 1 degree of freedom) x stderr 1.0: a point about the tuner
+    assert p.seeds == 2 and p.delta == pytest.approx((-2.0, -2.0 - half, -2.0 + half))
 
 
 def test_a_corpus_target_without_stderr_gets_the_bootstrap_over_its_items(tmp_path):
     """lm-eval leaves corpus chrF's stderr empty: the frontier's target interval then comes from
     the target's items in the samples file, the same resampling as the probe card's."""
-    from promot_bench.evaluate.statistics import bootstrap_stderr
+    from promot_bench.evaluate.statistics import item_stderr
 
     pairs = [
         ["le chat noir", "le chat noir"],
@@ -103,7 +104,7 @@ def test_a_corpus_target_without_stderr_gets_the_bootstrap_over_its_items(tmp_pa
     without_file = json.loads(json.dumps(run))
     run["_samples"] = str(samples)
     (p,) = next(iter(dose.points([run]).values()))
-    se = bootstrap_stderr([tuple(x) for x in pairs], "chrf_aggregation")
+    se = item_stderr([tuple(x) for x in pairs], "chrf_aggregation")
     assert se > 1.0 and p.target == pytest.approx((60.0, 60.0 - 1.96 * se, 60.0 + 1.96 * se))
     (q,) = next(iter(dose.points([without_file]).values()))
     assert q.target == (60.0, 60.0, 60.0)  # nothing to resample: no interval is made up

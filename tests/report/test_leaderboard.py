@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from scipy import stats
 
 from promot_bench.errors import RunError
 from promot_bench.report import leaderboard, tables
@@ -71,7 +72,11 @@ def test_tables_hold_seed_means_and_deltas(results_dir):
     assert pretrained.tasks["promot_mini_nli3"] == (40.0, 0.0) and pretrained.mean == (30.0, 0.0)
     assert ft.tasks["promot_mini_nli3"] == (55.0, pytest.approx(5.0))  # mean of 60 and 50, stderr 5
     assert ft.target[:2] == ("promot_mini_nli", 92.0)
-    assert ft.delta_mean == (pytest.approx(-4.5), pytest.approx(0.5)) and ft.significant == "*"
+    assert ft.delta_mean == (pytest.approx(-4.5), pytest.approx(0.5))
+    # each seed's item-level interval excludes 0, but two seeds are one degree of freedom: the
+    # seed-level t test (-5, -4: t = 9) has p = 0.07, so no star
+    assert ft.delta_test.p == pytest.approx(stats.ttest_1samp([-5.0, -4.0], 0.0).pvalue)
+    assert ft.significant == ""
     assert promot.delta_mean == (pytest.approx(2.0), None) and promot.significant == ""
 
 
@@ -131,9 +136,9 @@ def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(res
     header = next(line for line in text.splitlines() if line.startswith("| model"))
     assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ | flips −/+ |")
     ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
-    assert ft.endswith(
-        "| – | – | – | – |"
-    )  # mde, vs ft (ft itself), format Δ, flips (no samples file)
+    # Δ mean, its seed-level mde (two seeds, SE 0.5: 16.3 SE), vs ft (ft itself), format Δ,
+    # flips (no samples file)
+    assert ft.endswith("| -4.5 ± 0.5 | 8.2 | – | – | – |")
 
 
 def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
@@ -163,8 +168,8 @@ def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
         path.write_text(json.dumps(result))
 
 
-def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_several(results_dir):
-    from promot_bench.evaluate import statistics
+def test_mde_is_the_runs_own_for_one_seed_and_the_seed_levels_for_several(results_dir):
+    from promot_bench.evaluate import seed_statistics
 
     items = {
         0: ([100, 0, 100, 0, 100, 0], [0, 0, 100, 0, 0, 0]),
@@ -175,8 +180,8 @@ def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_seve
     (table,) = tables.build_tables(tables.load_results(results_dir))
     _, ft, promot = table.rows
     assert promot.mde == 3.25  # one seed: the run's own
-    runs = [{t: ("mean", b, a) for t in TASKS} for b, a in items.values()]
-    assert ft.mde == 2.8 * statistics.seed_mean_se(runs, iters=1000, seed=0)
+    # several: the seed-level mde of the seeds' Δ means (-5, -4), 80% power at one df
+    assert ft.mde == pytest.approx(seed_statistics.mde(0.5, 2)) == ft.delta_test.mde
     assert ft.format_delta == (40.0, 0.0) and ft.format_significant == "*"
     assert ft.format_tasks == {t: 40.0 for t in TASKS}
     written = leaderboard.build(results_dir)
@@ -186,9 +191,10 @@ def test_mde_is_the_runs_own_for_one_seed_and_resamples_seeds_and_items_for_seve
         for line in (results_dir / "LEADERBOARD.md").read_text().splitlines()
         if line.startswith("| promot → nli")
     )
-    # Δ mean, mde, vs ft (the same items after as ft's: no difference, none detectable), format
-    # Δ, flips: items 0 and 4 of each of the two tasks went right -> wrong
-    assert promot_line.endswith("| +2.0 | 3.2 | +0.0 (mde 0.0) | +10.0 * | −4 / +0 |")
+    # Δ mean, mde, vs ft (the result's means: 32 against 25; its items are ft's, so its item-level
+    # mde is 0), format Δ (one seed: its item-level interval excludes 0, †), flips: items 0 and 4
+    # of each of the two tasks went right -> wrong
+    assert promot_line.endswith("| +2.0 | 3.2 | +7.0 (mde 0.0) | +10.0 † | −4 / +0 |")
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
 
@@ -328,10 +334,11 @@ def test_a_cell_trained_on_two_targets_shows_each_targets_own_score(results_dir)
     assert single and all(r[header.index("target_scores")] == "" for r in single)
 
 
-def test_vs_ft_has_its_own_mde_resampling_seeds_and_items(results_dir):
-    """vs ft's mde: one seed, 2.8 × the paired bootstrap's SE of (ours − ft's) on the same
-    items; several, 2.8 × the SE with seeds and items both resampled, as for Δ mean."""
-    from promot_bench.evaluate import statistics
+def test_vs_ft_is_a_seed_level_test_with_its_own_mde(results_dir):
+    """vs ft over several seeds: the seed-level test of the per-seed differences of the mean
+    in-context score (same seed, same items), its mde at n − 1 degrees of freedom; one seed: the
+    paired interval over that seed's items, marked † when it excludes 0."""
+    from promot_bench.evaluate import seed_statistics, statistics
 
     before = [100, 0, 100, 0, 100, 0]
     ft_after = {0: [0, 0, 100, 0, 0, 0], 1: [100, 0, 0, 0, 0, 0]}
@@ -339,26 +346,31 @@ def test_vs_ft_has_its_own_mde_resampling_seeds_and_items(results_dir):
     seed1 = json.loads((results_dir / "runs/tiny/mini-v1/nli/promot/seed0.json").read_text())
     seed1["seed"] = 1
     (results_dir / "runs/tiny/mini-v1/nli/promot/seed1.json").write_text(json.dumps(seed1))
-    with_mde_and_collapse(
-        results_dir, "ft", 9.9, 0.0, {s: (before, a) for s, a in ft_after.items()}
-    )
-    with_mde_and_collapse(
-        results_dir, "promot", 3.25, 0.0, {s: (before, a) for s, a in ours_after.items()}
-    )
-    paired = [{t: ("mean", ft_after[s], ours_after[s]) for t in TASKS} for s in (0, 1)]
+    for cell, afters in (("ft", ft_after), ("promot", ours_after)):
+        with_mde_and_collapse(
+            results_dir, cell, 9.9, 0.0, {s: (before, a) for s, a in afters.items()}
+        )
+        for seed, after in afters.items():  # the results' scores, as the samples give them
+            path = results_dir / f"runs/tiny/mini-v1/nli/{cell}/seed{seed}.json"
+            result = json.loads(path.read_text())
+            result["mean"]["after"] = sum(after) / len(after)
+            path.write_text(json.dumps(result))
     (table,) = tables.build_tables(tables.load_results(results_dir))
     promot = table.rows[-1]
-    assert promot.versus_ft[0] == pytest.approx((300 / 6 + 200 / 6) / 2)  # seed by seed: 50, 33.3
-    assert promot.versus_ft_mde == statistics.mde(
-        statistics.seed_mean_se(paired, iters=1000, seed=0)
-    )
-    # one seed: the paired bootstrap's own SE for that seed
+    differences = [300 / 6, 200 / 6]  # seed by seed: 50, 33.3
+    assert promot.versus_ft[0] == pytest.approx(sum(differences) / 2)
+    test = seed_statistics.seed_test(differences)
+    assert promot.versus_ft_test.p == pytest.approx(test.p)
+    assert promot.versus_ft_mde == pytest.approx(test.mde)
+    # one seed: the paired interval's own SE for that seed
     (results_dir / "runs/tiny/mini-v1/nli/promot/seed1.json").unlink()
     (table,) = tables.build_tables(tables.load_results(results_dir))
-    se = statistics.paired_bootstrap(paired[0], iters=1000, seed=0)["mean"]["se"]
+    paired = {t: ("mean", ft_after[0], ours_after[0]) for t in TASKS}
+    se = statistics.paired_interval(paired)["mean"]["se"]
     assert table.rows[-1].versus_ft_mde == statistics.mde(se) > 0
+    assert table.rows[-1].versus_ft_test is None
     leaderboard.build(results_dir)
     text = (results_dir / "LEADERBOARD.md").read_text()
-    assert f"| +50.0 * (mde {statistics.mde(se):.1f}) |" in text
+    assert f"| +50.0 † (mde {statistics.mde(se):.1f}) |" in text
     header = (results_dir / "LEADERBOARD.csv").read_text().splitlines()[0].split(",")
     assert "versus_ft_mde" in header

@@ -22,7 +22,7 @@ def nli():
 def test_build_is_deterministic_and_hashed(tmp_path):
     first, second = reading.build(tmp_path / "a"), reading.build(tmp_path / "b")
     assert first == second and re.fullmatch(r"[0-9a-f]{64}", first["data_hash"])
-    assert first["tasks"] == {"nli": {"train": 400, "validation": 60, "test": 100}}
+    assert first["tasks"] == {"nli": {"train": 400, "validation": 60, "test": 400}}
     assert reading.build(tmp_path / "c", seed=7)["data_hash"] != first["data_hash"]
 
 
@@ -76,4 +76,4 @@ def test_no_v2_probe_entity_appears_in_the_target(nli):
     reserved = Reserved(translation.probe_strings(1234))
     items = [r for s in SPLITS for r in nli[s]]
     assert [(r["id"], reserved.hit(r)) for r in items if reserved.hit(r)] == []
-    assert len(items) == 560 and len(reserved.strings) > 2000  # there was something to check
+    assert len(items) == 860 and len(reserved.strings) > 2000  # there was something to check

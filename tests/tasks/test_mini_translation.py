@@ -41,7 +41,7 @@ def test_build_is_deterministic_and_hashed(built, tmp_path):
     first, second = built[1], translation.build(tmp_path / "b")
     assert first == second and re.fullmatch(r"[0-9a-f]{64}", first["data_hash"])
     sizes = first["tasks"]["en-fr"]
-    assert sizes["test"] == 100 and sizes["validation"] == 60 and 150 <= sizes["train"] <= 400
+    assert sizes == {"test": 400, "validation": 60, "train": 400}
 
 
 def test_no_v2_probe_string_appears_in_any_item(en_fr, reserved):
@@ -50,17 +50,18 @@ def test_no_v2_probe_string_appears_in_any_item(en_fr, reserved):
     assert len(reserved.strings) > 2000  # there was something to check
 
 
-def test_what_it_leaves_out_of_v1s_items_are_the_overlapping_ones(en_fr, reserved):
-    """Every v2 item is a v1 item naming no probe string, and every entity of such a v1 item is
-    in v2 (test and validation keep one name per entity, as mini deals any target); a sizeable
-    share of v1 (the qa_capitals countries) does overlap."""
+def test_its_items_are_v1s_and_the_iso_639_3_languages_less_the_probe_strings(en_fr, reserved):
+    """Every item is a v1 item or an ISO 639-3 language v1 leaves out, naming no probe string; a
+    sizeable share of v1 (the qa_capitals countries) does overlap; the languages are new name
+    groups, enough for 400 test items beside validation and train."""
     v1 = [r for s in SPLITS for r in mini.build_tasks(1234)["en-fr"][s]]
+    more = translation.more_languages(1234, {r["entities"][0] for r in v1})
+    clear = [r for r in v1 + more if not reserved.hit(r)]
     kept = [r for s in SPLITS for r in en_fr[s]]
-    clear = [r for r in v1 if not reserved.hit(r)]
-    assert len(clear) < len(v1) * 3 // 4
+    assert len([r for r in v1 if not reserved.hit(r)]) < len(v1) * 3 // 4
     assert {(r["source"], r["target"]) for r in kept} <= {(r["source"], r["target"]) for r in clear}
-    assert len(en_fr["train"]) < translation.SIZES["train"]  # no cap reached: nothing else left out
-    assert {r["entities"][0] for r in kept} == {r["entities"][0] for r in clear}
+    assert not {r["entities"][0] for r in more} & {r["entities"][0] for r in v1}
+    assert len(more) > 1500 and len(kept) == 860
 
 
 def test_splits_share_no_entity(en_fr):
@@ -77,7 +78,7 @@ def test_rendered_prompt_has_an_answer_slot(en_fr):
         "promot_mini_v2_en_fr"
     ]
     doc = task.test_docs()[0]
-    assert task.config.num_fewshot == 0 and task.config.metadata["version"] == 2.0
+    assert task.config.num_fewshot == 0 and task.config.metadata["version"] == 3.0
     assert doc["source"] == en_fr["test"][0]["source"]
     assert (
         task.fewshot_context(doc, num_fewshot=0)

