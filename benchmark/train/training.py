@@ -177,9 +177,11 @@ def run_stage(
     done_file = folder / "done.json"
     latest = folder / "latest.pt"
     if done_file.is_file():  # finished earlier: reuse its result instead of retraining
-        done = StageReport(**json.loads(done_file.read_text()))
-        if done.steps == stage.steps:
+        done = _read_report(done_file)
+        if done is None or done.steps == stage.steps:
             load_tensors(stage, read_safetensors(folder / "final.safetensors"))
+            if done is None:
+                raise RunError(f"{done_file} is damaged; delete {folder} to retrain the stage")
             return done
         if not (done.steps < stage.steps and latest.is_file()):
             raise RunError(
@@ -324,6 +326,13 @@ def batches_hash(examples: list[Example], cfg: TrainConfig, steps: int) -> str:
                 digest.update(f"{examples[i].task}\x1f{examples[i].prompt}\x1f".encode())
                 digest.update(f"{examples[i].completion}\x1e".encode())
     return digest.hexdigest()
+
+
+def _read_report(path: Path) -> StageReport | None:
+    try:
+        return StageReport(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        return None
 
 
 def _write_checkpoint(path: Path, state: dict) -> None:
