@@ -1,7 +1,13 @@
 import os
 
 import pytest
-from helpers.tiny_models import build_tiny_llama, build_tiny_t5, livened, tiny_gpt2
+from helpers.tiny_models import (
+    build_tiny_gemma3,
+    build_tiny_llama,
+    build_tiny_t5,
+    livened,
+    tiny_gpt2,
+)
 
 from promot_bench.models import specs
 
@@ -40,6 +46,13 @@ def llama(tiny_llama_dir):
 @pytest.fixture(scope="module")
 def t5(tiny_t5_dir):
     return livened(specs.load_from_path(tiny_t5_dir))
+
+
+@pytest.fixture(scope="module")
+def gemma3(tmp_path_factory):
+    """A tiny Gemma 3 whose local layers see 40 tokens: some prompts fit, some do not."""
+    folder = build_tiny_gemma3(tmp_path_factory.mktemp("tiny-gemma3"), sliding_window=40)
+    return livened(specs.load_from_path(folder))
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,10 @@ cache holds each row right-aligned, [padding | shared beginning | padding | own 
 generated], padding masked and positions counted over real tokens only, as left-padded
 generation numbers them.
 
-Decoder-only models with a plain growing cache (`DynamicLayer`); callers fall back to stock
-generation otherwise.
+Decoder-only models with a plain growing cache (`DynamicLayer`), or sliding-window layers
+(`DynamicSlidingWindowLayer`, Gemma 3's local attention) while every row stays inside the window:
+a sliding layer that has dropped nothing is a plain growing cache. Callers fall back to stock
+generation otherwise (a window shorter than some row would be).
 """
 
 from __future__ import annotations
@@ -53,11 +55,26 @@ def common_prefix(token_lists: list[list[int]]) -> int:
     return n
 
 
-def plain_layers(cache) -> bool:
-    from transformers.cache_utils import DynamicLayer
+def refillable(cache, columns: int) -> bool:
+    """Whether the cache's layers stay plain growing caches for rows up to `columns` long: every
+    layer a `DynamicLayer`, or a sliding-window layer that keeps them whole (it keeps its last
+    window − 1 columns)."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
     layers = getattr(cache, "layers", None)
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+    return bool(layers) and all(
+        type(layer) is DynamicLayer
+        or (type(layer) is DynamicSlidingWindowLayer and columns <= layer.sliding_window - 1)
+        for layer in layers
+    )
+
+
+def set_columns(layer, keys, values) -> None:
+    """Replace a layer's keys and values; a sliding layer's count of columns seen follows (it
+    sizes the attention mask), as it would have had it grown to these columns itself."""
+    layer.keys, layer.values = keys, values
+    if hasattr(layer, "cumulative_length"):
+        layer.cumulative_length = keys.shape[-2]
 
 
 class RefillGenerator:
@@ -73,6 +90,13 @@ class RefillGenerator:
 
     @torch.no_grad()
     def run(self, requests: list[Request]) -> list[list[int]]:
+        # the longest any row can grow: merges pad on the left, outside a row's own columns
+        self.columns = (
+            self.prefix.prompt_length
+            + max(r.shared for r in requests)
+            + max(len(r.tokens) - r.shared for r in requests)
+            + max(r.max_new for r in requests)
+        )
         queue = deque(requests)
         waiting: deque[Rows] = deque()  # prefilled, first token chosen, not yet decoding
         active: Rows | None = None
@@ -114,7 +138,7 @@ class RefillGenerator:
             self.model, self.prefix, rows[0].tokens[:n], [r.tokens[n:] for r in rows], 1
         )
         cache = getattr(out, self.prefix.argument)
-        if not plain_layers(cache):
+        if not refillable(cache, self.columns):
             raise NotImplementedError("refill generation needs a plain growing key/value cache")
         first = out.logits[:, -1].argmax(-1)
         for row, token in zip(rows, first.tolist()):
@@ -182,8 +206,7 @@ class Rows:
         # Merges pad on the left, so columns that are padding for every kept row start there:
         # slice them off. (A prefill's padding after the shared beginning stays, masked.)
         for layer in self.cache.layers:
-            layer.keys = layer.keys[index, :, first:]
-            layer.values = layer.values[index, :, first:]
+            set_columns(layer, layer.keys[index, :, first:], layer.values[index, :, first:])
         self.rows = [self.rows[i] for i in keep]
         self.mask, self.last = mask[:, first:], self.last[index]
 
@@ -203,8 +226,11 @@ class Rows:
         """These rows and `other`'s in one cache, the shorter side padded on the left."""
         length = max(self.mask.shape[1], other.mask.shape[1])
         for layer, extra in zip(self.cache.layers, other.cache.layers):
-            layer.keys = torch.cat([_pad_kv(layer.keys, length), _pad_kv(extra.keys, length)])
-            layer.values = torch.cat([_pad_kv(layer.values, length), _pad_kv(extra.values, length)])
+            set_columns(
+                layer,
+                torch.cat([_pad_kv(layer.keys, length), _pad_kv(extra.keys, length)]),
+                torch.cat([_pad_kv(layer.values, length), _pad_kv(extra.values, length)]),
+            )
         self.mask = torch.cat([_pad_mask(self.mask, length), _pad_mask(other.mask, length)])
         self.rows, self.last = self.rows + other.rows, torch.cat([self.last, other.last])
         return self

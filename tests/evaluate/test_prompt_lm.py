@@ -255,3 +255,29 @@ def test_refill_generation_equals_reference(arch, request, monkeypatch):
     assert len({len(e) for e in expected}) > 2  # rows really stop at different points
     assert lm.generate_until(gen_requests(stops, contexts), disable_tqdm=True) == expected
     assert merges  # some rows joined a batch already decoding
+
+
+def test_refill_with_a_sliding_window_equals_reference_inside_and_beyond_it(gemma3, monkeypatch):
+    """Gemma 3's local layers: while every row stays inside the window the sliding cache is a
+    plain growing one, and refill (shared beginning, merges, dropped rows) gives the no-cache
+    reference's tokens; a row that would outgrow the window sends the requests to stock
+    generation, which gives them too."""
+    from promot_bench.evaluate import refill
+
+    tok = gemma3.tokenizer
+    inside = [f"Q: {'ab ' * k}? A:" for k in range(1, 5)]
+    window = gemma3.model.config.sliding_window
+    assert max(len(ids(tok, c)) for c in inside) + MAX_GEN_TOKS <= window - 1
+    merges = []
+    real_merge = refill.Rows.merge
+    monkeypatch.setattr(refill.Rows, "merge", lambda *a: merges.append(1) or real_merge(*a))
+    lm = prompt_lm(gemma3, None, batch_size=2)
+    expected = [greedy_reference(gemma3, _NoPrompt(), c, [], MAX_GEN_TOKS) for c in inside]
+    assert lm.generate_until(gen_requests([], inside), disable_tqdm=True) == expected
+    assert lm.prefix_cache is not None and merges  # the refill path ran, rows joined mid-batch
+    beyond = [DEMO + c for c in inside]
+    assert min(len(ids(tok, c)) for c in beyond) > window
+    lm = prompt_lm(gemma3, None, batch_size=2)
+    expected = [greedy_reference(gemma3, _NoPrompt(), c, [], MAX_GEN_TOKS) for c in beyond]
+    assert lm.generate_until(gen_requests([], beyond), disable_tqdm=True) == expected
+    assert lm.prefix_cache is None  # fell back to stock generation

@@ -61,6 +61,35 @@ def build_tiny_llama(out: Path) -> Path:
     return out
 
 
+def build_tiny_gemma3(out: Path, sliding_window: int = 64) -> Path:
+    """Gemma 3's text model in miniature: a sliding-window (local) layer, then a full one, as
+    the embedded gemma3-270m alternates them."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    Gemma3ForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 def build_tiny_t5(out: Path) -> Path:
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
