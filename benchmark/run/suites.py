@@ -3,6 +3,7 @@ tasks: a suite's short target names, or any lm-eval task found by `TaskFinder`."
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 from dataclasses import dataclass
@@ -129,9 +130,28 @@ def resolve_target(name: str, suite: Suite, finder) -> str:
     return name
 
 
+def lm_eval_task_names() -> list[str]:
+    """The names of lm-eval's own tasks, groups and tags: indexing them takes about 20 s, so the
+    list is kept in the cache once per lm-eval version, and a misspelt name is refused at once."""
+    import json
+
+    from promot_bench.store.atomic import atomic_write_text
+    from promot_bench.store.cache import cache_dir
+    from promot_bench.store.provenance import package_versions
+
+    path = cache_dir() / f"lm-eval-tasks-{package_versions().get('lm_eval')}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        names = sorted(evaluation.task_manager(defaults=True).all_tasks)
+        atomic_write_text(path, json.dumps(names))
+        return names
+
+
 class TaskFinder:
     """Looks task names up: first among ours and --include-path (fast), then among lm-eval's
-    own tasks (indexing those takes about 20 s, so only when a name is not found)."""
+    own tasks, whose names come from a cached list (`lm_eval_task_names`); their index (about
+    20 s) is built only for a name that is there."""
 
     def __init__(self, include_path: list[Path]):
         self.include_path = list(include_path)
@@ -139,20 +159,23 @@ class TaskFinder:
 
     def manager_for(self, name: str):
         """The first task manager that knows `name`, or None."""
-        for defaults in (False, True):
-            if defaults and len(self.managers) == 1:
-                self.managers.append(evaluation.task_manager(self.include_path, defaults=True))
-            manager = self.managers[-1] if defaults else self.managers[0]
-            if name in manager.all_tasks:
-                return manager
-        return None
+        if name in self.managers[0].all_tasks:
+            return self.managers[0]
+        if name not in lm_eval_task_names():
+            return None
+        if len(self.managers) == 1:
+            self.managers.append(evaluation.task_manager(self.include_path, defaults=True))
+        return self.managers[-1] if name in self.managers[-1].all_tasks else None
 
     def __call__(self, name: str, problem: str, load: bool = False):
         """Refuses an unknown name with `problem`; `load` returns the (single) task."""
         manager = self.manager_for(name)
         if manager is not None:
             return task_data.load_task(name, manager) if load else manager
-        close = sorted(n for n in self.managers[-1].all_tasks if name.lower() in n.lower())[:5]
+        known = sorted({*self.managers[0].all_tasks, *lm_eval_task_names()})
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.8) or [
+            n for n in known if name.lower() in n.lower()
+        ][:5]
         raise UsageError(
             f"{problem}"
             + (f" (similar: {', '.join(close)})" if close else "")

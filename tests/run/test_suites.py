@@ -34,3 +34,39 @@ def test_every_suite_group_is_a_yaml_of_ours_with_the_shots_its_name_says():
                     (evaluation.tasks_dir() / suite.folder / f"{suite.group}.yaml").read_text()
                 )["task"]
             )
+
+
+def test_a_misspelt_task_is_refused_from_the_cached_names_without_indexing_lm_eval(
+    private_cache, monkeypatch
+):
+    import pytest
+
+    from promot_bench.errors import UsageError
+    from promot_bench.run import suites
+
+    monkeypatch.setattr(suites, "lm_eval_task_names", lambda: ["arc_easy", "hellaswag"])
+    built = []
+    real = evaluation.task_manager
+    monkeypatch.setattr(
+        evaluation,
+        "task_manager",
+        lambda *a, **kw: built.append(kw.get("defaults", False)) or real(*a, **kw),
+    )
+    finder = suites.TaskFinder([])
+    with pytest.raises(UsageError, match=r"similar: promot_mini_qa_capitals"):
+        finder("promot_mini_qa_capitalz", "--eval-tasks: no such task")
+    assert True not in built  # lm-eval's own index (about 20 s) was never built
+    assert finder.manager_for("promot_mini_qa_capitals") is finder.managers[0]
+
+
+def test_lm_eval_s_task_names_are_indexed_once_and_cached(private_cache, monkeypatch):
+    from promot_bench.run import suites
+
+    calls = []
+
+    class Index:
+        all_tasks = ["b_task", "a_task"]
+
+    monkeypatch.setattr(evaluation, "task_manager", lambda *a, **kw: calls.append(kw) or Index())
+    assert suites.lm_eval_task_names() == ["a_task", "b_task"]
+    assert suites.lm_eval_task_names() == ["a_task", "b_task"] and len(calls) == 1
