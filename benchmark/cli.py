@@ -358,7 +358,10 @@ def cmd_run(args) -> int:
     from promot_bench.run import printing, runner
 
     plan = runner.plan(run_options(args))
+    finished = plan.result_path.is_file()
     result = runner.execute(plan)
+    if finished and result is not None:
+        print(printing.finished_line(result, plan), file=sys.stderr)
     if result is not None:  # None: a data-parallel helper process, which reports nothing
         print(printing.format_row(result))
         print(f"result: {plan.result_path}")

@@ -79,20 +79,26 @@ def run_lm_eval(
     bootstrap_iters: int = 1000,
     lm_class=None,
     gold_logprob: bool = False,
+    progress: str | None = None,
 ) -> dict:
     """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
     a data-parallel helper process (`distributed.init_group` started the launch's group).
 
     `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`). `gold_logprob`
     adds out["gold_logprob"] (task -> doc_id -> value) for the generative tasks, through the same
-    LM object (gold_logprob.py)."""
+    LM object (gold_logprob.py). `progress`: a label under which the pass shows its items done
+    (generation, then gold log-probs) on stderr."""
     from lm_eval import simple_evaluate
 
     faults.point("eval")
 
     if lm_class is None:
         lm = PromptLM(
-            pretrained=model, tokenizer=tokenizer, soft_prompt=soft_prompt, batch_size=batch_size
+            pretrained=model,
+            tokenizer=tokenizer,
+            soft_prompt=soft_prompt,
+            batch_size=batch_size,
+            progress=progress,
         )
     else:
         lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)

@@ -65,9 +65,16 @@ def score(lm, out: dict) -> dict:
         lm._encode_pair(*instance.args) if instance.args[0] else None for _, _, instance in found
     ]
     cached = [i for i, pair in enumerate(pairs) if pair is not None and fits_cached(lm, pair)]
-    sums = dict(
-        zip(cached, cached_logprobs(lm, [found[i][0] for i in cached], [pairs[i] for i in cached]))
+    phase = lm.phase("gold log-probs", len(cached)) if hasattr(lm, "phase") else None
+    scored = cached_logprobs(
+        lm,
+        [found[i][0] for i in cached],
+        [pairs[i] for i in cached],
+        phase.update if phase else None,
     )
+    if phase is not None:
+        phase.close()
+    sums = dict(zip(cached, scored))
     rest = [i for i in range(len(found)) if i not in sums]
     if rest:
         results = lm.loglikelihood([found[i][2] for i in rest], disable_tqdm=True)
@@ -91,10 +98,10 @@ def fits_cached(lm, pair: tuple) -> bool:
     )
 
 
-def cached_logprobs(lm, tasks: list[str], pairs: list[tuple]) -> list[float]:
+def cached_logprobs(lm, tasks: list[str], pairs: list[tuple], done=None) -> list[float]:
     """Each (context tokens, continuation tokens) pair's continuation log-prob sum, as lm-eval's
     `_loglikelihood_tokens` computes it (input = both joined, less the last token), batched per
-    task after a copy of the beginning the task's inputs share."""
+    task after a copy of the beginning the task's inputs share; `done(n)` is told of each batch."""
     import torch
 
     sums = [0.0] * len(pairs)
@@ -125,6 +132,8 @@ def cached_logprobs(lm, tasks: list[str], pairs: list[tuple]) -> list[float]:
                     gold = torch.tensor(pairs[i][1], device=logprobs.device)
                     picked = logprobs[row, keep - len(gold) :].gather(1, gold[:, None])
                     sums[i] = float(picked.sum())
+                if done is not None:
+                    done(len(batch))
     return sums
 
 

@@ -41,10 +41,16 @@ from promot_bench.train.soft_prompt import SoftPrompt
 
 class PromptLM(HFLM):
     def __init__(
-        self, pretrained, soft_prompt: SoftPrompt | None = None, reuse_prefix: bool = True, **kwargs
+        self,
+        pretrained,
+        soft_prompt: SoftPrompt | None = None,
+        reuse_prefix: bool = True,
+        progress: str | None = None,
+        **kwargs,
     ):
         # Set first: HFLM's constructor may already ask for `max_length`.
         self.soft_prompt = soft_prompt
+        self.progress = progress  # a label: show this pass's items done (None: silent)
         super().__init__(pretrained=pretrained, **kwargs)
         prefix = (
             PrefixCache(self.model, soft_prompt)
@@ -137,7 +143,7 @@ class PromptLM(HFLM):
             )
             greedy += [(i, row, until) for i, row in rows_in_order]
         if greedy:
-            bar = tqdm(
+            bar = self.phase("generating", len(greedy)) or tqdm(
                 total=len(greedy),
                 disable=disable_tqdm or self.rank != 0,
                 desc="Running generate_until requests",
@@ -161,6 +167,15 @@ class PromptLM(HFLM):
                 results[i] = text
                 self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
         return results
+
+    def phase(self, what: str, total: int):
+        """Our own progress for this pass (`progress`'s label), on the main process; None when
+        the pass is silent."""
+        if self.progress is None or self.rank != 0:
+            return None
+        from promot_bench.run.progress import Phase
+
+        return Phase(f"{self.progress}: {what}", total)
 
     def _greedy_requests(self, requests):
         """Refill rows for one task's requests and their stop sequences, or None when the

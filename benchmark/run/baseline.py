@@ -145,6 +145,7 @@ def pretrained_scores(p: Plan, loaded, manager, key: dict | None = None) -> dict
             limit=p.options.limit,
             num_fewshot=p.eval_shots,
             gold_logprob=True,
+            progress="before",
         ),
     )
 

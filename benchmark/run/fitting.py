@@ -84,6 +84,7 @@ def score_budget(
                 limit=o.limit,
                 num_fewshot=q.eval_shots,
                 gold_logprob=True,
+                progress="after" if own else f"after ({q.budget})",
             ),
             timings,
         )

@@ -6,29 +6,35 @@ from promot_bench.models import export
 from promot_bench.run.options import Plan
 
 
+def signed(value: float, width: int = 0) -> str:
+    """A change with its sign, except a zero (as printed): "0.00", never "-0.00" or "+0.00"."""
+    text = f"{value:+.2f}"
+    return (text[1:] if text[1:] == "0.00" else text).rjust(width)
+
+
 def format_row(result: dict) -> str:
     t = result["target"]
+    width = max(len(name) for name in [*result["before"], "eval task", "mean"])
     lines = [
         f"{result['tuner']} on {result['train']} ({result['model']['name']}, "
         f"{result['eval_group']}, "
         f"{result['shots']}-shot, seed {result['seed']})",
         f"target {result['target_task']}: {t['tuned']['score']:.1f} "
         f"(pretrained {t['pretrained']['score']:.1f})",
-        f"{'eval task':<28} {'before':>7} {'after':>7} {'delta':>7}  {'95% interval':<18}  in "
-        "format",
+        f"{'eval task':<{width}} {'before':>7} {'after':>7} {'delta':>7}  {'95% interval':<18}  "
+        "in format (%)",
     ]
     collapsed = result.get("collapse") or {}  # absent from older results
-    for name, b in result["before"].items():
-        a = result["after"][name]["score"]
+    rows = [
+        (name, b["score"], result["after"][name]["score"]) for name, b in result["before"].items()
+    ]
+    m = result["mean"]
+    for name, before, after in [*rows, ("mean", m["before"], m["after"])]:
+        delta = m["delta"] if name == "mean" else after - before
         lines.append(
-            f"{name:<28} {b['score']:7.2f} {a:7.2f} {a - b['score']:+7.2f}  "
+            f"{name:<{width}} {before:7.2f} {after:7.2f} {signed(delta, 7)}  "
             f"{interval(result['delta_ci'][name]):<18}  {format_share(collapsed.get(name))}"
         )
-    m = result["mean"]
-    lines.append(
-        f"{'mean':<28} {m['before']:7.2f} {m['after']:7.2f} {m['delta']:+7.2f}  "
-        f"{interval(result['delta_ci']['mean']):<18}  {format_share(collapsed.get('mean'))}"
-    )
     mde = result.get("mde")
     lines.append(f"mde (Δ mean, 80% power): {'–' if mde is None else f'{mde:.2f}'}")
     gold = (result.get("gold_logprob") or {}).get("mean")  # absent from older results
@@ -58,6 +64,12 @@ def format_row(result: dict) -> str:
     return "\n".join(lines)
 
 
+def finished_line(result: dict, p: Plan) -> str:
+    """The first line a rerun of a finished cell prints: it is the earlier result."""
+    when = result.get("created") or "an earlier run"
+    return f"already done at {when}; showing the saved result ({p.result_path})"
+
+
 def saved_line(result: dict, p: Plan) -> str:
     """Where --save-model kept the model, or why it did not (the cell had finished without it)."""
     if result.get("saved"):
@@ -70,7 +82,7 @@ def saved_line(result: dict, p: Plan) -> str:
 
 
 def interval(ci: dict) -> str:
-    return f"[{ci['low']:+.2f}, {ci['high']:+.2f}]{' *' if ci['significant'] else ''}"
+    return f"[{signed(ci['low'])}, {signed(ci['high'])}]{' *' if ci['significant'] else ''}"
 
 
 def format_share(entry: dict | None) -> str:

@@ -49,31 +49,45 @@ def quiet_libraries() -> None:
     )
 
 
+_streams: list = []  # where our own progress goes while the libraries' stderr is silenced
+
+
+def stream():
+    """Where our progress lines and bars go: stderr, or inside `silenced_stderr` the real
+    stderr it put aside (so a long evaluation pass still shows its own progress)."""
+    return _streams[-1] if _streams else sys.stderr
+
+
 @contextlib.contextmanager
 def silenced_stderr():
     """The process's stderr (file descriptor 2: subprocesses and C code too) to /dev/null for
-    the block, unless verbose. Python exceptions still propagate and are reported after it."""
+    the block, unless verbose; our own progress (`stream`) still reaches the real one. Python
+    exceptions still propagate and are reported after it."""
     if verbose():
         yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
+    visible = os.fdopen(os.dup(saved), "w", buffering=1)
+    _streams.append(visible)
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
         yield
     finally:
+        _streams.pop()
+        visible.close()
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
 
 
 def interactive() -> bool:
-    return sys.stderr.isatty()
+    return stream().isatty()
 
 
 def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(text, file=stream(), flush=True)
 
 
 class Phase:
@@ -89,7 +103,7 @@ class Phase:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(
-                desc=desc, total=total, initial=initial, leave=False, disable=False, file=sys.stderr
+                desc=desc, total=total, initial=initial, leave=False, disable=False, file=stream()
             )
 
     def _mark_after(self, done: int) -> int:

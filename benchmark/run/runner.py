@@ -199,8 +199,8 @@ def _execute(p: Plan, progress: bool) -> dict | None:
 
     t0 = time.perf_counter()
     note(
-        f"before: the pretrained model on {len(p.eval_tasks)} eval task(s) and the target (cached "
-        "after the first run)"
+        f"before: the pretrained model on {p.group} and the target (cached after the first run, "
+        "for every seed where the seed cannot change an output)"
     )
     before = pretrained_scores(p, loaded, manager, key)
     # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.

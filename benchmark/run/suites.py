@@ -173,9 +173,10 @@ class TaskFinder:
         if manager is not None:
             return task_data.load_task(name, manager) if load else manager
         known = sorted({*self.managers[0].all_tasks, *lm_eval_task_names()})
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.8) or [
-            n for n in known if name.lower() in n.lower()
-        ][:5]
+        close = (
+            difflib.get_close_matches(name, known, n=3, cutoff=0.8)
+            or [n for n in known if name.lower() in n.lower()][:5]
+        )
         raise UsageError(
             f"{problem}"
             + (f" (similar: {', '.join(close)})" if close else "")

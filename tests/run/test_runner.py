@@ -9,7 +9,7 @@ import pytest
 from promot_bench.errors import UsageError
 from promot_bench.evaluate import evaluation
 from promot_bench.report import leaderboard
-from promot_bench.run import printing, resume, runner
+from promot_bench.run import fitting, printing, resume, runner
 from promot_bench.run.options import RunOptions
 from promot_bench.tasks.metrics import first_word_label
 
@@ -201,7 +201,7 @@ def interrupted_before_after(plan, monkeypatch) -> None:
         return real_step(work, name, compute, timings)
 
     with monkeypatch.context() as patched:
-        patched.setattr(runner, "step", die_before_after)
+        patched.setattr(fitting, "step", die_before_after)
         with pytest.raises(KeyboardInterrupt):
             runner.execute(plan, progress=False)
 
