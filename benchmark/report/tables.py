@@ -13,6 +13,7 @@ from pathlib import Path
 from promot_bench import config
 from promot_bench.config import DEFAULT_PRESET
 from promot_bench.errors import RunError
+from promot_bench.evaluate.samples import locate
 from promot_bench.evaluate.seed_statistics import holm, star
 from promot_bench.evaluate.statistics import mean_stderr
 from promot_bench.report.columns import (
@@ -61,9 +62,8 @@ def load_results(out: Path) -> list[dict]:
         try:
             result = json.loads(path.read_text())
             result["_path"] = str(path.relative_to(out))
-            result["_samples"] = (
-                str(path.with_name(result["samples"])) if result.get("samples") else ""
-            )
+            found = locate(path.with_name(result["samples"])) if result.get("samples") else None
+            result["_samples"] = str(found) if found else ""
             _ = result["before"], result["after"], result["target"], result["mean"]
         except (ValueError, KeyError, TypeError) as exc:
             raise RunError(

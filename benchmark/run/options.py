@@ -96,7 +96,7 @@ class Plan:
 
     @property
     def samples_path(self) -> Path:
-        return self.folder / f"seed{self.options.seed}.samples.jsonl"
+        return self.folder / f"seed{self.options.seed}.samples.jsonl.gz"
 
     @property
     def work(self) -> Path:

@@ -12,10 +12,11 @@ from promot_bench.errors import RunError, UsageError
 from promot_bench.evaluate import gold_logprob
 from promot_bench.evaluate.flips import flips
 from promot_bench.evaluate.formats import TargetFormat, collapse, target_format
+from promot_bench.evaluate.samples import compressed
 from promot_bench.evaluate.statistics import item_values, mde, paired_interval
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
-from promot_bench.store.atomic import atomic_write_text
+from promot_bench.store.atomic import atomic_write_bytes
 from promot_bench.train import distributed
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
@@ -293,4 +294,4 @@ def write_samples(p: Plan, before, after, targets_before, target) -> None:
         for task, s in scores.items():
             for item in s["samples"]:
                 lines.append(json.dumps({"phase": phase, "task": task, **item}, ensure_ascii=False))
-    atomic_write_text(p.samples_path, "\n".join(lines) + "\n")
+    atomic_write_bytes(p.samples_path, compressed("\n".join(lines) + "\n"))

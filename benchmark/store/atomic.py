@@ -33,6 +33,13 @@ def replacing(path: Path, fault: str | None = "write") -> Iterator[Path]:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with replacing(path) as tmp, open(tmp, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     with replacing(path) as tmp, open(tmp, "x", encoding="utf-8") as handle:
         handle.write(text)

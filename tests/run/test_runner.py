@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from promot_bench.errors import UsageError
-from promot_bench.evaluate import evaluation
+from promot_bench.evaluate import evaluation, samples
 from promot_bench.report import leaderboard
 from promot_bench.run import fitting, printing, resume, runner
 from promot_bench.run.options import RunOptions
@@ -89,7 +89,7 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
         ("model", 2, 4, {"promot_mini_nli": 0.01}),
     ]
     assert [s["kept_step"] for s in budget["stages"]] == [s["best_step"] for s in saved["stages"]]
-    lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
+    lines = samples.items(plan.samples_path)
     assert {line["phase"] for line in lines} == {
         "before",
         "after",
@@ -367,7 +367,7 @@ def test_multi_task_run_scores_each_target_with_its_own_prompt(
     )
     for target in plan.targets:
         assert (plan.folder / f"seed0.prompt.{target}.safetensors").is_file()
-    lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
+    lines = samples.items(plan.samples_path)
     assert {line["task"] for line in lines if line["phase"] == "target_tuned"} == set(plan.targets)
     assert [s["name"] for s in result["stages"]] == [
         "prompt",

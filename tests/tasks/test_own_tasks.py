@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from promot_bench.errors import UsageError
+from promot_bench.evaluate import samples
 from promot_bench.report import leaderboard
 from promot_bench.run import runner
 from promot_bench.run.options import RunOptions
@@ -130,7 +131,7 @@ def test_own_target_and_own_probe_make_an_ordinary_result(
         "--eval-tasks my_echo,promot_mini_same_word" in result["command"]
         and "--include-path" in result["command"]
     )
-    lines = [json.loads(line) for line in plan.samples_path.read_text().splitlines()]
+    lines = samples.items(plan.samples_path)
     echo_before = [
         line for line in lines if line["phase"] == "before" and line["task"] == "my_echo"
     ]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from promot_bench.evaluate import samples
+
 WORKER = Path(__file__).resolve().parents[1] / "helpers" / "distributed_worker.py"
 
 
@@ -138,11 +140,7 @@ def launch_run(tiny_llama_dir, out, processes: int, cache, parallel: str = "ddp"
     )
     assert stdout.count("result: ") == 1  # only the main process reports
     result = next(out.rglob("seed0.json"))
-    samples = [
-        json.loads(line)
-        for line in result.with_name("seed0.samples.jsonl").read_text().splitlines()
-    ]
-    return json.loads(result.read_text()), samples
+    return json.loads(result.read_text()), samples.items(result.with_name("seed0.samples.jsonl"))
 
 
 @pytest.mark.slow

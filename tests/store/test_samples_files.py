@@ -1,0 +1,60 @@
+"""Samples files compressed: deterministic bytes, readers that take the plain and the
+compressed file alike, and a results tree that re-derives identically once compressed."""
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from promot_bench.evaluate import samples
+from promot_bench.report import leaderboard
+
+ITEMS = [
+    {"phase": "before", "task": "t", "doc_id": 0, "score": 100.0, "output": " Paris"},
+    {"phase": "after", "task": "t", "doc_id": 0, "score": 0.0, "output": " Lyon"},
+]
+
+
+def test_compression_is_deterministic_and_readers_take_either_file(tmp_path):
+    text = "\n".join(json.dumps(i) for i in ITEMS) + "\n"
+    assert samples.compressed(text) == samples.compressed(text)  # no time or name in the header
+    assert gzip.decompress(samples.compressed(text)).decode() == text
+    plain = tmp_path / "seed0.samples.jsonl"
+    plain.write_text(text)
+    assert samples.items(plain) == ITEMS
+    from_plain = samples.by_phase(plain)
+    (tmp_path / "seed0.samples.jsonl.gz").write_bytes(samples.compressed(text))
+    plain.unlink()
+    assert samples.locate(plain) == tmp_path / "seed0.samples.jsonl.gz"
+    assert samples.items(plain) == ITEMS and samples.by_phase(plain) == from_plain
+    assert samples.locate(tmp_path / "other.samples.jsonl") is None
+
+
+COMMITTED = Path(__file__).parents[2] / "results/runs/smollm2-135m/mini/nli"
+CELLS = [*(f"{t}/cpu-study/seed{s}" for t in ("ft", "promot") for s in (0, 1, 2))]
+CELLS += ["promot-1shot/cpu-study/seed0"]  # one seed: its vs-ft interval reads the samples
+
+
+@pytest.mark.slow
+def test_a_results_tree_re_derives_identically_from_compressed_samples(tmp_path):
+    """Committed cells (three seeds of ft and ProMoT, one of an ablation), compressed: the
+    tables, the CSV and the verdict are byte-identical (item-level intervals, flips and the
+    one-seed vs-ft interval read the samples)."""
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    for cell in CELLS:
+        source = COMMITTED / f"{cell}.json"
+        target = plain / "runs/smollm2-135m/mini/nli" / f"{cell}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        found = samples.locate(source.with_name(json.loads(source.read_text())["samples"]))
+        shutil.copy(found, target.with_name(found.name))
+    shutil.copytree(plain, packed)
+    done = samples.compress_tree(packed)
+    assert done and all(after < before for _, before, after in done)
+    assert not list(packed.glob("runs/**/*.samples.jsonl"))
+    leaderboard.build(plain)
+    leaderboard.build(packed)
+    for name in ("LEADERBOARD.md", "LEADERBOARD.csv"):
+        assert (packed / name).read_text() == (plain / name).read_text()
