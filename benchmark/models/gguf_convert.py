@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from promot_bench.errors import UsageError
+from promot_bench.run.progress import say
 
 
 def check_gguf(path: Path) -> None:
@@ -31,7 +32,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> dict:
 
     check_gguf(gguf_path)
     folder, name = str(gguf_path.parent), gguf_path.name
-    print(f"promot-bench: de-quantizing {name} (once; later loads are fast)", flush=True)
+    say(f"promot-bench: de-quantizing {name} (once; later loads are fast)")
     config = AutoConfig.from_pretrained(folder, gguf_file=name)
     auto_cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
     quantized = auto_cls.from_pretrained(folder, gguf_file=name, dtype=torch.float32)

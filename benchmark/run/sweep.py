@@ -13,6 +13,7 @@ from dataclasses import replace
 from promot_bench.errors import UsageError
 from promot_bench.run import runner
 from promot_bench.run.options import Plan, RunOptions
+from promot_bench.run.progress import say as progress_say
 from promot_bench.train import distributed
 
 
@@ -66,18 +67,19 @@ def plans(
 def execute(cells: list[Plan], progress: bool = True) -> list[dict]:
     """Every cell's result (none on a data-parallel helper process, which prints nothing)."""
     results = []
-    say = print if distributed.is_main() else (lambda *args, **kwargs: None)
+    # progress on stderr (stdout keeps the sweep's one closing line), on the main process only
+    note = progress_say if distributed.is_main() else (lambda text: None)
     swept, computed, spent = time.perf_counter(), 0, 0.0  # ETA from the cells computed so far
     for number, cell in enumerate(cells, 1):
         o = cell.options
         budget = f", {o.steps} steps" if o.steps is not None else ""
         name = f"[{number}/{len(cells)}] {o.tuner} on {o.train}{budget}, seed {o.seed}"
         if cell.result_path.is_file():
-            say(f"{name}: finished earlier ({cell.result_path})", flush=True)
+            note(f"{name}: finished earlier ({cell.result_path})")
             result = runner.execute(cell, progress)
             results += [result] if result is not None else []
             continue
-        say(f"{name}: running", flush=True)
+        note(f"{name}: running")
         started = time.perf_counter()
         result = runner.execute(cell, progress)
         if result is None:  # a data-parallel helper process: the main one reports
@@ -85,12 +87,11 @@ def execute(cells: list[Plan], progress: bool = True) -> list[dict]:
         computed, spent = computed + 1, spent + time.perf_counter() - started
         left = sum(not c.result_path.is_file() for c in cells[number:])
         eta = f", about {spent / computed * left / 60:.0f} min left" if left else ""
-        print(
+        note(
             f"{name}: done in {time.perf_counter() - started:.0f} s; target "
             f"{result['target']['tuned']['score']:.1f}, "
             f"mean in-context {result['mean']['before']:.1f} → {result['mean']['after']:.1f} "
-            f"(sweep: {time.perf_counter() - swept:.0f} s elapsed{eta})",
-            flush=True,
+            f"(sweep: {time.perf_counter() - swept:.0f} s elapsed{eta})"
         )
         results.append(result)
     return results

@@ -139,9 +139,14 @@ def _built_commit() -> str | None:
 
 
 def machine() -> str:
-
+    """The system, its CPU model (two CPUs of one machine kind differ 2x in speed and in a
+    loss's last digits), cores and Python."""
     system = f"{platform.system()} {platform.machine()}"
-    return f"{system}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    cpu = cpu_model()
+    return (
+        f"{system}{f', {cpu}' if cpu else ''}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def cpu_model() -> str | None:

@@ -7,7 +7,7 @@ import pytest
 from test_runner import options
 
 from promot_bench.errors import UsageError
-from promot_bench.run import runner, sweep
+from promot_bench.run import pipeline, sweep
 
 
 def test_cells_cover_the_product_and_bad_names_fail_before_anything_runs(tiny_llama_dir, tmp_path):
@@ -29,11 +29,11 @@ def test_finished_cells_are_skipped(tiny_llama_dir, tmp_path, private_cache, cap
     cells = sweep.plans(options(tiny_llama_dir, tmp_path), ["pt"], ["nli"], [0, 1])
     sweep.execute(cells[:1], progress=False)
     ran = []
-    real = runner.pipeline.fit
-    monkeypatch.setattr(runner.pipeline, "fit", lambda *a, **k: ran.append(1) or real(*a, **k))
+    real = pipeline.fit
+    monkeypatch.setattr(pipeline, "fit", lambda *a, **k: ran.append(1) or real(*a, **k))
     results = sweep.execute(cells, progress=False)
     assert len(ran) == 1 and [r["seed"] for r in results] == [0, 1]
-    assert "finished earlier" in capsys.readouterr().out
+    assert "finished earlier" in capsys.readouterr().err  # progress: stderr
     assert (
         results[1]["command"].startswith("promot-bench run --tuner pt --train nli")
         and "--seed 1" in results[1]["command"]
