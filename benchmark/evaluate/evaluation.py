@@ -53,6 +53,8 @@ class TaskScore:
     gold_logprob: float | None = None
     # whether the evaluation's seed can change its outputs (`depends_on_seed`)
     depends_on_seed: bool = True
+    # how its outputs were made: enough to redo them with transformers alone (`decoding`)
+    decoding: dict | None = None
 
 
 def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore]:
@@ -127,7 +129,26 @@ def run_lm_eval(
         from promot_bench.evaluate import gold_logprob as gold
 
         out["gold_logprob"] = gold.score(lm, out)
+    if out is not None:
+        out["decoding"] = lm_decoding(lm, soft_prompt)
     return out
+
+
+def lm_decoding(lm, soft_prompt) -> dict:
+    """What the LM did to every prompt before and while generating (the tasks add theirs)."""
+    probe = "Q"
+    encoded = lm.tok_batch_encode([probe])[0][0].tolist()
+    plain = lm.tokenizer(probe, add_special_tokens=False)["input_ids"]
+    return {
+        # the prompt as the samples file records it is tokenized with these special tokens
+        "bos_prepended": encoded[:1] == [lm.tokenizer.bos_token_id] and encoded[1:] == plain,
+        "special_tokens_added": encoded != plain,
+        "chat_template": False,  # never applied: every model is prompted as a plain LM
+        "soft_prompt_tokens": 0 if soft_prompt is None else soft_prompt.length,
+        # a longer prompt loses its beginning, to fit the window with max_gen_toks left over
+        "max_length": lm.max_length,
+        "decoding": "greedy (argmax), stopping at an end-of-sequence token or a stop string",
+    }
 
 
 def scores_of(out: dict) -> dict[str, TaskScore]:
@@ -158,8 +179,26 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
             bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
             sum(values) / len(values) if values else None,
             depends_on_seed(out["configs"][task]),
+            task_decoding(out["configs"][task], out.get("decoding")),
         )
     return scores
+
+
+def task_decoding(config: dict, lm: dict | None) -> dict:
+    """A task's generation settings, the demonstrations' rule and the LM's (`lm_decoding`)."""
+    generation = config.get("generation_kwargs") or {}
+    fewshot = config.get("fewshot_config") or {}
+    return {
+        "output_type": config.get("output_type"),
+        "num_fewshot": config.get("num_fewshot") or 0,
+        "demonstrations": fewshot.get("sampler", "default")
+        if config.get("num_fewshot")
+        else "none",
+        "until": list(generation.get("until") or []),
+        "max_gen_toks": generation.get("max_gen_toks"),
+        "do_sample": bool(generation.get("do_sample")),
+        **(lm or {}),
+    }
 
 
 def depends_on_seed(config: dict) -> bool:

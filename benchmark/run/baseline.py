@@ -27,8 +27,8 @@ from promot_bench.train import distributed
 # `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, `gold_logprob` and
 # `eval_batch_size`.
 # bump when what a cached evaluation holds changes (6: each task says whether it depends on the
-# seed, and an evaluation that does not is shared by every seed)
-CACHE_FORMAT = 6
+# seed, and an evaluation that does not is shared by every seed; 7: and how it was decoded)
+CACHE_FORMAT = 7
 
 
 def model_identity(path: Path) -> str:
@@ -161,6 +161,7 @@ def score_json(score) -> dict:
         "higher_is_better": score.higher_is_better,
         "gold_logprob": score.gold_logprob,
         "depends_on_seed": score.depends_on_seed,
+        "decoding": score.decoding,
         "samples": score.samples,
     }
 
