@@ -472,7 +472,7 @@ def add_probes(sub) -> None:
         description="Score the pretrained model on the eval suite (the runner's cached "
         "baseline: one evaluation pass) and, per probe, its trivial baselines, "
         "headroom over the best of them in stderrs, empty and off-format "
-        "outputs, and the gate (empty + off-format <= 10%%, headroom >= 3 "
+        "outputs, and the gate (empty + off-format <= 10%, headroom >= 3 "
         "stderr). Writes OUT/probes/<model>/<suite>-<k>shot.json and .md.",
     )
     p.add_argument(
