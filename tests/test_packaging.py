@@ -18,3 +18,40 @@ def test_every_package_folder_is_declared():
             relative = init.parent.relative_to(folder)
             found.add(".".join([name, *relative.parts]))
     assert sorted(set(config["packages"])) == sorted(found)
+
+
+def requirement_names(text: list[str]) -> set[str]:
+    import re
+
+    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in text}
+
+
+def test_constraints_carry_no_local_version_label_and_pin_every_direct_dependency():
+    """A `+cpu` label resolves only where a machine keeps that wheel; the package index serves
+    none, so the README's install would fail on a user's machine."""
+    lines = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert lines and all("==" in line for line in lines)
+    assert [line for line in lines if "+" in line.split("==")[1]] == []
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = requirement_names(project["dependencies"])
+    declared |= requirement_names(project["optional-dependencies"]["test"])
+    assert declared <= requirement_names(lines)
+
+
+def test_the_statistics_libraries_are_declared():
+    import ast
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = requirement_names(project["dependencies"])
+    imported = set()
+    for path in (ROOT / "benchmark").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+    assert {"numpy", "scipy"} <= imported and {"numpy", "scipy"} <= declared

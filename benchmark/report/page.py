@@ -42,6 +42,8 @@ document.querySelectorAll('.filters select').forEach(s=>s.addEventListener('chan
 const wanted=location.hash.match(/sort=(\\d+):(\\d+):(asc|desc)/);
 if(wanted){const table=document.querySelectorAll('table.board')[+wanted[1]];
   if(table)sortBy(table,+wanted[2],wanted[3])}
+window.addEventListener('load',()=>{document.body.dataset.imagesShown=
+  [...document.images].filter(i=>i.complete&&i.naturalWidth>0).length})
 """
 
 RED, WHITE, BLUE = (178, 24, 43), (247, 247, 247), (33, 102, 172)  # RdBu's ends, as the heatmap's

@@ -86,32 +86,67 @@ def test_the_page_is_self_contained_coloured_and_explains_each_cell(board):
     assert text.count("per-task detail</summary>") == 3 and "data:image/png;base64," in text
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
-    reason="headless Chromium is not installed (Debian: apt-get install chromium)",
-)
-@pytest.mark.parametrize(
-    "direction,expected",
-    [("asc", ["-15.0 *", "-4.5 *", "+2.0 *", "–"]), ("desc", ["+2.0 *", "-4.5 *", "-15.0 *", "–"])],
-)
-def test_a_real_browser_sorts_the_table(board, tmp_path, direction, expected):
+def chromium(*arguments: str) -> subprocess.CompletedProcess:
+    """Headless Chromium as CI installs it (Debian's `chromium`, by .ci/run): never skipped, so a
+    machine without it fails here, loudly."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "headless Chromium is not installed (Debian: apt-get install chromium)"
     done = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--dump-dom",
-            f"{board.as_uri()}#sort=0:6:{direction}",
-        ],
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", *arguments],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-500:]
+    return done
+
+
+@pytest.mark.parametrize(
+    "direction,expected",
+    # one seed each: their item-level intervals exclude 0 (†), never a star
+    [("asc", ["-15.0 †", "-4.5 †", "+2.0 †", "–"]), ("desc", ["+2.0 †", "-4.5 †", "-15.0 †", "–"])],
+)
+def test_a_real_browser_sorts_the_table(board, tmp_path, direction, expected):
+    done = chromium("--dump-dom", f"{board.as_uri()}#sort=0:6:{direction}")
     # Δ mean (columns: model, seeds, target, 2 tasks, mean, Δ); the page as built lists the rows
     # in another order, so only the browser's sort can give this one
     assert page.sorted_column(board.read_text(), 0, 6) != expected
     assert page.sorted_column(done.stdout, 0, 6) == expected
     assert page.sorted_column(done.stdout, 0, 0)[-1] == "pretrained"
+
+
+@pytest.fixture
+def verdict_board(tmp_path):
+    """Three seeds of ft and ProMoT: a verdict table, heatmaps and plots to render."""
+    for seed, (ft, promot) in enumerate([(-4.5, 2.0), (-3.0, 1.0), (-5.5, 0.5)]):
+        for tuner, delta in (("ft", ft), ("promot", promot)):
+            r = result(
+                tuner,
+                seed,
+                {"promot_mini_v2_map_plural": 90 + delta, "promot_mini_v2_qa_capitals": 20 + delta},
+                delta,
+            )
+            path = tmp_path / "runs/tiny/mini/nli" / tuner / f"seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(r))
+    leaderboard.build(tmp_path)
+    return tmp_path / "LEADERBOARD.html"
+
+
+def test_a_real_browser_renders_the_verdict_and_every_image(verdict_board, tmp_path):
+    """The verdict heads the page with a row per tuner, every plot (heatmaps among them)
+    decodes and shows, and the screenshot is a page, not a blank."""
+    from matplotlib import image as mpimg
+
+    dom = chromium("--dump-dom", verdict_board.as_uri()).stdout
+    first_board = dom.index('class="board"') if 'class="board"' in dom else len(dom)
+    assert '<table class="verdict">' in dom and dom.index("verdict") < first_board
+    verdict_rows = dom.split('<table class="verdict">', 1)[1].split("</table>", 1)[0]
+    assert verdict_rows.count("<tr>") == 1 + 2  # the header, ft and promot
+    images = dom.count("<img ")
+    assert images >= 2 and f'data-images-shown="{images}"' in dom
+    shot = tmp_path / "page.png"
+    chromium("--window-size=1200,2400", f"--screenshot={shot}", verdict_board.as_uri())
+    pixels = mpimg.imread(shot)[..., :3].reshape(-1, 3)
+    red = ((pixels[:, 0] > 0.6) & (pixels[:, 1] < 0.4) & (pixels[:, 2] < 0.4)).sum()
+    assert len({tuple(p) for p in pixels[::97].round(2)}) > 50 and red > 100  # the heatmap's reds
