@@ -58,3 +58,19 @@ def gemma3(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gpt2():
     return tiny_gpt2()
+
+
+@pytest.fixture
+def counted_evaluations(monkeypatch):
+    """The task lists `evaluation.evaluate` was asked for, in order (it still runs)."""
+    from promot_bench.evaluate import evaluation
+
+    calls = []
+    real = evaluation.evaluate
+
+    def counting(model, tokenizer, tasks, **kw):
+        calls.append([t if isinstance(t, str) else t.config.task for t in tasks])
+        return real(model, tokenizer, tasks, **kw)
+
+    monkeypatch.setattr(evaluation, "evaluate", counting)
+    return calls

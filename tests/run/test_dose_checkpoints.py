@@ -169,19 +169,6 @@ def test_a_dose_checkpoint_scores_what_a_separate_run_of_its_length_scores(
     )  # 3 after, 1 before
 
 
-@pytest.fixture
-def counted_evaluations(monkeypatch):
-    calls = []
-    real = evaluation.evaluate
-
-    def counting(model, tokenizer, tasks, **kw):
-        calls.append(list(tasks))
-        return real(model, tokenizer, tasks, **kw)
-
-    monkeypatch.setattr(evaluation, "evaluate", counting)
-    return calls
-
-
 @pytest.mark.slow
 def test_the_before_pass_is_computed_once_for_every_seed(
     tiny_llama_dir, tmp_path, private_cache, counted_evaluations

@@ -489,19 +489,6 @@ def test_unknown_kind_gets_no_baseline_and_a_note_unless_declared(load):
 # ---------------------------------------------------------
 
 
-@pytest.fixture
-def counted_evaluations(monkeypatch):
-    calls = []
-    real = evaluation.evaluate
-
-    def counting(model, tokenizer, tasks, **kw):
-        calls.append(list(tasks))
-        return real(model, tokenizer, tasks, **kw)
-
-    monkeypatch.setattr(evaluation, "evaluate", counting)
-    return calls
-
-
 def test_the_default_card_is_v2s(tiny_llama_dir, tmp_path):
     for shots, group in ((1, "promot_mini_v2"), (4, "promot_mini_v2_4shot")):
         plan = probe_card.plan(ProbeOptions(model=str(tiny_llama_dir), shots=shots, out=tmp_path))

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from promot_bench.errors import UsageError
-from promot_bench.evaluate import evaluation, samples
+from promot_bench.evaluate import samples
 from promot_bench.report import leaderboard
 from promot_bench.run import fitting, printing, resume, runner
 from promot_bench.run.options import RunOptions
@@ -34,19 +34,6 @@ def options(model_dir, out, tuner="promot", keep_best=False, **kw):
     )
     values.update(kw)
     return RunOptions(**values)
-
-
-@pytest.fixture
-def counted_evaluations(monkeypatch):
-    calls = []
-    real = evaluation.evaluate
-
-    def counting(model, tokenizer, tasks, **kw):
-        calls.append([t if isinstance(t, str) else t.config.task for t in tasks])
-        return real(model, tokenizer, tasks, **kw)
-
-    monkeypatch.setattr(evaluation, "evaluate", counting)
-    return calls
 
 
 def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache):
