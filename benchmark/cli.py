@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import shlex
 import sys
@@ -50,6 +51,17 @@ def positive_int(text: str) -> int:
 
 
 # --- models -------------------------------------------------------------------------------
+
+
+def positive_float(text: str) -> float:
+    """A learning rate: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got '{text}'")
+    return value
 
 
 def cmd_models(args) -> int:
@@ -289,6 +301,24 @@ def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
                 "--set keep_best=true keeps the best checkpoint)"
             ),
         )
+    if sweep:
+        p.add_argument(
+            "--lrs",
+            default=None,
+            metavar="LIST",
+            help="learning rates, comma-separated (e.g. 1e-5,5e-5,2e-4): one cell per rate, each "
+            "the tuner's own rate (ft's and ProMoT's model stage: lr; pt: prompt_lr; lora: "
+            "lora_lr), in its own folder and table where it is not the preset's",
+        )
+    else:
+        p.add_argument(
+            "--lr",
+            type=positive_float,
+            default=None,
+            help="the tuner's own learning rate (ft's and ProMoT's model stage: lr; pt: "
+            "prompt_lr; lora: lora_lr; default: the preset's); another than the preset's is a "
+            "cell of its own folder and table",
+        )
     if not diagnose:
         p.add_argument(
             "--limit", type=positive_int, default=None, help="items per eval task, for quick looks"
@@ -434,6 +464,7 @@ def cmd_sweep(args) -> int:
         sweep.split_list(args.train, "--train"),
         sweep.parse_seeds(args.seeds),
         sweep.parse_steps(args.steps),
+        sweep.parse_rates(args.lrs),
     )
     if sweep.execute(cells):  # nothing on a data-parallel helper process
         print(

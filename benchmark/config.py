@@ -192,11 +192,20 @@ def budget_label(settings: Settings, preset: Settings) -> str | None:
     return f"steps{steps}" + ("-best" if keep_best else "")
 
 
-def variant(preset: str, budget: str | None) -> str | None:
-    """A cell's setting where it is not the default preset's own: the preset, the budget label,
-    joined ("cpu-study-steps640"); None for the default preset at its own budget. Its folder
-    below the tuner's, and its own leaderboard table."""
-    return "-".join(p for p in (preset if preset != DEFAULT_PRESET else None, budget) if p) or None
+def rate_label(settings: Settings, preset: Settings, setting: str) -> str | None:
+    """None where the tuner's own learning rate (`setting`) is the preset's; else e.g.
+    "lr1e-05" (two significant digits, so 1e-5 and 1.0e-5 name one cell)."""
+    value = settings.to_dict()[setting]
+    return None if value == preset.to_dict()[setting] else f"lr{value:.1e}".replace(".0e", "e")
+
+
+def variant(preset: str, budget: str | None, rate: str | None = None) -> str | None:
+    """A cell's setting where it is not the default preset's own: the preset, the learning rate
+    and the budget labels, joined ("cpu-study-v2-lr1e-05-checkpoint28"); None for the default
+    preset at its own rate and budget. Its folder below the tuner's, and its own leaderboard
+    table."""
+    parts = (preset if preset != DEFAULT_PRESET else None, rate, budget)
+    return "-".join(p for p in parts if p) or None
 
 
 def preset_names() -> list[str]:

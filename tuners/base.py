@@ -99,6 +99,8 @@ class Tuner:
     multi_task: ClassVar[bool] = True  # can train on several targets at once (mixed batches)
     # the setting that is the length of its last stage: what a dose from checkpoints varies
     dose_setting: ClassVar[str] = "steps"
+    # the setting that is its own learning rate (that stage's): what `--lr` sets
+    lr_setting: ClassVar[str] = "lr"
     Options: ClassVar[type | None] = None  # its own settings: a dataclass beside it, or None
 
     def fit(self, ctx: FitContext) -> Tuned:

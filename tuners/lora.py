@@ -53,6 +53,7 @@ class LoRA(Tuner):
     attached_at_target_eval = "nothing (merged)"
     Options = LoRAOptions
     dose_setting = "lora_steps"
+    lr_setting = "lora_lr"
 
     def fit(self, ctx: FitContext) -> Tuned:
         wrapped = attach_lora(ctx)

@@ -13,6 +13,7 @@ class PromptTuning(Tuner):
     attached_at_target_eval = "soft prompt"
     Options = PromptOptions
     dose_setting = "prompt_steps"
+    lr_setting = "prompt_lr"
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_soft_prompt(ctx)

@@ -26,7 +26,7 @@ from promot_bench.evaluate.seed_statistics import seed_test
 from promot_bench.evaluate.statistics import AGGREGATIONS, item_stderr
 from promot_bench.report import figures
 from promot_bench.report.columns import after_items
-from promot_bench.report.tables import group_label
+from promot_bench.report.tables import group_label, rate_of
 from promot_bench.run.suites import JOINERS
 
 Z95 = 1.96
@@ -104,7 +104,7 @@ def point(cell: list[dict]) -> Point:
         c = first["collapse"]["mean"]
         collapse = spread(shares, (c["before"] + c["ci"]["low"], c["before"] + c["ci"]["high"]))
     return Point(
-        first["tuner"],
+        line_name(first),
         (first.get("budget") or {}).get("label"),
         examples_per_stage(first),
         keep_best(first),
@@ -126,11 +126,18 @@ def points(results: list[dict]) -> dict:
             r.get("preset", ""),
             r["target_task"],
         )
-        cells[key + (r["tuner"], (r.get("budget") or {}).get("label"))].append(r)
+        cells[key + (line_name(r), (r.get("budget") or {}).get("label"))].append(r)
     grouped = defaultdict(list)
     for key, cell in sorted(cells.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         grouped[key[:5]].append(point(cell))
     return dict(grouped)
+
+
+def line_name(result: dict) -> str:
+    """A tuner's line: the tuner, with its learning rate where that is not the preset's own (a
+    tuner at three rates draws three lines and three paths on the frontier)."""
+    rate = rate_of(result)
+    return result["tuner"] + (f" {rate}" if rate else "")
 
 
 def dose_lines(found: list[Point]) -> dict:
@@ -200,6 +207,7 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
                     marker="o",
                     capsize=3,
                     color=figures.tuner_colour(tuner),
+                    linestyle=figures.line_style(tuner),
                     label=tuner,
                 )
         if field == "delta":
@@ -261,6 +269,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
             [p.target[0] for p in path_points],
             [p.delta[0] for p in path_points],
             color=colour,
+            linestyle=figures.line_style(tuner),
             linewidth=1,
             label=tuner,
         )
@@ -279,7 +288,11 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
                     linewidths=0.4,
                     zorder=3,
                 )
-        handles.append(Line2D([], [], color=colour, marker="o", label=tuner))
+        handles.append(
+            Line2D(
+                [], [], color=colour, linestyle=figures.line_style(tuner), marker="o", label=tuner
+            )
+        )
     front = pareto(found)
     (front_line,) = ax.plot(
         [p.target[0] for p in front],

@@ -32,11 +32,18 @@ def pyplot():
 
 
 def tuner_colour(name: str) -> str:
-    """One colour per tuner in every plot, by its place in the registry."""
+    """One colour per tuner in every plot, by its place in the registry (a tuner's line at
+    another learning rate, "ft lr1e-05", keeps the tuner's colour; `line_style` tells them
+    apart)."""
     from promot_bench.tuners import TUNERS
 
-    names = list(TUNERS)
-    return PALETTE[names.index(name) % len(PALETTE)] if name in names else "tab:gray"
+    names, base = list(TUNERS), name.split(" ")[0]
+    return PALETTE[names.index(base) % len(PALETTE)] if base in names else "tab:gray"
+
+
+def line_style(name: str) -> str:
+    """Solid for a tuner at its preset's learning rate, dashed at another."""
+    return "--" if " lr" in name else "-"
 
 
 def save_png(fig, path: Path) -> Path:

@@ -233,11 +233,18 @@ def in_number_order(label: str) -> list:
 
 
 def setting(result: dict) -> str | None:
-    """A result's preset and training budget, where not the default preset at its own budget
-    (results written before budgets were recorded ran at their preset's own)."""
+    """A result's preset, learning rate and training budget, where not the default preset at its
+    own (results written before budgets or rates were recorded ran at their preset's own)."""
     return config.variant(
-        result.get("preset", DEFAULT_PRESET), (result.get("budget") or {}).get("label")
+        result.get("preset", DEFAULT_PRESET),
+        (result.get("budget") or {}).get("label"),
+        rate_of(result),
     )
+
+
+def rate_of(result: dict) -> str | None:
+    """The result's learning-rate label: None at its preset's own rate."""
+    return (result.get("learning_rate") or {}).get("label")
 
 
 def fmt(value: tuple | None, signed: bool = False) -> str:

@@ -16,6 +16,8 @@ def budget_overrides(options: RunOptions) -> dict:
     its final weights kept (keep-best, the preset's own rule, would hide what later steps do),
     unless --set keep_best says otherwise."""
     overrides = {**options.overrides, "seed": options.seed}
+    if options.lr is not None:
+        overrides[TUNERS[options.tuner].lr_setting] = options.lr
     if options.steps is not None:
         overrides = {
             "keep_best": "false",

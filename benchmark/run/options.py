@@ -25,6 +25,7 @@ class RunOptions:
     seed: int = 0
     preset: str = DEFAULT_PRESET
     steps: int | None = None
+    lr: float | None = None  # the tuner's own learning rate (its `lr_setting`); None: the preset's
     limit: int | None = None
     out: Path = Path("results")
     overrides: dict = field(default_factory=dict)
@@ -56,6 +57,7 @@ class Plan:
     # a dose checkpoint's plan: the length of the run's last stage it is a checkpoint of (its own
     # length is in `settings`); None for a run's own budget
     dose_of: int | None = None
+    rate: str | None = None  # config.rate_label: None for the preset's own learning rate
 
     @property
     def group(self) -> str:
@@ -82,7 +84,7 @@ class Plan:
     def variant(self) -> str | None:
         """The cell's folder below its tuner's: a preset other than the default, a budget other
         than the preset's own (None for the default preset at its own budget)."""
-        return config.variant(self.options.preset, self.budget)
+        return config.variant(self.options.preset, self.budget, self.rate)
 
     @property
     def folder(self) -> Path:

@@ -18,6 +18,7 @@ from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_bytes
 from promot_bench.train import distributed
+from promot_bench.tuners import TUNERS
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
 # Fields added since without a bump, optional to every reader (older results lack them):
@@ -120,6 +121,8 @@ def run_command(o: RunOptions) -> str:
         parts += ["--model", o.model]
     if o.steps is not None:
         parts += ["--steps", str(o.steps)]
+    if o.lr is not None:
+        parts += ["--lr", repr(o.lr)]
     if o.limit is not None:
         parts += ["--limit", str(o.limit)]
     if o.save_model:
@@ -244,6 +247,12 @@ def assemble(
         "preset": o.preset,
         "config": p.settings.to_dict(),
         "budget": budget_record(p, tuned.reports, train_sizes),
+        # the tuner's own learning rate: its setting, value and label (None: the preset's own)
+        "learning_rate": {
+            "setting": TUNERS[o.tuner].lr_setting,
+            "value": p.settings.to_dict()[TUNERS[o.tuner].lr_setting],
+            "label": p.rate,
+        },
         "data_hash": key["data_hash"],
         "suite_version": key["suite_version"],
         "timings": timings,

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from promot_bench.config import budget_label
+from promot_bench.config import budget_label, rate_label
 from promot_bench.errors import RunError, UsageError, choices_text
 from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
@@ -70,7 +70,7 @@ def plan(options: RunOptions) -> Plan:
     target_tasks = [resolve_target(name, suite, finder) for name in names]
     eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
     settings = load_settings(options.preset, budget_overrides(options))
-    budget = budget_label(settings, load_settings(options.preset, {"seed": options.seed}))
+    own = load_settings(options.preset, {"seed": options.seed})
     spec = specs.resolve(options.model)
     return Plan(
         options,
@@ -82,7 +82,8 @@ def plan(options: RunOptions) -> Plan:
         mode,
         eval_shots,
         len(finder.managers) > 1,
-        budget,
+        budget_label(settings, own),
+        rate=rate_label(settings, own, TUNERS[options.tuner].lr_setting),
     )
 
 

@@ -6,6 +6,7 @@ skipped, so a sweep killed half-way continues where it stopped when started agai
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import replace
@@ -48,17 +49,36 @@ def parse_steps(text: str | None) -> list[int | None]:
     return [int(b) for b in budgets]
 
 
+def parse_rates(text: str | None) -> list[float | None]:
+    """--lrs' learning rates ([None]: the preset's own), each a positive finite number, none
+    twice ("1e-4,0.0001" is one rate twice)."""
+    if text is None:
+        return [None]
+    items = split_list(text, "--lrs")
+    try:
+        rates = [float(item) for item in items]
+    except ValueError:
+        raise UsageError(f"--lrs expects comma-separated numbers, got '{text}'") from None
+    if not all(rate > 0 and math.isfinite(rate) for rate in rates):
+        raise UsageError(f"--lrs expects positive finite learning rates, got '{text}'")
+    if len(set(rates)) != len(rates):
+        raise UsageError(f"--lrs lists a rate twice: '{text}'")
+    return rates
+
+
 def plans(
     base: RunOptions,
     tuners: list[str],
     trains: list[str],
     seeds: list[int],
     budgets: list[int | None] = (None,),
+    rates: list[float | None] = (None,),
 ) -> list[Plan]:
     return [
-        runner.plan(replace(base, tuner=tuner, train=train, seed=seed, steps=steps))
+        runner.plan(replace(base, tuner=tuner, train=train, seed=seed, steps=steps, lr=lr))
         for train in trains
         for tuner in tuners
+        for lr in rates
         for steps in budgets
         for seed in seeds
     ]
@@ -73,7 +93,8 @@ def execute(cells: list[Plan], progress: bool = True) -> list[dict]:
     for number, cell in enumerate(cells, 1):
         o = cell.options
         budget = f", {o.steps} steps" if o.steps is not None else ""
-        name = f"[{number}/{len(cells)}] {o.tuner} on {o.train}{budget}, seed {o.seed}"
+        rate = f", lr {o.lr:g}" if o.lr is not None else ""
+        name = f"[{number}/{len(cells)}] {o.tuner} on {o.train}{rate}{budget}, seed {o.seed}"
         if cell.result_path.is_file():
             note(f"{name}: finished earlier ({cell.result_path})")
             result = runner.execute(cell, progress)
