@@ -454,6 +454,45 @@ def cmd_seed_plan(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    import importlib
+    import tempfile
+
+    from promot_bench.run.suites import SUITES
+    from promot_bench.store import cache
+    from promot_bench.tasks.mini import build as mini
+
+    modules = dict.fromkeys(m for suite in SUITES.values() for m in suite.builders)
+    failed = 0
+    for name in modules:
+        m = importlib.import_module(name)
+        shipped = mini.shipped_folder(m.SUITE, m.SCHEMA_VERSION, 1234)
+        manifest = cache.read_manifest(shipped) or {}
+        if args.rebuild:
+            made = mini.ship(m.SUITE, m.SCHEMA_VERSION, m.builders(), m.build)
+            print(f"{m.SUITE}: rebuilt {shipped} (data {made['data_hash'][:12]})")
+        elif args.check:
+            with tempfile.TemporaryDirectory() as tmp:
+                made = mini.ship(
+                    m.SUITE, m.SCHEMA_VERSION, m.builders(), m.build, Path(tmp) / "build"
+                )
+            same = made["data_hash"] == manifest.get("data_hash")
+            failed += not same
+            print(
+                f"{m.SUITE}: {'the same as' if same else 'DIFFERS from'} the shipped build "
+                f"(data {made['data_hash'][:12]}, shipped {str(manifest.get('data_hash'))[:12]})"
+            )
+        else:
+            problem = cache.check_manifest(shipped, full=True) if manifest else "not shipped"
+            current = manifest.get("builders") == mini.builders_hash(m.builders())
+            print(
+                f"{m.SUITE}: {shipped} — {problem or 'intact'}, "
+                f"{'made by these builders' if current else 'older than its builders'}, "
+                f"data {str(manifest.get('data_hash'))[:12]}"
+            )
+    return 1 if failed else 0
+
+
 def cmd_sweep(args) -> int:
     from promot_bench.run import sweep
 
@@ -655,6 +694,21 @@ def build_parser() -> Parser:
         "--out", type=Path, default=Path("results"), help="results folder (default results/)"
     )
     p.set_defaults(handler=cmd_leaderboard)
+
+    p = sub.add_parser(
+        "data",
+        help="the offline suites' shipped data: its state, a rebuild, a check",
+        description="The offline suites' data ships built in the package (seed 1234), so no "
+        "data-building package is needed to run. With no option: each suite's shipped folder, "
+        "whether it is intact and made by the current builders. --check rebuilds every suite "
+        "into a temporary folder and compares its data hash with the shipped one (exit 1 on a "
+        "difference); --rebuild writes the shipped folders anew. Both need the data's sources: "
+        "pip install 'promot-bench[build-data]'.",
+    )
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--check", action="store_true", help="rebuild and compare the hashes")
+    action.add_argument("--rebuild", action="store_true", help="rewrite the shipped builds")
+    p.set_defaults(handler=cmd_data)
 
     p = sub.add_parser(
         "seed-plan",

@@ -4,6 +4,7 @@ checkout and fails after a real install)."""
 
 from pathlib import Path
 
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,8 @@ def test_constraints_carry_no_local_version_label_and_pin_every_direct_dependenc
     assert [line for line in lines if "+" in line.split("==")[1]] == []
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = requirement_names(project["dependencies"])
-    declared |= requirement_names(project["optional-dependencies"]["test"])
+    for extra in ("test", "build-data"):
+        declared |= requirement_names(project["optional-dependencies"][extra])
     assert declared <= requirement_names(lines)
 
 
@@ -55,3 +57,46 @@ def test_the_statistics_libraries_are_declared():
             elif isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
     assert {"numpy", "scipy"} <= imported and {"numpy", "scipy"} <= declared
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_built_data_and_needs_no_data_building_package(tmp_path):
+    """The offline suites run from a plain install: their data is in the wheel, and the
+    packages that build it are an extra (`build-data`), not a requirement."""
+    import subprocess
+    import sys
+    import zipfile
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    (wheel,) = tmp_path.glob("promot_bench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = sorted(
+        path.relative_to(ROOT / "tasks").as_posix()
+        for path in (ROOT / "tasks/mini/shipped").rglob("*")
+        if path.is_file()
+    )
+    assert shipped and all(f"promot_bench/tasks/{name}" in names for name in shipped)
+    metadata = next(n for n in names if n.endswith("METADATA"))
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    plain = {r for r in requires if "extra ==" not in r}
+    assert not [r for r in plain if r.split("=")[0].lower().startswith(("pycountry", "django"))]
+    assert any("pycountry" in r and "build-data" in r for r in requires)

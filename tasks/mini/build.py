@@ -72,6 +72,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -235,18 +237,55 @@ def builder_sources() -> list[Path]:
     return [Path(__file__), *sorted(Path(__file__).with_name("builders").glob("*.py"))]
 
 
+def builders() -> list[Path]:
+    """The files this suite's data is made by (what the shipped build and the cache key name)."""
+    return builder_sources()
+
+
 def ensure_built(seed: int = 1234) -> Path:
-    """The cached build for this seed and these source versions, built on first use."""
-    return cached_build(SUITE, SCHEMA_VERSION, seed, source_versions(), builder_sources(), build)
+    """The shipped build for this seed, or one built into the cache on first use."""
+    return cached_build(SUITE, SCHEMA_VERSION, seed, source_versions, builders(), build)
 
 
-def cached_build(
-    suite: str, schema: int, seed: int, versions: dict, builders: list, build_fn
-) -> Path:
-    """A data build in the promot-bench cache, keyed on its seed, its source packages' versions
-    and its builders' own source: an edited builder never reuses stale data."""
+# The builds the package ships (seed 1234, the reference): a user needs none of the data's source
+# packages. `promot-bench data --rebuild` writes them, `--check` rebuilds and compares.
+SHIPPED = Path(__file__).parent / "shipped"
+REBUILD = "pip install 'promot-bench[build-data]' && promot-bench data --rebuild"
+
+
+def builders_hash(builders: list) -> str:
+    digest = hashlib.sha256()
+    for path in builders:
+        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def shipped_folder(suite: str, schema: int, seed: int) -> Path:
+    return SHIPPED / f"{suite}-v{schema}-seed{seed}"
+
+
+def cached_build(suite: str, schema: int, seed: int, versions, builders: list, build_fn) -> Path:
+    """The suite's data: the shipped build when it was made by these very builders (each file's
+    sha256 checked: a damaged one is refused, naming the rebuild command); else a build in the
+    promot-bench cache, keyed on its seed, its source packages' versions (`versions()`) and its
+    builders' own source, so an edited builder never reuses stale data."""
+    from promot_bench.errors import UsageError
     from promot_bench.store import cache
 
+    shipped = shipped_folder(suite, schema, seed)
+    manifest = cache.read_manifest(shipped)
+    if manifest is not None and manifest.get("builders") == builders_hash(builders):
+        problem = cache.check_manifest(shipped, full=True)
+        if problem is not None:
+            raise UsageError(f"shipped data {shipped}: {problem}; rebuild it: {REBUILD}")
+        return shipped
+    try:
+        versions = versions()
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise UsageError(
+            f"{suite}: no shipped data for seed {seed} and these builders, and building it needs "
+            f"{exc.name}: pip install 'promot-bench[build-data]'"
+        ) from None
     sources = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in builders]
     key = hashlib.sha256(json.dumps([schema, seed, versions, sources]).encode()).hexdigest()[:12]
     # Small data: every use checks every file's sha256 (a few ms), so damaged data is never used.
@@ -255,6 +294,25 @@ def cached_build(
         lambda tmp: build_fn(tmp, seed),
         full_check=True,
     )
+
+
+def ship(suite: str, schema: int, builders: list, build_fn, out: Path | None = None) -> dict:
+    """Build the reference seed's data into `out` (by default its shipped folder, replaced
+    whole), its manifest naming the builders; returns the manifest."""
+    from promot_bench.store import cache
+
+    target = shipped_folder(suite, schema, 1234) if out is None else out
+    fresh = target.with_name(f".{target.name}.building")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    try:
+        extra = build_fn(fresh, 1234)
+        manifest = cache.write_manifest(fresh, {**extra, "builders": builders_hash(builders)})
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(fresh, target)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return manifest
 
 
 if __name__ == "__main__":

