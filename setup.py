@@ -1,8 +1,8 @@
 """Only here for what pyproject.toml alone cannot express: ship `promot_bench_lm_eval.pth` (see
-benchmark/lm_eval_hook.py) at the top of site-packages, and bake the source's git commit into
-the built package (`promot_bench/_build_info.json`, read by provenance.code_identity), since an
-installed package cannot see the checkout it was built from. Everything else is in
-pyproject.toml."""
+benchmark/lm_eval_hook.py) at the top of site-packages, from a regular install and an editable
+one (`pip install -e .`) alike, and bake the source's git commit into the built package
+(`promot_bench/_build_info.json`, read by provenance.code_identity), since an installed package
+cannot see the checkout it was built from. Everything else is in pyproject.toml."""
 
 import json
 import subprocess
@@ -55,4 +55,37 @@ class BuildWithPth(build_py):
         ]
 
 
-setup(cmdclass={"build_py": BuildWithPth})
+class _WithPth:
+    """An editable install's strategy (how setuptools maps the source into site-packages), plus
+    the hook's `.pth` written beside its own: it sorts after `__editable__.*.pth`, so the package
+    is importable when the hook's line runs."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+
+    def __enter__(self):
+        self.strategy.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.strategy.__exit__(*exc)
+
+    def __call__(self, wheel, files, mapping):
+        done = self.strategy(wheel, files, mapping)
+        wheel.writestr(PTH, PTH_LINE)
+        return done
+
+
+commands = {"build_py": BuildWithPth}
+try:  # setuptools' editable installs (PEP 660): the one place that decides what the wheel holds
+    from setuptools.command.editable_wheel import editable_wheel
+
+    class EditableWithPth(editable_wheel):
+        def _select_strategy(self, *args, **kwargs):
+            return _WithPth(super()._select_strategy(*args, **kwargs))
+
+    commands["editable_wheel"] = EditableWithPth
+except ImportError:  # an old setuptools: no editable wheels to extend
+    pass
+
+setup(cmdclass=commands)
