@@ -40,6 +40,12 @@ class EmbeddedModel:
     gguf: str  # the joined file's name
     gguf_sha256: str
     license: str
+    quantization: str  # the GGUF's: what the fp32 weights were de-quantized from
+
+    @property
+    def origin(self) -> str:
+        """How its weights came to be, for every table that names the model."""
+        return f"de-quantized from {self.quantization}"
 
     @property
     def packages(self) -> str:
@@ -75,6 +81,7 @@ EMBEDDED = {
         gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
         gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         license="Apache-2.0",
+        quantization="Q4_1",
     ),
     # Google's Gemma 3 270M base model (not instruction-tuned), Q4_K_M, in four chunk packages;
     # the joined file's sha256 is the one the packages' own SHA256SUMS states.
@@ -91,6 +98,7 @@ EMBEDDED = {
         gguf="gemma-3-270m-q4_k_m.gguf",
         gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+        quantization="Q4_K_M",
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"

@@ -26,7 +26,7 @@ from promot_bench.evaluate.seed_statistics import seed_test
 from promot_bench.evaluate.statistics import AGGREGATIONS, item_stderr
 from promot_bench.report import figures
 from promot_bench.report.columns import after_items
-from promot_bench.report.tables import group_label, rate_of
+from promot_bench.report.tables import group_label, model_title, rate_of
 from promot_bench.run.suites import JOINERS
 
 Z95 = 1.96
@@ -174,7 +174,7 @@ def slug(key: tuple) -> str:
 def title(key: tuple, wrap: bool = False) -> str:
     model, group, shots, preset, target = key
     return (
-        f"{model} · {group} ({shots}-shot) · {preset}"
+        f"{model_title(model)} · {group} ({shots}-shot) · {preset}"
         + ("\n" if wrap else " · ")
         + f"target {target}"
     )

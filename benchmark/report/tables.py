@@ -47,13 +47,21 @@ class Table:
 
     @property
     def title(self) -> str:
-        return f"{self.model} · {self.group} ({self.shots}-shot)" + (
+        return f"{model_title(self.model)} · {self.group} ({self.shots}-shot)" + (
             f" · {self.setting}" if self.setting else ""
         )
 
     @property
     def slug(self) -> str:
         return f"{self.model}-{self.group}" + (f"-{self.setting}" if self.setting else "")
+
+
+def model_title(name: str) -> str:
+    """A model's name as tables show it: an embedded model's with where its weights came from
+    (fp32 de-quantized from a 4-bit GGUF: not the original checkpoint)."""
+    from promot_bench.models.embedded import EMBEDDED
+
+    return f"{name} ({EMBEDDED[name].origin})" if name in EMBEDDED else name
 
 
 def load_results(out: Path) -> list[dict]:

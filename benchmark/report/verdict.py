@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from promot_bench.evaluate.seed_statistics import SeedTest, holm, paired_differences, seed_test
-from promot_bench.report.tables import code_counts, group_label, setting, short
+from promot_bench.report.tables import code_counts, group_label, model_title, setting, short
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Verdict:
     @property
     def title(self) -> str:
         return (
-            f"{self.model} · {self.group} ({self.shots}-shot)"
+            f"{model_title(self.model)} · {self.group} ({self.shots}-shot)"
             + (f" · {self.setting}" if self.setting else "")
             + f" · target {short(self.target)}"
         )
