@@ -19,8 +19,8 @@ from pathlib import Path
 
 from promot_bench import __version__
 from promot_bench.config import DEFAULT_PRESET
+from promot_bench.console import VERBOSE_ENV, quiet_libraries
 from promot_bench.errors import BenchError, UsageError
-from promot_bench.run.progress import VERBOSE_ENV, quiet_libraries
 from promot_bench.tasks import MAX_SHOTS
 
 SUITE_CHOICES = [
@@ -130,9 +130,9 @@ def add_models(sub) -> None:
 
 def cmd_eval(args) -> int:
 
+    from promot_bench import processes
     from promot_bench.evaluate import evaluation
     from promot_bench.models import specs
-    from promot_bench.train import distributed
 
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if args.shots is not None and not 0 <= args.shots <= MAX_SHOTS:
@@ -147,7 +147,7 @@ def cmd_eval(args) -> int:
         )
     spec = specs.resolve(args.model)
     loaded = specs.load(spec)
-    distributed.init_group()  # under `accelerate launch`: each process evaluates its share
+    processes.init_group()  # under `accelerate launch`: each process evaluates its share
     started = time.perf_counter()
     out = evaluation.run_lm_eval(
         loaded.model,
@@ -458,7 +458,7 @@ def cmd_data(args) -> int:
     import importlib
     import tempfile
 
-    from promot_bench.run.suites import SUITES
+    from promot_bench.evaluate.suites import SUITES
     from promot_bench.store import cache
     from promot_bench.tasks.mini import build as mini
 
@@ -784,8 +784,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     finally:
-        if "promot_bench.train.distributed" in sys.modules:  # only a command that imported torch
-            sys.modules["promot_bench.train.distributed"].end_group()
+        from promot_bench import processes  # torch-free: it leaves a group only where one is
+
+        processes.end_group()
 
 
 if __name__ == "__main__":

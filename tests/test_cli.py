@@ -155,7 +155,7 @@ def test_eval_prints_lm_evals_table(tiny_llama_dir, private_cache):  # the env v
 
 def test_the_suite_choices_are_the_runners_suites():
     from promot_bench import cli
-    from promot_bench.run import suites
+    from promot_bench.evaluate import suites
 
     assert cli.SUITE_CHOICES == list(suites.SUITES)
 

@@ -1,5 +1,6 @@
-"""The package's layout stays readable: no import cycle between its modules, and no module (the
-command line aside) so long that it holds several jobs."""
+"""The package's layout stays readable: its packages form layers that import only downward (no
+exception list), no import cycle between its modules, and no module (the command line aside) so
+long that it holds several jobs."""
 
 import ast
 from pathlib import Path
@@ -100,6 +101,50 @@ def test_the_cycle_check_sees_a_cycle():
     edges = package_graph()
     assert "promot_bench.train.loss" in edges["promot_bench.train.distributed"]
     assert "promot_bench.run.runner" in edges["promot_bench.cli"]
+
+
+# The layers, bottom first: a package imports only from its own layer and the ones below it.
+LAYERS = [
+    # the bottom: errors, who this process is, the console, the version
+    {"promot_bench", "promot_bench.errors", "promot_bench.processes", "promot_bench.console"},
+    {"promot_bench.config"},  # settings and presets
+    {"promot_bench.store"},  # the cache, atomic writes, locks, provenance
+    {"promot_bench.tasks"},  # task YAMLs, their metrics and data
+    {"promot_bench.models"},  # model specs, loading, conversion, export
+    {"promot_bench.train"},  # the one training loop and its strategies
+    {"promot_bench.evaluate"},  # lm-eval calls, suites, item- and seed-level statistics
+    {"promot_bench.tuners"},  # one module per tuner
+    {"promot_bench.report"},  # the leaderboard, the verdict, plots
+    {"promot_bench.run"},  # the commands
+    {"promot_bench.cli", "promot_bench.lm_eval_hook"},  # entry points
+    {"promot_bench.perf"},  # speed scripts, which may drive the command line
+]
+
+
+def layer(module: str) -> int:
+    """The layer of a module: its package's (`promot_bench.run.runner` -> `promot_bench.run`)."""
+    parts = module.split(".")
+    for size in (2, 1):
+        name = ".".join(parts[:size])
+        for number, members in enumerate(LAYERS):
+            if name in members and (size == 2 or module == name):
+                return number
+    raise AssertionError(f"{module} is in no layer: add its package to LAYERS")
+
+
+def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((a, b) for a, targets in graph.items() for b in targets if layer(b) > layer(a))
+
+
+def test_the_packages_import_only_downward():
+    assert upward(package_graph()) == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    graph = {"promot_bench.train.training": {"promot_bench.run.runner"}}
+    assert upward(graph) == [("promot_bench.train.training", "promot_bench.run.runner")]
+    assert layer("promot_bench.evaluate.suites") > layer("promot_bench.train.loss")
+    assert layer("promot_bench.console") == layer("promot_bench.processes") == 0
 
 
 def test_no_module_is_over_the_line_limit():

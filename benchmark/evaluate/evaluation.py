@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from promot_bench import tasks
+from promot_bench import processes, tasks
+from promot_bench.console import silenced_stderr
 from promot_bench.evaluate.prompt_lm import PromptLM
-from promot_bench.run.progress import silenced_stderr
 from promot_bench.store import faults
-from promot_bench.train import distributed
 
 # Rows per forward pass. A pass on a CPU is bound by reading the weights, so 32 rows cost far
 # less than 4x what 8 do (benchmark/perf/README.md, perf.suite_cost). Part of the baseline cache
@@ -63,7 +62,7 @@ def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskSco
     lm-eval gathers them on the main process, and this hands the main's scores to every process:
     past this point no caller tells a helper process from the main one until it writes."""
     out = run_lm_eval(model, tokenizer, tasks, **options)
-    return distributed.main_decides(lambda: scores_of(out))
+    return processes.main_decides(lambda: scores_of(out))
 
 
 def run_lm_eval(
@@ -84,7 +83,7 @@ def run_lm_eval(
     progress: str | None = None,
 ) -> dict:
     """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
-    a data-parallel helper process (`distributed.init_group` started the launch's group).
+    a data-parallel helper process (`processes.init_group` started the launch's group).
 
     `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`). `gold_logprob`
     adds out["gold_logprob"] (task -> doc_id -> value) for the generative tasks, through the same

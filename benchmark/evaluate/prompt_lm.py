@@ -173,7 +173,7 @@ class PromptLM(HFLM):
         the pass is silent."""
         if self.progress is None or self.rank != 0:
             return None
-        from promot_bench.run.progress import Phase
+        from promot_bench.console import Phase
 
         return Phase(f"{self.progress}: {what}", total)
 

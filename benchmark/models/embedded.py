@@ -14,9 +14,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from promot_bench.console import say, verbose
 from promot_bench.errors import RunError, UsageError
 from promot_bench.models.gguf_convert import convert_gguf
-from promot_bench.run.progress import say, verbose
 from promot_bench.store.cache import build_entry, cache_dir, sha256_file
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from promot_bench.console import say
 from promot_bench.errors import UsageError
-from promot_bench.run.progress import say
 
 
 def check_gguf(path: Path) -> None:

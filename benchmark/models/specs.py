@@ -10,7 +10,6 @@ A spec is one of:
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from promot_bench.errors import RunError, UsageError, choices_text
 from promot_bench.models import embedded
 from promot_bench.models.gguf_convert import check_gguf, convert_gguf
+from promot_bench.processes import default_device
 from promot_bench.store.cache import build_entry, cache_dir, check_manifest, sha256_file
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -148,16 +148,6 @@ def load_from_path(
     tokenizer.padding_side = "right" if config.is_encoder_decoder else "left"
     spec = spec or ModelSpec(str(path), "local", _safe_name(path.name), path)
     return LoadedModel(spec, path, model, tokenizer)
-
-
-def default_device() -> str:
-    """This process's GPU where there is one (under a multi-process launch, the one numbered
-    by LOCAL_RANK), else the CPU."""
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
 
 
 def load(spec: ModelSpec, dtype: str = "float32", device: str | None = None) -> LoadedModel:

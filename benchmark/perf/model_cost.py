@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from promot_bench.evaluate import evaluation
+from promot_bench.evaluate import evaluation, suites
 from promot_bench.models import specs
 from promot_bench.perf.train import step_times
-from promot_bench.run import suites
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 from promot_bench.train import task_data

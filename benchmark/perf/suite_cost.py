@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.suites import SUITES
 from promot_bench.models import specs
 from promot_bench.perf.eval import ForwardCounter
-from promot_bench.run.suites import SUITES
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 

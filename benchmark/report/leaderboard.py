@@ -17,7 +17,7 @@ from pathlib import Path
 
 from promot_bench.errors import RunError
 from promot_bench.evaluate import probes
-from promot_bench.report import dose, page, verdict
+from promot_bench.report import dose, dose_plots, page, verdict
 from promot_bench.report.heatmaps import plot
 from promot_bench.report.tables import (
     Table,
@@ -27,9 +27,9 @@ from promot_bench.report.tables import (
     load_results,
     row_cells,
 )
-from promot_bench.run.runner import lock_path, remove_stale_temporaries
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.cache import locked
+from promot_bench.store.locks import lock_path, remove_stale_temporaries
 
 
 def diagnostics(out: Path) -> list[dict]:
@@ -279,7 +279,7 @@ def _build(out: Path) -> list[Path]:
     tables = build_tables(results)
     verdicts = verdict.verdicts(results)
     plots = {t.slug: {k: v for k, v in plot(t, out / "plots").items()} for t in tables}
-    doses = dose.plots(results, out / "plots")
+    doses = dose_plots.plots(results, out / "plots")
 
     def relative(made: dict) -> dict:  # the plots' paths as the Markdown page links them
         return {

@@ -16,6 +16,7 @@ from promot_bench.errors import RunError
 from promot_bench.evaluate.samples import locate
 from promot_bench.evaluate.seed_statistics import holm, star
 from promot_bench.evaluate.statistics import mean_stderr
+from promot_bench.evaluate.suites import JOINERS
 from promot_bench.report.columns import (
     Row,
     collapse_columns,
@@ -23,7 +24,6 @@ from promot_bench.report.columns import (
     flips_columns,
     versus_ft,
 )
-from promot_bench.run.suites import JOINERS
 
 
 @dataclass

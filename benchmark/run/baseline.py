@@ -8,10 +8,11 @@ import hashlib
 import json
 from pathlib import Path
 
+from promot_bench import processes
 from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.suites import Suite
 from promot_bench.run.options import Plan
 from promot_bench.run.record import SCHEMA_VERSION
-from promot_bench.run.suites import Suite
 from promot_bench.store import provenance
 from promot_bench.store.cache import (
     atomic_write_text,
@@ -21,7 +22,6 @@ from promot_bench.store.cache import (
     read_manifest,
     write_entry,
 )
-from promot_bench.train import distributed
 
 # Fields added since without a bump, optional to every reader (older results lack them):
 # `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, `gold_logprob` and
@@ -78,11 +78,11 @@ def cached_evaluation(key_parts: dict, compute) -> dict:
     no seed, and so computed once for all seeds; one that depends on it is kept per seed."""
     shared = entry_folder({**key_parts, "seed": None})
     own = entry_folder(key_parts)
-    main = distributed.is_main()
+    main = processes.is_main()
     # Under the shared entry's lock, so runs of any seed compute it once (the others wait, then
     # read it); a per-seed entry is written under the same lock.
     with locked(shared) if main else contextlib.nullcontext():
-        found = distributed.main_decides(
+        found = processes.main_decides(
             lambda: next((f for f in (shared, own) if check_manifest(f, full=True) is None), None)
         )
         if found is None:
@@ -92,9 +92,7 @@ def cached_evaluation(key_parts: dict, compute) -> dict:
             if main:
                 write_entry(target, lambda tmp: entry(tmp, key, scores))
             found = target
-    return distributed.main_decides(
-        lambda: json.loads((found / "scores.json").read_text())["scores"]
-    )
+    return processes.main_decides(lambda: json.loads((found / "scores.json").read_text())["scores"])
 
 
 def entry_folder(key_parts: dict) -> Path:

@@ -10,11 +10,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from promot_bench import processes
+from promot_bench.console import say
 from promot_bench.models import export
 from promot_bench.run import pipeline
 from promot_bench.run.baseline import evaluate_json, score_json
 from promot_bench.run.options import Plan
-from promot_bench.run.progress import say
 from promot_bench.run.record import (
     assemble,
     target_format_of,
@@ -23,7 +24,7 @@ from promot_bench.run.record import (
 )
 from promot_bench.run.resume import step
 from promot_bench.store.atomic import atomic_write_text
-from promot_bench.train import distributed, task_data
+from promot_bench.train import task_data
 from promot_bench.tuners import Attachment
 
 
@@ -34,7 +35,7 @@ def score_budget(
     score it: the target with what the tuner attaches, the eval tasks on the weights alone. A
     checkpoint's result file is written here; the run's own is returned for `_execute` to write
     once its timings are complete. None on a data-parallel helper process."""
-    o, main = q.options, distributed.is_main()
+    o, main = q.options, processes.is_main()
     own = q is p
     note = say if progress and main else (lambda text: None)
     work = p.work if own else p.work / q.budget
@@ -68,7 +69,7 @@ def score_budget(
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
-    unchanged = distributed.main_decides(lambda: weights_hash(stripped) == pristine)
+    unchanged = processes.main_decides(lambda: weights_hash(stripped) == pristine)
     after = (
         before
         if unchanged

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from promot_bench import config
 from promot_bench.config import DEFAULT_PRESET, Settings
+from promot_bench.evaluate.suites import JOINERS, Suite
 from promot_bench.models import specs
-from promot_bench.run.suites import JOINERS, Suite
 
 
 @dataclass

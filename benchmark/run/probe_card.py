@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promot_bench import processes
 from promot_bench.evaluate import evaluation, probes
 from promot_bench.evaluate.statistics import AGGREGATIONS, BOOTSTRAP_ITERS, item_stderr, item_values
 from promot_bench.models import specs
@@ -26,7 +27,7 @@ from promot_bench.run import baseline, runner
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
-from promot_bench.train import distributed, task_data
+from promot_bench.train import task_data
 
 SCHEMA_VERSION = 1
 
@@ -87,7 +88,7 @@ def command(p: Plan) -> str:
 def execute(p: Plan) -> dict | None:
     """Evaluate (or read the cached evaluation), build the card, write it; None on a
     data-parallel helper process."""
-    distributed.init_group()
+    processes.init_group()
     provenance.code_identity()  # the code at the start is the code recorded
     started = time.perf_counter()
     loaded = specs.load(
@@ -96,7 +97,7 @@ def execute(p: Plan) -> dict | None:
     manager = evaluation.task_manager(p.options.include_path, defaults=p.lm_eval_defaults)
     key = baseline.baseline_key(p, loaded)
     scores = baseline.pretrained_scores(p, loaded, manager, key)
-    if not distributed.is_main():
+    if not processes.is_main():
         return None  # the helper processes' one exit: from here on the main process writes
     evaluated = time.perf_counter()
     rows = {

@@ -8,6 +8,7 @@ import json
 import shlex
 from pathlib import Path
 
+from promot_bench import processes
 from promot_bench.errors import RunError, UsageError
 from promot_bench.evaluate import gold_logprob
 from promot_bench.evaluate.flips import flips
@@ -17,7 +18,6 @@ from promot_bench.evaluate.statistics import item_values, mde, paired_interval
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_bytes
-from promot_bench.train import distributed
 from promot_bench.tuners import TUNERS
 
 SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
@@ -230,8 +230,8 @@ def assemble(
     return {
         "schema_version": SCHEMA_VERSION,
         **provenance.header(run_command(o), o.argv),
-        "training_processes": distributed.world_size(),
-        "training_parallel": distributed.launch_kind(),
+        "training_processes": processes.world_size(),
+        "training_parallel": processes.launch_kind(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
         "suite": p.suite.key,
         "eval_group": p.group,

@@ -4,29 +4,27 @@ lock that lets one invocation at a time work on a cell."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
 
+from promot_bench import processes
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
-from promot_bench.store.cache import cache_dir
-from promot_bench.train import distributed
 
 
 def step(work: Path, name: str, compute, timings: dict):
     """Run `compute()` unless this step finished earlier; keep its JSON in the work folder (the
     main process writes it; every process gets the value)."""
     path = work / f"{name}.json"
-    saved = distributed.main_decides(lambda: saved_step(path))
+    saved = processes.main_decides(lambda: saved_step(path))
     if saved is not None:
         timings[name] = saved["seconds"]
         return saved["value"]
     started = time.perf_counter()
     value = compute()
     timings[name] = round(time.perf_counter() - started, 2)
-    if distributed.is_main():
+    if processes.is_main():
         atomic_write_text(path, json.dumps({"seconds": timings[name], "value": value}))
     return value
 
@@ -41,11 +39,6 @@ def saved_step(path: Path) -> dict | None:
     except (ValueError, KeyError):
         path.unlink()
         return None
-
-
-def lock_path(path: Path) -> Path:
-    """A lock for `path` kept in the cache, so results/ holds nothing but results."""
-    return cache_dir() / "locks" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
 
 
 WORK_IDENTITY = "code.json"
@@ -99,11 +92,3 @@ def claim_work(work: Path) -> str | None:
             f"{ours['versions'][name]}): finish it with those, or delete the folder to restart"
         )
     return None
-
-
-def remove_stale_temporaries(folder: Path) -> None:
-    """Temporary files a killed run left beside its results (".<name>.<random>.tmp"): never
-    read, but not left lying around either."""
-    if folder.is_dir():
-        for stale in folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)

@@ -23,9 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from promot_bench import processes
 from promot_bench.config import budget_label, rate_label
+from promot_bench.console import say
 from promot_bench.errors import RunError, UsageError, choices_text
 from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.suites import SUITES, Suite, TaskFinder, parse_train, resolve_target
 from promot_bench.models import specs
 from promot_bench.run.baseline import (
     baseline_key,
@@ -36,19 +39,17 @@ from promot_bench.run.baseline import (
 from promot_bench.run.dose import budget_overrides, clone_state, dose_plans
 from promot_bench.run.fitting import score_budget
 from promot_bench.run.options import Plan, RunOptions
-from promot_bench.run.progress import say
 from promot_bench.run.record import (
     read_result,
     same_settings,
     weights_hash,
 )
-from promot_bench.run.resume import claim_work, lock_path, remove_stale_temporaries
-from promot_bench.run.suites import SUITES, Suite, TaskFinder, parse_train, resolve_target
+from promot_bench.run.resume import claim_work
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.cache import locked
+from promot_bench.store.locks import lock_path, remove_stale_temporaries
 from promot_bench.tasks import MAX_SHOTS
-from promot_bench.train import distributed
 from promot_bench.tuners import TUNERS, load_settings
 
 
@@ -65,7 +66,7 @@ def plan(options: RunOptions) -> Plan:
             f"choose from {choices_text([n for n, t in TUNERS.items() if t.multi_task])}"
         )
     check_eval_options(options, suite)
-    distributed.launch_kind()  # refuses an unsupported launcher before anything runs
+    processes.launch_kind()  # refuses an unsupported launcher before anything runs
     finder = TaskFinder(options.include_path)
     target_tasks = [resolve_target(name, suite, finder) for name in names]
     eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
@@ -130,7 +131,7 @@ def eval_plan(options: RunOptions) -> Plan:
         raise UsageError(f"unknown suite '{options.suite}': choose from {choices_text(SUITES)}")
     suite = SUITES[options.suite]
     check_eval_options(options, suite)
-    distributed.launch_kind()
+    processes.launch_kind()
     finder = TaskFinder(options.include_path)
     eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
     spec = specs.resolve(options.model)
@@ -161,11 +162,11 @@ def check_writable(out: Path) -> None:
 def execute(p: Plan, progress: bool = True) -> dict | None:
     """Run the cell, or read its finished result. None on a data-parallel helper process: it
     computes everything the main one does, and the main one alone writes and reports."""
-    distributed.init_group()
-    main = distributed.is_main()
+    processes.init_group()
+    main = processes.is_main()
     # One invocation per cell at a time: a second one waits, then finds the finished result.
     with locked(lock_path(p.result_path)) if main else contextlib.nullcontext():
-        if distributed.main_decides(p.result_path.is_file):
+        if processes.main_decides(p.result_path.is_file):
             return same_settings(read_result(p.result_path), p) if main else None
         if main:
             remove_stale_temporaries(p.folder)
@@ -175,7 +176,7 @@ def execute(p: Plan, progress: bool = True) -> dict | None:
 def _execute(p: Plan, progress: bool) -> dict | None:
     o = p.options
     provenance.code_identity()  # the code this run starts with is the code it records
-    main = distributed.is_main()
+    main = processes.is_main()
     started = time.perf_counter()
     timings: dict = {}
     t0 = time.perf_counter()
@@ -190,7 +191,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         f"{', ' + p.variant if p.variant else ''}): model loaded in {timings['load']:.0f} s"
     )
     p.work.mkdir(parents=True, exist_ok=True)
-    refusal = distributed.main_decides(lambda: claim_work(p.work))
+    refusal = processes.main_decides(lambda: claim_work(p.work))
     if refusal:
         raise RunError(refusal)
     key = baseline_key(p, loaded)
@@ -223,7 +224,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     result = None
     for number, q in enumerate(budgets):
         last = number == len(budgets) - 1
-        if not last and distributed.main_decides(q.result_path.is_file):
+        if not last and processes.main_decides(q.result_path.is_file):
             continue  # scored by an earlier, interrupted invocation
         if initial is not None and number:
             loaded.model.load_state_dict(initial)

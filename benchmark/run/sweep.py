@@ -11,11 +11,11 @@ import re
 import time
 from dataclasses import replace
 
+from promot_bench import processes
+from promot_bench.console import say as progress_say
 from promot_bench.errors import UsageError
 from promot_bench.run import runner
 from promot_bench.run.options import Plan, RunOptions
-from promot_bench.run.progress import say as progress_say
-from promot_bench.train import distributed
 
 
 def split_list(text: str, what: str) -> list[str]:
@@ -88,7 +88,7 @@ def execute(cells: list[Plan], progress: bool = True) -> list[dict]:
     """Every cell's result (none on a data-parallel helper process, which prints nothing)."""
     results = []
     # progress on stderr (stdout keeps the sweep's one closing line), on the main process only
-    note = progress_say if distributed.is_main() else (lambda text: None)
+    note = progress_say if processes.is_main() else (lambda text: None)
     swept, computed, spent = time.perf_counter(), 0, 0.0  # ETA from the cells computed so far
     for number, cell in enumerate(cells, 1):
         o = cell.options

@@ -30,75 +30,13 @@ from __future__ import annotations
 
 import copy
 import os
-from datetime import timedelta
 
 import torch
 
 from promot_bench.errors import UsageError
-from promot_bench.models.specs import default_device
+from promot_bench.processes import WAIT, launch_kind
 from promot_bench.train import loss
 from promot_bench.train.train_data import IGNORE, collate
-
-# The other processes wait while the main one evaluates the baseline: allow hours.
-WAIT = timedelta(hours=12)
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def is_parallel() -> bool:
-    """Whether this process has partners in a started process group."""
-    return (
-        torch.distributed.is_available()
-        and torch.distributed.is_initialized()
-        and torch.distributed.get_world_size() > 1
-    )
-
-
-def init_group() -> None:
-    """Join the launch's process group before anything collective runs (the baseline evaluation
-    comes before training); a single process has none. Accelerate and FSDP reuse it."""
-    if world_size() == 1 or torch.distributed.is_initialized():
-        return
-
-    device = torch.device(default_device())
-    if device.type == "cuda":
-        torch.cuda.set_device(device)  # NCCL's object collectives use the current device
-    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=WAIT)
-
-
-def end_group() -> None:
-    """Leave the process group before the interpreter shuts down: gloo's worker threads still
-    alive at exit can abort the process (`terminate called without an active exception`)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-
-
-def main_decides(compute):
-    """`compute()` on the main process only; every process gets its value."""
-    if not is_parallel():
-        return compute()
-    value = [compute() if is_main() else None]
-    torch.distributed.broadcast_object_list(value, src=0)
-    return value[0]
-
-
-def launch_kind() -> str:
-    """'single', 'ddp' or 'fsdp', from the environment the launcher set (an FSDP launch shards
-    even with one process, so the sharded path can be checked on a single GPU)."""
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
-        raise UsageError(
-            "DeepSpeed launches are not supported: use `accelerate launch --multi_gpu` (DDP) "
-            "or `accelerate launch --use_fsdp` (FSDP)"
-        )
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
-        return "fsdp"
-    return "single" if world_size() == 1 else "ddp"
 
 
 def on_device(batch: dict, device) -> dict:

@@ -25,9 +25,10 @@ from typing import Callable
 
 import torch
 
+from promot_bench import processes
 from promot_bench.config import TrainConfig
+from promot_bench.console import Phase
 from promot_bench.errors import RunError
-from promot_bench.run.progress import Phase
 from promot_bench.store import faults
 from promot_bench.store.atomic import atomic_write_text, replacing
 from promot_bench.train import distributed
@@ -224,7 +225,7 @@ def run_stage(
     encoded = [
         encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples
     ]
-    main = distributed.is_main()
+    main = processes.is_main()
     model.train()
     bar = Phase(f"train {stage.name}", stage.steps, initial=start, enabled=progress and main)
     clock = time.perf_counter()

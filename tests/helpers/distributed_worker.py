@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 from tiny_models import livened  # a script: its own folder (tests/helpers/) is on sys.path
 
+from promot_bench import processes
 from promot_bench.config import TrainConfig
 from promot_bench.evaluate import evaluation
 from promot_bench.evaluate.prompt_lm import PromptLM
 from promot_bench.models import specs
-from promot_bench.train import distributed, training
+from promot_bench.train import training
 from promot_bench.train.soft_prompt import SoftPrompt
 from promot_bench.train.train_data import Example
 from promot_bench.tuners.base import FitContext, model_stage
@@ -74,7 +75,7 @@ class CountingLM(PromptLM):
 
 
 def evaluate(loaded, out: Path) -> None:
-    distributed.init_group()
+    processes.init_group()
     scores = evaluation.evaluate(
         loaded.model, loaded.tokenizer, ["promot_mini"], limit=5, lm_class=CountingLM
     )
@@ -95,4 +96,4 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        distributed.end_group()
+        processes.end_group()

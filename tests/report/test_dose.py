@@ -8,7 +8,7 @@ import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 
-from promot_bench.report import dose, figures, leaderboard, tables
+from promot_bench.report import dose, dose_plots, figures, leaderboard, tables
 
 
 def result(tuner, steps, delta, target, keep_best=False, seed=0, collapse=None, stderr=2.0):
@@ -147,7 +147,7 @@ def test_plots_hold_the_points_and_are_valid_pngs(results, tmp_path, monkeypatch
         return real(fig, path)
 
     monkeypatch.setattr(figures, "save_png", keep)
-    made = dose.plots(results, tmp_path)
+    made = dose_plots.plots(results, tmp_path)
     (files,) = made.values()
     assert set(files) == {"dose", "frontier"}
     for path in files.values():
@@ -207,8 +207,8 @@ def test_a_tuner_keeps_its_colour_and_titles_fit_the_figure(results, tmp_path, m
         return real(fig, path)
 
     monkeypatch.setattr(figures, "save_png", keep)
-    dose.plots(results, tmp_path)  # ft, promot and pt
-    dose.plots([r for r in results if r["tuner"] != "promot"], tmp_path / "fewer")  # ft, pt
+    dose_plots.plots(results, tmp_path)  # ft, promot and pt
+    dose_plots.plots([r for r in results if r["tuner"] != "promot"], tmp_path / "fewer")  # ft, pt
     colours = {  # a dose curve is an errorbar's data line; a frontier path a plain line
         name: {
             c.get_label(): to_hex(c.lines[0].get_color())

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from promot_bench.run import progress
+from promot_bench import console as progress
 
 
 def run_cli(model_dir, out, cwd, *extra):

@@ -4,7 +4,7 @@ targets group, each a YAML file of ours; the short target names come from the ta
 import yaml
 
 from promot_bench.evaluate import evaluation
-from promot_bench.run.suites import SUITES
+from promot_bench.evaluate.suites import SUITES
 
 
 def test_short_target_names_come_from_each_suite_s_targets_group():
@@ -42,7 +42,7 @@ def test_a_misspelt_task_is_refused_from_the_cached_names_without_indexing_lm_ev
     import pytest
 
     from promot_bench.errors import UsageError
-    from promot_bench.run import suites
+    from promot_bench.evaluate import suites
 
     monkeypatch.setattr(suites, "lm_eval_task_names", lambda: ["arc_easy", "hellaswag"])
     built = []
@@ -60,7 +60,7 @@ def test_a_misspelt_task_is_refused_from_the_cached_names_without_indexing_lm_ev
 
 
 def test_lm_eval_s_task_names_are_indexed_once_and_cached(private_cache, monkeypatch):
-    from promot_bench.run import suites
+    from promot_bench.evaluate import suites
 
     calls = []
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from promot_bench.errors import UsageError
-from promot_bench.run.suites import SUITES
+from promot_bench.evaluate.suites import SUITES
 from promot_bench.store import cache
 from promot_bench.tasks.mini import build as mini
 

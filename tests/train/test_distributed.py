@@ -256,12 +256,12 @@ def test_sharded_run_resumes_as_if_uninterrupted(tiny_llama_dir, tmp_path):
 
 
 def test_unsupported_launcher_is_refused_in_one_line(monkeypatch):
+    from promot_bench import processes
     from promot_bench.errors import UsageError
-    from promot_bench.train import distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
-    assert distributed.launch_kind() == "fsdp"
+    assert processes.launch_kind() == "fsdp"
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     with pytest.raises(UsageError, match="DeepSpeed launches are not supported"):
-        distributed.launch_kind()
+        processes.launch_kind()
