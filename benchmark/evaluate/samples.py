@@ -4,6 +4,13 @@ since the committed results outgrew a lean repository (a tenth of the size), pla
 written before. Readers take both: a result names its file, and where that plain file is gone
 its compressed one (`<name>.gz`, what `compress_tree` leaves) is read in its place.
 
+Packed (`pack`): the pretrained model's items (phase "before") are the same for every run that
+shares its baseline — every seed, tuner and target of a model and suite — so they are kept once,
+in a shared file named by their content (`<model>/<suite>/baselines/<sha>.samples.jsonl.gz`),
+which the run's file names in its first line (`{"before_from": ...}`); and an "after" item whose
+prompt is its "before" item's carries no prompt of its own. Readers put both back: every reader
+sees every phase and every prompt, as in a file written whole.
+
 The leaderboard needs each file several times (mde over seeds, versus ft, flips of older
 results): it is parsed once per path and content (modification time and size), and callers
 share the parsed items read-only."""
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -39,12 +47,56 @@ def by_phase(path) -> dict:
 
 
 def items(path) -> list[dict]:
-    """Every item of a samples file, in file order."""
+    """Every item of a samples file, in file order (a packed file's shared "before" items
+    first, and each "after" item with its prompt)."""
     found = locate(path)
     if found is None:
         raise FileNotFoundError(path)
     with opened(found) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        lines = [json.loads(line) for line in handle if line.strip()]
+    if lines and "before_from" in lines[0]:
+        before = items(found.parent / lines[0]["before_from"])
+        prompts = {(b["task"], b["doc_id"]): b.get("prompt") for b in before}
+        rest = [
+            {**item, "prompt": prompts.get((item["task"], item["doc_id"]))}
+            if item["phase"] == "after" and "prompt" not in item
+            else item
+            for item in lines[1:]
+        ]
+        return before + rest
+    return lines
+
+
+def pack(lines: list[dict], folder: Path, shared: Path) -> str:
+    """A run's samples (every phase, in order) as its packed file's text, to be written in
+    `folder`: the "before" items go to a file under `shared` named by their content (written
+    once, whole or absent), "after" items drop a prompt equal to their "before" item's."""
+    from promot_bench.store.atomic import atomic_write_bytes
+
+    before = [item for item in lines if item["phase"] == "before"]
+    if not before:
+        return dump(lines)
+    text = dump(before)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    target = shared / f"{digest}.samples.jsonl.gz"
+    if not target.is_file():
+        atomic_write_bytes(target, compressed(text))
+    prompts = {(b["task"], b["doc_id"]): b.get("prompt") for b in before}
+    rest = [
+        {k: v for k, v in item.items() if k != "prompt"}
+        if item["phase"] == "after"
+        and "prompt" in item
+        and prompts.get((item["task"], item["doc_id"])) == item["prompt"]
+        else item
+        for item in lines
+        if item["phase"] != "before"
+    ]
+    relative = os.path.relpath(target, folder)
+    return dump([{"before_from": Path(relative).as_posix()}, *rest])
+
+
+def dump(lines: list[dict]) -> str:
+    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in lines)
 
 
 def opened(path: Path):
@@ -56,11 +108,8 @@ def opened(path: Path):
 @functools.lru_cache(maxsize=64)
 def _parsed(path: str, mtime_ns: int, size: int) -> dict:
     phases: dict = {}
-    with opened(Path(path)) as handle:
-        for line in handle:
-            if line.strip():
-                item = json.loads(line)
-                phases.setdefault(item["phase"], {}).setdefault(item["task"], []).append(item)
+    for item in items(path):
+        phases.setdefault(item["phase"], {}).setdefault(item["task"], []).append(item)
     return phases
 
 
@@ -72,20 +121,35 @@ def compressed(text: str) -> bytes:
     return buffer.getvalue()
 
 
+def shared_folder(path: Path) -> Path:
+    """Where a run's shared "before" items go: beside its model and suite's cells
+    (`runs/<model>/<suite>/baselines/`)."""
+    runs = next(p for p in path.parents if p.name == "runs")
+    model, suite = path.relative_to(runs).parts[:2]
+    return runs / model / suite / "baselines"
+
+
 def compress_tree(out: Path) -> list[tuple[Path, int, int]]:
-    """Every plain samples file under out/runs replaced by its compressed copy (whole or absent:
-    written beside it, then the plain one removed); (path, bytes before, after) for each."""
+    """Every samples file under out/runs packed and compressed (whole or absent: written beside
+    it, then the old one removed); (path, bytes before, after) for each one changed."""
     from promot_bench.store.atomic import atomic_write_bytes
 
     done = []
-    for path in sorted(Path(out, "runs").glob("**/*.samples.jsonl")):
-        if any(part.endswith(".work") for part in path.parts):
+    found = [*Path(out, "runs").glob("**/*.samples.jsonl"), *Path(out, "runs").glob("**/*.gz")]
+    for path in sorted(found):
+        if any(part.endswith(".work") for part in path.parts) or "baselines" in path.parts:
             continue
-        data = compressed(path.read_text(encoding="utf-8"))
-        target = path.with_name(path.name + SUFFIX)
+        with opened(path) as handle:
+            first = handle.readline()
+        if first.strip() and "before_from" in json.loads(first):
+            continue  # packed already
+        size = path.stat().st_size
+        target = path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
+        data = compressed(pack(items(path), target.parent, shared_folder(target)))
         atomic_write_bytes(target, data)
-        done.append((target, path.stat().st_size, len(data)))
-        path.unlink()
+        if target != path:
+            path.unlink()
+        done.append((target, size, len(data)))
     return done
 
 

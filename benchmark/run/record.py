@@ -13,7 +13,7 @@ from promot_bench.errors import RunError, UsageError
 from promot_bench.evaluate import gold_logprob
 from promot_bench.evaluate.flips import flips
 from promot_bench.evaluate.formats import TargetFormat, collapse, target_format
-from promot_bench.evaluate.samples import compressed
+from promot_bench.evaluate.samples import compressed, pack, shared_folder
 from promot_bench.evaluate.statistics import item_values, mde, paired_interval
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
@@ -293,14 +293,17 @@ def assemble(
 
 
 def write_samples(p: Plan, before, after, targets_before, target) -> None:
-    lines = []
-    for phase, scores in (
-        ("before", before),
-        ("after", after),
-        ("target_pretrained", targets_before),
-        ("target_tuned", target),
-    ):
-        for task, s in scores.items():
-            for item in s["samples"]:
-                lines.append(json.dumps({"phase": phase, "task": task, **item}, ensure_ascii=False))
-    atomic_write_bytes(p.samples_path, compressed("\n".join(lines) + "\n"))
+    """The run's items, packed (its "before" items shared with every run of its baseline)."""
+    lines = [
+        {"phase": phase, "task": task, **item}
+        for phase, scores in (
+            ("before", before),
+            ("after", after),
+            ("target_pretrained", targets_before),
+            ("target_tuned", target),
+        )
+        for task, s in scores.items()
+        for item in s["samples"]
+    ]
+    text = pack(lines, p.samples_path.parent, shared_folder(p.samples_path))
+    atomic_write_bytes(p.samples_path, compressed(text))

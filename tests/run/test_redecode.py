@@ -19,7 +19,19 @@ result = json.load(open(result_path))
 model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
 tok = AutoTokenizer.from_pretrained(model_dir)
 samples = result_path.replace(".json", ".samples.jsonl.gz")
-rows = [json.loads(line) for line in gzip.open(samples, "rt", encoding="utf-8") if line.strip()]
+
+
+def read(path):
+    return [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8") if line.strip()]
+
+
+rows = read(samples)
+if "before_from" in rows[0]:  # packed: the shared "before" items hold the prompts
+    import os
+
+    shared = read(os.path.join(os.path.dirname(samples), rows[0]["before_from"]))
+    prompts = {(b["task"], b["doc_id"]): b["prompt"] for b in shared}
+    rows = [{"prompt": prompts.get((r["task"], r["doc_id"])), **r} for r in rows[1:]]
 matched = total = 0
 for row in rows:
     if row["phase"] != "after":

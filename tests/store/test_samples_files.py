@@ -49,12 +49,43 @@ def test_a_results_tree_re_derives_identically_from_compressed_samples(tmp_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, target)
         found = samples.locate(source.with_name(json.loads(source.read_text())["samples"]))
-        shutil.copy(found, target.with_name(found.name))
+        # unpacked, as results were written before packing
+        text = samples.dump(samples.items(found))
+        target.with_name(json.loads(source.read_text())["samples"]).write_text(text)
     shutil.copytree(plain, packed)
     done = samples.compress_tree(packed)
     assert done and all(after < before for _, before, after in done)
     assert not list(packed.glob("runs/**/*.samples.jsonl"))
+    # the pretrained model's items are kept once per content, whichever seed and tuner ran (a
+    # "before" computed on another CPU differs in its gold log-probs' last digits: its own file)
+    shared = list(packed.glob("runs/smollm2-135m/mini/baselines/*.samples.jsonl.gz"))
+    assert 1 <= len(shared) < len(CELLS)
+    for cell in CELLS:
+        run = packed / "runs/smollm2-135m/mini/nli" / f"{cell}.json"
+        named = json.loads(run.read_text())["samples"]
+        original = samples.items(plain / run.relative_to(packed).with_name(named))
+        assert samples.items(run.with_name(named)) == original  # every phase, every prompt
+    assert samples.compress_tree(packed) == []  # packed already: nothing to do
     leaderboard.build(plain)
     leaderboard.build(packed)
-    for name in ("LEADERBOARD.md", "LEADERBOARD.csv"):
-        assert (packed / name).read_text() == (plain / name).read_text()
+    for name in ("LEADERBOARD.md", "LEADERBOARD.csv"):  # the same but for the folder it names
+        text = (plain / name).read_text().replace(plain.as_posix(), packed.as_posix())
+        assert (packed / name).read_text() == text
+
+
+def test_a_packed_file_keeps_the_before_items_once_and_gives_back_every_prompt(tmp_path):
+    lines = [
+        {"phase": "before", "task": "t", "doc_id": 0, "prompt": "Q: a? A:", "output": " x"},
+        {"phase": "after", "task": "t", "doc_id": 0, "prompt": "Q: a? A:", "output": " y"},
+        {"phase": "target_tuned", "task": "n", "doc_id": 0, "prompt": "P", "output": " True"},
+    ]
+    folder = tmp_path / "runs/m/mini/nli/ft"
+    folder.mkdir(parents=True)
+    shared = samples.shared_folder(folder / "seed0.samples.jsonl.gz")
+    assert shared == tmp_path / "runs/m/mini/baselines"
+    for seed in (0, 1):
+        text = samples.pack(lines, folder, shared)
+        (folder / f"seed{seed}.samples.jsonl.gz").write_bytes(samples.compressed(text))
+    assert len(list(shared.iterdir())) == 1  # one file for both seeds
+    assert '"prompt"' not in text.splitlines()[2 - 1]  # the after item: no prompt of its own
+    assert samples.items(folder / "seed1.samples.jsonl") == lines
