@@ -28,7 +28,14 @@ from promot_bench.config import budget_label, rate_label
 from promot_bench.console import say
 from promot_bench.errors import RunError, UsageError, choices_text
 from promot_bench.evaluate import evaluation
-from promot_bench.evaluate.suites import SUITES, Suite, TaskFinder, parse_train, resolve_target
+from promot_bench.evaluate.suites import (
+    SUITES,
+    Suite,
+    TaskFinder,
+    group_members,
+    parse_train,
+    resolve_target,
+)
 from promot_bench.models import specs
 from promot_bench.run.baseline import (
     baseline_key,
@@ -86,6 +93,13 @@ def plan(options: RunOptions) -> Plan:
         budget_label(settings, own),
         rate=rate_label(settings, own, TUNERS[options.tuner].lr_setting),
     )
+
+
+def probe_count(p: Plan) -> str:
+    """The eval set as a run's header names it: "promot_mini_v2 (10 probes)"."""
+    if p.eval_shots is None:  # the suite's own group: count the tasks its YAML lists
+        return f"{p.group} ({len(group_members(p.suite.folder, p.group))} probes)"
+    return f"{len(p.eval_tasks)} eval task(s) or group(s): {p.group}"
 
 
 def check_eval_options(options: RunOptions, suite: Suite) -> None:
@@ -201,7 +215,8 @@ def _execute(p: Plan, progress: bool) -> dict | None:
 
     t0 = time.perf_counter()
     note(
-        f"before: the pretrained model on {p.group} and the target (cached after the first run, "
+        f"before: the pretrained model on {probe_count(p)} and the target (cached after the "
+        "first run, "
         "for every seed where the seed cannot change an output)"
     )
     before = pretrained_scores(p, loaded, manager, key)
