@@ -4,19 +4,11 @@ labels, or its language) before and after, and the paired bootstrap interval of 
 import pytest
 
 from promot_bench.evaluate import formats, statistics
-from promot_bench.run import diagnose
 
 
 def samples(outputs):
     # doc ids out of order on purpose: the rate is taken in doc order, as the scores are
     return [{"doc_id": i, "output": o} for i, o in reversed(list(enumerate(outputs)))]
-
-
-def test_diagnose_and_run_share_one_format_rule():
-    assert (
-        diagnose.specialization_rate is formats.specialization_rate
-        and diagnose.target_format is formats.target_format
-    )
 
 
 def test_collapse_rate_for_a_classification_target():

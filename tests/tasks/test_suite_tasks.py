@@ -133,21 +133,6 @@ def test_every_yaml_is_indexed_and_its_functions_resolve(task_manager):
     assert sorted(task_manager.all_groups) == sorted(GROUPS)
 
 
-@pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: p.stem)
-def test_every_yaml_declares_its_own_version(path):
-    # 2.0: the translation prompts' answer slot (and the groups holding them).
-    changed = {
-        "wmt16_en_de",
-        "wmt16_en_ro",
-        "wmt14_en_fr",
-        "promot_suite",
-        "promot_suite_4shot",
-        "promot_targets",
-    }
-    own_keys = load_yaml(path, resolve_func=False, recursive=False)
-    assert own_keys["metadata"]["version"] == (2.0 if path.stem in changed else 1.0)
-
-
 def test_promot_suite_groups_the_eight_eval_tasks_at_1_shot(suite, tasks):
     assert suite["group_map"]["promot_suite"] == EVAL_TASKS
     assert {name: tasks[name].config.num_fewshot for name in EVAL_TASKS} == dict.fromkeys(

@@ -65,20 +65,6 @@ def changed(model, before):
     return {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}
 
 
-def test_registry_has_the_studys_tuners():
-    assert {
-        "ft",
-        "pt",
-        "promot",
-        "promot-1shot",
-        "joint",
-        "ft-random-prompt",
-        "lora",
-        "lora-then-ft",
-        "wise-ft",
-    } == set(TUNERS)
-
-
 @pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_t5_dir"])
 def test_ft_changes_every_weight_tensor(fixture, request, tmp_path):
     tuned, before = fit("ft", request.getfixturevalue(fixture), tmp_path)
