@@ -94,8 +94,6 @@ def test_the_check_sees_a_wrong_path_and_a_wrong_flag():
         "results/nothing/here.json",
         "docs/none.md",
     }
-    assert commands("`promot-bench run --tuner ft --nope 3`") == [
-        (["run", "ft"], ["--tuner", "--nope"])
-    ]
+    assert commands("`promot-bench run --tuner ft --nope 3`") == [(["run"], ["--tuner", "--nope"])]
     assert subparser(["run"]) is not None and subparser(["nope"]) is None
     assert commands("promot-bench fine-tunes a model") == []
