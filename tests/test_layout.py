@@ -155,3 +155,23 @@ def test_no_module_is_over_the_line_limit():
         if count > MAX_LINES and relative not in LONGER_ALLOWED:
             long[relative] = count
     assert long == {}
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in tests/helpers/ (or conftest.py), never in another test module."""
+    found = []
+    for path in sorted(CHECKOUT.joinpath("tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            found += [
+                f"{path.relative_to(CHECKOUT)}: {n}"
+                for n in names
+                if n.split(".")[-1].startswith("test_")
+            ]
+    assert found == []

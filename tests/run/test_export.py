@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from test_runner import options
+from helpers.runs import options
 
 from promot_bench import cli
 from promot_bench.models import export

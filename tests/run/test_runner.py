@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.runs import options
 
 from promot_bench.errors import UsageError
 from promot_bench.evaluate import samples
@@ -12,28 +13,6 @@ from promot_bench.report import leaderboard
 from promot_bench.run import fitting, printing, resume, runner
 from promot_bench.run.options import RunOptions
 from promot_bench.tasks.metrics import first_word_label
-
-
-def options(model_dir, out, tuner="promot", keep_best=False, **kw):
-    # v1: its two targets and eight probe families; tests of v2 say suite="mini"
-    values = dict(
-        tuner=tuner,
-        train="nli",
-        model=str(model_dir),
-        steps=2,
-        limit=2,
-        out=out,
-        suite="mini-v1",
-        overrides={
-            "batch_size": "2",
-            "prompt_length": "3",
-            "checkpoint_every": "1",
-            "prompt_checkpoint_every": "1",
-            "keep_best": str(keep_best),
-        },
-    )
-    values.update(kw)
-    return RunOptions(**values)
 
 
 def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache):

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from test_runner import options
+from helpers.runs import options
 
 from promot_bench.errors import UsageError
 from promot_bench.run import pipeline, sweep

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_tuners import EXAMPLES
+from helpers.runs import EXAMPLES
 
 from promot_bench.models import specs
 from promot_bench.train.loss import compute_loss

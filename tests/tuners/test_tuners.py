@@ -4,20 +4,13 @@ import math
 
 import pytest
 import torch
+from helpers.runs import EXAMPLES
 
 from promot_bench.errors import RunError
 from promot_bench.models import specs
 from promot_bench.train import loss, training
 from promot_bench.train.train_data import Example
 from promot_bench.tuners import TUNERS, FitContext, get, load_settings
-
-EXAMPLES = [
-    Example(
-        f"Paris is in France. question: Paris is in country {i}. Is it true or false? answer:",
-        "True" if i % 2 else "False",
-    )
-    for i in range(12)
-]
 
 
 def tiny_cfg(**overrides):

@@ -1,0 +1,35 @@
+"""What the run, sweep and export tests share: options for a run on a tiny model, and training
+examples for a tuner."""
+
+from promot_bench.run.options import RunOptions
+from promot_bench.train.train_data import Example
+
+EXAMPLES = [
+    Example(
+        f"Paris is in France. question: Paris is in country {i}. Is it true or false? answer:",
+        "True" if i % 2 else "False",
+    )
+    for i in range(12)
+]
+
+
+def options(model_dir, out, tuner="promot", keep_best=False, **kw):
+    # v1: its two targets and eight probe families; tests of v2 say suite="mini"
+    values = dict(
+        tuner=tuner,
+        train="nli",
+        model=str(model_dir),
+        steps=2,
+        limit=2,
+        out=out,
+        suite="mini-v1",
+        overrides={
+            "batch_size": "2",
+            "prompt_length": "3",
+            "checkpoint_every": "1",
+            "prompt_checkpoint_every": "1",
+            "keep_best": str(keep_best),
+        },
+    )
+    values.update(kw)
+    return RunOptions(**values)
