@@ -229,7 +229,9 @@ def cmd_tuners(_args) -> int:
     return 0
 
 
-def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
+def add_run_options(
+    p, sweep: bool = False, diagnose: bool = False, calibrate: bool = False
+) -> None:
     p.add_argument(
         "--model", default=None, help="model spec (default: smollm2-135m, the embedded model)"
     )
@@ -301,7 +303,9 @@ def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
                 "--set keep_best=true keeps the best checkpoint)"
             ),
         )
-    if sweep:
+    if calibrate:
+        pass  # its grid is --lrs, its own argument
+    elif sweep:
         p.add_argument(
             "--lrs",
             default=None,
@@ -319,7 +323,7 @@ def add_run_options(p, sweep: bool = False, diagnose: bool = False) -> None:
             "prompt_lr; lora: lora_lr; default: the preset's); another than the preset's is a "
             "cell of its own folder and table",
         )
-    if not diagnose:
+    if not (diagnose or calibrate):
         p.add_argument(
             "--limit", type=positive_int, default=None, help="items per eval task, for quick looks"
         )
@@ -428,6 +432,17 @@ def cmd_diagnose(args) -> int:
         base,
     )
     print(diagnose.format_summary(diagnose.execute(options)))
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from promot_bench.run import calibrate, sweep
+
+    rates = sweep.parse_rates(args.lrs)
+    if None in rates:
+        raise UsageError("--lrs: give the learning rates to compare, e.g. 1e-5,5e-5,2e-4")
+    base = run_options(args, tuner=args.tuner, limit=None)
+    print(calibrate.summary(calibrate.execute(base, rates, args.every)))
     return 0
 
 
@@ -683,6 +698,24 @@ def build_parser() -> Parser:
     p.set_defaults(handler=cmd_diagnose)
 
     add_probes(sub)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="a tuner's validation curves over a learning-rate grid (the target alone)",
+        description="For each learning rate of --lrs, train the tuner on the target from the "
+        "pretrained weights and score the target's validation split every --every steps of "
+        "each stage — no retention probe is scored, so a rate or budget chosen from these "
+        "curves never saw retention. Writes OUT/calibration/<model>/<train>/<tuner>-<preset>"
+        ".json and a PNG of the curves.",
+    )
+    add_run_options(p, calibrate=True)
+    p.add_argument(
+        "--lrs", required=True, metavar="LIST", help="learning rates, comma-separated (the grid)"
+    )
+    p.add_argument(
+        "--every", type=positive_int, default=40, help="steps between validations (default 40)"
+    )
+    p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser(
         "leaderboard",
