@@ -199,3 +199,31 @@ def collapse(before: dict, after: dict, fmt: TargetFormat, seed: int) -> dict | 
         for name in before
     }
     return paired_means(shares, seed=seed)
+
+
+# An answer that is no answer: nothing, or the prompt's own cue written back ("A:", " A: A",
+# "Q: ..."), what lora -> en-fr's probes answered 25% of the time (its dose, 640 steps).
+CUE = re.compile(r"^\s*[AQ]\s*:")
+BARE_CUE = re.compile(r"^\s*[AQ]\s*$")
+
+
+def broken(output: str | None, gold=None) -> bool:
+    """An empty output, or one that begins by echoing the prompt's answer cue (`A:`, `Q:`), or is
+    the cue's letter alone where that letter is not the answer (first_letter's gold can be A)."""
+    text = output or ""
+    if not text.strip() or CUE.match(text):
+        return True
+    golds = gold if isinstance(gold, list) else [gold]
+    return bool(BARE_CUE.match(text)) and text.strip() not in [str(g).strip() for g in golds]
+
+
+def breakdown(before: dict, after: dict, seed: int) -> dict:
+    """Per probe and for the mean over probes: the share of broken outputs (percent, 0-100;
+    `broken`) before and after, the change, and its paired 95% interval over items."""
+
+    def rate(samples: list[dict]) -> list[float]:
+        ordered = sorted(samples, key=lambda s: s["doc_id"])
+        return [100.0 * broken(s.get("output"), s.get("gold")) for s in ordered]
+
+    sides = {name: (rate(before[name]["samples"]), rate(after[name]["samples"])) for name in before}
+    return paired_means(sides, seed=seed)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promot_bench.evaluate.flips import from_samples_file
+from promot_bench.evaluate.formats import breakdown
 from promot_bench.evaluate.samples import by_phase
 from promot_bench.evaluate.seed_statistics import SeedTest, paired_differences, seed_test
 from promot_bench.evaluate.statistics import item_values, mde, mean_stderr, paired_interval
@@ -47,6 +48,11 @@ class Row:
     format_delta: tuple | None = None
     format_significant: str = ""
     format_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
+    # Δ share (points) of broken outputs (empty, or echoing the cue), probe mean
+    breakdown_delta: tuple | None = None
+    breakdown_test: SeedTest | None = None
+    breakdown_significant: str = ""
+    breakdown_p: float | None = None
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
     flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)
@@ -62,6 +68,7 @@ class Row:
             ("delta", self.delta_test),
             ("versus_ft", self.versus_ft_test),
             ("format", self.format_test),
+            ("breakdown", self.breakdown_test),
         ]
 
 
@@ -105,6 +112,34 @@ def collapse_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
         for t in tasks
         if all(t in r["collapse"] for r in cell)
     }
+
+
+def run_breakdown(result: dict) -> dict | None:
+    """The run's breakdown rate: recorded, or re-derived from its samples file (results written
+    before it was recorded); None where neither is there."""
+    if result.get("breakdown"):
+        return result["breakdown"]
+    if result.get("_samples") and Path(result["_samples"]).is_file():
+        phases = by_phase(result["_samples"])
+        if "before" in phases and "after" in phases:
+            wrap = {
+                phase: {t: {"samples": v} for t, v in phases[phase].items()} for phase in phases
+            }
+            return breakdown(wrap["before"], wrap["after"], seed=result.get("seed", 0))
+    return None
+
+
+def breakdown_columns(row: Row, cell: list[dict]) -> None:
+    """The breakdown rate's change over seeds (probe mean), where every run has one."""
+    found = [run_breakdown(r) for r in sorted(cell, key=lambda r: r["seed"])]
+    if any(f is None for f in found):
+        return
+    changes = [f["mean"]["delta"] for f in found]
+    row.breakdown_delta = mean_stderr(changes)
+    if len(cell) == 1:
+        row.breakdown_significant = item_mark(found[0]["mean"]["ci"])
+    else:
+        row.breakdown_test = seed_test(changes)
 
 
 def run_flips(result: dict) -> dict | None:

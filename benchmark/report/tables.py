@@ -19,6 +19,7 @@ from promot_bench.evaluate.statistics import mean_stderr
 from promot_bench.evaluate.suites import JOINERS
 from promot_bench.report.columns import (
     Row,
+    breakdown_columns,
     collapse_columns,
     delta_columns,
     flips_columns,
@@ -170,6 +171,7 @@ def build_tables(results: list[dict]) -> list[Table]:
                 }
             collapse_columns(table.rows[-1], cell, tasks)
             flips_columns(table.rows[-1], cell, tasks)
+            breakdown_columns(table.rows[-1], cell)
             table.rows[-1].per_target = per_target_scores(cell)
         mark(table)
         pretrained_targets = {}
@@ -287,6 +289,7 @@ def row_cells(table: Table, row: Row) -> list[str]:
         signed(row.versus_ft, row.versus_ft_significant)
         + ("" if row.versus_ft_mde is None else f" (mde {row.versus_ft_mde:.1f})"),
         signed(row.format_delta, row.format_significant),
+        signed(row.breakdown_delta, row.breakdown_significant),
         flips_cell(row.flips),
     ]
 
@@ -296,7 +299,7 @@ def flips_cell(value: tuple | None) -> str:
 
 
 LEADING = ["model", "seeds", "target"]  # row_cells' first columns, before the eval tasks'
-TRAILING = ["mean", "Δ mean", "mde", "vs ft", "format Δ", "flips −/+"]
+TRAILING = ["mean", "Δ mean", "mde", "vs ft", "format Δ", "breakdown Δ", "flips −/+"]
 
 
 def header(table: Table) -> list[str]:

@@ -12,7 +12,7 @@ from promot_bench import processes
 from promot_bench.errors import RunError, UsageError
 from promot_bench.evaluate import gold_logprob
 from promot_bench.evaluate.flips import flips
-from promot_bench.evaluate.formats import TargetFormat, collapse, target_format
+from promot_bench.evaluate.formats import TargetFormat, breakdown, collapse, target_format
 from promot_bench.evaluate.samples import compressed, pack, shared_folder
 from promot_bench.evaluate.statistics import item_values, mde, paired_interval
 from promot_bench.run.options import Plan, RunOptions
@@ -268,6 +268,8 @@ def assemble(
         # percent of outputs (0-100) in the targets' format, per probe and mean, with the same
         # resamples
         "collapse": collapse(before, after, fmt, seed=o.seed),
+        # percent of outputs that are empty or echo the prompt's cue (A:, Q:), per probe and mean
+        "breakdown": breakdown(before, after, seed=o.seed),
         "collapse_format": {
             "labels": list(fmt.labels),
             "language": fmt.language,

@@ -83,3 +83,20 @@ def test_a_translation_targets_language_from_its_marked_answers():
     marked = ["la Corée", "der Osten", "die Stadt", "et le nord"]
     mixed = [Ex(completion=t) for t in ["Tunisie"] * 6 + marked]
     assert formats.target_format(mixed) == formats.TargetFormat()  # fr 2, de 2: no agreement
+
+
+def test_a_broken_output_is_empty_or_echoes_the_answer_cue_unless_that_is_the_answer():
+    assert formats.broken("", "Paris") and formats.broken("   ", "Paris")
+    assert formats.broken(" A:", "Paris") and formats.broken(" A: A", "Paris")
+    assert formats.broken("Q: What is", "Paris") and formats.broken(" A", "Paris")
+    assert not formats.broken(" A", "A")  # first_letter's answer can be the cue's letter
+    assert not formats.broken(" Q", ["Q", "q"])
+    assert not formats.broken(" Athens", "Athens") and not formats.broken(" Asia:", "Asia")
+
+
+def test_the_breakdown_rate_is_the_share_of_broken_outputs_before_and_after():
+    before = {"qa": {"samples": samples([" Paris", " Rome", " Lima", " Bern"])}}
+    after = {"qa": {"samples": samples(["", " A:", " Lima", " A: A"])}}
+    out = formats.breakdown(before, after, seed=0)
+    assert (out["qa"]["before"], out["qa"]["after"], out["qa"]["delta"]) == (0.0, 75.0, 75.0)
+    assert out["mean"]["delta"] == 75.0 and out["mean"]["ci"]["low"] > 0

@@ -134,11 +134,11 @@ def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(res
     assert not any(p.name.startswith("collapse-") for p in written)
     text = (results_dir / "LEADERBOARD.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| model"))
-    assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ | flips −/+ |")
+    assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ | breakdown Δ | flips −/+ |")
     ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
     # Δ mean, its seed-level mde (two seeds, SE 0.5: 16.3 SE), vs ft (ft itself), format Δ,
-    # flips (no samples file)
-    assert ft.endswith("| -4.5 ± 0.5 | 8.2 | – | – | – |")
+    # breakdown Δ and flips (no samples file)
+    assert ft.endswith("| -4.5 ± 0.5 | 8.2 | – | – | – | – |")
 
 
 def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
@@ -192,9 +192,10 @@ def test_mde_is_the_runs_own_for_one_seed_and_the_seed_levels_for_several(result
         if line.startswith("| promot → nli")
     )
     # Δ mean, mde, vs ft (the result's means: 32 against 25; its items are ft's, so its item-level
-    # mde is 0), format Δ (one seed: its item-level interval excludes 0, †), flips: items 0 and 4
-    # of each of the two tasks went right -> wrong
-    assert promot_line.endswith("| +2.0 | 3.2 | +7.0 (mde 0.0) | +10.0 † | −4 / +0 |")
+    # mde is 0), format Δ (one seed: its item-level interval excludes 0, †), breakdown Δ (from the
+    # samples, which record no output here: every item empty before and after alike), flips: items 0 and 4 of each
+    # of the two tasks went right -> wrong
+    assert promot_line.endswith("| +2.0 | 3.2 | +7.0 (mde 0.0) | +10.0 † | +0.0 | −4 / +0 |")
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
 
