@@ -193,8 +193,8 @@ def test_mde_is_the_runs_own_for_one_seed_and_the_seed_levels_for_several(result
     )
     # Δ mean, mde, vs ft (the result's means: 32 against 25; its items are ft's, so its item-level
     # mde is 0), format Δ (one seed: its item-level interval excludes 0, †), breakdown Δ (from the
-    # samples, which record no output here: every item empty before and after alike), flips: items 0 and 4 of each
-    # of the two tasks went right -> wrong
+    # samples, which record no output here: every item empty before and after alike), flips:
+    # items 0 and 4 of each of the two tasks went right -> wrong
     assert promot_line.endswith("| +2.0 | 3.2 | +7.0 (mde 0.0) | +10.0 † | +0.0 | −4 / +0 |")
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
