@@ -84,8 +84,8 @@ def test_settings_are_recorded_flat_under_the_names_set_takes():
     assert set(flat) == {
         f.name for k in (TrainConfig, *OPTION_CLASSES) for f in dataclasses.fields(k)
     }
-    # the stage lengths, in the order a budget label names them: model, prompt, LoRA
-    assert list(settings.stage_lengths()) == ["steps", "prompt_steps", "lora_steps"]
+    # the stage lengths, in the order a budget label names them: model, prompt, LoRA, PEFT
+    assert list(settings.stage_lengths()) == ["steps", "prompt_steps", "lora_steps", "peft_steps"]
 
 
 def test_a_preset_names_tuners_keys_that_only_their_groups_know():

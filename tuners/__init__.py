@@ -8,6 +8,8 @@ from .ablations import JointTuning, RandomPromptFineTuning
 from .base import Attachment, FitContext, Tuned, Tuner
 from .ft import FineTuning
 from .lora import LoRA, LoRAOptions, LoRAThenFineTuning
+from .peft_family import PeftOptions
+from .peft_family import tuners as peft_tuners
 from .promot import ProMoT, ProMoTOneShot
 from .prompt import PromptOptions
 from .pt import PromptTuning
@@ -27,9 +29,10 @@ TUNERS: dict[str, type[Tuner]] = {
         WiseFineTuning,
     )
 }
+TUNERS.update(peft_tuners())  # peft:<method>, every PEFT weight-adapter method
 
 # Every tuner's options class, in the order a budget label lists their stage lengths.
-OPTION_CLASSES = (PromptOptions, LoRAOptions, WiseOptions)
+OPTION_CLASSES = (PromptOptions, LoRAOptions, WiseOptions, PeftOptions)
 
 
 def load_settings(preset: str, overrides: dict | None = None) -> config.Settings:

@@ -106,6 +106,10 @@ class Tuner:
     def fit(self, ctx: FitContext) -> Tuned:
         raise NotImplementedError
 
+    @classmethod
+    def check(cls, settings) -> None:
+        """Refuse settings this tuner cannot train with, before anything loads (one line)."""
+
 
 def all_weights(model, lr: float) -> dict:
     return {f"model.{name}": (param, lr) for name, param in model.named_parameters()}

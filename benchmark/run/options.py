@@ -89,7 +89,11 @@ class Plan:
     @property
     def folder(self) -> Path:
         o = self.options
-        folder = o.out / "runs" / self.spec.name / self.eval_key / o.train / o.tuner
+        # a tuner's folder: its name, a family's "peft:dora" as "peft-dora" (":" is not a file
+        # name character everywhere)
+        folder = (
+            o.out / "runs" / self.spec.name / self.eval_key / o.train / o.tuner.replace(":", "-")
+        )
         return folder / self.variant if self.variant else folder
 
     @property

