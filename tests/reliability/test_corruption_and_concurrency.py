@@ -160,15 +160,18 @@ def test_a_damaged_cached_baseline_is_recomputed(tiny_llama_dir, tmp_path):
 
 
 def test_damaged_data_is_rebuilt_not_used(tmp_path, monkeypatch):
-    from promot_bench.tasks.mini.build import ensure_built
+    """Data built into the cache (a seed with no shipped build) is rebuilt when damaged; the
+    shipped build is refused instead (tests/tasks/test_shipped_data.py), never written to."""
+    from promot_bench.tasks.mini.build import SHIPPED, ensure_built
 
     monkeypatch.setenv("PROMOT_BENCH_CACHE", str(tmp_path / "cache"))
-    folder = ensure_built()
+    folder = ensure_built(seed=7)
+    assert SHIPPED not in folder.parents
     victim = next(folder.rglob("test.jsonl"))
     original = victim.read_bytes()
     victim.write_bytes(original.replace(b"True", b"Fals", 1))  # same size, different content
     assert cache.check_manifest(folder, full=True) is not None
-    assert ensure_built() == folder and victim.read_bytes() == original
+    assert ensure_built(seed=7) == folder and victim.read_bytes() == original
 
 
 def test_a_damaged_result_file_is_refused_by_run_and_leaderboard(tiny_llama_dir, tmp_path):
