@@ -19,7 +19,6 @@ from promot_bench.config import TrainConfig
 from promot_bench.evaluate import evaluation
 from promot_bench.evaluate.prompt_lm import PromptLM
 from promot_bench.models import specs
-from promot_bench.train import training
 from promot_bench.train.soft_prompt import SoftPrompt
 from promot_bench.train.train_data import Example
 from promot_bench.tuners.base import FitContext, model_stage
@@ -47,7 +46,7 @@ def main() -> None:
     ctx = FitContext(loaded.model, loaded.tokenizer, EXAMPLES, cfg, Path(workdir), progress=False)
     prompt = SoftPrompt.from_vocab(loaded.model, 4, seed=0) if kind == "promot" else None
     report = ctx.train(model_stage(ctx, soft_prompt=prompt))
-    if training.distributed.is_main():
+    if processes.is_main():
         weights = {name: p.detach() for name, p in loaded.model.named_parameters()}
         Path(out).write_text(
             json.dumps(
