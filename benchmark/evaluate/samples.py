@@ -72,6 +72,8 @@ def pack(lines: list[dict], folder: Path, shared: Path) -> str:
     `folder`: the "before" items go to a file under `shared` named by their content (written
     once, whole or absent), "after" items drop a prompt equal to their "before" item's."""
     from promot_bench.store.atomic import atomic_write_bytes
+    from promot_bench.store.cache import locked
+    from promot_bench.store.locks import lock_path
 
     before = [item for item in lines if item["phase"] == "before"]
     if not before:
@@ -79,8 +81,12 @@ def pack(lines: list[dict], folder: Path, shared: Path) -> str:
     text = dump(before)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     target = shared / f"{digest}.samples.jsonl.gz"
-    if not target.is_file():
-        atomic_write_bytes(target, compressed(text))
+    with locked(lock_path(target)):  # runs of other cells share the file
+        if not target.is_file():
+            # under the lock, a temporary of this file is a killed writer's
+            for stale in shared.glob(f".{target.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+            atomic_write_bytes(target, compressed(text))
     prompts = {(b["task"], b["doc_id"]): b.get("prompt") for b in before}
     rest = [
         {k: v for k, v in item.items() if k != "prompt"}

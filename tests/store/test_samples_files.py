@@ -89,3 +89,19 @@ def test_a_packed_file_keeps_the_before_items_once_and_gives_back_every_prompt(t
     assert len(list(shared.iterdir())) == 1  # one file for both seeds
     assert '"prompt"' not in text.splitlines()[2 - 1]  # the after item: no prompt of its own
     assert samples.items(folder / "seed1.samples.jsonl") == lines
+
+
+def test_packing_removes_a_killed_writers_temporary_of_the_shared_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMOT_BENCH_CACHE", str(tmp_path / "cache"))  # the lock lives there
+    lines = [{"phase": "before", "task": "t", "doc_id": 0, "prompt": "Q:", "output": " x"}]
+    shared = tmp_path / "baselines"
+    shared.mkdir()
+    digest = samples.hashlib.sha256(samples.dump(lines).encode()).hexdigest()[:16]
+    stale = shared / f".{digest}.samples.jsonl.gz.0badf00d.tmp"
+    other = shared / ".another.samples.jsonl.gz.0badf00d.tmp"  # another file's: not ours to touch
+    stale.write_bytes(b"half a gzip")
+    other.write_bytes(b"half a gzip")
+    samples.pack(lines, tmp_path, shared)
+    assert sorted(p.name for p in shared.iterdir()) == sorted(
+        [f"{digest}.samples.jsonl.gz", other.name]
+    )
