@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from promot_bench import processes
@@ -17,6 +17,8 @@ from promot_bench.run import pipeline
 from promot_bench.run.baseline import evaluate_json, score_json
 from promot_bench.run.options import Plan
 from promot_bench.run.record import (
+    Fitted,
+    Scores,
     assemble,
     target_format_of,
     weights_hash,
@@ -28,15 +30,28 @@ from promot_bench.train import task_data
 from promot_bench.tuners import Attachment
 
 
-def score_budget(
-    p: Plan, q: Plan, loaded, manager, key, before, targets_before, pristine, progress, timings
-) -> dict | None:
+@dataclass
+class Pretrained:
+    """The run's pretrained model and what it scored, shared by every budget of the run: the
+    loaded model and task manager, the baseline's content key, the eval tasks' and targets'
+    scores, and the weights' hash (None on a helper process)."""
+
+    loaded: object
+    manager: object
+    key: dict
+    before: dict
+    targets_before: dict
+    pristine: str | None
+
+
+def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dict) -> dict | None:
     """Fit plan `q` (the run's own budget, or a dose checkpoint of it) in `p`'s work folder and
     score it: the target with what the tuner attaches, the eval tasks on the weights alone. A
     checkpoint's result file is written here; the run's own is returned for `_execute` to write
     once its timings are complete. None on a data-parallel helper process."""
     o, main = q.options, processes.is_main()
-    own = q is p
+    loaded, manager, before = pre.loaded, pre.manager, pre.before
+    own = q is p  # the run's own budget, not a dose checkpoint
     note = say if progress and main else (lambda text: None)
     work = p.work if own else p.work / q.budget
     work.mkdir(parents=True, exist_ok=True)
@@ -52,43 +67,16 @@ def score_budget(
         shutil.rmtree(saving, ignore_errors=True)
         export.save_adapters(saving / "peft", tuned, attached)
     # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
-    target = step(
-        work,
-        "target",
-        lambda: {
-            t: score_json(
-                pipeline.score_target(
-                    tuned.model, attached[t], loaded.tokenizer, t, manager, seed=o.seed
-                )
-            )
-            for t in q.targets
-        },
-        timings,
-    )
+    target = step(work, "target", lambda: _score_targets(q, pre, tuned, attached), timings)
     note("after: the eval tasks on the weights alone")
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
-    unchanged = processes.main_decides(lambda: weights_hash(stripped) == pristine)
+    unchanged = processes.main_decides(lambda: weights_hash(stripped) == pre.pristine)
     after = (
         before
         if unchanged
-        else step(
-            work,
-            "after",
-            lambda: evaluate_json(
-                loaded,
-                manager,
-                o.seed,
-                stripped,
-                q.eval_tasks,
-                limit=o.limit,
-                num_fewshot=q.eval_shots,
-                gold_logprob=True,
-                progress="after" if own else f"after ({q.budget})",
-            ),
-            timings,
-        )
+        else step(work, "after", lambda: _score_after(q, pre, stripped, own), timings)
     )
     if not main:
         return None  # the helper processes' one exit: from here on the main process writes
@@ -96,33 +84,63 @@ def score_budget(
         f"after: done in {timings.get('after', 0):.0f} s"
         + (" (weights unchanged: the baseline reused)" if unchanged else "")
     )
-    targets_before = {t: scores[t] for t, scores in targets_before.items()}
-    training = {t: task_data.training_examples(task_data.load_task(t, manager)) for t in q.targets}
-    fmt = target_format_of(training)
-    q.folder.mkdir(parents=True, exist_ok=True)
-    prompt_files = {t: prompt_path(q, t) for t in q.targets if attached[t].soft_prompt is not None}
-    for t, path in prompt_files.items():
-        attached[t].soft_prompt.save(path)
-    result = assemble(
-        q,
-        before,
-        after,
-        targets_before,
-        target,
-        tuned,
-        attached,
-        timings,
-        key,
-        fmt,
-        {t: len(examples) for t, examples in training.items()},
-    )
+    scores, fitted = _record_inputs(q, pre, after, target, tuned, attached)
+    result = assemble(q, scores, fitted, timings, pre.key)
     if o.save_model:
         export.save_model(saving / "model", stripped, loaded.tokenizer)
         result["saved"] = export.place(saving, q.folder, o.seed)
-    write_samples(q, before, after, targets_before, target)
+    write_samples(q, scores)
     if not own:
         atomic_write_text(q.result_path, json.dumps(result, indent=1))
     return result
+
+
+def _score_targets(q: Plan, pre: Pretrained, tuned, attached: dict) -> dict:
+    """Each target, scored with what the tuner attaches (soft prompt, text prefix, adapter)."""
+    return {
+        t: score_json(
+            pipeline.score_target(
+                tuned.model, attached[t], pre.loaded.tokenizer, t, pre.manager, seed=q.options.seed
+            )
+        )
+        for t in q.targets
+    }
+
+
+def _score_after(q: Plan, pre: Pretrained, stripped, own: bool) -> dict:
+    """The eval tasks on the tuned weights alone."""
+    o = q.options
+    return evaluate_json(
+        pre.loaded,
+        pre.manager,
+        o.seed,
+        stripped,
+        q.eval_tasks,
+        limit=o.limit,
+        num_fewshot=q.eval_shots,
+        gold_logprob=True,
+        progress="after" if own else f"after ({q.budget})",
+    )
+
+
+def _record_inputs(q: Plan, pre: Pretrained, after, target, tuned, attached) -> tuple:
+    """The result's inputs (`Scores`, `Fitted`), the soft prompts saved beside it."""
+    training = {
+        t: task_data.training_examples(task_data.load_task(t, pre.manager)) for t in q.targets
+    }
+    q.folder.mkdir(parents=True, exist_ok=True)
+    for t in q.targets:
+        if attached[t].soft_prompt is not None:
+            attached[t].soft_prompt.save(prompt_path(q, t))
+    # each target's cache entry is {task: scores}, as every cache holds
+    targets_before = {t: entry[t] for t, entry in pre.targets_before.items()}
+    fitted = Fitted(
+        tuned,
+        attached,
+        target_format_of(training),
+        {t: len(examples) for t, examples in training.items()},
+    )
+    return Scores(pre.before, after, targets_before, target), fitted
 
 
 def fit(p: Plan, loaded, manager, progress: bool, workdir: Path | None = None, extendable=False):

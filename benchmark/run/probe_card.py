@@ -148,76 +148,18 @@ def probe_row(task, s: dict, seed: int = 0) -> dict:
     records = sorted(s["samples"], key=lambda r: r["doc_id"])
     items = [docs[r["doc_id"]] for r in records]
     golds = [task_data.gold_text(task, doc) for doc in items]
-    metric_names = [
-        m["metric"] for m in config.metric_list or [] if isinstance(m.get("metric"), str)
-    ]
     all_golds = [task_data.gold_text(task, doc) for doc in docs]
-    corpus = any(r.get("pair") is not None for r in records)
-    kind = declared.get("kind") or probes.kind_of(
-        config.output_type, metric_names, all_golds, corpus
-    )
     notes: list[str] = []
-    if kind not in probes.KINDS:
-        notes.append(
-            f"kind unknown (output type {config.output_type}, metrics "
-            f"{', '.join(metric_names) or 'none'}): "
-            f"no trivial baseline, gate not passed; declare metadata.probe.kind in the task's YAML"
-        )
-        kind = None
+    kind = _kind(task, declared, records, all_golds, notes)
     values = item_values(records)
     scale = probes.score_scale(s["metric"], s["aggregation"], values)
-    stderr, stderr_from = s["stderr"], "lm-eval"
-    if stderr is None:
-        stderr, stderr_from = (
-            item_stderr(values, s["aggregation"], seed)
-            if s["aggregation"] in AGGREGATIONS
-            else None,
-            "s/√n" if s["aggregation"] == "mean" else f"bootstrap ({BOOTSTRAP_ITERS})",
-        )
-        if stderr is None:
-            stderr_from = None
-            notes.append(
-                f"no stderr: lm-eval gave none and aggregation '{s['aggregation']}' cannot be "
-                "resampled here"
-            )
+    stderr, stderr_from = _stderr(s, values, seed, notes)
     multiple_choice = config.output_type == "multiple_choice"
     labels: tuple = ()
     if kind == "classification" and not multiple_choice:
         labels = tuple(declared.get("labels") or probes.label_set(all_golds) or sorted(set(golds)))
-    baselines, fmt = {}, "none"
-    try:
-        if multiple_choice:
-            baselines = constant_choices(task, s["metric"], items)
-            fmt = "a choice (scored by loglikelihood: always in format)"
-        else:
-            sources = None
-            if kind in ("translation", "summarization") and items:
-                source = declared.get("source") or probes.source_field(
-                    items[0], str(task.doc_to_text(items[0])), golds[0]
-                )
-                if source is None:
-                    notes.append(
-                        "no document field of the prompt looks like the source text: no baseline"
-                    )
-                else:
-                    sources = [probes.text_fields(doc).get(source, "") for doc in items]
-                    notes.append(f"source text: field '{source}'")
-            outputs = probes.trivial_outputs(kind, golds, labels, sources)
-            baselines = {
-                name: task_score(task, s["metric"], items, outs) for name, outs in outputs.items()
-            }
-            fmt = (
-                f"first word in {{{', '.join(labels)}}}"
-                if labels
-                else "at most 2 x the gold's words + 3"
-                if kind
-                else "none"
-            )
-    except (
-        Exception
-    ) as exc:  # a task whose scoring cannot take a made-up answer: say so, keep the card
-        notes.append(f"baselines could not be scored ({type(exc).__name__}: {exc})")
-        baselines = {}
+    trivial = _Trivial(task, s["metric"], kind, items, golds, labels, declared)
+    baselines, fmt = _trivial_baselines(trivial, multiple_choice, notes)
     baselines = {name: value * scale for name, value in baselines.items()}
     higher = bool(s.get("higher_is_better", True))
     best = probes.best_of(baselines, higher)
@@ -251,6 +193,91 @@ def probe_row(task, s: dict, seed: int = 0) -> dict:
         "passes": probes.passes(empty_rate, off_rate, room_se),
         "notes": notes,
     }
+
+
+def _kind(task, declared: dict, records: list, all_golds: list, notes: list) -> str | None:
+    """The probe's kind: declared in its YAML, else read from its output type, metrics and
+    golds; None (with a note) when neither tells."""
+    config = task.config
+    metric_names = [
+        m["metric"] for m in config.metric_list or [] if isinstance(m.get("metric"), str)
+    ]
+    corpus = any(r.get("pair") is not None for r in records)
+    kind = declared.get("kind") or probes.kind_of(
+        config.output_type, metric_names, all_golds, corpus
+    )
+    if kind in probes.KINDS:
+        return kind
+    notes.append(
+        f"kind unknown (output type {config.output_type}, metrics "
+        f"{', '.join(metric_names) or 'none'}): "
+        f"no trivial baseline, gate not passed; declare metadata.probe.kind in the task's YAML"
+    )
+    return None
+
+
+def _stderr(s: dict, values: list, seed: int, notes: list) -> tuple:
+    """The score's standard error and where it came from: lm-eval's, else s/√n for a mean, else
+    our bootstrap; (None, None) with a note where none can be had."""
+    if s["stderr"] is not None:
+        return s["stderr"], "lm-eval"
+    if s["aggregation"] in AGGREGATIONS:
+        source = "s/√n" if s["aggregation"] == "mean" else f"bootstrap ({BOOTSTRAP_ITERS})"
+        stderr = item_stderr(values, s["aggregation"], seed)
+        if stderr is not None:
+            return stderr, source
+    notes.append(
+        f"no stderr: lm-eval gave none and aggregation '{s['aggregation']}' cannot be "
+        "resampled here"
+    )
+    return None, None
+
+
+@dataclass
+class _Trivial:
+    """What a probe's trivial baselines are made from: its task and metric, kind, scored items
+    with their golds, label set and YAML declarations."""
+
+    task: object
+    metric: str
+    kind: str | None
+    items: list
+    golds: list
+    labels: tuple
+    declared: dict
+
+
+def _trivial_baselines(t: _Trivial, multiple_choice: bool, notes: list) -> tuple[dict, str]:
+    """The trivial answers' scores (on the task's own scale) and the format rule; a task whose
+    scoring cannot take a made-up answer says so in a note and keeps its card."""
+    try:
+        if multiple_choice:
+            baselines = constant_choices(t.task, t.metric, t.items)
+            return baselines, "a choice (scored by loglikelihood: always in format)"
+        outputs = probes.trivial_outputs(t.kind, t.golds, t.labels, _sources(t, notes))
+        baselines = {
+            name: task_score(t.task, t.metric, t.items, outs) for name, outs in outputs.items()
+        }
+    except Exception as exc:
+        notes.append(f"baselines could not be scored ({type(exc).__name__}: {exc})")
+        return {}, "none"
+    if t.labels:
+        return baselines, f"first word in {{{', '.join(t.labels)}}}"
+    return baselines, "at most 2 x the gold's words + 3" if t.kind else "none"
+
+
+def _sources(t: _Trivial, notes: list) -> list | None:
+    """A translation's or summary's source texts (the copy-the-source baseline), or None."""
+    if t.kind not in ("translation", "summarization") or not t.items:
+        return None
+    source = t.declared.get("source") or probes.source_field(
+        t.items[0], str(t.task.doc_to_text(t.items[0])), t.golds[0]
+    )
+    if source is None:
+        notes.append("no document field of the prompt looks like the source text: no baseline")
+        return None
+    notes.append(f"source text: field '{source}'")
+    return [probes.text_fields(doc).get(source, "") for doc in t.items]
 
 
 def task_score(task, metric: str, docs: list, outputs: list[str]) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from promot_bench import processes
@@ -196,40 +197,68 @@ def target_format_of(training: dict):
     return target_format([ex for examples in training.values() for ex in examples])
 
 
-def assemble(
-    p: Plan,
-    before,
-    after,
-    targets_before,
-    target,
-    tuned,
-    attached,
-    timings,
-    key: dict,
-    fmt,
-    train_sizes: dict,
-) -> dict:
-    """The result file's content; `key` is the baseline's content key (identities computed once);
-    `fmt` the targets' format (None: no collapse rate); `train_sizes` each target's training
-    examples (for the budget's epochs)."""
-    o = p.options
+@dataclass
+class Scores:
+    """What a run scored, each {task: scores}: the eval tasks on the pretrained weights (before)
+    and on the tuned weights alone (after), the targets 0-shot on the pretrained model and with
+    what the tuner attaches."""
 
-    fmt = fmt or TargetFormat()
+    before: dict
+    after: dict
+    targets_before: dict
+    target: dict
 
-    delta = {name: after[name]["score"] - before[name]["score"] for name in before}
-    paired = {
-        name: (
-            before[name]["aggregation"],
-            item_values(before[name]["samples"]),
-            item_values(after[name]["samples"]),
+    def phases(self) -> tuple:
+        """(phase name in the samples file, {task: scores}), in the file's order."""
+        return (
+            ("before", self.before),
+            ("after", self.after),
+            ("target_pretrained", self.targets_before),
+            ("target_tuned", self.target),
         )
-        for name in before
-    }
-    # the paired interval over items of after - before, per task and for the mean (one model)
-    delta_ci = paired_interval(paired, seed=o.seed)
+
+
+@dataclass
+class Fitted:
+    """What the tuner gave (`Tuned`, and per target its `Attachment`) and what it trained on:
+    the targets' format (None: no collapse rate) and each target's training examples (for the
+    budget's epochs)."""
+
+    tuned: object
+    attached: dict
+    fmt: TargetFormat | None
+    train_sizes: dict
+
+
+def assemble(p: Plan, scores: Scores, fitted: Fitted, timings: dict, key: dict) -> dict:
+    """The result file's content; `key` is the baseline's content key (identities computed
+    once)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        **provenance.header(run_command(o), o.argv),
+        **provenance.header(run_command(p.options), p.options.argv),
+        **_cell(p, fitted, key),
+        "timings": timings,
+        "stages": [r.to_dict() for r in fitted.tuned.reports],
+        "target": target_summary(p, scores.targets_before, scores.target, fitted.attached),
+        **_retention(p, scores, fitted.fmt or TargetFormat()),
+        "weights_sha256": weights_hash(fitted.tuned.stripped()),
+        # the weights were unchanged, so the baseline was reused
+        "after_is_baseline": scores.after is scores.before,
+        # of the prompt's values (the safetensors header orders its metadata differently per write)
+        "soft_prompt_sha256": {
+            t: tensor_hash(fitted.attached[t].soft_prompt.weight)
+            for t in p.targets
+            if fitted.attached[t].soft_prompt is not None
+        }
+        or None,
+        "samples": p.samples_path.name,
+    }
+
+
+def _cell(p: Plan, fitted: Fitted, key: dict) -> dict:
+    """Which cell this is: model, suite, data, tuner, settings, budget and learning rate."""
+    o = p.options
+    return {
         "training_processes": processes.world_size(),
         "training_parallel": processes.launch_kind(),
         "model": {"spec": p.spec.text, "name": p.spec.name, "identity": key["model"]},
@@ -246,7 +275,7 @@ def assemble(
         "tuner": o.tuner,
         "preset": o.preset,
         "config": p.settings.to_dict(),
-        "budget": budget_record(p, tuned.reports, train_sizes),
+        "budget": budget_record(p, fitted.tuned.reports, fitted.train_sizes),
         # the tuner's own learning rate: its setting, value and label (None: the preset's own)
         "learning_rate": {
             "setting": TUNERS[o.tuner].lr_setting,
@@ -255,21 +284,36 @@ def assemble(
         },
         "data_hash": key["data_hash"],
         "suite_version": key["suite_version"],
-        "timings": timings,
-        "stages": [r.to_dict() for r in tuned.reports],
-        "target": target_summary(p, targets_before, target, attached),
+    }
+
+
+def _retention(p: Plan, scores: Scores, fmt: TargetFormat) -> dict:
+    """The eval tasks before and after: scores, deltas with paired intervals over items, mde,
+    format (collapse) and breakdown rates, gold log-probabilities and flips."""
+    before, after, seed = scores.before, scores.after, p.options.seed
+    paired = {
+        name: (
+            before[name]["aggregation"],
+            item_values(before[name]["samples"]),
+            item_values(after[name]["samples"]),
+        )
+        for name in before
+    }
+    # the paired interval over items of after - before, per task and for the mean (one model)
+    delta_ci = paired_interval(paired, seed=seed)
+    return {
         "before": summary(before),
         "after": summary(after),
-        "delta": delta,
+        "delta": {name: after[name]["score"] - before[name]["score"] for name in before},
         "mean": {"before": mean(before), "after": mean(after), "delta": mean(after) - mean(before)},
         "delta_ci": delta_ci,
         # 2.8 x the item-level SE of Δ mean: 80% power at 5% two-sided, for this one model
         "mde": mde(delta_ci["mean"]["se"]),
         # percent of outputs (0-100) in the targets' format, per probe and mean, with the same
         # resamples
-        "collapse": collapse(before, after, fmt, seed=o.seed),
+        "collapse": collapse(before, after, fmt, seed=seed),
         # percent of outputs that are empty or echo the prompt's cue (A:, Q:), per probe and mean
-        "breakdown": breakdown(before, after, seed=o.seed),
+        "breakdown": breakdown(before, after, seed=seed),
         "collapse_format": {
             "labels": list(fmt.labels),
             "language": fmt.language,
@@ -277,34 +321,18 @@ def assemble(
             "scale": "percent of outputs, 0-100",
         },
         # the gold answer's mean per-token log-prob (nats) under each generative probe's prompt
-        "gold_logprob": gold_logprob.summary(before, after, seed=o.seed),
+        "gold_logprob": gold_logprob.summary(before, after, seed=seed),
         # per probe: items right before and wrong after (lost), the reverse (gained), with examples
         "flips": flips(before, after),
-        "weights_sha256": weights_hash(tuned.stripped()),
-        "after_is_baseline": after
-        is before,  # the weights were unchanged, so the baseline was reused
-        # of the prompt's values (the safetensors header orders its metadata differently per write)
-        "soft_prompt_sha256": {
-            t: tensor_hash(attached[t].soft_prompt.weight)
-            for t in p.targets
-            if attached[t].soft_prompt is not None
-        }
-        or None,
-        "samples": p.samples_path.name,
     }
 
 
-def write_samples(p: Plan, before, after, targets_before, target) -> None:
+def write_samples(p: Plan, scores: Scores) -> None:
     """The run's items, packed (its "before" items shared with every run of its baseline)."""
     lines = [
         {"phase": phase, "task": task, **item}
-        for phase, scores in (
-            ("before", before),
-            ("after", after),
-            ("target_pretrained", targets_before),
-            ("target_tuned", target),
-        )
-        for task, s in scores.items()
+        for phase, by_task in scores.phases()
+        for task, s in by_task.items()
         for item in s["samples"]
     ]
     text = pack(lines, p.samples_path.parent, shared_folder(p.samples_path))

@@ -44,7 +44,7 @@ from promot_bench.run.baseline import (
     pretrained_scores,
 )
 from promot_bench.run.dose import budget_overrides, clone_state, dose_plans
-from promot_bench.run.fitting import score_budget
+from promot_bench.run.fitting import Pretrained, score_budget
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.run.record import (
     read_result,
@@ -188,6 +188,25 @@ def execute(p: Plan, progress: bool = True) -> dict | None:
         return _execute(p, progress and main)
 
 
+def _pretrained(p: Plan, loaded, manager, key: dict) -> Pretrained:
+    """The pretrained model's scores on the eval tasks and (0-shot, as in the study, whatever
+    their YAML's num_fewshot says) on each target, from the cache (`key`) where it holds
+    them."""
+    before = pretrained_scores(p, loaded, manager, key)
+    # cached as {task: scores}, the entry format every cache already holds
+    targets_before = {
+        t: cached_evaluation(
+            {**key, "tasks": t, "shots": 0},
+            lambda t=t: evaluate_json(
+                loaded, manager, p.options.seed, loaded.model, [t], num_fewshot=0
+            ),
+        )
+        for t in p.targets
+    }
+    pristine = weights_hash(loaded.model) if processes.is_main() else None
+    return Pretrained(loaded, manager, key, before, targets_before, pristine)
+
+
 def _execute(p: Plan, progress: bool) -> dict | None:
     o = p.options
     provenance.code_identity()  # the code this run starts with is the code it records
@@ -210,29 +229,14 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     if refusal:
         raise RunError(refusal)
     key = baseline_key(p, loaded)
-
-    def evaluate(model, names, **kw):
-        return evaluate_json(loaded, manager, o.seed, model, names, **kw)
-
     t0 = time.perf_counter()
     note(
         f"before: the pretrained model on {probe_count(p)} and the target (cached after the "
-        "first run, "
-        "for every seed where the seed cannot change an output)"
+        "first run, for every seed where the seed cannot change an output)"
     )
-    before = pretrained_scores(p, loaded, manager, key)
-    # Targets are scored 0-shot, as in the study, whatever their YAML's num_fewshot says.
-    # Cached as {task: scores}, the entry format every cache already holds.
-    targets_before = {
-        t: cached_evaluation(
-            {**key, "tasks": t, "shots": 0}, lambda t=t: evaluate(loaded.model, [t], num_fewshot=0)
-        )
-        for t in p.targets
-    }
+    pretrained = _pretrained(p, loaded, manager, key)
     timings["before"] = round(time.perf_counter() - t0, 2)
     note(f"before: done in {timings['before']:.0f} s; training")
-
-    pristine = weights_hash(loaded.model) if main else None
     budgets = dose_plans(p)
     # A dose run trains its budgets as one path: each fit continues the last one's stage, from
     # the pretrained weights put back (tuners change the model in place: merge, interpolate).
@@ -244,9 +248,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
             continue  # scored by an earlier, interrupted invocation
         if initial is not None and number:
             loaded.model.load_state_dict(initial)
-        result = score_budget(
-            p, q, loaded, manager, key, before, targets_before, pristine, progress, timings
-        )
+        result = score_budget(p, q, pretrained, progress, timings)
         if result is not None and not last:
             note(f"dose checkpoint {q.budget}: result {q.result_path}")
     if not main:

@@ -175,89 +175,23 @@ def run_stage(
 ) -> StageReport:
     """Train one stage, resuming from `folder` if an earlier run left checkpoints there."""
     folder.mkdir(parents=True, exist_ok=True)
-    done_file = folder / "done.json"
-    latest = folder / "latest.pt"
-    if done_file.is_file():  # finished earlier: reuse its result instead of retraining
-        done = _read_report(done_file)
-        if done is None or done.steps == stage.steps:
-            load_tensors(stage, read_safetensors(folder / "final.safetensors"))
-            if done is None:
-                raise RunError(f"{done_file} is damaged; delete {folder} to retrain the stage")
-            return done
-        if not (done.steps < stage.steps and latest.is_file()):
-            raise RunError(
-                f"stage '{stage.name}' in {folder} finished at {done.steps} steps and cannot be "
-                f"continued to {stage.steps}; delete the folder to retrain"
-            )
-        done_file.unlink(missing_ok=True)  # continue the finished stage to its new length
-
+    done = _finished_earlier(stage, folder)
+    if done is not None:
+        return done
     set_trainable(model, stage)
     set_dropout(model, cfg.dropout)
-    state = _read_checkpoint(latest) if latest.is_file() else None
-    if state is not None:
-        load_tensors(stage, state["tensors"])  # before the strategy copies them into its shards
-    # One process, or this process's share of a data-parallel or sharded step
-    # (benchmark/distributed.py); the optimizer steps what the strategy trains.
-    parallel = distributed.strategy(model, stage, cfg.label_smoothing)
-    optimizer = make_optimizer(cfg, parallel.trainable)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, stage.steps))
-    report = StageReport(stage.name, stage.steps, 0.0, 0, float("nan"))
-    best_score, start = -math.inf, 0
-    if state is not None:
-        # Sharded optimizer state is kept by parameter name, the others' by position.
-        if (state.get("parallel") == "fsdp") != (parallel.kind == "fsdp"):
-            raise RunError(
-                f"checkpoint {latest} was written by a {state.get('parallel', 'single')} run and "
-                f"cannot resume under {parallel.kind}; relaunch the same way or delete it"
-            )
-        parallel.load_optimizer_state(optimizer, state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        report = StageReport(**{**state["report"], "steps": stage.steps})
-        start = report.resumed_from = state["step"]
-        if start > stage.steps:
-            raise RunError(
-                f"checkpoint {latest} is at step {start}, past this stage's {stage.steps} steps; "
-                "delete the folder to retrain"
-            )
-        best_score = state["best_score"]
-
+    run = _start(stage, model, cfg, folder)
+    report = run.report
     encoded = [
         encode(tokenizer, ex, model.config.is_encoder_decoder, cfg.max_length) for ex in examples
     ]
-    main = processes.is_main()
     model.train()
-    bar = Phase(f"train {stage.name}", stage.steps, initial=start, enabled=progress and main)
+    bar = Phase(
+        f"train {stage.name}", stage.steps, initial=run.start, enabled=progress and run.main
+    )
     clock = time.perf_counter()
-    for step in range(start, stage.steps):
-        loss_sum, tokens = 0.0, 0
-        for micro in range(cfg.grad_accum):
-            rows = [
-                encoded[i]
-                for i in batch_indices(
-                    len(encoded), cfg.batch_size, cfg.seed, step * cfg.grad_accum + micro
-                )
-            ]
-            with autocast(cfg.precision, model.device):
-                loss, batch = parallel.loss(rows, tokenizer.pad_token_id)
-            value = parallel.backward(loss / cfg.grad_accum)
-            if not math.isfinite(value):
-                last = (
-                    f"the last good checkpoint (step {start}) is kept in {folder}"
-                    if latest.is_file()
-                    else "no checkpoint was written"
-                )
-                raise RunError(
-                    f"stage '{stage.name}': the loss became {value} at step {step}; "
-                    f"training stopped ({last}); try a lower learning rate"
-                )
-            loss_sum += value
-            tokens += int(batch["attention_mask"].sum())
-        report.grad_norms.append(round(parallel.clip(cfg.clip_norm), 6))
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        faults.point("step")
+    for step in range(run.start, stage.steps):
+        loss_sum, tokens = _step(run, encoded, tokenizer.pad_token_id, step, model.device)
         report.tokens += tokens
         report.history.append([step + 1, loss_sum])
         report.final_loss = loss_sum
@@ -267,52 +201,178 @@ def run_stage(
             tok_s=f"{report.tokens / max(elapsed + report.seconds, 1e-9):.0f}",
         )
         bar.update()
-
-        finished = step + 1 == stage.steps
-        if (step + 1) % stage.checkpoint_every == 0 or finished:
-            parallel.sync()  # the runner's model now holds the trained values
+        if (step + 1) % stage.checkpoint_every == 0 or step + 1 == stage.steps:
+            run.parallel.sync()  # the runner's model now holds the trained values
             if validate is not None:
-                model.eval()
-                # every process scores its share of the items and gets the total
-                score = validate(step + 1)
-                model.train()
-                report.validation.append([step + 1, score])
-                if score > best_score:
-                    best_score, report.best_score, report.best_step = score, score, step + 1
-                    if main:
-                        save_safetensors(folder / "best.safetensors", tensors_of(stage))
+                _validate(run, model, validate, step + 1)
             report.seconds += time.perf_counter() - clock
             clock = time.perf_counter()
-            optimizer_state = parallel.optimizer_state(
-                optimizer
-            )  # gathered: every process takes part
-            if main:
-                _write_checkpoint(
-                    latest,
-                    {
-                        "tensors": tensors_of(stage),
-                        "optimizer": optimizer_state,
-                        "parallel": parallel.kind,
-                        "scheduler": scheduler.state_dict(),
-                        "rng": torch.get_rng_state(),
-                        "step": step + 1,
-                        "best_score": best_score,
-                        "report": report.to_dict(),
-                    },
-                )
-            parallel.barrier()
+            _save_checkpoint(run, step + 1)
     bar.close()
     report.batches_sha256 = batches_hash(examples, cfg, stage.steps)
     model.eval()
-    if cfg.keep_best and validate is not None and (folder / "best.safetensors").is_file():
-        load_tensors(stage, read_safetensors(folder / "best.safetensors"))
-    if main:
-        save_safetensors(folder / "final.safetensors", tensors_of(stage))
-        atomic_write_text(done_file, json.dumps(report.to_dict()))
-        if not stage.extendable:
-            latest.unlink(missing_ok=True)  # optimizer state is large and no longer needed
-    parallel.barrier()
+    _finish(run, keep_best=cfg.keep_best and validate is not None)
     return report
+
+
+@dataclass
+class _Run:
+    """A stage in training: what its checkpoint saves and a resume restores."""
+
+    stage: Stage
+    cfg: TrainConfig
+    folder: Path
+    parallel: distributed.SingleProcess  # or a subclass: the strategy the stage trains under
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    report: StageReport
+    best_score: float = -math.inf
+    start: int = 0  # the step this process starts from (a resumed checkpoint's)
+    main: bool = field(default_factory=processes.is_main)
+
+    @property
+    def latest(self) -> Path:
+        return self.folder / "latest.pt"
+
+
+def _finished_earlier(stage: Stage, folder: Path) -> StageReport | None:
+    """A finished stage's report, its final tensors loaded; None to train (or continue an
+    extendable stage to a longer length)."""
+    done_file = folder / "done.json"
+    if not done_file.is_file():
+        return None
+    done = _read_report(done_file)
+    if done is None or done.steps == stage.steps:
+        load_tensors(stage, read_safetensors(folder / "final.safetensors"))
+        if done is None:
+            raise RunError(f"{done_file} is damaged; delete {folder} to retrain the stage")
+        return done
+    if not (done.steps < stage.steps and (folder / "latest.pt").is_file()):
+        raise RunError(
+            f"stage '{stage.name}' in {folder} finished at {done.steps} steps and cannot be "
+            f"continued to {stage.steps}; delete the folder to retrain"
+        )
+    done_file.unlink(missing_ok=True)  # continue the finished stage to its new length
+    return None
+
+
+def _start(stage: Stage, model, cfg: TrainConfig, folder: Path) -> _Run:
+    """The stage's strategy, optimizer and schedule, restored from its latest checkpoint if any."""
+    latest = folder / "latest.pt"
+    state = _read_checkpoint(latest) if latest.is_file() else None
+    if state is not None:
+        load_tensors(stage, state["tensors"])  # before the strategy copies them into its shards
+    # One process, or this process's share of a data-parallel or sharded step
+    # (train/distributed.py); the optimizer steps what the strategy trains.
+    parallel = distributed.strategy(model, stage, cfg.label_smoothing)
+    optimizer = make_optimizer(cfg, parallel.trainable)
+    run = _Run(
+        stage,
+        cfg,
+        folder,
+        parallel,
+        optimizer,
+        torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, stage.steps)),
+        StageReport(stage.name, stage.steps, 0.0, 0, float("nan")),
+    )
+    if state is not None:
+        _restore(run, state)
+    return run
+
+
+def _restore(run: _Run, state: dict) -> None:
+    # Sharded optimizer state is kept by parameter name, the others' by position.
+    if (state.get("parallel") == "fsdp") != (run.parallel.kind == "fsdp"):
+        raise RunError(
+            f"checkpoint {run.latest} was written by a {state.get('parallel', 'single')} run and "
+            f"cannot resume under {run.parallel.kind}; relaunch the same way or delete it"
+        )
+    run.parallel.load_optimizer_state(run.optimizer, state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    run.report = StageReport(**{**state["report"], "steps": run.stage.steps})
+    run.start = run.report.resumed_from = state["step"]
+    if run.start > run.stage.steps:
+        raise RunError(
+            f"checkpoint {run.latest} is at step {run.start}, past this stage's "
+            f"{run.stage.steps} steps; delete the folder to retrain"
+        )
+    run.best_score = state["best_score"]
+
+
+def _step(run: _Run, encoded: list, pad_token_id: int, step: int, device) -> tuple[float, int]:
+    """One optimizer step over `grad_accum` micro-batches: its summed loss and token count."""
+    cfg, parallel = run.cfg, run.parallel
+    loss_sum, tokens = 0.0, 0
+    for micro in range(cfg.grad_accum):
+        indices = batch_indices(
+            len(encoded), cfg.batch_size, cfg.seed, step * cfg.grad_accum + micro
+        )
+        with autocast(cfg.precision, device):
+            loss, batch = parallel.loss([encoded[i] for i in indices], pad_token_id)
+        value = parallel.backward(loss / cfg.grad_accum)
+        if not math.isfinite(value):
+            last = (
+                f"the last good checkpoint (step {run.start}) is kept in {run.folder}"
+                if run.latest.is_file()
+                else "no checkpoint was written"
+            )
+            raise RunError(
+                f"stage '{run.stage.name}': the loss became {value} at step {step}; "
+                f"training stopped ({last}); try a lower learning rate"
+            )
+        loss_sum += value
+        tokens += int(batch["attention_mask"].sum())
+    run.report.grad_norms.append(round(parallel.clip(cfg.clip_norm), 6))
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    faults.point("step")
+    return loss_sum, tokens
+
+
+def _validate(run: _Run, model, validate: Validator, step: int) -> None:
+    """Score the weights on the target's validation split; keep the best ones (keep-best)."""
+    model.eval()
+    score = validate(step)  # every process scores its share of the items and gets the total
+    model.train()
+    run.report.validation.append([step, score])
+    if score > run.best_score:
+        run.best_score, run.report.best_score, run.report.best_step = score, score, step
+        if run.main:
+            save_safetensors(run.folder / "best.safetensors", tensors_of(run.stage))
+
+
+def _save_checkpoint(run: _Run, step: int) -> None:
+    state = run.parallel.optimizer_state(run.optimizer)  # gathered: every process takes part
+    if run.main:
+        _write_checkpoint(
+            run.latest,
+            {
+                "tensors": tensors_of(run.stage),
+                "optimizer": state,
+                "parallel": run.parallel.kind,
+                "scheduler": run.scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "step": step,
+                "best_score": run.best_score,
+                "report": run.report.to_dict(),
+            },
+        )
+    run.parallel.barrier()
+
+
+def _finish(run: _Run, keep_best: bool) -> None:
+    """The stage's final tensors (the best ones under keep-best) and its report, written."""
+    best = run.folder / "best.safetensors"
+    if keep_best and best.is_file():
+        load_tensors(run.stage, read_safetensors(best))
+    if run.main:
+        save_safetensors(run.folder / "final.safetensors", tensors_of(run.stage))
+        atomic_write_text(run.folder / "done.json", json.dumps(run.report.to_dict()))
+        if not run.stage.extendable:
+            run.latest.unlink(missing_ok=True)  # optimizer state is large and no longer needed
+    run.parallel.barrier()
 
 
 def batches_hash(examples: list[Example], cfg: TrainConfig, steps: int) -> str:
