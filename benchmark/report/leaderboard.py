@@ -10,14 +10,13 @@ results/LEADERBOARD.md, .csv, a self-contained .html (page.py), and PNG plots in
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 from promot_bench.errors import RunError
 from promot_bench.evaluate import probes
 from promot_bench.report import dose, dose_plots, page, verdict
+from promot_bench.report.columns import Row
 from promot_bench.report.heatmaps import plot
 from promot_bench.report.tables import (
     Table,
@@ -177,82 +176,69 @@ def markdown(
 
 
 def csv_text(tables: list[Table]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        [
-            "model",
-            "eval_group",
-            "shots",
-            "preset",
-            "budget",
-            "keep_best",
-            "data_hash",
-            "tuner",
-            "train",
-            "seeds",
-            "target_task",
-            "target_mean",
-            "target_stderr",
-            "target_scores",
-            "task",
-            "score_mean",
-            "score_stderr",
-            "mean",
-            "delta_mean",
-            "delta_mean_stderr",
-            "delta_mean_p_holm",
-            "versus_ft",
-            "versus_ft_stderr",
-            "versus_ft_mde",
-            "versus_ft_p_holm",
-            "versus_ft_power",
-            "mde",
-            "format_delta",
-            "format_delta_mean",
-            "format_delta_mean_stderr",
-            "flips_lost",
-            "flips_gained",
-            "flips_lost_all",
-            "flips_gained_all",
-            "flips_n_all",
-        ]
+    """One line per table, tuner row and eval task (a DataFrame's CSV: the columns are the
+    records' keys, named once)."""
+    import pandas as pd
+
+    records = [
+        csv_record(table, row, task)
+        for table in tables
+        for row in table.rows
+        for task in table.tasks
+    ]
+    # the header even with no rows: the keys of an empty table's record
+    columns = list(csv_record(Table("", "", 0, []), Row("", "", "", [], None, {}, ()), "").keys())
+    return pd.DataFrame.from_records(records, columns=columns).to_csv(
+        index=False, lineterminator="\n"
     )
-    for table in tables:
-        for row in table.rows:
-            target = row.target if row.target and row.target[1] is not None else ("", "", "")
-            for task in table.tasks:
-                writer.writerow(
-                    [
-                        table.model,
-                        table.group,
-                        table.shots,
-                        table.preset,
-                        table.budget or "",
-                        "" if table.keep_best is None else table.keep_best,
-                        table.data_hash or "",
-                        row.tuner or "pretrained",
-                        row.train,
-                        " ".join(map(str, row.seeds)),
-                        *target,
-                        per_target_text(row),
-                        task,
-                        *row.tasks[task],
-                        row.mean[0],
-                        *(row.delta_mean or ("", "")),
-                        blank(row.delta_p),
-                        *(row.versus_ft or ("", "")),
-                        blank(row.versus_ft_mde),
-                        blank(row.versus_ft_p),
-                        blank(row.versus_ft_test.power if row.versus_ft_test else None),
-                        blank(row.mde),
-                        (row.format_tasks or {}).get(task, ""),
-                        *(row.format_delta or ("", "")),
-                        *(row.flips_tasks or {}).get(task, ("", "")),
-                        *(row.flips or ("", "", "")),
-                    ]
-                )
-    return buffer.getvalue()
+
+
+def csv_record(table: Table, row: Row, task: str) -> dict:
+    """One task of one tuner row, with the table's identity and the row's seed-level tests."""
+    target = row.target if row.target and row.target[1] is not None else ("", "", "")
+    score_mean, score_stderr = row.tasks.get(task, ("", ""))
+    delta_mean, delta_mean_stderr = row.delta_mean or ("", "")
+    versus_ft, versus_ft_stderr = row.versus_ft or ("", "")
+    format_delta_mean, format_delta_mean_stderr = row.format_delta or ("", "")
+    flips_lost, flips_gained = (row.flips_tasks or {}).get(task, ("", ""))
+    flips_lost_all, flips_gained_all, flips_n_all = row.flips or ("", "", "")
+    return {
+        "model": table.model,
+        "eval_group": table.group,
+        "shots": table.shots,
+        "preset": table.preset,
+        "budget": table.budget or "",
+        "keep_best": "" if table.keep_best is None else table.keep_best,
+        "data_hash": table.data_hash or "",
+        "tuner": row.tuner or "pretrained",
+        "train": row.train,
+        "seeds": " ".join(map(str, row.seeds)),
+        "target_task": target[0],
+        "target_mean": target[1],
+        "target_stderr": target[2],
+        "target_scores": per_target_text(row),
+        "task": task,
+        "score_mean": score_mean,
+        "score_stderr": score_stderr,
+        "mean": row.mean[0] if row.mean else "",
+        "delta_mean": delta_mean,
+        "delta_mean_stderr": delta_mean_stderr,
+        "delta_mean_p_holm": blank(row.delta_p),
+        "versus_ft": versus_ft,
+        "versus_ft_stderr": versus_ft_stderr,
+        "versus_ft_mde": blank(row.versus_ft_mde),
+        "versus_ft_p_holm": blank(row.versus_ft_p),
+        "versus_ft_power": blank(row.versus_ft_test.power if row.versus_ft_test else None),
+        "mde": blank(row.mde),
+        "format_delta": (row.format_tasks or {}).get(task, ""),
+        "format_delta_mean": format_delta_mean,
+        "format_delta_mean_stderr": format_delta_mean_stderr,
+        "flips_lost": flips_lost,
+        "flips_gained": flips_gained,
+        "flips_lost_all": flips_lost_all,
+        "flips_gained_all": flips_gained_all,
+        "flips_n_all": flips_n_all,
+    }
 
 
 def blank(value) -> object:
