@@ -7,6 +7,11 @@ A method's options are its PEFT config's fields: `--set peft_options=r=8,lora_al
 read as YAML scalars), checked against the config class before anything loads; its defaults,
 small adapters for a 135 M model, are `METHODS`' (a preset may override them the same way).
 
+`promot:<method>` is ProMoT with the method's adapter as its first stage in place of the soft
+prompt (the study's `lora-then-ft` generalised): the adapter trains, model frozen; then every
+base weight trains with the adapter attached and frozen; the target is scored with the adapter,
+the retention probes on the weights without it.
+
 Left out: AdaLoRA (its rank budget is re-allocated by a call at every step, which the shared loop
 does not make), the prompt-learning methods (prompt tuning is `pt` and ProMoT's first stage,
 checked equal to PEFT's; prefix tuning and P-tuning are not implemented here) and methods that
@@ -41,6 +46,11 @@ METHODS = {
     "road": ("RoadConfig", {"variant": "road_1", "group_size": 16}),
 }
 PREFIX = "peft:"
+PROMOT_PREFIX = "promot:"
+# ProMoT's first stage can be any method but PiSSA: its initialisation moves the weights' principal
+# part into the adapter, so the weights without the adapter (what the probes score) are not a
+# model at all
+PROMOT_METHODS = tuple(m for m in METHODS if m != "pissa")
 
 
 @dataclass
@@ -90,6 +100,25 @@ def peft_config(method: str, text: str = ""):
         raise UsageError(f"peft:{method}: {name} refuses these options: {exc}") from None
 
 
+def wrap(ctx: FitContext, method: str):
+    """The model wrapped with the method's adapter (PEFT's `get_peft_model`) and the adapter's
+    tensors at the adapter's rate: what `get_peft_model` left trainable."""
+    from peft import get_peft_model
+
+    try:
+        wrapped = get_peft_model(ctx.model, peft_config(method, ctx.options.peft_options))
+    except UsageError:
+        raise
+    except (ValueError, TypeError, RuntimeError) as exc:  # e.g. no module it can wrap
+        raise UsageError(f"peft:{method} cannot apply to this model: {exc}") from None
+    adapter = {
+        name: (param, ctx.options.peft_lr)
+        for name, param in wrapped.named_parameters()
+        if param.requires_grad
+    }
+    return wrapped, adapter
+
+
 class PeftTuner(Tuner):
     """One PEFT method (`method`): its adapter trains, model frozen, then merges."""
 
@@ -105,26 +134,43 @@ class PeftTuner(Tuner):
         peft_config(cls.method, settings.of(PeftOptions).peft_options)
 
     def fit(self, ctx: FitContext) -> Tuned:
-        from peft import get_peft_model
-
-        try:
-            wrapped = get_peft_model(ctx.model, peft_config(self.method, ctx.options.peft_options))
-        except UsageError:
-            raise
-        except (ValueError, TypeError, RuntimeError) as exc:  # e.g. no module it can wrap
-            raise UsageError(f"peft:{self.method} cannot apply to this model: {exc}") from None
-        adapter = {
-            name: (param, ctx.options.peft_lr)
-            for name, param in wrapped.named_parameters()
-            if param.requires_grad  # what get_peft_model left trainable: the adapter alone
-        }
+        wrapped, adapter = wrap(ctx, self.method)
         stage = Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, adapter)
         report = ctx.train(stage, model=wrapped)
         return Tuned(wrapped.merge_and_unload(), reports=[report])
 
 
+class PromotPeft(PeftTuner):
+    """ProMoT with a PEFT method's adapter as its first stage in place of the soft prompt (the
+    generalisation of the study's `lora-then-ft`): the adapter trains with the model frozen,
+    then every base weight trains with the adapter attached and frozen; the target is scored
+    with the adapter, the retention probes without it (`unload`: removed, not merged)."""
+
+    dose_setting = "steps"  # the model stage, as ProMoT's
+    lr_setting = "lr"
+    attached_in_training = "the method's adapter (frozen in stage 2)"
+    attached_at_target_eval = "the method's adapter"
+
+    def fit(self, ctx: FitContext) -> Tuned:
+        wrapped, adapter = wrap(ctx, self.method)
+        first = ctx.train(
+            Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, adapter),
+            model=wrapped,
+        )
+        weights = {
+            name: (param, ctx.cfg.lr)
+            for name, param in wrapped.named_parameters()
+            if name not in adapter
+        }
+        second = ctx.train(
+            Stage("model", ctx.cfg.steps, ctx.cfg.checkpoint_every, weights), model=wrapped
+        )
+        return Tuned(wrapped, reports=[first, second], strip=lambda model: model.unload())
+
+
 def tuners() -> dict[str, type[Tuner]]:
-    """`peft:<method>` for every method, each its own registered class."""
+    """`peft:<method>` for every method and `promot:<method>` for every method whose
+    initialisation leaves the base weights as they were, each its own registered class."""
     made = {}
     for method, (config, _) in METHODS.items():
         made[PREFIX + method] = type(
@@ -135,6 +181,17 @@ def tuners() -> dict[str, type[Tuner]]:
                 "method": method,
                 "summary": f"PEFT {config} ({method}), merged into the weights",
                 "trains": f"a {method} adapter (merged afterwards)",
+            },
+        )
+    for method in PROMOT_METHODS:
+        made[PROMOT_PREFIX + method] = type(
+            f"Promot_{method}",
+            (PromotPeft,),
+            {
+                "name": PROMOT_PREFIX + method,
+                "method": method,
+                "summary": f"ProMoT with a {method} adapter (PEFT) as its first stage",
+                "trains": f"a {method} adapter (stage 1), then all model weights (stage 2)",
             },
         )
     return made

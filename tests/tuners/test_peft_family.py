@@ -11,7 +11,13 @@ from promot_bench.models import specs
 from promot_bench.run import runner
 from promot_bench.train.training import Stage
 from promot_bench.tuners import TUNERS, FitContext, get, load_settings
-from promot_bench.tuners.peft_family import METHODS, PeftTuner, peft_config
+from promot_bench.tuners.peft_family import (
+    METHODS,
+    PROMOT_METHODS,
+    PeftTuner,
+    PromotPeft,
+    peft_config,
+)
 
 TINY = {"batch_size": "2", "checkpoint_every": "1", "keep_best": "false", "peft_steps": "2"}
 
@@ -67,9 +73,7 @@ def test_each_method_trains_its_adapter_alone_then_merges(
     monkeypatch.setattr(FitContext, "train", train)
     tuned = get(f"peft:{method}").fit(context(loaded, tmp_path))
     assert seen["untouched"] and seen["trainable"] and seen["adapter_moved"]
-    assert all(
-        not name.startswith("model.") or "lora" in name or True for name in seen["trainable"]
-    )
+    assert not any(name in base for name in seen["trainable"])  # no base weight trains
     assert tuned.reports[0].steps == 2 and all(
         torch.isfinite(torch.tensor(loss)) for _, loss in tuned.reports[0].history
     )
@@ -98,6 +102,44 @@ def test_the_family_is_registered_and_named_for_the_file_system(tmp_path):
     assert all(issubclass(TUNERS[n], PeftTuner) for n in family)
     p = runner.plan(options("smollm2-135m", tmp_path, tuner="peft:dora"))
     assert p.folder.parent.name == "peft-dora"
+    promot = [name for name in TUNERS if name.startswith("promot:")]
+    assert len(promot) == len(METHODS) - 1 and "promot:pissa" not in promot
+    assert all(issubclass(TUNERS[n], PromotPeft) for n in promot)
+    assert runner.plan(
+        options("smollm2-135m", tmp_path, tuner="promot:dora")
+    ).folder.parent.name == ("promot-dora")
+    with pytest.raises(UsageError, match="unknown tuner 'promot:pissa'.*promot:dora"):
+        runner.plan(options("unused-model", tmp_path, tuner="promot:pissa"))
+
+
+@pytest.mark.parametrize("method", PROMOT_METHODS)
+def test_promot_with_each_method_trains_the_adapter_then_every_weight_with_it_frozen(
+    method, tiny_llama_dir, tmp_path, monkeypatch
+):
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
+    base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
+    stages = []
+    real_train = FitContext.train
+
+    def train(ctx, stage: Stage, model=None, prefix=""):
+        start = {k: v.detach().clone() for k, v in model.named_parameters()}
+        report = real_train(ctx, stage, model, prefix)
+        moved = {k for k, v in model.named_parameters() if not torch.equal(v, start[k])}
+        stages.append((stage.name, set(stage.trainable), moved))
+        return report
+
+    monkeypatch.setattr(FitContext, "train", train)
+    tuned = get(f"promot:{method}").fit(context(loaded, tmp_path, steps="2"))
+    (first, adapter, moved_first), (second, weights, moved_second) = stages
+    assert (first, second) == ("peft", "model") and not adapter & weights
+    assert moved_first and moved_first <= adapter  # stage 1: the adapter alone
+    assert moved_second and moved_second <= weights  # stage 2: the adapter frozen
+    assert len(weights) == len(base)  # every base weight trains in stage 2
+    attached = dict(tuned.model.named_parameters())
+    assert set(adapter) <= set(attached)  # the target is scored with the adapter
+    stripped = dict(tuned.stripped().named_parameters())
+    assert set(stripped) == set(base)  # the probes: the weights alone, the adapter removed
+    assert any(not torch.equal(stripped[k], base[k]) for k in base)
 
 
 @pytest.mark.slow
