@@ -111,86 +111,98 @@ def short(task: str) -> str:
 
 
 def build_tables(results: list[dict]) -> list[Table]:
+    """One table per model, eval group, shots and setting: its pretrained row, then a row per
+    (tuner, target) cell over its seeds, starred from the table's seed-level tests."""
     grouped = defaultdict(list)
     for r in results:  # never two presets, budgets, suite or data versions in one table
         grouped[(r["model"]["name"], group_label(r), r["shots"], setting(r))].append(r)
     tables = []
-    for (model, group, shots, variant), runs in sorted(
+    for key, runs in sorted(
         grouped.items(), key=lambda kv: (*kv[0][:3], in_number_order(kv[0][3] or ""))
     ):
-        tasks = list(runs[0]["before"])
-        table = Table(
-            model,
-            group,
-            shots,
-            tasks,
-            variant,
-            commits=code_counts(runs),
-            lower_is_better={
-                t
-                for r in runs
-                for t, v in r["before"].items()
-                if v.get("higher_is_better") is False
-            },
-            preset=runs[0].get("preset", DEFAULT_PRESET),
-            budget=(runs[0].get("budget") or {}).get("label"),
-            keep_best=(runs[0].get("budget") or {}).get("keep_best"),
-            data_hash=runs[0].get("data_hash"),
-        )
-        # The pretrained scores are one cached evaluation per seed, repeated in every run of it.
-        per_seed = {r["seed"]: r for r in runs}.values()
-        pre = {t: mean_stderr([r["before"][t]["score"] for r in per_seed]) for t in tasks}
-        pre_mean = mean_stderr([r["mean"]["before"] for r in per_seed])
-        table.rows.append(
-            Row("pretrained", "", "", sorted({r["seed"] for r in runs}), None, pre, pre_mean)
-        )
+        table = _empty_table(key, runs)
+        table.rows.append(_pretrained_row(runs, table.tasks))
         cells = defaultdict(list)
         for r in runs:
             cells[(r["tuner"], r["train"])].append(r)
         for (tuner, train), cell in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            target_task = cell[0]["target_task"]
-            table.rows.append(
-                Row(
-                    f"{tuner} → {train}",
-                    tuner,
-                    train,
-                    sorted(r["seed"] for r in cell),
-                    (target_task, *mean_stderr([r["target"]["tuned"]["score"] for r in cell])),
-                    {t: mean_stderr([r["after"][t]["score"] for r in cell]) for t in tasks},
-                    mean_stderr([r["mean"]["after"] for r in cell]),
-                )
-            )
-            delta_columns(table.rows[-1], cell)
-            if tuner != "ft":
-                versus_ft(table.rows[-1], cell, cells.get(("ft", train), []))
-            if len(cell) == 1:
-                table.rows[-1].task_ci = {
-                    t: (ci["low"], ci["high"])
-                    for t, ci in cell[0]["delta_ci"].items()
-                    if t in tasks
-                }
-            collapse_columns(table.rows[-1], cell, tasks)
-            flips_columns(table.rows[-1], cell, tasks)
-            breakdown_columns(table.rows[-1], cell)
-            table.rows[-1].per_target = per_target_scores(cell)
+            table.rows.append(_cell_row(cell, table.tasks, cells.get(("ft", train), [])))
         mark(table)
-        pretrained_targets = {}
-        for r in runs:
-            # each target task once, also where a run trained on several
-            for task, entry in (
-                r["target"].get("per_target") or {r["target_task"]: r["target"]}
-            ).items():
-                pretrained_targets.setdefault(task, {})[r["seed"]] = entry["pretrained"]["score"]
-        table.rows[0].target = (
-            "; ".join(
-                f"{short(t)} {sum(v.values()) / len(v):.1f}"
-                for t, v in sorted(pretrained_targets.items())
-            ),
-            None,
-            None,
-        )
         tables.append(table)
     return tables
+
+
+def _empty_table(key: tuple, runs: list[dict]) -> Table:
+    model, group, shots, variant = key
+    budget = runs[0].get("budget") or {}
+    return Table(
+        model,
+        group,
+        shots,
+        list(runs[0]["before"]),
+        variant,
+        commits=code_counts(runs),
+        lower_is_better={
+            t for r in runs for t, v in r["before"].items() if v.get("higher_is_better") is False
+        },
+        preset=runs[0].get("preset", DEFAULT_PRESET),
+        budget=budget.get("label"),
+        keep_best=budget.get("keep_best"),
+        data_hash=runs[0].get("data_hash"),
+    )
+
+
+def _pretrained_row(runs: list[dict], tasks: list[str]) -> Row:
+    """The pretrained model's row: its scores (one cached evaluation per seed, repeated in every
+    run of it) and each target's pretrained score."""
+    per_seed = {r["seed"]: r for r in runs}.values()
+    row = Row(
+        "pretrained",
+        "",
+        "",
+        sorted({r["seed"] for r in runs}),
+        None,
+        {t: mean_stderr([r["before"][t]["score"] for r in per_seed]) for t in tasks},
+        mean_stderr([r["mean"]["before"] for r in per_seed]),
+    )
+    targets = {}
+    for r in runs:
+        # each target task once, also where a run trained on several
+        for task, entry in (
+            r["target"].get("per_target") or {r["target_task"]: r["target"]}
+        ).items():
+            targets.setdefault(task, {})[r["seed"]] = entry["pretrained"]["score"]
+    text = "; ".join(
+        f"{short(t)} {sum(v.values()) / len(v):.1f}" for t, v in sorted(targets.items())
+    )
+    row.target = (text, None, None)
+    return row
+
+
+def _cell_row(cell: list[dict], tasks: list[str], ft_cell: list[dict]) -> Row:
+    """A (tuner, target) cell over its seeds, with its columns' seed-level tests."""
+    tuner, train = cell[0]["tuner"], cell[0]["train"]
+    row = Row(
+        f"{tuner} → {train}",
+        tuner,
+        train,
+        sorted(r["seed"] for r in cell),
+        (cell[0]["target_task"], *mean_stderr([r["target"]["tuned"]["score"] for r in cell])),
+        {t: mean_stderr([r["after"][t]["score"] for r in cell]) for t in tasks},
+        mean_stderr([r["mean"]["after"] for r in cell]),
+    )
+    delta_columns(row, cell)
+    if tuner != "ft":
+        versus_ft(row, cell, ft_cell)
+    if len(cell) == 1:
+        row.task_ci = {
+            t: (ci["low"], ci["high"]) for t, ci in cell[0]["delta_ci"].items() if t in tasks
+        }
+    collapse_columns(row, cell, tasks)
+    flips_columns(row, cell, tasks)
+    breakdown_columns(row, cell)
+    row.per_target = per_target_scores(cell)
+    return row
 
 
 def mark(table: Table) -> None:
