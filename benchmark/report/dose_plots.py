@@ -67,57 +67,13 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     grows), the budget as the marker's size and keep-best cells as stars: tuners' points often
     share a spot near Δ 0, where text labels ran into each other."""
     plt = figures.pyplot()
-    from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(8.0, 5.0))
     budgets = sorted({p.examples for p in found if p.examples > 0})
     by_tuner = defaultdict(list)
     for p in found:
         by_tuner[p.tuner].append(p)
-    handles = []
-    for tuner, ps in sorted(by_tuner.items()):
-        colour = figures.tuner_colour(tuner)
-        ps = sorted(ps, key=lambda p: (p.keep_best, p.examples))
-        ax.errorbar(
-            [p.target[0] for p in ps],
-            [p.delta[0] for p in ps],
-            xerr=errors([p.target for p in ps]),
-            yerr=errors([p.delta for p in ps]),
-            fmt="none",
-            capsize=2,
-            elinewidth=0.8,
-            alpha=0.45,
-            color=colour,
-        )
-        path_points = [p for p in ps if not p.keep_best]
-        ax.plot(
-            [p.target[0] for p in path_points],
-            [p.delta[0] for p in path_points],
-            color=colour,
-            linestyle=figures.line_style(tuner),
-            linewidth=1,
-            label=tuner,
-        )
-        for marker, drawn in (("o", path_points), ("*", [p for p in ps if p.keep_best])):
-            if drawn:
-                ax.scatter(
-                    [p.target[0] for p in drawn],
-                    [p.delta[0] for p in drawn],
-                    s=[
-                        marker_area(p.examples, budgets) * (2 if marker == "*" else 1)
-                        for p in drawn
-                    ],
-                    marker=marker,
-                    color=colour,
-                    edgecolors="black",
-                    linewidths=0.4,
-                    zorder=3,
-                )
-        handles.append(
-            Line2D(
-                [], [], color=colour, linestyle=figures.line_style(tuner), marker="o", label=tuner
-            )
-        )
+    handles = [_tuner_path(ax, tuner, ps, budgets) for tuner, ps in sorted(by_tuner.items())]
     front = pareto(found)
     (front_line,) = ax.plot(
         [p.target[0] for p in front],
@@ -127,16 +83,7 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
         linestyle="--",
         label="Pareto front",
     )
-    handles.append(front_line)
-    for b in budgets:  # the size key
-        size = math.sqrt(marker_area(b, budgets))
-        handles.append(
-            Line2D([], [], color="grey", marker="o", linestyle="", markersize=size, label=f"{b:,}")
-        )
-    if any(p.keep_best for p in found):
-        handles.append(
-            Line2D([], [], color="grey", marker="*", linestyle="", markersize=10, label="keep-best")
-        )
+    handles += [front_line, *_size_key(budgets, any(p.keep_best for p in found))]
     ax.axhline(0, color="grey", linewidth=0.6)
     several = any(joiner in key[4] for joiner in JOINERS.values())
     # a mean of several targets has no per-item bootstrap: its interval exists over seeds only
@@ -157,6 +104,73 @@ def plot_frontier(key: tuple, found: list[Point], path: Path) -> Path:
     path = figures.save_png(fig, path)
     plt.close(fig)
     return path
+
+
+def _tuner_path(ax, tuner: str, ps: list[Point], budgets: list[int]):
+    """One tuner's points with both intervals, its final-weights budgets joined by a line, its
+    keep-best cells as stars; its legend handle."""
+    from matplotlib.lines import Line2D
+
+    colour = figures.tuner_colour(tuner)
+    ps = sorted(ps, key=lambda p: (p.keep_best, p.examples))
+    ax.errorbar(
+        [p.target[0] for p in ps],
+        [p.delta[0] for p in ps],
+        xerr=errors([p.target for p in ps]),
+        yerr=errors([p.delta for p in ps]),
+        fmt="none",
+        capsize=2,
+        elinewidth=0.8,
+        alpha=0.45,
+        color=colour,
+    )
+    path_points = [p for p in ps if not p.keep_best]
+    ax.plot(
+        [p.target[0] for p in path_points],
+        [p.delta[0] for p in path_points],
+        color=colour,
+        linestyle=figures.line_style(tuner),
+        linewidth=1,
+        label=tuner,
+    )
+    for marker, drawn in (("o", path_points), ("*", [p for p in ps if p.keep_best])):
+        if drawn:
+            ax.scatter(
+                [p.target[0] for p in drawn],
+                [p.delta[0] for p in drawn],
+                s=[marker_area(p.examples, budgets) * (2 if marker == "*" else 1) for p in drawn],
+                marker=marker,
+                color=colour,
+                edgecolors="black",
+                linewidths=0.4,
+                zorder=3,
+            )
+    return Line2D(
+        [], [], color=colour, linestyle=figures.line_style(tuner), marker="o", label=tuner
+    )
+
+
+def _size_key(budgets: list[int], keep_best: bool) -> list:
+    """The legend's key to marker sizes (training examples per stage), and keep-best's star."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D(
+            [],
+            [],
+            color="grey",
+            marker="o",
+            linestyle="",
+            markersize=math.sqrt(marker_area(b, budgets)),
+            label=f"{b:,}",
+        )
+        for b in budgets
+    ]
+    if keep_best:
+        handles.append(
+            Line2D([], [], color="grey", marker="*", linestyle="", markersize=10, label="keep-best")
+        )
+    return handles
 
 
 def plots(results: list[dict], folder: Path) -> dict:
