@@ -248,45 +248,7 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
     started = time.perf_counter()
     per_tuner = {}
     for plan in plans:
-        tuner_started = time.perf_counter()
-        if progress:
-            print(f"{plan.options.tuner} on {plan.options.train}:", flush=True)
-        loaded = specs.load(plan.spec)
-        manager = evaluation.task_manager(plan.options.include_path, defaults=plan.lm_eval_defaults)
-        tasks = [task_data.load_task(t, manager) for t in plan.targets]
-        examples = [ex for task in tasks for ex in task_data.training_examples(task)]
-        fmt = target_format(examples)
-        probe = examples[: options.probe_batch]
-        recorder = Recorder(
-            loaded,
-            plan,
-            tasks,
-            manager,
-            fmt,
-            (probe, shuffled_labels(probe, plan.options.seed)),
-            options,
-            progress,
-        )
-        recorder(loaded.model, None, "")  # step 0: the pretrained model, nothing attached
-        with tempfile.TemporaryDirectory() as workdir:
-            tuned = pipeline.fit(
-                loaded,
-                plan.options.tuner,
-                tasks,
-                plan.settings,
-                Path(workdir),
-                manager,
-                progress,
-                watch=recorder,
-                examples=examples,
-            )
-        per_tuner[plan.options.tuner] = {
-            "stages": [
-                {"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports
-            ],
-            "checkpoints": [dict(c.__dict__) for c in recorder.checkpoints],
-            "seconds": round(time.perf_counter() - tuner_started, 2),
-        }
+        per_tuner[plan.options.tuner], recorder, fmt = _watch_tuner(plan, options, progress)
     p = plans[0]
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -316,6 +278,49 @@ def execute(options: DiagnoseOptions, progress: bool = True) -> dict:
     atomic_write_text(path, json.dumps(result, indent=1))
     result["path"] = str(path)
     return result
+
+
+def _watch_tuner(plan: Plan, options: DiagnoseOptions, progress: bool) -> tuple:
+    """Train one tuner with the recorder scoring every checkpoint (and the pretrained model as
+    step 0): its entry in the result, the recorder and the targets' format."""
+    started = time.perf_counter()
+    if progress:
+        print(f"{plan.options.tuner} on {plan.options.train}:", flush=True)
+    loaded = specs.load(plan.spec)
+    manager = evaluation.task_manager(plan.options.include_path, defaults=plan.lm_eval_defaults)
+    tasks = [task_data.load_task(t, manager) for t in plan.targets]
+    examples = [ex for task in tasks for ex in task_data.training_examples(task)]
+    fmt = target_format(examples)
+    probe = examples[: options.probe_batch]
+    recorder = Recorder(
+        loaded,
+        plan,
+        tasks,
+        manager,
+        fmt,
+        (probe, shuffled_labels(probe, plan.options.seed)),
+        options,
+        progress,
+    )
+    recorder(loaded.model, None, "")  # step 0: the pretrained model, nothing attached
+    with tempfile.TemporaryDirectory() as workdir:
+        tuned = pipeline.fit(
+            loaded,
+            plan.options.tuner,
+            tasks,
+            plan.settings,
+            Path(workdir),
+            manager,
+            progress,
+            watch=recorder,
+            examples=examples,
+        )
+    entry = {
+        "stages": [{"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports],
+        "checkpoints": [dict(c.__dict__) for c in recorder.checkpoints],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return entry, recorder, fmt
 
 
 def format_summary(result: dict) -> str:
