@@ -40,6 +40,22 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{command}: {message}" if command else message)
 
 
+class Renamed(argparse.Action):
+    """An old spelling of a flag: it still works, with one line on stderr naming the new one."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(
+            f"promot-bench: {option_string} is now {self.new} (every stage that many steps; "
+            "--set steps=N sets the model stage alone)",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -282,9 +298,11 @@ def add_run_options(
     p.add_argument(
         "--preset", default=DEFAULT_PRESET, help=f"hyperparameter preset (default {DEFAULT_PRESET})"
     )
+    # the all-stage budget: distinct from the model stage's length (--set steps=N)
     if sweep:
         p.add_argument(
-            "--steps",
+            "--budgets",
+            dest="steps",
             default=None,
             metavar="LIST",
             help="training budgets, comma-separated (e.g. 40,160,640): one cell per budget, every "
@@ -292,10 +310,12 @@ def add_run_options(
         )
     else:
         p.add_argument(
-            "--steps",
+            "--budget",
+            dest="steps",
             type=positive_int,
             default=None,
-            help="training budget: every stage this many steps"
+            metavar="N",
+            help="training budget: every stage N steps"
             + (
                 ""
                 if diagnose
@@ -303,6 +323,15 @@ def add_run_options(
                 "--set keep_best=true keeps the best checkpoint)"
             ),
         )
+    p.add_argument(
+        "--steps",
+        dest="steps",
+        type=None if sweep else positive_int,
+        default=None,
+        action=Renamed,
+        new="--budgets" if sweep else "--budget",
+        help=argparse.SUPPRESS,
+    )
     if calibrate:
         pass  # its grid is --lrs, its own argument
     elif sweep:

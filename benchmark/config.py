@@ -79,8 +79,8 @@ class TrainConfig(Options):
     checkpoint_every: int = 20
     # keep the checkpoint with the best target validation score (as the study did)
     keep_best: bool = True
-    # the most steps a stage of this preset may be given (--steps, --set steps=...): a typo like
-    # --steps 40000 on a laptop is refused rather than left running for days
+    # the most steps a stage of this preset may be given (--budget, --set steps=...): a typo like
+    # --budget 40000 on a laptop is refused rather than left running for days
     max_steps: int = MAX_COUNT
     # the dose from checkpoints of one run: fractions of the tuner's last stage ("1/16,1/4") at
     # which retention is also scored, each as its own result (`dose_steps`); "" for none
@@ -177,7 +177,7 @@ class Settings:
 
 
 def step_keys(option_classes) -> tuple[str, ...]:
-    """The settings that are stage lengths: what --steps sets."""
+    """The settings that are stage lengths: what --budget sets."""
     return tuple(k for kind in (TrainConfig, *option_classes) for k in kind.STEPS)
 
 

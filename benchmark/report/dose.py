@@ -4,7 +4,7 @@ curves and the learning–retention frontier (drawn by `dose_plots.py`).
 From the result files alone, per (model, eval group, shots, preset, target):
 - dose curves: x = training examples per stage (log scale), y = Δ in-context mean with its
   interval, the collapse rate after tuning, and the target score; one line per tuner, drawn
-  from the dose cells (`--steps N`: every stage N steps, the final weights kept);
+  from the dose cells (`--budget N`: every stage N steps, the final weights kept);
 - the learning–retention frontier: x = target score, y = Δ in-context mean, one point per
   tuner × budget (matrix cells with keep-best included, as stars) with both intervals, the
   marker's size growing with the budget, each tuner's dose cells joined in budget order, and the

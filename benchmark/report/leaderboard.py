@@ -103,7 +103,7 @@ def dose_markdown(made: dict) -> list[str]:
         "",
         "Dose: Δ in-context mean, the collapse rate and the target score against training examples "
         "per stage, "
-        "one line per tuner, from the dose cells (`--steps N`: final weights of each budget, "
+        "one line per tuner, from the dose cells (`--budget N`: final weights of each budget, "
         "keep-best off). "
         "Frontier: every tuner × budget of the target with both 95% intervals, the marker's size "
         "growing with the budget, a line joining each tuner's dose cells in budget order and "

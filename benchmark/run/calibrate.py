@@ -1,7 +1,7 @@
 """`promot-bench calibrate`: a tuner's learning rate and budget chosen from the target alone.
 
 For each learning rate of a grid, the tuner trains on the target (the preset's stages, or
-`--steps`) and every `--every` steps of each stage scores the target's validation split with what
+`--budget`) and every `--every` steps of each stage scores the target's validation split with what
 the tuner attaches — and nothing else: no retention probe is scored, so a rate or budget chosen
 from these curves cannot have been chosen from how any tuner's retention came out (the project's
 rule for presets). Each rate starts from the pretrained weights. One JSON per (model, tuner,

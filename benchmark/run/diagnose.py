@@ -215,7 +215,7 @@ def plan_all(options: DiagnoseOptions) -> list[Plan]:
 
 
 def result_path(plans: list[Plan], options: DiagnoseOptions) -> Path:
-    """Named by the tuners and seed, and by the preset and --steps where not the default's own
+    """Named by the tuners and seed, and by the preset and --budget where not the default's own
     (diagnose always follows the final weights, so keep-best is not part of its budget)."""
     p = plans[0]
     setting = variant(

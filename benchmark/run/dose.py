@@ -1,5 +1,5 @@
 """The dose from checkpoints of one run: a run's budgets in training order (each dose checkpoint
-of the tuner's last stage, then the run's own), and what `--steps` and `--set` make of a
+of the tuner's last stage, then the run's own), and what `--budget` and `--set` make of a
 preset's settings."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from promot_bench.tuners import OPTION_CLASSES, TUNERS, load_settings
 
 
 def budget_overrides(options: RunOptions) -> dict:
-    """The --set overrides, the seed, and --steps: a dose budget, every stage that long and
+    """The --set overrides, the seed, and --budget: a dose budget, every stage that long and
     its final weights kept (keep-best, the preset's own rule, would hide what later steps do),
     unless --set keep_best says otherwise."""
     overrides = {**options.overrides, "seed": options.seed}

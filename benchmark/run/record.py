@@ -121,7 +121,7 @@ def run_command(o: RunOptions) -> str:
     if o.model is not None:
         parts += ["--model", o.model]
     if o.steps is not None:
-        parts += ["--steps", str(o.steps)]
+        parts += ["--budget", str(o.steps)]
     if o.lr is not None:
         parts += ["--lr", repr(o.lr)]
     if o.limit is not None:

@@ -38,13 +38,13 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_steps(text: str | None) -> list[int | None]:
-    """--steps' budgets ([None]: the preset's own), each a positive integer."""
+    """--budgets' budgets ([None]: the preset's own), each a positive integer."""
     if text is None:
         return [None]
-    budgets = split_list(text, "--steps")
+    budgets = split_list(text, "--budgets")
     if not all(re.fullmatch(r"[0-9]+", b) and int(b) > 0 for b in budgets):
         raise UsageError(
-            f"--steps expects comma-separated positive integers (training steps), got '{text}'"
+            f"--budgets expects comma-separated positive integers (training steps), got '{text}'"
         )
     return [int(b) for b in budgets]
 

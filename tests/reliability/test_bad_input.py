@@ -83,7 +83,7 @@ CASES = [
     ),
     (["run", "--tuner", "ft", "--train", "nli", "--limit", "0"], 2, "--limit"),
     (["run", "--tuner", "ft", "--train", "nli", "--limit", "many"], 2, "--limit"),
-    (["run", "--tuner", "ft", "--train", "nli", "--steps", "0"], 2, "--steps"),
+    (["run", "--tuner", "ft", "--train", "nli", "--budget", "0"], 2, "--budget"),
     (["run", "--tuner", "ft", "--train", "nli", "--seed", "abc"], 2, "--seed"),
     (["run", "--tuner", "ft", "--train", "nli", "--set", "lr=abc"], 2, "setting lr"),
     (["run", "--tuner", "ft", "--train", "nli", "--set", "lr"], 2, "KEY=VALUE"),
@@ -227,7 +227,7 @@ def run_tiny(model: Path, out: Path, cache: Path, *extra, env_extra=None):
             str(model),
             "--out",
             str(out),
-            "--steps",
+            "--budget",
             "2",
             "--limit",
             "1",
@@ -245,7 +245,7 @@ def run_tiny(model: Path, out: Path, cache: Path, *extra, env_extra=None):
 
 def test_a_nan_producing_learning_rate_stops_with_one_line(places, tmp_path):
     done = run_tiny(
-        places["model"], tmp_path / "out", tmp_path / "cache", "--set", "lr=1e30", "--steps", "4"
+        places["model"], tmp_path / "out", tmp_path / "cache", "--set", "lr=1e30", "--budget", "4"
     )
     lines = error_lines(done.stderr)
     assert done.returncode == 1 and len(lines) == 1, done.stderr[-2000:]

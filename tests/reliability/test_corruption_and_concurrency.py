@@ -30,7 +30,7 @@ def args(model: Path, out: Path, tuner: str = "ft", seed: int = 0) -> list[str]:
         str(out),
         "--seed",
         str(seed),
-        "--steps",
+        "--budget",
         "2",
         "--limit",
         "2",
@@ -74,7 +74,7 @@ def scores(result: dict) -> dict:
 
 
 def result_of(out: Path, tuner: str = "ft", seed: int = 0) -> dict:
-    # --steps 2 with keep-best: a budget other than the preset's own, in its own folder
+    # --budget 2 with keep-best: a budget other than the preset's own, in its own folder
     return json.loads(next(out.rglob(f"nli/{tuner}/steps2-best/seed{seed}.json")).read_text())
 
 

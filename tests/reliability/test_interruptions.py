@@ -43,7 +43,7 @@ def cli(args, cache: Path, env_extra: dict | None = None):
     )
 
 
-def cell_args(model_dir: Path, out: Path) -> list[str]:
+def cell_args(model_dir: Path, out: Path, sweep: bool = False) -> list[str]:
     return [
         "--train",
         "nli",
@@ -51,7 +51,7 @@ def cell_args(model_dir: Path, out: Path) -> list[str]:
         str(model_dir),
         "--out",
         str(out),
-        "--steps",
+        "--budgets" if sweep else "--budget",
         "2",
         "--limit",
         "2",
@@ -202,7 +202,7 @@ def test_a_sweep_killed_in_its_second_cell_keeps_the_first_and_finishes(
     kill, reference, tiny_llama_dir, tmp_path
 ):
     cache, out = fresh_cache(reference, tmp_path), tmp_path / "out"
-    sweep = ["sweep", "--tuners", "pt,ft", *cell_args(tiny_llama_dir, out)]
+    sweep = ["sweep", "--tuners", "pt,ft", *cell_args(tiny_llama_dir, out, sweep=True)]
     first = cli(
         run_args(tiny_llama_dir, out, tuner="pt"), cache
     )  # the sweep's first cell, finished

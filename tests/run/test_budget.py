@@ -1,4 +1,4 @@
-"""The training budget as a cell dimension: --steps gives a dose cell (every stage that long,
+"""The training budget as a cell dimension: --budget gives a dose cell (every stage that long,
 final weights kept) in its own folder and its own leaderboard table; bad budgets, budgets over
 the preset's cap and a finished cell trained with other settings are refused in one line."""
 
@@ -46,7 +46,7 @@ def test_a_budget_is_a_folder_and_sets_every_stage_with_final_weights(tmp_path):
         plan(tmp_path, overrides={"prompt_steps": "80"}).budget == "steps40-80-40-40-best"
     )  # --set: keep-best stays
     assert plan(tmp_path, preset="paper").variant == "paper"  # another preset: its own folder too
-    assert "--steps 640" in record.run_command(dose.options)
+    assert "--budget 640" in record.run_command(dose.options)
 
 
 def test_a_sweep_crosses_budgets_with_tuners_and_seeds(tmp_path):
@@ -61,7 +61,7 @@ def test_a_sweep_crosses_budgets_with_tuners_and_seeds(tmp_path):
 
 @pytest.mark.parametrize("text", ["40,0", "-40", "40,abc", "1e3", "40,,160", "40,40", ""])
 def test_bad_budget_lists_are_refused(text):
-    with pytest.raises(UsageError, match="--steps"):
+    with pytest.raises(UsageError, match="--budgets"):
         sweep.parse_steps(text)
 
 
@@ -78,12 +78,12 @@ def test_a_budget_over_the_preset_s_cap_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,0"], "--steps"),
-        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,-1"], "--steps"),
-        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "forty"], "--steps"),
-        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,5000"], "cap"),
-        (["run", "--tuner", "ft", "--train", "nli", "--steps", "5000"], "cap"),
-        (["run", "--tuner", "ft", "--train", "nli", "--steps", "x"], "--steps"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "40,0"], "--budgets"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "40,-1"], "--budgets"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "forty"], "--budgets"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "40,5000"], "cap"),
+        (["run", "--tuner", "ft", "--train", "nli", "--budget", "5000"], "cap"),
+        (["run", "--tuner", "ft", "--train", "nli", "--budget", "x"], "--budget"),
     ],
 )
 def test_the_cli_refuses_bad_budgets_in_one_line_writing_nothing(argv, message, tmp_path):
@@ -182,3 +182,26 @@ def test_each_table_states_the_code_its_cells_come_from():
         tables.commits_line(tables.build_tables(runs[:1])[0])
         == "Code: `a7ecaa600000` (1) of 1 result file"
     )
+
+
+@pytest.mark.parametrize(
+    "old,new",
+    [
+        (["run", "--tuner", "ft", "--train", "nli", "--steps", "30"], "--budget"),
+        (["sweep", "--tuners", "ft", "--train", "nli", "--steps", "40,160"], "--budgets"),
+    ],
+)
+def test_the_old_steps_flag_still_sets_the_budget_and_names_the_new_one(old, new, capsys):
+    from promot_bench.cli import build_parser
+
+    parser = build_parser()
+    renamed = parser.parse_args(old)
+    said = capsys.readouterr().err.strip().splitlines()
+    current = parser.parse_args([new if a == "--steps" else a for a in old])
+    assert renamed.steps == current.steps == (30 if new == "--budget" else "40,160")
+    assert len(said) == 1 and f"--steps is now {new}" in said[0]
+    assert capsys.readouterr().err == ""  # the new spelling says nothing
+    with pytest.raises(SystemExit):
+        parser.parse_args([old[0], "--help"])
+    shown = capsys.readouterr().out
+    assert f"{new} " in shown and "--steps" not in shown  # the old spelling is not offered

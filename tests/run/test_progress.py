@@ -23,7 +23,7 @@ def run_cli(model_dir, out, cwd, *extra):
             "nli",
             "--model",
             str(model_dir),
-            "--steps",
+            "--budget",
             "8",
             "--limit",
             "2",

@@ -18,7 +18,7 @@ from promot_bench.tasks.metrics import first_word_label
 def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", keep_best=True))
     result = runner.execute(plan, progress=False)
-    # --steps 2 with keep-best: a budget other than the preset's own, in its own folder
+    # --budget 2 with keep-best: a budget other than the preset's own, in its own folder
     assert (
         plan.result_path
         == tmp_path / "results/runs" / plan.spec.name / "mini-v1/nli/promot/steps2-best/seed0.json"

@@ -376,7 +376,7 @@ def test_a_run_fine_tunes_on_a_study_target(tiny_llama_dir, tmp_path, monkeypatc
         "rte",
         "--tuner",
         "ft",
-        "--steps",
+        "--budget",
         "2",
         "--limit",
         "2",

@@ -127,7 +127,7 @@ def launch_run(tiny_llama_dir, out, processes: int, cache, parallel: str = "ddp"
             "promot",
             "--train",
             "nli",
-            "--steps",
+            "--budget",
             "2",
             "--limit",
             "3",
