@@ -37,13 +37,10 @@ def build_tokenizer():
     )
 
 
-def build_tiny_llama(out: Path) -> Path:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(
+def decoder_sizes(tokenizer) -> dict:
+    """The tiny decoders' shared shape: two layers, 64 wide, grouped-query attention, tied
+    embeddings, the test tokenizer's special tokens."""
+    return dict(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -56,6 +53,15 @@ def build_tiny_llama(out: Path) -> Path:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
+
+
+def build_tiny_llama(out: Path) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(**decoder_sizes(tokenizer))
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -70,20 +76,10 @@ def build_tiny_gemma3(out: Path, sliding_window: int = 64) -> Path:
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
     config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        **decoder_sizes(tokenizer),
         head_dim=16,
         sliding_window=sliding_window,
         layer_types=["sliding_attention", "full_attention"],
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
     )
     Gemma3ForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
