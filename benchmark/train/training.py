@@ -30,8 +30,17 @@ from promot_bench.config import TrainConfig
 from promot_bench.console import Phase
 from promot_bench.errors import RunError
 from promot_bench.store import faults
-from promot_bench.store.atomic import atomic_write_text, replacing
+from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import distributed
+from promot_bench.train.optimizer import lr_factor, make_optimizer
+from promot_bench.train.stage_files import (
+    load_tensors,
+    read_checkpoint,
+    read_safetensors,
+    save_safetensors,
+    tensors_of,
+    write_checkpoint,
+)
 from promot_bench.train.train_data import Example, batch_indices, encode
 
 
@@ -75,44 +84,9 @@ class StageReport:
 Validator = Callable[[int], float]
 
 
-def make_optimizer(cfg: TrainConfig, trainable: dict) -> torch.optim.Optimizer:
-    groups: dict[float, list] = {}
-    for tensor, lr in trainable.values():
-        groups.setdefault(lr, []).append(tensor)
-    param_groups = [{"params": params, "lr": lr} for lr, params in groups.items()]
-    if cfg.optimizer == "adafactor":
-        from transformers.optimization import Adafactor
-
-        # The study's setting: a fixed learning rate, no relative-step or parameter scaling.
-        return Adafactor(
-            param_groups,
-            scale_parameter=False,
-            relative_step=False,
-            warmup_init=False,
-            weight_decay=cfg.weight_decay,
-        )
-    # Not `fused=True`: it is 0.09 s instead of 0.40 s per step on the embedded model's weights,
-    # but with it `joint` (a 0.3-lr prompt and the weights in one optimizer) collapsed to
-    # answering "False" on nli seed 0 (50%; 100% with the default). Its updates match the
-    # default's to 6e-8 on a tiny model, so most likely that run's sensitivity, not a kernel bug
-    # (benchmark/perf/README.md).
-    return torch.optim.AdamW(param_groups, weight_decay=cfg.weight_decay)
-
-
 def autocast(precision: str, device):
     """The forward pass in the configured precision (backward follows it)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def lr_factor(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        if cfg.schedule == "linear":
-            return max(0.0, (steps - step) / max(1, steps - cfg.warmup_steps))
-        return 1.0
-
-    return factor
 
 
 def set_dropout(model, rate: float) -> None:
@@ -133,34 +107,6 @@ def set_trainable(model, stage: Stage) -> None:
     if stage.soft_prompt is not None:
         for param in stage.soft_prompt.parameters():
             param.requires_grad_(id(param) in chosen)
-
-
-def tensors_of(stage: Stage) -> dict[str, torch.Tensor]:
-    return {name: t.detach().clone().contiguous() for name, (t, _) in stage.trainable.items()}
-
-
-def load_tensors(stage: Stage, tensors: dict[str, torch.Tensor]) -> None:
-    with torch.no_grad():
-        for name, (t, _) in stage.trainable.items():
-            t.copy_(tensors[name])
-
-
-def save_safetensors(path: Path, tensors: dict) -> None:
-    from safetensors.torch import save_file
-
-    with replacing(path, fault=None) as tmp:
-        save_file(tensors, str(tmp))
-
-
-def read_safetensors(path: Path) -> dict:
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as exc:
-        raise RunError(
-            f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to retrain"
-        ) from None
 
 
 def run_stage(
@@ -259,7 +205,7 @@ def _finished_earlier(stage: Stage, folder: Path) -> StageReport | None:
 def _start(stage: Stage, model, cfg: TrainConfig, folder: Path) -> _Run:
     """The stage's strategy, optimizer and schedule, restored from its latest checkpoint if any."""
     latest = folder / "latest.pt"
-    state = _read_checkpoint(latest) if latest.is_file() else None
+    state = read_checkpoint(latest) if latest.is_file() else None
     if state is not None:
         load_tensors(stage, state["tensors"])  # before the strategy copies them into its shards
     # One process, or this process's share of a data-parallel or sharded step
@@ -346,7 +292,7 @@ def _validate(run: _Run, model, validate: Validator, step: int) -> None:
 def _save_checkpoint(run: _Run, step: int) -> None:
     state = run.parallel.optimizer_state(run.optimizer)  # gathered: every process takes part
     if run.main:
-        _write_checkpoint(
+        write_checkpoint(
             run.latest,
             {
                 "tensors": tensors_of(run.stage),
@@ -375,6 +321,13 @@ def _finish(run: _Run, keep_best: bool) -> None:
     run.parallel.barrier()
 
 
+def _read_report(path: Path) -> StageReport | None:
+    try:
+        return StageReport(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        return None
+
+
 def batches_hash(examples: list[Example], cfg: TrainConfig, steps: int) -> str:
     """The sha256 of every example drawn in `steps` steps, in order (the draw is a pure
     function of the seed and the step, so this is computed once, at the end)."""
@@ -387,24 +340,3 @@ def batches_hash(examples: list[Example], cfg: TrainConfig, steps: int) -> str:
                 digest.update(f"{examples[i].task}\x1f{examples[i].prompt}\x1f".encode())
                 digest.update(f"{examples[i].completion}\x1e".encode())
     return digest.hexdigest()
-
-
-def _read_report(path: Path) -> StageReport | None:
-    try:
-        return StageReport(**json.loads(path.read_text()))
-    except (ValueError, TypeError):
-        return None
-
-
-def _write_checkpoint(path: Path, state: dict) -> None:
-    with replacing(path, fault="checkpoint") as tmp:
-        torch.save(state, tmp)
-
-
-def _read_checkpoint(path: Path) -> dict:
-    try:
-        return torch.load(path, weights_only=False)
-    except Exception as exc:
-        raise RunError(
-            f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to restart the stage"
-        ) from None
