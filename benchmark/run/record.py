@@ -18,6 +18,7 @@ from promot_bench.evaluate.samples import compressed, pack, shared_folder
 from promot_bench.evaluate.statistics import item_values, mde, paired_interval
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
+from promot_bench.store import result as result_schema
 from promot_bench.store.atomic import atomic_write_bytes
 from promot_bench.tuners import TUNERS
 
@@ -32,12 +33,13 @@ def read_result(path: Path) -> dict:
     was changed from outside: refused, never silently recomputed over."""
     try:
         result = json.loads(path.read_text())
-        _ = result["target"], result["before"], result["after"]
-        return result
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(
-            f"result file {path} is damaged ({type(exc).__name__}): delete it to rerun this cell"
-        ) from None
+    except ValueError as exc:
+        wrong = type(exc).__name__
+    else:
+        wrong = result_schema.problem(result)  # the published schema (store/result.py)
+        if wrong is None:
+            return result
+    raise RunError(f"result file {path} is damaged ({wrong}): delete it to rerun this cell")
 
 
 def same_settings(result: dict, p: Plan) -> dict:

@@ -24,6 +24,7 @@ from promot_bench.models import export as folders
 from promot_bench.models import specs
 from promot_bench.run import fitting, record, runner
 from promot_bench.store import provenance
+from promot_bench.store import result as result_schema
 
 
 def read_result(path: Path) -> dict:
@@ -33,10 +34,9 @@ def read_result(path: Path) -> dict:
         raise UsageError(f"{path}: no such result file") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable JSON result ({type(exc).__name__})") from None
-    if not isinstance(result, dict) or not {"command", "weights_sha256", "code"} <= set(result):
-        raise UsageError(
-            f"{path}: not a promot-bench run result (no command, weights_sha256 or code)"
-        )
+    wrong = result_schema.problem(result)
+    if wrong is not None:
+        raise UsageError(f"{path}: not a promot-bench run result ({wrong})")
     return result
 
 

@@ -150,7 +150,7 @@ def test_wise_ft_interpolates(alpha, tiny_llama_dir, tmp_path):
 def test_resume_after_a_kill_ends_with_the_same_weights(tiny_llama_dir, tmp_path, monkeypatch):
     reference, _ = fit("ft", tiny_llama_dir, tmp_path / "whole", steps=5, schedule="linear")
 
-    real_write = training._write_checkpoint
+    real_write = training.write_checkpoint
     calls = []
 
     def die_after_first_checkpoint(path, state):
@@ -158,11 +158,11 @@ def test_resume_after_a_kill_ends_with_the_same_weights(tiny_llama_dir, tmp_path
         calls.append(state["step"])
         raise KeyboardInterrupt  # stands in for a kill right after the checkpoint
 
-    monkeypatch.setattr(training, "_write_checkpoint", die_after_first_checkpoint)
+    monkeypatch.setattr(training, "write_checkpoint", die_after_first_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         fit("ft", tiny_llama_dir, tmp_path / "killed", steps=5, schedule="linear")
     assert calls == [2]
-    monkeypatch.setattr(training, "_write_checkpoint", real_write)
+    monkeypatch.setattr(training, "write_checkpoint", real_write)
     resumed, _ = fit("ft", tiny_llama_dir, tmp_path / "killed", steps=5, schedule="linear")
     assert resumed.reports[0].resumed_from == 2
     for (name, a), (_, b) in zip(
