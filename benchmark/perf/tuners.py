@@ -61,22 +61,29 @@ def main(argv=None) -> int:
                 loaded, name, task, settings, Path(workdir), manager, progress=False
             )
             seconds = time.perf_counter() - started
+        scoring = time.perf_counter()
         score = pipeline.score_target(
             tuned.model, tuned.attachment(args.target), loaded.tokenizer, args.target, manager
         )
+        scoring = time.perf_counter() - scoring
         training = sum(r.seconds for r in tuned.reports)
+        # each stage's seconds per optimizer step (checkpoint writes included)
+        per_step = {r.name: r.seconds / r.steps for r in tuned.reports if r.steps}
         rows[name] = {
             "train_seconds": training,
             "fit_seconds_with_validation": seconds,
             "best_steps": [r.best_step for r in tuned.reports],
             "target_score": score.value,
             "stderr": score.stderr,
+            "seconds_per_step": per_step,
+            # the target's pass with what the tuner attaches (merged adapters: the plain model)
+            "target_seconds": scoring,
             "stages": [r.to_dict() for r in tuned.reports],
         }
         print(
             f"{name}: {args.target} {score.value:.1f} ± {score.stderr:.1f}; training "
-            f"{training:.0f} s "
-            f"({seconds:.0f} s with keep-best validation); best steps "
+            f"{training:.0f} s ({', '.join(f'{k} {v:.2f} s/step' for k, v in per_step.items())}; "
+            f"{seconds:.0f} s with keep-best validation); target pass {scoring:.0f} s; best steps "
             f"{', '.join(f'{r.name} {r.best_step} ({r.best_score})' for r in tuned.reports)}",
             flush=True,
         )
