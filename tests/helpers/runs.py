@@ -1,6 +1,9 @@
 """What the run, sweep and export tests share: options for a run on a tiny model, and training
 examples for a tuner."""
 
+import json
+from pathlib import Path
+
 from promot_bench.run.options import RunOptions
 from promot_bench.train.train_data import Example
 
@@ -33,3 +36,10 @@ def options(model_dir, out, tuner="promot", keep_best=False, **kw):
     )
     values.update(kw)
     return RunOptions(**values)
+
+
+def saved_result(**fields) -> dict:
+    """A finished cell's result as a run writes it (a committed pt cell of the 135 M model, kept
+    in tests/fixtures so it meets the result schema), with `fields` replaced."""
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "result.json"
+    return {**json.loads(path.read_text()), **fields}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.runs import saved_result
 
 from promot_bench.errors import UsageError
 from promot_bench.report import tables
@@ -99,19 +100,10 @@ def test_the_cli_refuses_bad_budgets_in_one_line_writing_nothing(argv, message, 
 def test_a_finished_cell_with_other_settings_is_refused_not_returned(tmp_path):
     p = plan(tmp_path, steps=160)
     p.result_path.parent.mkdir(parents=True)
-    p.result_path.write_text(
-        json.dumps(
-            {
-                "target": {},
-                "before": {},
-                "after": {},
-                "config": {**p.settings.to_dict(), "lr": 1e-4},
-            }
-        )
-    )
+    p.result_path.write_text(json.dumps(saved_result(config={**p.settings.to_dict(), "lr": 1e-4})))
     with pytest.raises(UsageError, match="other settings .*lr 0.0001 there, 5e-05 here"):
         runner.execute(p, progress=False)
-    same = {"target": {}, "before": {}, "after": {}, "config": p.settings.to_dict()}
+    same = saved_result(config=p.settings.to_dict())
     p.result_path.write_text(json.dumps(same))
     assert runner.execute(p, progress=False) == same
 

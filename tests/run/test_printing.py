@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+from helpers.runs import saved_result
+
 from promot_bench.run import printing
 
 LONG = "promot_mini_map_city_continent_and_more"
@@ -47,13 +49,11 @@ def test_a_finished_cell_rerun_says_it_shows_the_saved_result(tmp_path):
     out = tmp_path / "out"
     path = out / "runs/smollm2-135m/mini/nli/ft/seed0.json"
     path.parent.mkdir(parents=True)
-    saved = json.loads(json.dumps(result()))
-    saved.update(
-        {
-            "command": "promot-bench run --tuner ft --train nli --suite mini --shots 1 --seed 0 "
-            f"--preset cpu-small --out {out}",
-            "config": {},
-        }
+    saved = saved_result(
+        command="promot-bench run --tuner ft --train nli --suite mini --shots 1 --seed 0 "
+        f"--preset cpu-small --out {out}",
+        config={},
+        created="2026-12-07T03:00:00+0000",
     )
     path.write_text(json.dumps(saved))
     done = subprocess.run(
