@@ -7,8 +7,7 @@ import json
 import pytest
 
 from promot_bench.evaluate import flips
-from promot_bench.report import tables
-from promot_bench.report.page import flips_html as flips_page
+from promot_bench.report import page, tables
 
 
 def item(doc_id, score, output="x", gold="g", prompt="Q: q? A:"):
@@ -163,6 +162,7 @@ def test_a_samples_file_gives_the_same_flips_and_the_leaderboard_column(tmp_path
     }
     assert tables.row_cells(table, row)[-1] == "−1 / +1"
     assert tables.row_cells(table, table.rows[0])[-1] == "–"  # the pretrained row has none
-    page = flips_page(row)  # the page's per-probe view: counts and the examples
-    assert "<summary>ft → nli: items flipped per probe (seed 0)</summary>" in page
-    assert page.count("<tr>") == 1 + 2 and "Q: q? A:" in page
+    view = page.flips(row)  # what the page shows per probe: counts and the examples
+    assert (view["label"], view["seed"]) == ("ft → nli", 0)
+    examples = [ex for probe in view["probes"] for ex in probe["examples"]]
+    assert len(examples) == 2 and any("Q: q? A:" in text for ex in examples for text in ex)

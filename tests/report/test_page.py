@@ -1,12 +1,14 @@
-"""LEADERBOARD.html: self-contained, cells coloured on the heatmap's scale with their interval on
-hover, per-task detail, filters; and, in a real browser (headless Chromium, skipped where it is
-absent), a table that sorts."""
+"""LEADERBOARD.html: self-contained, cells coloured on the heatmap's colormap with their interval
+on hover, per-task detail, filters; and, in a real browser (headless Chromium, which CI installs),
+a table that sorts, the verdict and every image rendered."""
 
 import json
 import shutil
 import subprocess
 
 import pytest
+from helpers.page_dom import board_column
+from matplotlib import colormaps, colors
 
 from promot_bench.report import leaderboard, page
 
@@ -68,13 +70,23 @@ def board(tmp_path):
 def test_the_page_is_self_contained_coloured_and_explains_each_cell(board):
     text = board.read_text()
     assert "http://" not in text and "https://" not in text and "<script src" not in text
-    # the largest loss (lora: plural -20) is the heatmap scale's end: full red; a gain is blue
-    assert "background:#b2182b' title='Δ -20.00, 95% interval [-12.00, -8.00]'" in text
-    assert page.colour(5.0, 20.0).startswith("#") and page.colour(5.0, 20.0) != page.colour(
-        -5.0, 20.0
+    # the largest loss (lora: plural -20) is the heatmap's colormap's end: full red; a gain blue
+    red_end = colors.to_hex(colormaps["RdBu"](0.0))
+    assert f"background:{red_end}' title='Δ -20.00, 95% interval [-12.00, -8.00]'" in text
+    assert page.colour(-20.0, 20.0) == red_end and page.colour(-99.0, 20.0) == red_end
+    assert page.colour(99.0, 20.0) == colors.to_hex(colormaps["RdBu"](1.0))  # beyond: its end
+
+    def rgb(hex_colour):
+        return colors.to_rgb(hex_colour)
+
+    loss, gain, zero = (
+        rgb(page.colour(-5.0, 20.0)),
+        rgb(page.colour(5.0, 20.0)),
+        rgb(page.colour(0.0, 20.0)),
     )
-    assert page.colour(0.0, 20.0) == "#f7f7f7" and page.colour(-20.0, 20.0) == "#b2182b"
-    assert page.colour(99.0, 20.0) == "#2166ac"  # beyond the scale: its end
+    assert loss[0] > loss[2] and gain[2] > gain[0]  # red below 0, blue above
+    assert min(zero) > 0.9 and max(zero) - min(zero) < 0.05  # white-ish at 0
+    assert sum(rgb(page.colour(-15.0, 20.0))) < sum(loss)  # deeper for a larger loss
     assert (
         "<section class='board' data-model='tiny' data-group='promot_mini_v2' data-shots='1'>"
         in text
@@ -110,9 +122,9 @@ def test_a_real_browser_sorts_the_table(board, tmp_path, direction, expected):
     done = chromium("--dump-dom", f"{board.as_uri()}#sort=0:6:{direction}")
     # Δ mean (columns: model, seeds, target, 2 tasks, mean, Δ); the page as built lists the rows
     # in another order, so only the browser's sort can give this one
-    assert page.sorted_column(board.read_text(), 0, 6) != expected
-    assert page.sorted_column(done.stdout, 0, 6) == expected
-    assert page.sorted_column(done.stdout, 0, 0)[-1] == "pretrained"
+    assert board_column(board.read_text(), 0, 6) != expected
+    assert board_column(done.stdout, 0, 6) == expected
+    assert board_column(done.stdout, 0, 0)[-1] == "pretrained"
 
 
 @pytest.fixture
