@@ -1,16 +1,16 @@
-"""Training settings: the loop's own (`TrainConfig`), each tuner's options (a dataclass beside
+"""Training settings: the loop's own (`TrainConfig`), each tuner's options (a pydantic model beside
 the tuner, e.g. `tuners.pt.PromptOptions`), presets as YAML files (benchmark/presets/<name>.yaml)
 holding both under flat names, and `--set key=value` overrides from the command line. The
 resolved settings are written, flat, next to every result they produced."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from promot_bench.errors import UsageError, choices_text
 
@@ -18,103 +18,86 @@ PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "cpu-small"
 
 
-MAX_COUNT = 10_000_000
+MAX_COUNT = 10_000_000  # an oversized count would only fail later, less clearly
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]  # whole numbers, at least 1
+Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # positive finite numbers
 
 
-class Options:
-    """A dataclass of settings checked by the rules its class declares: `TrainConfig`, and every
-    tuner's options."""
+class Options(BaseModel):
+    """Settings typed and bounded by their fields (pydantic): `TrainConfig`, and every tuner's
+    options. A value from a preset or `--set` is coerced by the field's type ("8" -> 8,
+    "false" -> False) and refused in one line (`load_preset`) where it does not fit."""
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
-    COUNTS: ClassVar[tuple[str, ...]] = ()  # whole numbers, at least 1
-    RATES: ClassVar[tuple[str, ...]] = ()  # positive finite numbers
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
     STEPS: ClassVar[tuple[str, ...]] = ()  # its stages' lengths: part of the training budget
 
-    def validate(self):
-        for key, allowed in self.CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise UsageError(
-                    f"{key} '{getattr(self, key)}' is not one of: {choices_text(allowed)}"
-                )
-        for key in self.COUNTS:
-            if getattr(self, key) < 1:
-                raise UsageError(f"{key} must be at least 1, got {getattr(self, key)}")
-            # an oversized value would only fail later, less clearly
-            if getattr(self, key) > MAX_COUNT:
-                raise UsageError(
-                    f"{key} must be at most {MAX_COUNT:,}, got {str(getattr(self, key))[:20]}..."
-                )
-        for key in self.RATES:
-            value = getattr(self, key)
-            if not value > 0 or not math.isfinite(value):
-                raise UsageError(f"{key} must be a positive finite number, got {value}")
-        return self
-
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
 
-@dataclass
 class TrainConfig(Options):
     """The training loop's settings, shared by every tuner and stage, and the model stage's."""
 
     # optimisation (shared by every stage)
-    optimizer: str = "adamw"  # adamw | adafactor
-    batch_size: int = 8
-    grad_accum: int = 1
-    schedule: str = "constant"  # constant | linear (decays to 0 at the stage's last step)
-    warmup_steps: int = 0
+    optimizer: Literal["adamw", "adafactor"] = "adamw"
+    batch_size: Count = 8
+    grad_accum: Count = 1
+    # constant, or linear (decays to 0 at the stage's last step)
+    schedule: Literal["constant", "linear"] = "constant"
+    warmup_steps: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     clip_norm: float = 1.0
     weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    dropout: float = 0.0  # every dropout rate of the model while training (the study: 0.1)
-    max_length: int = 256  # tokens per training example (prompt + target), longer ones are cut
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    # every dropout rate of the model while training (the study: 0.1)
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    max_length: Count = 256  # tokens per training example (prompt + target), longer ones are cut
     seed: int = 0
     # fp32, or bf16 mixed precision (autocast: weights, gradients and optimizer state stay fp32,
     # matmuls run in bf16 -- AMX units on recent Xeons, tensor cores on GPUs)
-    precision: str = "fp32"
+    precision: Literal["fp32", "bf16"] = "fp32"
     # model tuning (ft, the second stage of promot, and every tuner that trains the weights)
-    lr: float = 5e-5
-    steps: int = 40
-    checkpoint_every: int = 20
+    lr: Rate = 5e-5
+    steps: Count = 40
+    checkpoint_every: Count = 20
     # keep the checkpoint with the best target validation score (as the study did)
     keep_best: bool = True
     # the most steps a stage of this preset may be given (--budget, --set steps=...): a typo like
     # --budget 40000 on a laptop is refused rather than left running for days
-    max_steps: int = MAX_COUNT
+    max_steps: Count = MAX_COUNT
     # the dose from checkpoints of one run: fractions of the tuner's last stage ("1/16,1/4") at
     # which retention is also scored, each as its own result (`dose_steps`); "" for none
     dose: str = ""
 
-    CHOICES = {
-        "optimizer": ("adamw", "adafactor"),
-        "schedule": ("constant", "linear"),
-        "precision": ("fp32", "bf16"),
-    }
-    COUNTS = ("batch_size", "grad_accum", "steps", "checkpoint_every", "max_length", "max_steps")
-    RATES = ("lr",)
     STEPS = ("steps",)
 
-    def validate(self) -> "TrainConfig":
-        super().validate()
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be within [0, 1), got {self.dropout}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise UsageError(f"label_smoothing must be within [0, 1), got {self.label_smoothing}")
+    @model_validator(mode="after")
+    def _dose_needs_comparable_checkpoints(self) -> "TrainConfig":
         if self.dose:
             dose_fractions(self.dose)
             # a checkpoint means what a separate run of its length means only when the rate at a
             # step does not depend on the stage's length (warm-up depends on the step alone)
             if self.schedule != "constant":
-                raise UsageError(
+                raise ValueError(
                     f"dose checkpoints need the constant schedule (with or without warm-up): under "
                     f"'{self.schedule}' a checkpoint is not what a run of its length would be"
                 )
             if self.keep_best:
-                raise UsageError(
+                raise ValueError(
                     "dose checkpoints score the weights at each checkpoint: set keep_best=false"
                 )
         return self
+
+
+def one_line(error: ValidationError) -> str:
+    """pydantic's first complaint as one line: the setting, why, and the value given."""
+    first = error.errors(include_url=False)[0]
+    reason = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a rule over several settings: its message names them
+        return reason
+    given = repr(first["input"])
+    given = given if len(given) <= 40 else given[:37] + "..."
+    return f"setting {first['loc'][0]}: {reason[:1].lower() + reason[1:]}, got {given}"
 
 
 def dose_fractions(text: str) -> list[Fraction]:
@@ -165,8 +148,6 @@ class Settings:
         return {k: getattr(p, k) for p in self.parts() for k in p.STEPS}
 
     def validate(self) -> "Settings":
-        for part in self.parts():
-            part.validate()
         for key, steps in self.stage_lengths().items():
             if steps > self.train.max_steps:
                 raise UsageError(
@@ -265,33 +246,24 @@ def seed_rule(preset: str) -> SeedRule:
 
 
 def load_preset(name: str, overrides: dict | None = None, option_classes: tuple = ()) -> Settings:
-    """The preset's values over the dataclasses' defaults, then `overrides` over both;
+    """The preset's values over the models' defaults, then `overrides` over both;
     `option_classes` are the tuners' (`tuners.OPTION_CLASSES`), each given the keys it declares."""
     values = read_preset(name)
     for key in PROTOCOL_KEYS:  # the protocol's rules beside the settings, not settings
         values.pop(key, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     kinds = (TrainConfig, *option_classes)
-    owner = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}
+    owner = {name: kind for kind in kinds for name in kind.model_fields}
     unknown = sorted(set(values) - set(owner))
     if unknown:
         raise UsageError(
             f"unknown setting(s) {choices_text(unknown)}: valid are {choices_text(owner)}"
         )
-    typed: dict[type, dict] = {kind: {} for kind in kinds}
-    for key, value in values.items():
-        kind = type(getattr(owner[key], key))
-        try:
-            typed[owner[key]][key] = _coerce(kind, value)
-        except (TypeError, ValueError):
-            raise UsageError(f"setting {key}: expected {kind.__name__}, got {value!r}") from None
-    train, *options = (kind(**typed[kind]) for kind in kinds)
+    try:
+        train, *options = (
+            kind.model_validate({k: v for k, v in values.items() if owner[k] is kind})
+            for kind in kinds
+        )
+    except ValidationError as exc:
+        raise UsageError(one_line(exc)) from None
     return Settings(train, tuple(options)).validate()
-
-
-def _coerce(kind: type, value):
-    if kind is bool and isinstance(value, str):
-        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(value)
-        return value.lower() in ("true", "1", "yes")
-    return kind(value)

@@ -1,8 +1,6 @@
 """Presets and overrides: every hyperparameter named, each owned by the loop's settings or by
 one tuner's options, bad values refused with one clear reason."""
 
-import dataclasses
-
 import pytest
 
 from promot_bench.config import TrainConfig, load_preset, preset_names
@@ -52,15 +50,28 @@ def test_overrides_win_and_are_typed():
     [
         ("huge", {}, "unknown preset 'huge'"),
         ("cpu-small", {"stepz": 3}, "unknown setting"),
-        ("cpu-small", {"steps": 0}, "steps must be at least 1"),
-        ("cpu-small", {"lr": float("nan")}, "lr must be a positive finite"),
-        ("cpu-small", {"optimizer": "sgd"}, "adamw, adafactor"),
-        ("cpu-small", {"steps": "many"}, "expected int"),
-        ("cpu-small", {"wise_alpha": 2}, "wise_alpha"),
-        ("cpu-small", {"dropout": 1.0}, "dropout"),
-        ("cpu-small", {"prompt_init": "zeros"}, "vocab, text, random"),
-        ("cpu-small", {"prompt_lr": 0}, "prompt_lr must be a positive"),
-        ("cpu-small", {"lora_rank": 0}, "lora_rank must be at least 1"),
+        (
+            "cpu-small",
+            {"steps": 0},
+            "^setting steps: input should be greater than or equal to 1, got 0$",
+        ),
+        ("cpu-small", {"steps": 2.5}, "setting steps: .*fractional part, got 2.5"),
+        ("cpu-small", {"batch_size": "9" * 400}, r"setting batch_size: .*, got '9{36}\.\.\.$"),
+        ("cpu-small", {"lr": float("nan")}, "setting lr: input should be a finite number, got nan"),
+        ("cpu-small", {"lr": "-1e-4"}, "setting lr: input should be greater than 0, got '-1e-4'"),
+        (
+            "cpu-small",
+            {"optimizer": "sgd"},
+            "setting optimizer: .*'adamw' or 'adafactor', got 'sgd'",
+        ),
+        ("cpu-small", {"steps": "many"}, "setting steps: input should be a valid integer"),
+        ("cpu-small", {"keep_best": "maybe"}, "setting keep_best: input should be a valid boolean"),
+        ("cpu-small", {"wise_alpha": 2}, "setting wise_alpha: .*less than or equal to 1"),
+        ("cpu-small", {"dropout": 1.0}, "setting dropout: input should be less than 1"),
+        ("cpu-small", {"prompt_init": "zeros"}, "'vocab', 'text' or 'random', got 'zeros'"),
+        ("cpu-small", {"prompt_lr": 0}, "setting prompt_lr: input should be greater than 0"),
+        ("cpu-small", {"lora_rank": 0}, "setting lora_rank: .*greater than or equal to 1"),
+        ("cpu-small", {"dose": "1/4", "schedule": "linear"}, "^dose checkpoints need the constant"),
         ("cpu-small", {"prompt_steps": 1001}, "prompt_steps 1,001 is above this preset's cap"),
     ],
 )
@@ -71,7 +82,7 @@ def test_bad_settings_are_refused(name, overrides, message):
 
 def test_each_setting_has_one_owner_and_every_tuner_s_options_are_registered():
     owners = [TrainConfig, *OPTION_CLASSES]
-    names = [f.name for kind in owners for f in dataclasses.fields(kind)]
+    names = [name for kind in owners for name in kind.model_fields]
     assert len(names) == len(set(names))  # one flat name, one meaning
     assert {t.Options for t in TUNERS.values()} - {None} == set(OPTION_CLASSES)
     assert TUNERS["ft"].Options is None and TUNERS["lora-then-ft"].Options is LoRAOptions
@@ -81,9 +92,7 @@ def test_settings_are_recorded_flat_under_the_names_set_takes():
     settings = load_settings("cpu-small", {"lora_rank": "8"})
     flat = settings.to_dict()
     assert flat["lora_rank"] == 8 and flat["batch_size"] == 8 and flat["wise_alpha"] == 0.5
-    assert set(flat) == {
-        f.name for k in (TrainConfig, *OPTION_CLASSES) for f in dataclasses.fields(k)
-    }
+    assert set(flat) == {name for k in (TrainConfig, *OPTION_CLASSES) for name in k.model_fields}
     # the stage lengths, in the order a budget label names them: model, prompt, LoRA, PEFT
     assert list(settings.stage_lengths()) == ["steps", "prompt_steps", "lora_steps", "peft_steps"]
 

@@ -4,8 +4,8 @@ A tuner turns (model, tokenizer, training examples, the loop's settings, its own
 `Tuned`: the tuned weights, plus what is attached for the target task only (a soft prompt, a text
 prefix, an adapter). Evaluating the retention probes uses `Tuned.stripped()`: the weights with
 every attachment removed. Tuners only declare stages; the shared loop
-(`promot_bench.train.training`) trains them. A tuner's options are a dataclass beside it (its
-`Options`), validated there.
+(`promot_bench.train.training`) trains them. A tuner's options are a pydantic model beside it (its
+`Options`, a `config.Options`): its fields' types and bounds validate them.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Tuner:
     dose_setting: ClassVar[str] = "steps"
     # the setting that is its own learning rate (that stage's): what `--lr` sets
     lr_setting: ClassVar[str] = "lr"
-    Options: ClassVar[type | None] = None  # its own settings: a dataclass beside it, or None
+    Options: ClassVar[type | None] = None  # its own settings: a model beside it, or None
 
     def fit(self, ctx: FitContext) -> Tuned:
         raise NotImplementedError

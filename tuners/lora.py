@@ -7,25 +7,20 @@ fine-tunes the model with the adapter attached and frozen, and the adapter is re
 retention probes (kept for the target task), as ProMoT removes its prompt.
 """
 
-from dataclasses import dataclass
-
-from promot_bench.config import Options
+from promot_bench.config import Count, Options, Rate
 from promot_bench.train.training import Stage
 
 from .base import FitContext, Tuned, Tuner
 
 
-@dataclass
 class LoRAOptions(Options):
     """The adapter and its training stage."""
 
-    lora_rank: int = 4
+    lora_rank: Count = 4
     lora_alpha: int = 8
-    lora_lr: float = 1e-3
-    lora_steps: int = 40
+    lora_lr: Rate = 1e-3
+    lora_steps: Count = 40
 
-    COUNTS = ("lora_rank", "lora_steps")
-    RATES = ("lora_lr",)
     STEPS = ("lora_steps",)
 
 

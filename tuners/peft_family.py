@@ -21,9 +21,8 @@ do not wrap a causal LM's linear layers.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
-from promot_bench.config import Options
+from promot_bench.config import Count, Options, Rate
 from promot_bench.errors import UsageError, choices_text
 from promot_bench.train.training import Stage
 
@@ -53,16 +52,13 @@ PROMOT_PREFIX = "promot:"
 PROMOT_METHODS = tuple(m for m in METHODS if m != "pissa")
 
 
-@dataclass
 class PeftOptions(Options):
     """A PEFT method's training stage and the fields its config is given beyond our defaults."""
 
-    peft_lr: float = 1e-3
-    peft_steps: int = 40
+    peft_lr: Rate = 1e-3
+    peft_steps: Count = 40
     peft_options: str = ""  # "key=value,key=value": fields of the method's PEFT config
 
-    COUNTS = ("peft_steps",)
-    RATES = ("peft_lr",)
     STEPS = ("peft_steps",)
 
 

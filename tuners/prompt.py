@@ -4,29 +4,25 @@ stage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
-from promot_bench.config import Options
+from promot_bench.config import Count, Options, Rate
 from promot_bench.train.soft_prompt import PromptSet, SoftPrompt
 from promot_bench.train.training import Stage
 
 from .base import FitContext
 
 
-@dataclass
 class PromptOptions(Options):
     """The soft prompt and its training (pt, and the first stage of promot)."""
 
-    prompt_lr: float = 3e-2
-    prompt_steps: int = 40
-    prompt_checkpoint_every: int = 20
-    prompt_length: int = 20
-    prompt_init: str = "vocab"  # vocab | text | random
+    prompt_lr: Rate = 3e-2
+    prompt_steps: Count = 40
+    prompt_checkpoint_every: Count = 20
+    prompt_length: Count = 20
+    prompt_init: Literal["vocab", "text", "random"] = "vocab"
     prompt_init_text: str = "Decide whether the statement is true or false."
 
-    CHOICES = {"prompt_init": ("vocab", "text", "random")}
-    COUNTS = ("prompt_steps", "prompt_checkpoint_every", "prompt_length")
-    RATES = ("prompt_lr",)
     STEPS = ("prompt_steps",)
 
 

@@ -1,24 +1,19 @@
 """`wise-ft` (beyond the study; Wortsman et al. 2022): fine-tune, then interpolate in weight
 space between the pretrained and the fine-tuned weights, a common forgetting baseline."""
 
-from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from pydantic import Field
 
 from promot_bench.config import Options
-from promot_bench.errors import UsageError
 
 from .base import FitContext, Tuned, Tuner, model_stage
 
 
-@dataclass
 class WiseOptions(Options):
-    wise_alpha: float = 0.5  # weights = (1 - alpha) * pretrained + alpha * fine-tuned
-
-    def validate(self) -> "WiseOptions":
-        if not 0.0 <= self.wise_alpha <= 1.0:
-            raise UsageError(f"wise_alpha must be within [0, 1], got {self.wise_alpha}")
-        return self
+    # weights = (1 - alpha) * pretrained + alpha * fine-tuned
+    wise_alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
 
 
 class WiseFineTuning(Tuner):

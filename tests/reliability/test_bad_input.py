@@ -90,7 +90,7 @@ CASES = [
     (
         ["run", "--tuner", "ft", "--train", "nli", "--set", "lr=nan"],
         2,
-        "lr must be a positive finite",
+        "setting lr: input should be a finite number",
     ),
     (
         ["run", "--tuner", "ft", "--train", "nli", "--set", "no_such_setting=1"],
