@@ -52,30 +52,7 @@ def assert_one_line_error(done, exit_code, *needles):
         assert needle in lines[0]
 
 
-BAD_INPUT = [
-    (["run", "--tuner", "ft", "--train", "nli", "--shots", "3"], ["--shots", "1, 4"]),
-    (["run", "--tuner", "ft", "--train", "nli", "--limit", "0"], ["--limit", "positive"]),
-    (
-        ["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"],
-        ["--suite", "'mini', 'mini-v1', 'paper'"],
-    ),
-    (["run", "--train", "nli"], ["--tuner"]),
-    (["models", "frobnicate"], ["'list', 'fetch', 'path'"]),
-    (["nosuchcommand"], ["nosuchcommand"]),
-    (["models", "fetch", "nonexistent/model-xyz"], ["nonexistent/model-xyz"]),
-    (["models", "fetch", "not a model"], ["unknown model", "smollm2-135m"]),
-    (["models", "fetch", "./missing/model.gguf"], ["no such file"]),
-    (["models", "fetch", ""], ["empty"]),
-    (["eval", "--tasks", "promot_nope"], ["unknown task", "promot_nope", "promot_mini"]),
-    (["eval", "--tasks", "promot_mini", "--shots", "99"], ["--shots"]),
-]
-
-
-@pytest.mark.parametrize("argv,needles", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
-def test_bad_input_is_one_line_exit_2(argv, needles, private_cache):
-    done = run_cli(*argv)
-    assert_one_line_error(done, 2, *needles)
-    assert not private_cache.exists() or not any(private_cache.rglob("*.safetensors"))
+# The bad-input table of the CLI's commands: tests/reliability/test_bad_input.py.
 
 
 def test_corrupt_gguf_is_refused_and_nothing_written(tmp_path, private_cache):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli_batch import run_many
 
 BAD_YAML = "task: broken_task\ndataset_path: json\n  doc_to_text: [unclosed\n"
 
@@ -22,8 +23,9 @@ def places(tmp_path_factory, tiny_llama_dir):
     return {"root": root, "model": tiny_llama_dir}
 
 
-# (argv, expected exit code, text the one line must contain). {out}, {file}, {root}, {model}
-# are filled in per test; every `run`/`sweep`/`diagnose` writes under {out}, which must not appear.
+# (argv, expected exit code, text the one line must contain, or a tuple of texts). {out},
+# {file}, {root}, {model} are filled in per test; every `run`/`sweep`/`diagnose` writes under
+# {out}, which must not appear.
 CASES = [
     (["run", "--tuner", "nope", "--train", "nli"], 2, "unknown tuner 'nope'"),
     (["run", "--tuner", "ft", "--train", "nli", "--seed", "-1"], 2, "--seed must be between"),
@@ -165,6 +167,24 @@ CASES = [
     (["leaderboard", "--out", "{root}/empty_runs"], 1, "no result files"),
     (["models", "fetch", "nonexistent/model-xyz"], 2, "nonexistent/model-xyz"),
     (["frobnicate"], 2, "invalid choice"),
+    (["run", "--tuner", "ft", "--train", "nli", "--suite", "paper"], 2, "not in the paper suite"),
+    (["run", "--train", "nli"], 2, "--tuner"),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--suite", "huge"],
+        2,
+        ("--suite", "'mini', 'mini-v1', 'paper'"),
+    ),
+    (["models", "frobnicate"], 2, "'list', 'fetch', 'path'"),
+    (["models", "fetch", "not a model"], 2, ("unknown model", "smollm2-135m")),
+    (["models", "fetch", "./missing/model.gguf"], 2, "no such file"),
+    (["models", "fetch", ""], 2, "empty"),
+    (["eval", "--tasks", "promot_nope"], 2, ("unknown task", "promot_nope", "promot_mini")),
+    (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "40,0"], 2, "--budgets"),
+    (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "40,-1"], 2, "--budgets"),
+    (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "forty"], 2, "--budgets"),
+    (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "40,5000"], 2, "cap"),
+    (["run", "--tuner", "ft", "--train", "nli", "--budget", "5000"], 2, "cap"),
+    (["run", "--tuner", "ft", "--train", "nli", "--budget", "x"], 2, "--budget"),
 ]
 
 
@@ -173,24 +193,64 @@ def fill(argv, places, out):
     return [a.format(**values) for a in argv]
 
 
-@pytest.mark.parametrize("argv,code,message", CASES, ids=[" ".join(a)[:60] for a, _, _ in CASES])
-def test_bad_input_gets_one_line_and_writes_nothing(argv, code, message, places, tmp_path):
-    out = tmp_path / "out"
+def command(argv, places, folder: Path) -> tuple[list[str], dict, Path]:
+    """The row's command line, environment and --out folder (each row its own folder)."""
+    out = folder / "out"
     args = fill(argv, places, out)
     if args[0] in ("run", "sweep", "diagnose") and "--out" not in args:
         args += ["--out", str(out)]
         if "--model" not in args:
             args += ["--model", str(places["model"])]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PROMOT_BENCH_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PROMOT_BENCH_CACHE": str(folder / "cache")}
     env.pop("PROMOT_BENCH_DEBUG", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "promot_bench.cli", *args], capture_output=True, text=True, env=env
-    )
+    return args, env, out
+
+
+def assert_refused(done, code, message, out):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == code, done.stderr
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert message in lines[0], lines[0]
+    assert lines[0].startswith("promot-bench: error: "), lines[0]
+    for text in (message,) if isinstance(message, str) else message:
+        assert text in lines[0], lines[0]
     assert not out.exists()
+    cache = out.parent / "cache"  # nothing fetched or converted either
+    assert not cache.exists() or not any(cache.rglob("*.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def table(places, tmp_path_factory):
+    """Every row run once, in one process (tests/helpers/cli_batch.py)."""
+    rows = [command(argv, places, tmp_path_factory.mktemp("row")) for argv, _, _ in CASES]
+    done = run_many([(args, env) for args, env, _ in rows])
+    return {tuple(argv): (d, out) for (argv, _, _), d, (_, _, out) in zip(CASES, done, rows)}
+
+
+@pytest.mark.parametrize(
+    "argv,code,message",
+    CASES,
+    ids=[f"{n}: " + " ".join(a)[:60] for n, (a, _, _) in enumerate(CASES)],
+)
+def test_bad_input_gets_one_line_and_writes_nothing(argv, code, message, table):
+    done, out = table[tuple(argv)]
+    assert_refused(done, code, message, out)
+
+
+FIRST_OF_EACH = list(
+    {argv[0]: (argv, code, message) for argv, code, message in CASES[::-1]}.values()
+)
+
+
+@pytest.mark.parametrize(
+    "argv,code,message", FIRST_OF_EACH, ids=[a[0] for a, _, _ in FIRST_OF_EACH]
+)
+def test_a_fresh_process_says_the_same_one_line(argv, code, message, places, tmp_path):
+    """One row per subcommand in a process of its own: nothing an import prints gets in."""
+    args, env, out = command(argv, places, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "promot_bench.cli", *args], capture_output=True, text=True, env=env
+    )
+    assert_refused(done, code, message, out)
 
 
 def test_there_are_at_least_25_cases_over_every_subcommand():

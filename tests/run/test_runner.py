@@ -241,31 +241,6 @@ def test_a_finished_run_is_not_recomputed(
     assert runner.execute(plan, progress=False) == first and counted_evaluations == []
 
 
-BAD = [
-    (["--tuner", "nope", "--train", "nli"], "unknown tuner 'nope'"),
-    (["--tuner", "ft", "--train", "rte"], "not in the mini suite"),
-    (["--tuner", "ft", "--train", "nli", "--suite", "paper"], "not in the paper suite"),
-    (["--tuner", "ft", "--train", "nli", "--preset", "huge"], "unknown preset"),
-    (["--tuner", "ft", "--train", "nli", "--shots", "3"], "--shots"),
-    (["--tuner", "ft", "--train", "nli", "--limit", "0"], "--limit"),
-    (["--tuner", "ft", "--train", "nli", "--set", "lr=abc"], "setting lr"),
-    (["--tuner", "ft", "--train", "nli", "--set", "lr"], "KEY=VALUE"),
-]
-
-
-@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_is_refused_before_anything_is_written(argv, message, tmp_path):
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-m", "promot_bench.cli", "run", *argv, "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
-    assert not out.exists()
-
-
 def test_a_model_that_cannot_be_had_writes_nothing(tmp_path):
     done = subprocess.run(
         [
