@@ -19,6 +19,7 @@ def nli():
     return reading.build_nli(1234)["nli"]
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_and_hashed(tmp_path):
     first, second = reading.build(tmp_path / "a"), reading.build(tmp_path / "b")
     assert first == second and re.fullmatch(r"[0-9a-f]{64}", first["data_hash"])
