@@ -1,8 +1,9 @@
 """Many `promot-bench` command lines in one Python process: a bad-input table pays for importing
 torch and the CLI once, not once a row (about 4 s a row on 2 cores). Each row gets its own
 environment and its own stdout/stderr, captured at the file descriptors, so what a library
-writes there is seen as a separate process would show it. The tables keep one real process per
-subcommand beside this, for what only a fresh process shows (import-time output)."""
+writes there is seen as a separate process would show it. The bad-input table keeps a real process
+for each command that imports the heavy libraries beside this, for what only a fresh process
+shows (import-time output)."""
 
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ def en_fr(built):
 
 
 @pytest.fixture(scope="module")
-def reserved():
-    return Reserved(translation.probe_strings(1234))
+def reserved(v2_probe_strings):
+    return Reserved(v2_probe_strings)
 
 
 @pytest.mark.slow
