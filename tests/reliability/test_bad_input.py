@@ -316,6 +316,7 @@ def test_a_nan_producing_learning_rate_stops_with_one_line(places, tmp_path):
     )  # no result; the work folder stays for a rerun
 
 
+@pytest.mark.slow  # fault injection, two runs of the tiny model: with the kill suite
 def test_a_full_disk_stops_with_one_line_and_loses_nothing(places, tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
     done = run_tiny(places["model"], out, cache, env_extra={"PROMOT_BENCH_FAULT": "write:3:enospc"})
