@@ -74,7 +74,7 @@ def timed(evaluation, loaded, tasks, shots, limit, batch_size, lm_class):
     return time.perf_counter() - started, scores, counter.close()
 
 
-def main(argv=None) -> int:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model spec (default: the embedded model)")
     parser.add_argument("--tasks", default="promot_mini", help="comma-separated tasks or groups")
@@ -82,15 +82,11 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="items per task (default: all)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    from lm_eval.models.huggingface import HFLM
 
-    head = bench_header("eval", argv)
-
-    loaded = specs.load(specs.resolve(args.model))
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    paths = {"stock lm-eval HFLM": HFLM, "promot-bench PromptLM": PromptLM}
+def run_paths(args, loaded, tasks: list[str], paths: dict) -> dict:
+    """Every path warmed up, then each timed; its figures printed as it ends."""
     for lm_class in paths.values():  # warm-up
         timed(evaluation, loaded, tasks, args.shots, 2, args.batch_size, lm_class)
     runs = {}
@@ -115,7 +111,11 @@ def main(argv=None) -> int:
             f"{decode['calls']} decoding steps ({decode['rows']} rows), {decode['seconds']} s",
             flush=True,
         )
-    stock, ours = runs.values()
+    return runs
+
+
+def compare(stock: dict, ours: dict) -> tuple[int, bool, float]:
+    """(items with a different output, scores identical, speed-up), printed with each score."""
     differing = sum(
         a != b for t in stock["outputs"] for a, b in zip(stock["outputs"][t], ours["outputs"][t])
     )
@@ -127,27 +127,48 @@ def main(argv=None) -> int:
     )
     for task in stock["scores"]:
         print(f"  {task:<28} stock {stock['scores'][task]:7.3f}  ours {ours['scores'][task]:7.3f}")
+    return differing, same_scores, ratio
+
+
+def write_json(args, head: dict, tasks: list[str], model: str, runs: dict, compared) -> None:
+    differing, same_scores, ratio = compared
+    for run in runs.values():
+        del run["outputs"]
+    atomic_write_text(
+        args.out,
+        json.dumps(
+            {
+                **head,
+                "tasks": tasks,
+                "shots": args.shots,
+                "limit": args.limit,
+                "batch_size": args.batch_size,
+                "model": model,
+                "runs": runs,
+                "speedup": round(ratio, 2),
+                "scores_identical": same_scores,
+                "items_with_different_output": differing,
+            },
+            indent=1,
+        ),
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    from lm_eval.models.huggingface import HFLM
+
+    head = bench_header("eval", argv)
+
+    loaded = specs.load(specs.resolve(args.model))
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    paths = {"stock lm-eval HFLM": HFLM, "promot-bench PromptLM": PromptLM}
+    runs = run_paths(args, loaded, tasks, paths)
+    stock, ours = runs.values()
+    differing, same_scores, ratio = compare(stock, ours)
     if args.out:
-        for run in runs.values():
-            del run["outputs"]
-        atomic_write_text(
-            args.out,
-            json.dumps(
-                {
-                    **head,
-                    "tasks": tasks,
-                    "shots": args.shots,
-                    "limit": args.limit,
-                    "batch_size": args.batch_size,
-                    "model": loaded.spec.name,
-                    "runs": runs,
-                    "speedup": round(ratio, 2),
-                    "scores_identical": same_scores,
-                    "items_with_different_output": differing,
-                },
-                indent=1,
-            ),
-        )
+        write_json(args, head, tasks, loaded.spec.name, runs, (differing, same_scores, ratio))
     return 0 if same_scores else 1
 
 

@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # TinyLlama-1.1B's shape (22 layers, hidden 2048, grouped-query attention with 4 KV heads).
@@ -57,7 +57,7 @@ def export(folder: Path) -> None:
     )
 
 
-def main(argv=None) -> int:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=Path)
     parser.add_argument("--tokenizer", type=Path)
@@ -72,25 +72,45 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--dry-run", action="store_true", help="a tiny shape on the CPU, to check the script"
     )
-    args = parser.parse_args(argv)
-    if args.export:
-        export(args.export)
-        return 0
+    return parser.parse_args(argv)
 
+
+@dataclass
+class Setup:
+    """What every stage trains: the model (on `device`), its tokenizer and the examples."""
+
+    model: object
+    tokenizer: object
+    examples: list
+    device: str
+    device_name: str
+    parameters: int
+
+
+def load_setup(args) -> Setup:
+    """The tokenizer and examples from their files, and the model built for them (printed)."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
-    from promot_bench.config import TrainConfig
-    from promot_bench.perf.train import step_times
-    from promot_bench.train import shared_prefix
     from promot_bench.train.train_data import Example
-    from promot_bench.tuners.base import FitContext, model_stage
-    from promot_bench.tuners.prompt import PromptOptions, new_soft_prompt, prompt_stage
 
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples = [Example(**json.loads(line)) for line in args.examples.read_text().splitlines()]
+    model, device = build_model(tokenizer, args.dry_run)
+    parameters = sum(p.numel() for p in model.parameters())
+    device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
+    print(f"{device_name}: Llama {parameters / 1e9:.2f}B parameters, bf16", flush=True)
+    return Setup(model, tokenizer, examples, device, device_name, parameters)
+
+
+def build_model(tokenizer, dry_run: bool):
+    """(model, device): SHAPE with random weights (seed 0) in bf16 on the GPU; for a dry run a
+    tiny shape on the CPU."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     shape = (
         dict(
             SHAPE,
@@ -100,10 +120,10 @@ def main(argv=None) -> int:
             num_attention_heads=4,
             num_key_value_heads=2,
         )
-        if args.dry_run
+        if dry_run
         else SHAPE
     )
-    device = "cpu" if args.dry_run else "cuda"
+    device = "cpu" if dry_run else "cuda"
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -112,10 +132,45 @@ def main(argv=None) -> int:
         **shape,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config).to(device=device, dtype=torch.bfloat16)
-    parameters = sum(p.numel() for p in model.parameters())
-    device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
-    print(f"{device_name}: Llama {parameters / 1e9:.2f}B parameters, bf16", flush=True)
+    return LlamaForCausalLM(config).to(device=device, dtype=torch.bfloat16), device
+
+
+def build_stages(ctx, prompt, fsdp: bool) -> dict:
+    """The stages to time, by the name they are reported under."""
+    from promot_bench.tuners.base import model_stage
+    from promot_bench.tuners.prompt import prompt_stage
+
+    # A first, unreported stage warms the GPU up (cuBLAS picks kernels per new shape):
+    # without it, whichever stage runs first looks several times slower.
+    stages = {
+        "warm-up": model_stage(ctx, name="warm-up"),
+        "ft": model_stage(ctx, name="ft"),
+        "pt": prompt_stage(ctx, prompt),
+        "promot (model stage)": model_stage(ctx, soft_prompt=prompt, name="promot-model"),
+    }
+    # The same two prompt stages again with the shared-prefix path off (every row runs the
+    # prompt itself): which is faster on a GPU?
+    stages["pt (plain path)"] = replace(stages["pt"], name="pt-plain")
+    stages["promot (plain path)"] = replace(stages["promot (model stage)"], name="promot-plain")
+    if fsdp:
+        stages["ft (FSDP)"] = replace(stages["ft"], name="ft-fsdp")
+        stages["promot (model stage, FSDP)"] = replace(
+            stages["promot (model stage)"], name="promot-fsdp"
+        )
+    return stages
+
+
+def run_stages(args, setup: Setup) -> dict:
+    """Every stage through the real loop; each reported one's row, printed as it ends."""
+    import torch
+
+    from promot_bench.config import TrainConfig
+    from promot_bench.perf.train import step_times
+    from promot_bench.train import shared_prefix
+    from promot_bench.tuners.base import FitContext
+    from promot_bench.tuners.prompt import PromptOptions, new_soft_prompt
+
+    model, tokenizer, examples, device = setup.model, setup.tokenizer, setup.examples, setup.device
     cfg = TrainConfig(
         batch_size=args.batch_size,
         steps=args.steps,
@@ -132,24 +187,7 @@ def main(argv=None) -> int:
             model, tokenizer, examples, cfg, Path(workdir), progress=False, options=prompt_options
         )
         prompt = new_soft_prompt(ctx).to(device=device, dtype=torch.bfloat16)
-        # A first, unreported stage warms the GPU up (cuBLAS picks kernels per new shape):
-        # without it, whichever stage runs first looks several times slower.
-        stages = {
-            "warm-up": model_stage(ctx, name="warm-up"),
-            "ft": model_stage(ctx, name="ft"),
-            "pt": prompt_stage(ctx, prompt),
-            "promot (model stage)": model_stage(ctx, soft_prompt=prompt, name="promot-model"),
-        }
-        # The same two prompt stages again with the shared-prefix path off (every row runs the
-        # prompt itself): which is faster on a GPU?
-        stages["pt (plain path)"] = replace(stages["pt"], name="pt-plain")
-        stages["promot (plain path)"] = replace(stages["promot (model stage)"], name="promot-plain")
-        if args.fsdp:
-            stages["ft (FSDP)"] = replace(stages["ft"], name="ft-fsdp")
-            stages["promot (model stage, FSDP)"] = replace(
-                stages["promot (model stage)"], name="promot-fsdp"
-            )
-        for name, stage in stages.items():
+        for name, stage in build_stages(ctx, prompt, args.fsdp).items():
             # The FSDP strategy is chosen by the launch's environment
             # (benchmark/train/distributed.py).
             os.environ["ACCELERATE_USE_FSDP"] = "true" if "FSDP" in name else "false"
@@ -162,42 +200,66 @@ def main(argv=None) -> int:
             report = json.loads((Path(workdir) / stage.name / "done.json").read_text())
             if name == "warm-up":
                 continue
-            tokens_per_step = report["tokens"] / report["steps"]
-            rows[name] = {
-                "seconds_per_step": round(seconds, 4),
-                "tokens_per_s": round(tokens_per_step / seconds),
-                "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
-                if device == "cuda"
-                else None,
-                "losses": [round(loss, 4) for _, loss in report["history"]],
-            }
-            print(
-                f"{name:<22} {seconds:.3f} s/step  {tokens_per_step / seconds:8.0f} tokens/s  "
-                f"peak {rows[name]['peak_memory_gib']} GiB  losses {rows[name]['losses']}",
-                flush=True,
-            )
-    if args.out:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "command": "python -m promot_bench.perf.gpu "
-                    + " ".join(sys.argv[1:] if argv is None else argv),
-                    "device": device_name,
-                    "parameters": parameters,
-                    "dtype": "bfloat16",
-                    "batch_size": args.batch_size,
-                    "steps": args.steps,
-                    "warmup_steps_left_out": args.warmup,
-                    "stages": rows,
-                    "versions": {
-                        "torch": torch.__version__,
-                        "transformers": __import__("transformers").__version__,
-                    },
-                    "date": time.strftime("%Y-%m-%d"),
+            rows[name] = stage_row(name, seconds, report, device)
+    return rows
+
+
+def stage_row(name: str, seconds: float, report: dict, device: str) -> dict:
+    """One stage's figures from its timing and its done.json, printed."""
+    import torch
+
+    tokens_per_step = report["tokens"] / report["steps"]
+    row = {
+        "seconds_per_step": round(seconds, 4),
+        "tokens_per_s": round(tokens_per_step / seconds),
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if device == "cuda"
+        else None,
+        "losses": [round(loss, 4) for _, loss in report["history"]],
+    }
+    print(
+        f"{name:<22} {seconds:.3f} s/step  {tokens_per_step / seconds:8.0f} tokens/s  "
+        f"peak {row['peak_memory_gib']} GiB  losses {row['losses']}",
+        flush=True,
+    )
+    return row
+
+
+def write_json(args, argv, setup: Setup, rows: dict) -> None:
+    import torch
+
+    args.out.write_text(
+        json.dumps(
+            {
+                "command": "python -m promot_bench.perf.gpu "
+                + " ".join(sys.argv[1:] if argv is None else argv),
+                "device": setup.device_name,
+                "parameters": setup.parameters,
+                "dtype": "bfloat16",
+                "batch_size": args.batch_size,
+                "steps": args.steps,
+                "warmup_steps_left_out": args.warmup,
+                "stages": rows,
+                "versions": {
+                    "torch": torch.__version__,
+                    "transformers": __import__("transformers").__version__,
                 },
-                indent=1,
-            )
+                "date": time.strftime("%Y-%m-%d"),
+            },
+            indent=1,
         )
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.export:
+        export(args.export)
+        return 0
+    setup = load_setup(args)
+    rows = run_stages(args, setup)
+    if args.out:
+        write_json(args, argv, setup, rows)
     return 0
 
 

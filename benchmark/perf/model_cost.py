@@ -58,7 +58,7 @@ def eval_pass(loaded, manager, group: str, limit: int | None) -> tuple[float, in
     return time.perf_counter() - started, sum(len(v) for v in out["samples"].values())
 
 
-def main(argv=None) -> int:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--models",
@@ -76,7 +76,48 @@ def main(argv=None) -> int:
         "--limit", type=int, default=None, help="evaluation items per task (default: all)"
     )
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def measure_model(spec: str, manager, group: str, args) -> tuple[str, dict]:
+    """(the model's name, its figures, printed); the model is freed before this returns."""
+    loaded = specs.load(specs.resolve(spec))
+    params = sum(p.numel() for p in loaded.model.parameters())
+    eval_pass(loaded, manager, group, 2)  # warm-up
+    seconds, items = eval_pass(loaded, manager, group, args.limit)
+    step = train_seconds(loaded, manager, args.steps, args.warmup)
+    name = loaded.spec.name
+    row = {
+        "params_m": round(params / 1e6, 1),
+        "train_s_per_step": round(step, 3),
+        "eval_pass_s": round(seconds, 1),
+        "eval_items": items,
+        "eval_items_per_s": round(items / seconds, 2),
+    }
+    print(
+        f"{name:<15} {params / 1e6:6.1f} M params  ft {step:.2f} s/step  "
+        f"1-shot pass {items} items in {seconds:.1f} s",
+        flush=True,
+    )
+    del loaded
+    gc.collect()
+    return name, row
+
+
+def add_ratios(figures: dict) -> None:
+    """Each model's ratios to the first model's figures, added to its row and printed."""
+    reference = next(iter(figures.values()))
+    for name, row in figures.items():
+        row["train_ratio"] = round(row["train_s_per_step"] / reference["train_s_per_step"], 2)
+        row["eval_ratio"] = round(row["eval_pass_s"] / reference["eval_pass_s"], 2)
+        print(
+            f"{name:<15} against the first: training step {row['train_ratio']:.2f}x, "
+            f"evaluation pass {row['eval_ratio']:.2f}x"
+        )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     head = bench_header("model_cost", argv)
 
@@ -86,33 +127,9 @@ def main(argv=None) -> int:
     manager = evaluation.task_manager()  # built once, outside the timed passes
     figures = {}
     for spec in args.models.split(","):
-        loaded = specs.load(specs.resolve(spec))
-        params = sum(p.numel() for p in loaded.model.parameters())
-        eval_pass(loaded, manager, group, 2)  # warm-up
-        seconds, items = eval_pass(loaded, manager, group, args.limit)
-        step = train_seconds(loaded, manager, args.steps, args.warmup)
-        figures[loaded.spec.name] = {
-            "params_m": round(params / 1e6, 1),
-            "train_s_per_step": round(step, 3),
-            "eval_pass_s": round(seconds, 1),
-            "eval_items": items,
-            "eval_items_per_s": round(items / seconds, 2),
-        }
-        print(
-            f"{loaded.spec.name:<15} {params / 1e6:6.1f} M params  ft {step:.2f} s/step  "
-            f"1-shot pass {items} items in {seconds:.1f} s",
-            flush=True,
-        )
-        del loaded
-        gc.collect()
-    reference = next(iter(figures.values()))
-    for name, row in figures.items():
-        row["train_ratio"] = round(row["train_s_per_step"] / reference["train_s_per_step"], 2)
-        row["eval_ratio"] = round(row["eval_pass_s"] / reference["eval_pass_s"], 2)
-        print(
-            f"{name:<15} against the first: training step {row['train_ratio']:.2f}x, "
-            f"evaluation pass {row['eval_ratio']:.2f}x"
-        )
+        name, row = measure_model(spec, manager, group, args)
+        figures[name] = row
+    add_ratios(figures)
     if args.out:
         atomic_write_text(
             args.out,

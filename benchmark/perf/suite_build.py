@@ -112,7 +112,7 @@ def time_build(suite: Path, cache: Path) -> tuple[float, int, int]:
     return float(seconds), int(items), int(tasks)
 
 
-def main(argv=None) -> int:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--suite-dir",
@@ -126,16 +126,21 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="also write the figures as JSON here"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    head = bench_header("suite_build", argv)
-    suites = args.suite_dir or [CHECKOUT / "tasks" / "suite"]
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-suite-build-"))
+
+def ensure_data(work: Path) -> Path:
+    """<work>/data, written unless a previous run left it there."""
     data = work / "data"
     if not data.exists():
         started = time.perf_counter()
         write_data(data)
         print(f"wrote the data in {time.perf_counter() - started:.0f} s: {data}")
+    return data
+
+
+def time_suites(suites: list[Path], work: Path, data: Path) -> list[tuple]:
+    """(suite folder, cold, warm) per suite, each a time_build result."""
     rows = []
     for suite_dir in suites:
         suite = work / f"suite-{time.time_ns()}"
@@ -146,6 +151,10 @@ def main(argv=None) -> int:
         rows.append((suite_dir, cold, warm))
         shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(suite, ignore_errors=True)
+    return rows
+
+
+def print_table(rows: list[tuple]) -> None:
     print(f"{GROUP} ({rows[0][1][2]} tasks, {rows[0][1][1]} evaluated items): seconds to build")
     print(f"{'cold':>8} {'warm':>8}  suite (cold = empty datasets cache, warm = the same again)")
     for suite_dir, cold, warm in rows:
@@ -155,31 +164,46 @@ def main(argv=None) -> int:
             f"{suite_dir}: {rows[0][1][0] / cold[0]:.1f}x as fast as {rows[0][0]} cold, "
             f"{rows[0][2][0] / warm[0]:.1f}x warm"
         )
-    if args.out:
-        from promot_bench.store.atomic import atomic_write_text
 
-        atomic_write_text(
-            args.out,
-            json.dumps(
-                {
-                    **head,
-                    "group": GROUP,
-                    "real_rows": REAL_ROWS,
-                    "suites": [
-                        {
-                            "suite_dir": str(d),
-                            "cold_seconds": round(c[0], 1),
-                            "warm_seconds": round(w[0], 1),
-                            "tasks": c[2],
-                            "evaluated_items": c[1],
-                        }
-                        for d, c, w in rows
-                    ],
-                },
-                indent=2,
-            )
-            + "\n",
+
+def write_json(out: Path, head: dict, rows: list[tuple]) -> None:
+    from promot_bench.store.atomic import atomic_write_text
+
+    atomic_write_text(
+        out,
+        json.dumps(
+            {
+                **head,
+                "group": GROUP,
+                "real_rows": REAL_ROWS,
+                "suites": [
+                    {
+                        "suite_dir": str(d),
+                        "cold_seconds": round(c[0], 1),
+                        "warm_seconds": round(w[0], 1),
+                        "tasks": c[2],
+                        "evaluated_items": c[1],
+                    }
+                    for d, c, w in rows
+                ],
+            },
+            indent=2,
         )
+        + "\n",
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    head = bench_header("suite_build", argv)
+    suites = args.suite_dir or [CHECKOUT / "tasks" / "suite"]
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-suite-build-"))
+    data = ensure_data(work)
+    rows = time_suites(suites, work, data)
+    print_table(rows)
+    if args.out:
+        write_json(args.out, head, rows)
     return 0
 
 

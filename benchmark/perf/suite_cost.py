@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from promot_bench.evaluate import evaluation
@@ -27,7 +28,7 @@ from promot_bench.store.provenance import bench_header
 BUDGET = 1.5  # v2 / v1 wall (issue: probes that can see forgetting, "Speed")
 
 
-def main(argv=None) -> int:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model spec (default: the embedded model)")
     parser.add_argument("--shots", type=int, default=1, choices=[1, 4])
@@ -39,10 +40,22 @@ def main(argv=None) -> int:
         "--reference-batch-size", type=int, default=8, help="the budget's v1 pass (default 8)"
     )
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    head = bench_header("suite_cost", argv)
 
+@dataclass
+class Setup:
+    """What every case evaluates with: the built suites, the model, one task manager."""
+
+    suites: dict
+    loaded: object
+    manager: object
+    cases: dict  # name -> its suite, gold_logprob and batch size
+    shots: int
+
+
+def prepare(args) -> Setup:
+    """The suites built, the model loaded, and the three cases."""
     suites = {"v1": SUITES["mini-v1"], "v2": SUITES["mini"]}
     for suite in suites.values():
         suite.ensure_built()
@@ -54,31 +67,39 @@ def main(argv=None) -> int:
         "v1_same_batch": dict(suite="v1", gold_logprob=False, batch_size=batch),
         "v2": dict(suite="v2", gold_logprob=True, batch_size=batch),
     }
+    return Setup(suites, loaded, manager, cases, args.shots)
 
-    def timed(name, limit):
-        counter = ForwardCounter(loaded.model)
-        started = time.perf_counter()
-        case = cases[name]
-        out = evaluation.run_lm_eval(
-            loaded.model,
-            loaded.tokenizer,
-            [suites[case["suite"]].groups[args.shots]],
-            limit=limit,
-            batch_size=case["batch_size"],
-            manager=manager,
-            gold_logprob=case["gold_logprob"],
-        )
-        seconds = time.perf_counter() - started
-        items = sum(len(v) for v in out["samples"].values())
-        return seconds, items, counter.close()
 
+def timed_case(setup: Setup, name: str, limit):
+    """(seconds, items, forward passes) of case `name`'s evaluation pass."""
+    loaded = setup.loaded
+    counter = ForwardCounter(loaded.model)
+    started = time.perf_counter()
+    case = setup.cases[name]
+    out = evaluation.run_lm_eval(
+        loaded.model,
+        loaded.tokenizer,
+        [setup.suites[case["suite"]].groups[setup.shots]],
+        limit=limit,
+        batch_size=case["batch_size"],
+        manager=setup.manager,
+        gold_logprob=case["gold_logprob"],
+    )
+    seconds = time.perf_counter() - started
+    items = sum(len(v) for v in out["samples"].values())
+    return seconds, items, counter.close()
+
+
+def run_cases(setup: Setup, limit) -> dict:
+    """Every case warmed up, then each timed; its figures printed as it ends."""
+    cases = setup.cases
     for name in cases:
-        timed(name, 2)  # warm-up
+        timed_case(setup, name, 2)  # warm-up
     runs = {}
     for name in cases:
-        seconds, items, forward = timed(name, args.limit)
+        seconds, items, forward = timed_case(setup, name, limit)
         runs[name] = {
-            "group": suites[cases[name]["suite"]].groups[args.shots],
+            "group": setup.suites[cases[name]["suite"]].groups[setup.shots],
             "gold_logprob": cases[name]["gold_logprob"],
             "batch_size": cases[name]["batch_size"],
             "seconds": round(seconds, 1),
@@ -92,6 +113,16 @@ def main(argv=None) -> int:
             f"{items} items in {seconds:6.1f} s ({items / seconds:.2f} items/s)",
             flush=True,
         )
+    return runs
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    head = bench_header("suite_cost", argv)
+
+    setup = prepare(args)
+    runs = run_cases(setup, args.limit)
     ratio = runs["v2"]["seconds"] / runs["v1"]["seconds"]
     same_batch = runs["v2"]["seconds"] / runs["v1_same_batch"]["seconds"]
     print(
@@ -107,7 +138,7 @@ def main(argv=None) -> int:
                     **head,
                     "shots": args.shots,
                     "limit": args.limit,
-                    "model": loaded.spec.name,
+                    "model": setup.loaded.spec.name,
                     "runs": runs,
                     "ratio": round(ratio, 2),
                     "ratio_same_batch": round(same_batch, 2),

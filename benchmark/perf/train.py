@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from promot_bench.evaluate import evaluation
@@ -93,11 +94,23 @@ def plain_inputs(batch: dict) -> dict:
     return {key: batch[key] for key in ("input_ids", "attention_mask", "labels")}
 
 
-def one_case(case: str, steps: int, warmup: int) -> dict:
-    """Train `steps` steps of `case` and time them; runs in the child process."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+@dataclass
+class Case:
+    """One case, ready to train: its model and data, and what it trains."""
 
+    case: str  # without its "-bf16"
+    model: object
+    tok: object
+    examples: list
+    cfg: object
+    workdir: Path
+    prompt: object  # the soft prompt, for "pt" and "promot"
+    stage: object  # None for "plain"
+    batches: list  # the batches the loop takes, step by step
+
+
+def prepare_case(case: str, steps: int) -> Case:
+    """Load the model and the `nli` examples, build `case`'s stage and its `steps` batches."""
     settings = load_settings(
         "cpu-small",
         {
@@ -134,41 +147,62 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
         )
         for step in range(steps)
     ]
+    return Case(case, model, tok, examples, cfg, workdir, prompt, stage, batches)
+
+
+def plain_step_times(c: Case) -> list[float]:
+    """The reference: what a from-scratch PyTorch loop would do, stamped as step_times does."""
+    import torch
 
     stamps = []
-    if case == "plain":  # the reference: what a from-scratch PyTorch loop would do
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-        model.train()
+    optimizer = torch.optim.AdamW(c.model.parameters(), lr=c.cfg.lr)
+    c.model.train()
+    stamps.append(time.perf_counter())
+    for batch in c.batches:
+        c.model(**plain_inputs(batch)).loss.backward()  # HF's own loss over the full logits
+        torch.nn.utils.clip_grad_norm_(c.model.parameters(), c.cfg.clip_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         stamps.append(time.perf_counter())
-        for batch in batches:
-            model(**plain_inputs(batch)).loss.backward()  # HF's own loss over the full logits
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            stamps.append(time.perf_counter())
-    else:
-        stamps = step_times(stage, model, tok, examples, cfg, workdir / case)
+    return stamps
 
-    # FLOPs of the timed steps' forward + backward, counted outside the timing.
-    model.train()
+
+def timed_flops(c: Case, warmup: int) -> list[float]:
+    """FLOPs of each timed step's forward + backward, counted outside the timing."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    c.model.train()
     flops = []
-    for batch in batches[warmup:]:
+    for batch in c.batches[warmup:]:
         with FlopCounterMode(display=False) as counter:
-            if case == "plain":
-                model(**plain_inputs(batch)).loss.backward()
+            if c.case == "plain":
+                c.model(**plain_inputs(batch)).loss.backward()
             else:
-                with training.autocast(cfg.precision, model.device):
-                    value = loss.compute_loss(model, batch, stage.soft_prompt, cfg.label_smoothing)
+                with training.autocast(c.cfg.precision, c.model.device):
+                    value = loss.compute_loss(
+                        c.model, batch, c.stage.soft_prompt, c.cfg.label_smoothing
+                    )
                 value.backward()
-        model.zero_grad(set_to_none=True)
-        if prompt is not None:
-            prompt.zero_grad(set_to_none=True)
+        c.model.zero_grad(set_to_none=True)
+        if c.prompt is not None:
+            c.prompt.zero_grad(set_to_none=True)
         flops.append(counter.get_total_flops())
-    shutil.rmtree(workdir, ignore_errors=True)
+    return flops
+
+
+def one_case(case: str, steps: int, warmup: int) -> dict:
+    """Train `steps` steps of `case` and time them; runs in the child process."""
+    c = prepare_case(case, steps)
+    if c.case == "plain":
+        stamps = plain_step_times(c)
+    else:
+        stamps = step_times(c.stage, c.model, c.tok, c.examples, c.cfg, c.workdir / c.case)
+    flops = timed_flops(c, warmup)
+    shutil.rmtree(c.workdir, ignore_errors=True)
     seconds = stamps[-1] - stamps[warmup]
-    tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
+    tokens = sum(int(b["attention_mask"].sum()) for b in c.batches[warmup:])
     return {
-        "case": case + ("-bf16" if cfg.precision == "bf16" else ""),
+        "case": c.case + ("-bf16" if c.cfg.precision == "bf16" else ""),
         "steps_timed": steps - warmup,
         "seconds_per_step": seconds / (steps - warmup),
         "tokens_per_s": tokens / seconds,
@@ -178,7 +212,7 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--steps", type=int, default=10, help="optimizer steps per case (default 10)"
@@ -189,17 +223,11 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process: one case
-    args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(one_case(args.one, args.steps, args.warmup)))
-        return 0
+    return parser.parse_args(argv)
 
-    head = bench_header("train", argv)
 
-    before = matmul_gflops()
-    print(
-        "fp32 matmul GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in before.items()), flush=True
-    )
+def run_cases(args) -> list[dict]:
+    """Each case's figures, from a process of its own (so its peak RSS is its own)."""
     rows = []
     for case in args.cases.split(","):
         done = subprocess.run(
@@ -219,10 +247,21 @@ def main(argv=None) -> int:
             check=True,
         )
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    after = matmul_gflops()
-    peak = max(*before.values(), *after.values())
-    shaped = max(before["model MLP 560x576x1536"], after["model MLP 560x576x1536"])
+    return rows
+
+
+def add_ratios(rows: list[dict], peak: float, shaped: float) -> None:
+    """Each row's GFLOP/s as fractions of the matmul rates, and its speed-up over `plain`."""
     plain = next((r for r in rows if r["case"] == "plain"), None)
+    for row in rows:
+        row["fraction_of_matmul_peak"] = row["gflops"] / peak
+        row["fraction_of_model_shaped_matmul"] = row["gflops"] / shaped
+        row["speedup_vs_plain"] = (
+            plain["seconds_per_step"] / row["seconds_per_step"] if plain else None
+        )
+
+
+def print_table(rows: list[dict], after: dict, peak: float, shaped: float) -> None:
     print("fp32 matmul again: " + ", ".join(f"{k} {v:.0f}" for k, v in after.items()))
     print(
         f"peak: {peak:.0f} GFLOP/s (best of all shapes, both times); the model's MLP shape: "
@@ -234,12 +273,8 @@ def main(argv=None) -> int:
         f"{'of MLP shape':>13} {'vs plain':>9} {'peak RSS':>9}"
     )
     for row in rows:
-        row["fraction_of_matmul_peak"] = row["gflops"] / peak
-        row["fraction_of_model_shaped_matmul"] = row["gflops"] / shaped
-        row["speedup_vs_plain"] = (
-            plain["seconds_per_step"] / row["seconds_per_step"] if plain else None
-        )
-        versus = f"{row['speedup_vs_plain']:.2f}x" if plain else "-"
+        speedup = row["speedup_vs_plain"]
+        versus = f"{speedup:.2f}x" if speedup is not None else "-"
         print(
             f"{row['case']:<8} {row['seconds_per_step']:7.2f} {row['tokens_per_s']:9.0f} "
             f"{row['gflop_per_step']:11.1f} {row['gflops']:8.1f} "
@@ -247,6 +282,26 @@ def main(argv=None) -> int:
             f"{row['fraction_of_model_shaped_matmul']:13.0%} {versus:>9} "
             f"{row['peak_rss_mib']:7.0f} MiB"
         )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.one:
+        print(json.dumps(one_case(args.one, args.steps, args.warmup)))
+        return 0
+
+    head = bench_header("train", argv)
+
+    before = matmul_gflops()
+    print(
+        "fp32 matmul GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in before.items()), flush=True
+    )
+    rows = run_cases(args)
+    after = matmul_gflops()
+    peak = max(*before.values(), *after.values())
+    shaped = max(before["model MLP 560x576x1536"], after["model MLP 560x576x1536"])
+    add_ratios(rows, peak, shaped)
+    print_table(rows, after, peak, shaped)
     if args.out:
         atomic_write_text(
             args.out,
