@@ -95,15 +95,10 @@ def run_lm_eval(
 
     if lm_class is None:
         lm = PromptLM(
-            pretrained=model,
-            tokenizer=tokenizer,
-            soft_prompt=soft_prompt,
-            batch_size=batch_size,
-            progress=progress,
+            model, soft_prompt, tokenizer=tokenizer, batch_size=batch_size, progress=progress
         )
     else:
         lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-
     with silenced_stderr():  # lm-eval's bars and notices, and the `git describe` it runs
         out = simple_evaluate(
             model=lm,
@@ -124,12 +119,13 @@ def run_lm_eval(
             torch_random_seed=seed,
             fewshot_random_seed=seed,
         )
-    if gold_logprob and out is not None:
+    if out is None:
+        return None
+    if gold_logprob:
         from promot_bench.evaluate import gold_logprob as gold
 
         out["gold_logprob"] = gold.score(lm, out)
-    if out is not None:
-        out["decoding"] = lm_decoding(lm, soft_prompt)
+    out["decoding"] = lm_decoding(lm, soft_prompt)
     return out
 
 
