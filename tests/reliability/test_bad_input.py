@@ -185,6 +185,12 @@ CASES = [
     (["sweep", "--tuners", "ft", "--train", "nli", "--budgets", "40,5000"], 2, "cap"),
     (["run", "--tuner", "ft", "--train", "nli", "--budget", "5000"], 2, "cap"),
     (["run", "--tuner", "ft", "--train", "nli", "--budget", "x"], 2, "--budget"),
+    (
+        ["run", "--tuner", "ft", "--train", "nli", "--model", "nonexistent/model-xyz"],
+        2,
+        "model-xyz",
+    ),
+    (["calibrate", "--tuner", "ft", "--train", "nli", "--lrs", "1e-4,1e-4"], 2, "twice"),
 ]
 
 
@@ -197,7 +203,7 @@ def command(argv, places, folder: Path) -> tuple[list[str], dict, Path]:
     """The row's command line, environment and --out folder (each row its own folder)."""
     out = folder / "out"
     args = fill(argv, places, out)
-    if args[0] in ("run", "sweep", "diagnose") and "--out" not in args:
+    if args[0] in ("run", "sweep", "diagnose", "calibrate") and "--out" not in args:
         args += ["--out", str(out)]
         if "--model" not in args:
             args += ["--model", str(places["model"])]

@@ -2,8 +2,6 @@
 significance marks, all outputs written, idempotent, and a damaged file refused."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from scipy import stats
@@ -104,15 +102,6 @@ def test_a_damaged_result_is_refused_with_its_name(results_dir):
     bad.write_text("{truncated")
     with pytest.raises(RunError, match="seed1.json is damaged"):
         leaderboard.build(results_dir)
-
-
-def test_cli_without_runs_is_a_usage_error(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "promot_bench.cli", "leaderboard", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2 and "no runs/ folder" in done.stderr
 
 
 def test_a_lower_is_better_task_is_marked(results_dir):

@@ -2,8 +2,6 @@
 each rate from the pretrained weights, no retention probe ever scored."""
 
 import json
-import subprocess
-import sys
 
 from promot_bench.run import calibrate
 from promot_bench.run.options import RunOptions
@@ -44,13 +42,3 @@ def test_each_rate_gets_its_validation_curve_and_no_probe_is_scored(
     evaluated = {t for call in counted_evaluations for t in call}
     assert evaluated and all("validation" in t or t.endswith("_nli") for t in evaluated)
     assert path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_a_grid_is_required_and_checked_before_anything_runs(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "promot_bench.cli", "calibrate", "--tuner", "ft"]
-        + ["--train", "nli", "--lrs", "1e-4,1e-4", "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2 and "twice" in done.stderr and not (tmp_path / "out").exists()

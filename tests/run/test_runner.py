@@ -241,30 +241,6 @@ def test_a_finished_run_is_not_recomputed(
     assert runner.execute(plan, progress=False) == first and counted_evaluations == []
 
 
-def test_a_model_that_cannot_be_had_writes_nothing(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "promot_bench.cli",
-            "run",
-            "--tuner",
-            "ft",
-            "--train",
-            "nli",
-            "--model",
-            "nonexistent/model-xyz",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert done.returncode == 2 and "nonexistent/model-xyz" in done.stderr
-    assert not (tmp_path / "out").exists()
-
-
 def test_out_that_is_a_file_or_unwritable_is_refused(tmp_path):
     plain = tmp_path / "file"
     plain.write_text("x")
