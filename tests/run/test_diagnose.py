@@ -87,6 +87,7 @@ def test_cosine_is_one_for_unshuffled_labels_and_below_for_shuffled(llama):
     assert cos["all"] < 1.0 - 1e-4
 
 
+@pytest.mark.slow  # over 8 s here: the fast lane's rule
 def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(
     tiny_llama_dir, tmp_path, private_cache
 ):

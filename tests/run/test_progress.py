@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from promot_bench import console as progress
 
 
@@ -47,6 +49,7 @@ def run_cli(model_dir, out, cwd, *extra):
     )
 
 
+@pytest.mark.slow  # over 8 s here: the fast lane's rule
 def test_a_redirected_run_prints_plain_stage_lines_only(tiny_llama_dir, tmp_path, private_cache):
     done = run_cli(tiny_llama_dir, tmp_path / "out", tmp_path)  # cwd outside any git checkout
     assert done.returncode == 0, done.stderr
@@ -73,6 +76,7 @@ def test_a_redirected_run_prints_plain_stage_lines_only(tiny_llama_dir, tmp_path
     )
 
 
+@pytest.mark.slow  # over 8 s here: the fast lane's rule
 def test_verbose_gives_the_libraries_their_output_back(tiny_llama_dir, tmp_path, private_cache):
     done = run_cli(tiny_llama_dir, tmp_path / "out", tmp_path, "--verbose")
     assert done.returncode == 0, done.stderr

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from promot_bench.run import runner
 from promot_bench.run.options import RunOptions
 
@@ -62,6 +64,7 @@ print(json.dumps({"matched": matched, "total": total}))
 """
 
 
+@pytest.mark.slow  # over 8 s here: the fast lane's rule
 def test_outputs_re_decode_from_the_recorded_settings_with_transformers_alone(
     tiny_llama_dir, tmp_path, private_cache
 ):

@@ -55,6 +55,7 @@ def test_no_v2_probe_string_appears_in_any_item(en_fr, reserved):
     assert len(reserved.strings) > 2000  # there was something to check
 
 
+@pytest.mark.slow  # over 8 s here: the fast lane's rule
 def test_its_items_are_v1s_and_the_iso_639_3_languages_less_the_probe_strings(en_fr, reserved):
     """Every item is a v1 item or an ISO 639-3 language v1 leaves out, naming no probe string; a
     sizeable share of v1 (the qa_capitals countries) does overlap; the languages are new name
