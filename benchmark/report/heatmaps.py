@@ -12,6 +12,8 @@ from promot_bench.report.tables import (
     short,
 )
 
+COLORMAP = "RdBu"  # diverging around 0, red = worse (the page colours its cells with it too)
+
 
 def plot(table: Table, folder: Path) -> dict:
     """A retention heatmap (rows × eval tasks, colour = Δ), the collapse heatmap beside it (colour =
@@ -60,7 +62,7 @@ def plot(table: Table, folder: Path) -> dict:
 
 
 def heatmap(
-    table: Table, grid: list[list[float]], label: str, title: str, path: Path, cmap: str = "RdBu"
+    table: Table, grid: list[list[float]], label: str, title: str, path: Path, cmap: str = COLORMAP
 ) -> Path:
     """Tuned rows × eval tasks, colour = the value (diverging around 0, red = worse); NaN cells
     read "–"."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from promot_bench.report import dose, tables, verdict
+from promot_bench.report.heatmaps import COLORMAP
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("promot_bench.report", "templates"),
@@ -24,7 +25,6 @@ TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
     undefined=jinja2.StrictUndefined,  # a name the template expects and the page lacks: an error
 )
-COLORMAP = "RdBu"  # the retention heatmap's (heatmaps.heatmap)
 
 
 @dataclass(frozen=True)

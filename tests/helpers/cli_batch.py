@@ -12,21 +12,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
-class Done:
-    """What a finished command line left: as `subprocess.CompletedProcess` names it."""
-
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_many(cases: list[tuple[list[str], dict]], timeout: float = 900) -> list[Done]:
+def run_many(
+    cases: list[tuple[list[str], dict]], timeout: float = 900
+) -> list[subprocess.CompletedProcess]:
     """Run each (argv, environment) row through `promot_bench.cli.main` in one child process."""
     with tempfile.TemporaryDirectory() as scratch:
         spec, found = Path(scratch, "spec.json"), Path(scratch, "done.json")
@@ -38,7 +29,10 @@ def run_many(cases: list[tuple[list[str], dict]], timeout: float = 900) -> list[
             timeout=timeout,
         )
         assert child.returncode == 0, child.stderr[-2000:]
-        return [Done(a, **row) for (a, _), row in zip(cases, json.loads(found.read_text()))]
+        return [
+            subprocess.CompletedProcess(a, **row)
+            for (a, _), row in zip(cases, json.loads(found.read_text()))
+        ]
 
 
 def _run_one(args: list[str], env: dict) -> dict:
