@@ -5,7 +5,8 @@ seed means ± stderr; columns: the target score, each eval task after tuning (pr
 the mean, Δ mean against the pretrained model, its minimum detectable effect (mde), and the
 collapse rate's change (format Δ: the share of outputs in the target's format). Outputs
 (idempotent, written atomically):
-results/LEADERBOARD.md, .csv, a self-contained .html (page.py), and PNG plots in results/plots/.
+results/LEADERBOARD.md, .csv, .html (page.py, no network), and PNG plots in results/plots/ that
+both pages link.
 """
 
 from __future__ import annotations
@@ -287,5 +288,6 @@ def _build(out: Path) -> list[Path]:
         ),
     )
     atomic_write_text(written[1], csv_text(tables))
-    atomic_write_text(written[2], page.html_page(tables, plots, doses, verdicts))
+    html = page.html_page(tables, relative(plots), relative(doses), verdicts)
+    atomic_write_text(written[2], html)
     return written + [p for files in [*plots.values(), *doses.values()] for p in files.values()]

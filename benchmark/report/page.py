@@ -1,17 +1,17 @@
-"""results/LEADERBOARD.html: one self-contained page (no network) built from the leaderboard's
+"""results/LEADERBOARD.html: one page (no network) built from the leaderboard's
 tables — sortable columns (click a header; `#sort=<table>:<column>:<asc|desc>` in the address
 sorts on load), eval-task cells coloured on the retention heatmap's colormap (red = worse than the
 pretrained model), each cell's interval on hover, a per-task detail and the flips with example
-items per tuned row, filters by model, suite and shots, and every plot inline.
+items per tuned row, filters by model, suite and shots, and every plot, linked from plots/ beside
+it as the Markdown page links them (inlined, the page held a second copy of every plot: 4.3 of
+the committed results' 26.6 MB).
 
 This module says what the page shows; templates/leaderboard.html (Jinja2, autoescaped) says how.
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from pathlib import Path
 
 import jinja2
 
@@ -43,8 +43,8 @@ def colour(delta: float, limit: float) -> str:
     return colors.to_hex(colormaps[COLORMAP]((share + 1.0) / 2.0))
 
 
-def image(name: str, path) -> dict:
-    return {"name": name, "data": base64.b64encode(Path(path).read_bytes()).decode()}
+def image(name: str, link: str) -> dict:
+    return {"name": name, "src": link}
 
 
 def hover(delta: float, ci, stderr: float) -> str:

@@ -93,7 +93,7 @@ def test_build_writes_every_output_idempotently(results_dir):
     assert {p: p.read_bytes() for p in written} == first
     text = (results_dir / "LEADERBOARD.md").read_text()
     assert "| ft → nli | 2 | nli 92.0 ± 2.0 | 55.0 ± 5.0 |" in text
-    assert "data:image/png;base64," in (results_dir / "LEADERBOARD.html").read_text()
+    assert "src='plots/heatmap-" in (results_dir / "LEADERBOARD.html").read_text()
     assert (results_dir / "LEADERBOARD.csv").read_text().count("\n") == 1 + 3 * 2
 
 

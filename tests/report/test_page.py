@@ -3,6 +3,7 @@ on hover, per-task detail, filters; and, in a real browser (headless Chromium, w
 a table that sorts, the verdict and every image rendered."""
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -67,7 +68,7 @@ def board(tmp_path):
     return tmp_path / "LEADERBOARD.html"
 
 
-def test_the_page_is_self_contained_coloured_and_explains_each_cell(board):
+def test_the_page_needs_no_network_is_coloured_and_explains_each_cell(board):
     text = board.read_text()
     assert "http://" not in text and "https://" not in text and "<script src" not in text
     # the largest loss (lora: plural -20) is the heatmap's colormap's end: full red; a gain blue
@@ -95,7 +96,13 @@ def test_the_page_is_self_contained_coloured_and_explains_each_cell(board):
         "<select name='model'><option value='all'>all</option><option value='tiny'>tiny</option>"
         in text
     )
-    assert text.count("per-task detail</summary>") == 3 and "data:image/png;base64," in text
+    assert text.count("per-task detail</summary>") == 3 and "data:image" not in text
+    links = re.findall(r"<img alt='[^']*' src='([^']*)'>", text)
+    # every plot linked as the Markdown page links it, and there beside the page
+    assert links and all(link.startswith("plots/") for link in links)
+    assert all((board.parent / link).is_file() for link in links)
+    markdown = (board.parent / "LEADERBOARD.md").read_text()
+    assert set(links) <= set(re.findall(r"\]\((plots/[^)]*)\)", markdown))
 
 
 def chromium(*arguments: str) -> subprocess.CompletedProcess:
