@@ -73,11 +73,18 @@ def test_a_results_tree_re_derives_identically_from_compressed_samples(tmp_path)
         assert (packed / name).read_text() == text
 
 
-def test_a_packed_file_keeps_the_before_items_once_and_gives_back_every_prompt(tmp_path):
+def test_a_packed_file_keeps_the_shared_phases_once_and_gives_back_every_item(tmp_path):
     lines = [
         {"phase": "before", "task": "t", "doc_id": 0, "prompt": "Q: a? A:", "output": " x"},
+        {"phase": "before", "task": "t", "doc_id": 1, "prompt": "Q: b? A:", "output": " z"},
         {"phase": "after", "task": "t", "doc_id": 0, "prompt": "Q: a? A:", "output": " y"},
-        {"phase": "target_tuned", "task": "n", "doc_id": 0, "prompt": "P", "output": " True"},
+        {"phase": "after", "task": "t", "doc_id": 1, "prompt": "Q: b? A:", "output": " z"},
+        {"phase": "target_pretrained", "task": "n", "doc_id": 0, "prompt": "P", "gold": "T"},
+        {"phase": "target_pretrained", "task": "n", "doc_id": 1, "prompt": "R", "gold": "F"},
+        {"phase": "target_tuned", "task": "n", "doc_id": 0, "prompt": "P", "gold": "T"},
+        {"phase": "target_tuned", "task": "n", "doc_id": 1, "prompt": "R", "gold": "F"},
+        # a soft prompt's run: the prompt text differs, so the whole block keeps its column
+        {"phase": "target_tuned", "task": "m", "doc_id": 0, "prompt": "S P", "gold": "T"},
     ]
     folder = tmp_path / "runs/m/mini/nli/ft"
     folder.mkdir(parents=True)
@@ -86,9 +93,37 @@ def test_a_packed_file_keeps_the_before_items_once_and_gives_back_every_prompt(t
     for seed in (0, 1):
         text = samples.pack(lines, folder, shared)
         (folder / f"seed{seed}.samples.jsonl.gz").write_bytes(samples.compressed(text))
-    assert len(list(shared.iterdir())) == 1  # one file for both seeds
-    assert '"prompt"' not in text.splitlines()[2 - 1]  # the after item: no prompt of its own
+    assert len(list(shared.iterdir())) == 2  # "before" and the target's pretrained: once each
+    header, before, after, target, tuned_n, tuned_m = map(json.loads, text.splitlines())
+    assert header == {"packed": 2} and before["from"].startswith("../../baselines/")
+    assert target["phase"] == "target_pretrained" and "from" in target
+    # the after items' prompts are their before items': left out; their outputs kept
+    assert after["keys"] == ["doc_id", "prompt", "output"] and set(after["columns"]) == {
+        "doc_id",
+        "output",
+    }
+    assert set(tuned_n["columns"]) == {"doc_id"}  # prompt and gold: the pretrained target's
+    assert tuned_m["columns"] == {"doc_id": [0], "prompt": ["S P"], "gold": ["T"]}
     assert samples.items(folder / "seed1.samples.jsonl") == lines
+
+
+def test_the_first_packed_format_is_still_read_and_repacked_to_the_same_items(tmp_path):
+    before = [{"phase": "before", "task": "t", "doc_id": 0, "prompt": "Q:", "output": " x"}]
+    shared = tmp_path / "runs/m/mini/baselines"
+    shared.mkdir(parents=True)
+    (shared / "b.samples.jsonl.gz").write_bytes(samples.compressed(samples.dump(before)))
+    folder = tmp_path / "runs/m/mini/nli/ft"
+    folder.mkdir(parents=True)
+    first = [
+        {"before_from": "../../baselines/b.samples.jsonl.gz"},
+        {"phase": "after", "task": "t", "doc_id": 0, "output": " y"},
+    ]
+    path = folder / "seed0.samples.jsonl.gz"
+    path.write_bytes(samples.compressed(samples.dump(first)))
+    whole = before + [{"phase": "after", "task": "t", "doc_id": 0, "output": " y", "prompt": "Q:"}]
+    assert samples.items(path) == whole
+    assert [p for p, _, _ in samples.compress_tree(tmp_path)] == [path]
+    assert samples.items(path) == whole and samples.compress_tree(tmp_path) == []
 
 
 def test_packing_removes_a_killed_writers_temporary_of_the_shared_file(tmp_path, monkeypatch):
