@@ -12,6 +12,7 @@ from pathlib import Path
 
 from promot_bench import processes
 from promot_bench.console import say
+from promot_bench.evaluate import heldout
 from promot_bench.models import export
 from promot_bench.run import pipeline
 from promot_bench.run.baseline import evaluate_json, score_json
@@ -34,7 +35,8 @@ from promot_bench.tuners import Attachment
 class Pretrained:
     """The run's pretrained model and what it scored, shared by every budget of the run: the
     loaded model and task manager, the baseline's content key, the eval tasks' and targets'
-    scores, and the weights' hash (None on a helper process)."""
+    scores, the weights' hash (None on a helper process), and the held-out text with the
+    pretrained model's cross-entropies on it (None where they do not apply: seq2seq)."""
 
     loaded: object
     manager: object
@@ -42,6 +44,8 @@ class Pretrained:
     before: dict
     targets_before: dict
     pristine: str | None
+    text: object = None
+    heldout: dict | None = None
 
 
 def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dict) -> dict | None:
@@ -78,14 +82,24 @@ def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dic
         if unchanged
         else step(work, "after", lambda: _score_after(q, pre, stripped, own), timings)
     )
+    held = None
+    if pre.heldout is not None:
+        held = (
+            pre.heldout
+            if unchanged
+            else step(work, "heldout", lambda: _score_heldout(q, pre, stripped), timings)
+        )
     if not main:
         return None  # the helper processes' one exit: from here on the main process writes
     note(
         f"after: done in {timings.get('after', 0):.0f} s"
         + (" (weights unchanged: the baseline reused)" if unchanged else "")
+        + (f"; held-out text in {timings['heldout']:.0f} s" if "heldout" in timings else "")
     )
     scores, fitted = _record_inputs(q, pre, after, target, tuned, attached)
     result = assemble(q, scores, fitted, timings, pre.key)
+    if held is not None:
+        result["heldout_ce"] = heldout.summary(pre.heldout, held, seed=o.seed)
     if o.save_model:
         export.save_model(saving / "model", stripped, loaded.tokenizer)
         result["saved"] = export.place(saving, q.folder, o.seed)
@@ -121,6 +135,11 @@ def _score_after(q: Plan, pre: Pretrained, stripped, own: bool) -> dict:
         gold_logprob=True,
         progress="after" if own else f"after ({q.budget})",
     )
+
+
+def _score_heldout(q: Plan, pre: Pretrained, stripped) -> dict:
+    """The tuned weights alone on the held-out text."""
+    return heldout.score(stripped, pre.loaded.tokenizer, pre.text, q.options.limit)
 
 
 def _record_inputs(q: Plan, pre: Pretrained, after, target, tuned, attached) -> tuple:

@@ -27,7 +27,7 @@ from promot_bench import processes
 from promot_bench.config import budget_label, rate_label
 from promot_bench.console import say
 from promot_bench.errors import RunError, UsageError, choices_text
-from promot_bench.evaluate import evaluation
+from promot_bench.evaluate import evaluation, heldout
 from promot_bench.evaluate.suites import (
     SUITES,
     Suite,
@@ -188,10 +188,10 @@ def execute(p: Plan, progress: bool = True) -> dict | None:
         return _execute(p, progress and main)
 
 
-def _pretrained(p: Plan, loaded, manager, key: dict) -> Pretrained:
-    """The pretrained model's scores on the eval tasks and (0-shot, as in the study, whatever
-    their YAML's num_fewshot says) on each target, from the cache (`key`) where it holds
-    them."""
+def _pretrained(p: Plan, loaded, manager, key: dict, text) -> Pretrained:
+    """The pretrained model's scores on the eval tasks, (0-shot, as in the study, whatever
+    their YAML's num_fewshot says) on each target and on the held-out text, from the cache
+    (`key`) where it holds them."""
     before = pretrained_scores(p, loaded, manager, key)
     # cached as {task: scores}, the entry format every cache already holds
     targets_before = {
@@ -204,7 +204,18 @@ def _pretrained(p: Plan, loaded, manager, key: dict) -> Pretrained:
         for t in p.targets
     }
     pristine = weights_hash(loaded.model) if processes.is_main() else None
-    return Pretrained(loaded, manager, key, before, targets_before, pristine)
+    held = None
+    if text is not None:  # the same whatever the seed: one entry for every seed
+        held = cached_evaluation(
+            {**key, "tasks": f"heldout:{text.sha256[:16]}", "shots": 0},
+            lambda: {
+                "heldout": {
+                    "depends_on_seed": False,
+                    **heldout.score(loaded.model, loaded.tokenizer, text, p.options.limit),
+                }
+            },
+        )["heldout"]
+    return Pretrained(loaded, manager, key, before, targets_before, pristine, text, held)
 
 
 def _execute(p: Plan, progress: bool) -> dict | None:
@@ -214,9 +225,9 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     started = time.perf_counter()
     timings: dict = {}
     t0 = time.perf_counter()
-    loaded = specs.load(
-        p.spec
-    )  # before anything is written: a model that cannot load leaves no trace
+    # before anything is written: a model or held-out text that cannot load leaves no trace
+    loaded = specs.load(p.spec)
+    text = heldout.load_text() if heldout.applies(loaded.model) else None
     manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)
     timings["load"] = round(time.perf_counter() - t0, 2)
     note = say if progress else (lambda text: None)
@@ -234,7 +245,7 @@ def _execute(p: Plan, progress: bool) -> dict | None:
         f"before: the pretrained model on {probe_count(p)} and the target (cached after the "
         "first run, for every seed where the seed cannot change an output)"
     )
-    pretrained = _pretrained(p, loaded, manager, key)
+    pretrained = _pretrained(p, loaded, manager, key, text)
     timings["before"] = round(time.perf_counter() - t0, 2)
     note(f"before: done in {timings['before']:.0f} s; training")
     budgets = dose_plans(p)

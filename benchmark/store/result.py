@@ -126,6 +126,25 @@ class Flips(BaseModel):
     unchanged: int
 
 
+class PerDocument(_Record):
+    before: list[float]
+    after: list[float]
+
+
+class HeldoutCE(_Record):
+    """Mean per-token cross-entropy (nats) on the held-out text, before and after
+    (evaluate/heldout.py), its change's paired interval over documents, and each document's."""
+
+    before: float
+    after: float
+    delta: float
+    ci: Interval
+    text: str
+    sha256: str
+    tokens: int
+    per_document: PerDocument
+
+
 class DoseBudget(_Record):
     stage: str
     steps: int
@@ -219,6 +238,7 @@ class RunResult(_Record):
     breakdown: Optional[dict[str, Paired]] = None
     collapse_format: Optional[FormatRule] = None
     gold_logprob: Optional[dict[str, Paired]] = None
+    heldout_ce: Optional[HeldoutCE] = None
     flips: dict[str, Flips]
     weights_sha256: str
     after_is_baseline: bool

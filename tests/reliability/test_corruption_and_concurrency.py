@@ -102,10 +102,12 @@ def test_two_cells_sharing_the_baseline_cache_at_once(tiny_llama_dir, tmp_path):
     )
     finish(ft), finish(pt)
     assert result_of(out, "ft")["before"] == result_of(out, "pt")["before"]
+    before = [result_of(out, t)["heldout_ce"]["per_document"]["before"] for t in ("ft", "pt")]
+    assert before[0] == before[1]
     baselines = list((shared / "baselines").iterdir())
     assert (
-        len([b for b in baselines if b.is_dir() and not b.name.startswith(".")]) == 2
-    )  # suite + target, once each
+        len([b for b in baselines if b.is_dir() and not b.name.startswith(".")]) == 3
+    )  # suite, target and held-out text, once each
     assert not [b for b in baselines if ".building." in b.name]  # nothing half-built left
     # Each baseline ran once in all (lock); then each cell's own: ft validation, target, after;
     # pt validation and target (its after is the baseline).

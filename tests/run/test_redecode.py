@@ -28,12 +28,22 @@ def read(path):
 
 
 rows = read(samples)
-if "before_from" in rows[0]:  # packed: the shared "before" items hold the prompts
+if rows[0].get("packed") == 2:  # docs/samples.schema.json: shared phases, column blocks
     import os
 
-    shared = read(os.path.join(os.path.dirname(samples), rows[0]["before_from"]))
-    prompts = {(b["task"], b["doc_id"]): b["prompt"] for b in shared}
-    rows = [{"prompt": prompts.get((r["task"], r["doc_id"])), **r} for r in rows[1:]]
+    lines, rows, befores = rows[1:], [], {}  # befores: the shared phases' items
+    for line in lines:
+        if "from" in line:
+            shared = read(os.path.join(os.path.dirname(samples), line["from"]))
+            befores.update({(b["task"], b["doc_id"]): b for b in shared})
+            continue
+        columns = line["columns"]
+        for n, doc_id in enumerate(columns["doc_id"]):
+            row = {"phase": line["phase"], "task": line["task"]}
+            for key in line["keys"]:  # a key without a column repeats its shared item's
+                own = columns.get(key)
+                row[key] = own[n] if own else befores[(line["task"], doc_id)][key]
+            rows.append(row)
 matched = total = 0
 for row in rows:
     if row["phase"] != "after":

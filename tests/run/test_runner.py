@@ -99,6 +99,14 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
                 == pytest.approx(sum(items) / len(items))
                 == saved["after"][task]["gold_logprob"]
             )
+    # the held-out text's cross-entropy: the first --limit documents, before and after, paired
+    held = saved["heldout_ce"]
+    assert len(held["per_document"]["before"]) == len(held["per_document"]["after"]) == 2
+    for side in ("before", "after"):
+        assert held[side] == pytest.approx(sum(held["per_document"][side]) / 2) and held[side] > 0
+    assert held["delta"] == pytest.approx(held["after"] - held["before"]) and held["delta"] != 0
+    assert held["ci"]["low"] <= held["delta"] <= held["ci"]["high"]
+    assert held["tokens"] > 2 and "heldout" in saved["timings"]
     # per-item flips: every probe's items counted once, lost/gained as the samples show
     for task in saved["before"]:
         scores = {
@@ -129,6 +137,9 @@ def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_pat
     )
     # stripping the prompt gives back the pretrained weights, so their evaluation is the baseline's
     assert result["before"] == result["after"] and result["after_is_baseline"]
+    # and the held-out text's: the base model's with nothing attached, on both sides
+    held = result["heldout_ce"]
+    assert held["per_document"]["before"] == held["per_document"]["after"] and held["delta"] == 0
 
 
 def test_baseline_is_cached_across_tuners(
