@@ -50,6 +50,8 @@ class TaskScore:
     higher_is_better: bool = True  # the metric's direction, from the task's own config
     # items' mean (gold_logprob.py); None: not asked, or not generative
     gold_logprob: float | None = None
+    # items' mean KL from the pretrained model (gold_logprob.py); None: no reference given
+    kl: float | None = None
     # whether the evaluation's seed can change its outputs (`depends_on_seed`)
     depends_on_seed: bool = True
     # how its outputs were made: enough to redo them with transformers alone (`decoding`)
@@ -80,6 +82,7 @@ def run_lm_eval(
     bootstrap_iters: int = 1000,
     lm_class=None,
     gold_logprob: bool = False,
+    kl_reference=None,
     progress: str | None = None,
 ) -> dict:
     """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
@@ -87,8 +90,9 @@ def run_lm_eval(
 
     `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`). `gold_logprob`
     adds out["gold_logprob"] (task -> doc_id -> value) for the generative tasks, through the same
-    LM object (gold_logprob.py). `progress`: a label under which the pass shows its items done
-    (generation, then gold log-probs) on stderr."""
+    LM object (gold_logprob.py), and with `kl_reference` (the pretrained model) out["kl"] (task
+    -> doc_id -> its KL from it at the gold's positions). `progress`: a label under which the
+    pass shows its items done (generation, then gold log-probs) on stderr."""
     from lm_eval import simple_evaluate
 
     faults.point("eval")
@@ -124,7 +128,7 @@ def run_lm_eval(
     if gold_logprob:
         from promot_bench.evaluate import gold_logprob as gold
 
-        out["gold_logprob"] = gold.score(lm, out)
+        out["gold_logprob"], out["kl"] = gold.score(lm, out, kl_reference)
     out["decoding"] = lm_decoding(lm, soft_prompt)
     return out
 
@@ -162,7 +166,12 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
         if golds:
             for record in records:
                 record["gold_logprob"] = golds.get(record["doc_id"])
+        kls = out.get("kl", {}).get(task)
+        if kls:
+            for record in records:
+                record["kl"] = kls.get(record["doc_id"])
         values = [r["gold_logprob"] for r in records if r.get("gold_logprob") is not None]
+        divergences = [r["kl"] for r in records if r.get("kl") is not None]
         scores[task] = TaskScore(
             task,
             metric,
@@ -173,6 +182,7 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
             aggregation_name(out["configs"][task], metric),
             bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
             sum(values) / len(values) if values else None,
+            sum(divergences) / len(divergences) if divergences else None,
             depends_on_seed(out["configs"][task]),
             task_decoding(out["configs"][task], out.get("decoding")),
         )

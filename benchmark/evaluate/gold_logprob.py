@@ -16,10 +16,18 @@ are computed; elsewhere (seq2seq, an "auto" batch size, an item longer than the 
 own `loglikelihood` scores them, recomputing the demonstrations of every item. Both take the
 token split lm-eval's `_encode_pair` makes, so they agree up to the order of float sums
 (tests/evaluate/test_gold_logprob.py). Measured: benchmark/perf/README.md.
+
+With a `reference` (the pretrained model, in the "after" pass of a tuned one), the same batches
+also give each item's KL divergence from the pretrained model to the tuned one, KL(p_pre ||
+p_tuned) over the next-token distributions at the gold answer's positions, averaged over them
+(nats): the divergence RL's Razor (2025) finds to predict forgetting, on the probes' own
+prompts. The reference runs the same rows through its own shared-prefix cache; items the cached
+path cannot take have no KL (None).
 """
 
 from __future__ import annotations
 
+from promot_bench.evaluate.prefix_cache import PrefixCache
 from promot_bench.evaluate.refill import common_prefix, prefill_pass
 from promot_bench.evaluate.statistics import paired_means
 from promot_bench.train.task_data import first_answer
@@ -54,27 +62,32 @@ def requests(out: dict) -> list:
     return found
 
 
-def score(lm, out: dict) -> dict:
-    """task -> doc_id -> mean per-token log-prob of the gold, for `out`'s generative items.
-    On the main process only (it alone has the gathered samples): with a fixed batch size
-    neither path runs a collective, so the helpers need not take part."""
+def score(lm, out: dict, reference=None) -> tuple[dict, dict]:
+    """(task -> doc_id -> mean per-token log-prob of the gold, task -> doc_id -> KL from the
+    `reference` model — empty without one), for `out`'s generative items. On the main process
+    only (it alone has the gathered samples): with a fixed batch size neither path runs a
+    collective, so the helpers need not take part."""
     found = requests(out)
     if not found:
-        return {}
+        return {}, {}
     pairs = [
         lm._encode_pair(*instance.args) if instance.args[0] else None for _, _, instance in found
     ]
     cached = [i for i, pair in enumerate(pairs) if pair is not None and fits_cached(lm, pair)]
     phase = lm.phase("gold log-probs", len(cached)) if hasattr(lm, "phase") else None
-    scored = cached_logprobs(
+    scored, divergences = cached_logprobs(
         lm,
         [found[i][0] for i in cached],
         [pairs[i] for i in cached],
         phase.update if phase else None,
+        PrefixCache(reference) if reference is not None else None,
     )
     if phase is not None:
         phase.close()
     sums = dict(zip(cached, scored))
+    kl: dict = {}
+    for i, value in zip(cached, divergences or []):
+        kl.setdefault(found[i][0], {})[found[i][1]] = value
     rest = [i for i in range(len(found)) if i not in sums]
     if rest:
         results = lm.loglikelihood([found[i][2] for i in rest], disable_tqdm=True)
@@ -83,7 +96,7 @@ def score(lm, out: dict) -> dict:
     for i, (task, doc_id, instance) in enumerate(found):
         n = len(pairs[i][1]) if pairs[i] is not None else continuation_length(lm, *instance.args)
         values.setdefault(task, {})[doc_id] = sums[i] / n if n else None
-    return values
+    return values, kl
 
 
 def fits_cached(lm, pair: tuple) -> bool:
@@ -98,13 +111,18 @@ def fits_cached(lm, pair: tuple) -> bool:
     )
 
 
-def cached_logprobs(lm, tasks: list[str], pairs: list[tuple], done=None) -> list[float]:
+def cached_logprobs(
+    lm, tasks: list[str], pairs: list[tuple], done=None, reference=None
+) -> tuple[list[float], list[float] | None]:
     """Each (context tokens, continuation tokens) pair's continuation log-prob sum, as lm-eval's
     `_loglikelihood_tokens` computes it (input = both joined, less the last token), batched per
-    task after a copy of the beginning the task's inputs share; `done(n)` is told of each batch."""
+    task after a copy of the beginning the task's inputs share; `done(n)` is told of each batch.
+    With a `reference` (a PrefixCache of another model), each pair's mean KL from the reference's
+    next-token distributions to the LM's at the continuation's positions (else None)."""
     import torch
 
     sums = [0.0] * len(pairs)
+    kls = [0.0] * len(pairs) if reference is not None else None
     by_task: dict[str, list[int]] = {}
     for i, task in enumerate(tasks):
         by_task.setdefault(task, []).append(i)
@@ -120,21 +138,26 @@ def cached_logprobs(lm, tasks: list[str], pairs: list[tuple], done=None) -> list
             for start in range(0, len(ordered), size):
                 batch = ordered[start : start + size]
                 keep = max(len(pairs[i][1]) for i in batch)
-                out, _ = prefill_pass(
-                    lm.model,
-                    lm.prefix_cache,
-                    rows[batch[0]][:shared],
-                    [rows[i][shared:] for i in batch],
-                    keep,
-                )
+                inputs = (rows[batch[0]][:shared], [rows[i][shared:] for i in batch], keep)
+                out, _ = prefill_pass(lm.model, lm.prefix_cache, *inputs)
                 logprobs = out.logits.float().log_softmax(-1)
+                if reference is not None:
+                    base, _ = prefill_pass(reference.model, reference, *inputs)
+                    base_logprobs = base.logits.float().log_softmax(-1)
                 for row, i in enumerate(batch):
                     gold = torch.tensor(pairs[i][1], device=logprobs.device)
-                    picked = logprobs[row, keep - len(gold) :].gather(1, gold[:, None])
-                    sums[i] = float(picked.sum())
+                    at = slice(keep - len(gold), keep)
+                    sums[i] = float(logprobs[row, at].gather(1, gold[:, None]).sum())
+                    if kls is not None:
+                        kls[i] = kl_mean(base_logprobs[row, at], logprobs[row, at])
                 if done is not None:
                     done(len(batch))
-    return sums
+    return sums, kls
+
+
+def kl_mean(reference, tuned) -> float:
+    """Mean over positions of KL(reference || tuned), both given as log-probs [positions, vocab]."""
+    return float((reference.exp() * (reference - tuned)).sum(-1).mean())
 
 
 def continuation_length(lm, context: str, continuation: str) -> int:
@@ -162,4 +185,22 @@ def summary(before: dict, after: dict, seed: int) -> dict | None:
         if (b := gold_values(before[name]["samples"])) is not None
         and (a := gold_values(after[name]["samples"])) is not None
     }
+    return paired_means(sides, seed=seed) if sides else None
+
+
+def kl_summary(after: dict, seed: int = 0, unchanged: bool = False) -> dict | None:
+    """Per generative probe and for their mean: the items' mean KL from the pretrained model
+    (before tuning it is 0: the model is the pretrained one) and the 95% interval of that mean
+    over items, in `paired_means`' form. Weights left `unchanged` (pt): 0 for every item. None
+    where no probe has values (no reference was given)."""
+    sides = {}
+    for name, scores in after.items():
+        ordered = sorted(scores["samples"], key=lambda s: s["doc_id"])
+        if unchanged:
+            values = [0.0 for s in ordered if s.get("gold_logprob") is not None]
+        else:
+            values = [s.get("kl") for s in ordered]
+            values = values if values and all(v is not None for v in values) else []
+        if values:
+            sides[name] = ([0.0] * len(values), values)
     return paired_means(sides, seed=seed) if sides else None

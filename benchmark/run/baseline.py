@@ -158,6 +158,7 @@ def score_json(score) -> dict:
         "aggregation": score.aggregation,
         "higher_is_better": score.higher_is_better,
         "gold_logprob": score.gold_logprob,
+        **({"kl": score.kl} if score.kl is not None else {}),
         "depends_on_seed": score.depends_on_seed,
         "decoding": score.decoding,
         "samples": score.samples,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from promot_bench import processes
 from promot_bench.console import say
-from promot_bench.evaluate import heldout
-from promot_bench.models import export
+from promot_bench.evaluate import gold_logprob, heldout
+from promot_bench.models import export, specs
 from promot_bench.run import pipeline
 from promot_bench.run.baseline import evaluate_json, score_json
 from promot_bench.run.options import Plan
@@ -100,6 +100,7 @@ def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dic
     result = assemble(q, scores, fitted, timings, pre.key)
     if held is not None:
         result["heldout_ce"] = heldout.summary(pre.heldout, held, seed=o.seed)
+    result["kl"] = gold_logprob.kl_summary(after, seed=o.seed, unchanged=unchanged)
     if o.save_model:
         export.save_model(saving / "model", stripped, loaded.tokenizer)
         result["saved"] = export.place(saving, q.folder, o.seed)
@@ -122,19 +123,25 @@ def _score_targets(q: Plan, pre: Pretrained, tuned, attached: dict) -> dict:
 
 
 def _score_after(q: Plan, pre: Pretrained, stripped, own: bool) -> dict:
-    """The eval tasks on the tuned weights alone."""
+    """The eval tasks on the tuned weights alone, and each generative item's KL from the
+    pretrained model (loaded again beside them for this pass: tuners change weights in place)."""
     o = q.options
-    return evaluate_json(
-        pre.loaded,
-        pre.manager,
-        o.seed,
-        stripped,
-        q.eval_tasks,
-        limit=o.limit,
-        num_fewshot=q.eval_shots,
-        gold_logprob=True,
-        progress="after" if own else f"after ({q.budget})",
-    )
+    reference = specs.load(q.spec).model if heldout.applies(stripped) else None
+    try:
+        return evaluate_json(
+            pre.loaded,
+            pre.manager,
+            o.seed,
+            stripped,
+            q.eval_tasks,
+            limit=o.limit,
+            num_fewshot=q.eval_shots,
+            gold_logprob=True,
+            kl_reference=reference,
+            progress="after" if own else f"after ({q.budget})",
+        )
+    finally:
+        del reference
 
 
 def _score_heldout(q: Plan, pre: Pretrained, stripped) -> dict:

@@ -43,6 +43,7 @@ class Scores(_Record):
     aggregation: str
     higher_is_better: bool
     gold_logprob: Optional[float] = None  # mean per-token log-prob of the gold answers (nats)
+    kl: Optional[float] = None  # items' mean KL from the pretrained model at the gold's positions
     depends_on_seed: Optional[bool] = None  # whether the seed can change an output (the cache key)
     # what re-creates every output with transformers alone: stop strings, max_gen_toks, BOS,
     # chat template, shots and the demonstration rule
@@ -239,6 +240,8 @@ class RunResult(_Record):
     collapse_format: Optional[FormatRule] = None
     gold_logprob: Optional[dict[str, Paired]] = None
     heldout_ce: Optional[HeldoutCE] = None
+    # per generative probe and mean: KL(pretrained || tuned) at the gold's positions (nats)
+    kl: Optional[dict[str, Paired]] = None
     flips: dict[str, Flips]
     weights_sha256: str
     after_is_baseline: bool

@@ -31,6 +31,7 @@ class Item(_Record):
     gold: Any  # the task's own answer (a string for every task the suites have today)
     score: Optional[float]  # the task's metric for this item (None: the item is not scored)
     gold_logprob: Optional[float] = None  # mean per-token log-prob of the gold answer (nats)
+    kl: Optional[float] = None  # mean KL from the pretrained model at the gold's positions
     pair: Optional[list[Any]] = None  # a paired item's two documents (multi-target runs)
 
 

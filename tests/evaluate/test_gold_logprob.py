@@ -141,3 +141,54 @@ def test_the_shared_prefix_path_agrees_with_lm_evals_loglikelihood(
     assert sorted(cached["gold_logprob"][TASK]) == list(range(6))
     for doc_id, value in stock["gold_logprob"][TASK].items():
         assert cached["gold_logprob"][TASK][doc_id] == pytest.approx(value, abs=1e-5)
+
+
+@torch.no_grad()
+def manual_kl(reference, tuned, tokenizer, context: str, continuation: str) -> float:
+    """Mean over the continuation's positions of KL(reference || tuned), each model's next-token
+    distribution computed in one plain forward pass over the whole text."""
+    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    n_ctx = len(tokenizer(context, add_special_tokens=False)["input_ids"])
+    at = slice(n_ctx - 1, len(whole) - 1)
+    p = reference(torch.tensor([whole])).logits[0, at].float().log_softmax(-1)
+    q = tuned(torch.tensor([whole])).logits[0, at].float().log_softmax(-1)
+    return float((p.exp() * (p - q)).sum(-1).mean())
+
+
+def kl_pass(model, reference, tokenizer, manager) -> dict:
+    out = evaluation.run_lm_eval(
+        model,
+        tokenizer,
+        [TASK],
+        num_fewshot=1,
+        limit=LIMIT,
+        manager=manager,
+        gold_logprob=True,
+        kl_reference=reference,
+    )
+    return {s["doc_id"]: (s, out["kl"][TASK][s["doc_id"]]) for s in out["samples"][TASK]}
+
+
+def test_the_kl_from_the_pretrained_model_is_zero_for_itself_and_manual_after_a_step(
+    llama, manager, task
+):
+    """The reference's rows go through its own shared-prefix cache: 0 against an identical
+    copy; against weights moved by one optimizer step, each item equals a plain computation."""
+    import copy
+
+    reference = copy.deepcopy(llama.model)
+    same = kl_pass(llama.model, reference, llama.tokenizer, manager)
+    assert sorted(same) == list(range(LIMIT))
+    assert all(abs(kl) < 1e-6 for _, kl in same.values())
+    tuned = copy.deepcopy(llama.model)
+    optimizer = torch.optim.SGD(tuned.parameters(), lr=0.5)
+    ids = llama.tokenizer("Q: What is the capital of France? A: Paris", return_tensors="pt")
+    tuned(**ids, labels=ids["input_ids"]).loss.backward()
+    optimizer.step()
+    moved = kl_pass(tuned, reference, llama.tokenizer, manager)
+    docs = list(task.test_docs())
+    for doc_id, (sample, kl) in moved.items():
+        context = sample["arguments"][0][0]
+        continuation = " " + task_data.gold_text(task, docs[doc_id])
+        expected = manual_kl(reference, tuned, llama.tokenizer, context, continuation)
+        assert kl > 1e-4 and kl == pytest.approx(expected, rel=1e-4, abs=1e-6)

@@ -99,6 +99,15 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
                 == pytest.approx(sum(items) / len(items))
                 == saved["after"][task]["gold_logprob"]
             )
+    # the KL from the pretrained model at the gold's positions: per probe, items' mean, from 0
+    assert set(saved["kl"]) == set(saved["before"]) | {"mean"}
+    for task, entry in saved["kl"].items():
+        assert entry["before"] == 0 and entry["after"] > 0 and entry["delta"] == entry["after"]
+        if task != "mean":
+            items = [
+                line["kl"] for line in lines if line["phase"] == "after" and line["task"] == task
+            ]
+            assert entry["after"] == pytest.approx(sum(items) / 2) == saved["after"][task]["kl"]
     # the held-out text's cross-entropy: the first --limit documents, before and after, paired
     held = saved["heldout_ce"]
     assert len(held["per_document"]["before"]) == len(held["per_document"]["after"]) == 2
@@ -140,6 +149,7 @@ def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_pat
     # and the held-out text's: the base model's with nothing attached, on both sides
     held = result["heldout_ce"]
     assert held["per_document"]["before"] == held["per_document"]["after"] and held["delta"] == 0
+    assert all(entry["after"] == 0 for entry in result["kl"].values())  # KL to itself
 
 
 def test_baseline_is_cached_across_tuners(
