@@ -53,6 +53,10 @@ class Row:
     breakdown_test: SeedTest | None = None
     breakdown_significant: str = ""
     breakdown_p: float | None = None
+    # the field's forgetting measures, descriptive (no test: not in the table's Holm family):
+    # the KL from the pretrained model (probe mean, nats) and the held-out text's Δ cross-entropy
+    kl: tuple | None = None
+    heldout_delta: tuple | None = None
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
     flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)
@@ -140,6 +144,15 @@ def breakdown_columns(row: Row, cell: list[dict]) -> None:
         row.breakdown_significant = item_mark(found[0]["mean"]["ci"])
     else:
         row.breakdown_test = seed_test(changes)
+
+
+def forgetting_columns(row: Row, cell: list[dict]) -> None:
+    """Seed mean ± stderr of the KL (probe mean) and of the held-out cross-entropy's change,
+    each where every run has it."""
+    if all(r.get("kl") for r in cell):
+        row.kl = mean_stderr([r["kl"]["mean"]["after"] for r in cell])
+    if all(r.get("heldout_ce") for r in cell):
+        row.heldout_delta = mean_stderr([r["heldout_ce"]["delta"] for r in cell])
 
 
 def run_flips(result: dict) -> dict | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from promot_bench.errors import RunError
 from promot_bench.evaluate import probes
-from promot_bench.report import dose, dose_plots, page, verdict
+from promot_bench.report import dose, dose_plots, forgetting, page, verdict
 from promot_bench.report.columns import Row
 from promot_bench.report.heatmaps import plot
 from promot_bench.report.tables import (
@@ -129,6 +129,7 @@ def markdown(
     doses: dict | None = None,
     verdicts: list | None = None,
     source: str = "results",
+    measures: list | None = None,
 ) -> str:
     lines = [
         "# promot-bench leaderboard",
@@ -150,12 +151,17 @@ def markdown(
         "smaller than it the cell could not reliably see. "
         "format Δ: change in the share of outputs (percentage points, mean over eval tasks) in "
         "the target's format — first word one of its labels, or the target's language — the "
-        "collapse rate; marks as for Δ mean. flips −/+: items (all probes together; seed mean) "
-        "right before and wrong after / wrong before and right after (for graded probes: whose "
-        "own score fell / rose); per probe and with examples in each result file's `flips`. –: "
-        "not in the result files (older results).",
+        "collapse rate; marks as for Δ mean. KL: the KL divergence from the pretrained model to"
+        " the tuned one at the gold answers' positions (nats, mean over generative probes; seed"
+        " mean); held-out CE Δ: the change in mean per-token cross-entropy on 100 held-out "
+        "Wikipedia articles (nats; higher is more forgetting) — the field's two forgetting "
+        "measures, descriptive (not tested, no marks). flips −/+: items (all probes together; "
+        "seed mean) right before and wrong after / wrong before and right after (for graded "
+        "probes: whose own score fell / rose); per probe and with examples in each result "
+        "file's `flips`. –: not in the result files (older results).",
         "",
         *verdict.markdown(verdicts or []),
+        *forgetting.markdown(measures or []),
     ]
     for table in tables:
         lines += [f"## {table.title}", ""]
@@ -201,6 +207,8 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
     delta_mean, delta_mean_stderr = row.delta_mean or ("", "")
     versus_ft, versus_ft_stderr = row.versus_ft or ("", "")
     format_delta_mean, format_delta_mean_stderr = row.format_delta or ("", "")
+    kl_mean, kl_stderr = row.kl or ("", "")
+    heldout_delta, heldout_delta_stderr = row.heldout_delta or ("", "")
     flips_lost, flips_gained = (row.flips_tasks or {}).get(task, ("", ""))
     flips_lost_all, flips_gained_all, flips_n_all = row.flips or ("", "", "")
     return {
@@ -234,6 +242,10 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
         "format_delta": (row.format_tasks or {}).get(task, ""),
         "format_delta_mean": format_delta_mean,
         "format_delta_mean_stderr": format_delta_mean_stderr,
+        "kl_mean": kl_mean,
+        "kl_stderr": blank(kl_stderr),
+        "heldout_ce_delta": heldout_delta,
+        "heldout_ce_delta_stderr": blank(heldout_delta_stderr),
         "flips_lost": flips_lost,
         "flips_gained": flips_gained,
         "flips_lost_all": flips_lost_all,
@@ -267,6 +279,7 @@ def _build(out: Path) -> list[Path]:
     verdicts = verdict.verdicts(results)
     plots = {t.slug: {k: v for k, v in plot(t, out / "plots").items()} for t in tables}
     doses = dose_plots.plots(results, out / "plots")
+    measures = forgetting.correlations(results)
 
     def relative(made: dict) -> dict:  # the plots' paths as the Markdown page links them
         return {
@@ -285,9 +298,10 @@ def _build(out: Path) -> list[Path]:
             relative(doses),
             verdicts,
             out.as_posix(),
+            measures,
         ),
     )
     atomic_write_text(written[1], csv_text(tables))
-    html = page.html_page(tables, relative(plots), relative(doses), verdicts)
+    html = page.html_page(tables, relative(plots), relative(doses), verdicts, measures)
     atomic_write_text(written[2], html)
     return written + [p for files in [*plots.values(), *doses.values()] for p in files.values()]

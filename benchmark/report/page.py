@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import jinja2
 
-from promot_bench.report import dose, tables, verdict
+from promot_bench.report import dose, forgetting, tables, verdict
 from promot_bench.report.heatmaps import COLORMAP
 
 TEMPLATES = jinja2.Environment(
@@ -147,7 +147,9 @@ def board(table, plots: dict) -> dict:
     }
 
 
-def html_page(built, plots: dict, doses: dict | None = None, found: list | None = None) -> str:
+def html_page(
+    built, plots: dict, doses: dict | None = None, found: list | None = None, measures=None
+) -> str:
     return (
         TEMPLATES.get_template("leaderboard.html").render(
             legend=verdict.LEGEND,
@@ -156,6 +158,11 @@ def html_page(built, plots: dict, doses: dict | None = None, found: list | None 
                 {"title": v.title, "rows": [[Cell(c) for c in r] for r in verdict.rows(v)]}
                 for v in found or []
             ],
+            measures={
+                "header": forgetting.HEADER,
+                "rows": forgetting.rows(measures or []),
+                "about": forgetting.__doc__.replace("\n", " "),
+            },
             filters=filters(built),
             boards=[board(table, plots) for table in built],
             doses=[

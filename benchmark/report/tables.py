@@ -23,6 +23,7 @@ from promot_bench.report.columns import (
     collapse_columns,
     delta_columns,
     flips_columns,
+    forgetting_columns,
     versus_ft,
 )
 
@@ -201,6 +202,7 @@ def _cell_row(cell: list[dict], tasks: list[str], ft_cell: list[dict]) -> Row:
     collapse_columns(row, cell, tasks)
     flips_columns(row, cell, tasks)
     breakdown_columns(row, cell)
+    forgetting_columns(row, cell)
     row.per_target = per_target_scores(cell)
     return row
 
@@ -269,11 +271,11 @@ def rate_of(result: dict) -> str | None:
     return (result.get("learning_rate") or {}).get("label")
 
 
-def fmt(value: tuple | None, signed: bool = False) -> str:
+def fmt(value: tuple | None, signed: bool = False, digits: int = 1) -> str:
     if value is None or value[0] is None:
         return "–"
-    number = f"{value[0]:+.1f}" if signed else f"{value[0]:.1f}"
-    return number if value[1] is None else f"{number} ± {value[1]:.1f}"
+    number = f"{value[0]:+.{digits}f}" if signed else f"{value[0]:.{digits}f}"
+    return number if value[1] is None else f"{number} ± {value[1]:.{digits}f}"
 
 
 def target_cell(row: Row) -> str:
@@ -302,6 +304,8 @@ def row_cells(table: Table, row: Row) -> list[str]:
         + ("" if row.versus_ft_mde is None else f" (mde {row.versus_ft_mde:.1f})"),
         signed(row.format_delta, row.format_significant),
         signed(row.breakdown_delta, row.breakdown_significant),
+        fmt(row.kl, digits=3),
+        fmt(row.heldout_delta, signed=True, digits=3),
         flips_cell(row.flips),
     ]
 
@@ -311,7 +315,17 @@ def flips_cell(value: tuple | None) -> str:
 
 
 LEADING = ["model", "seeds", "target"]  # row_cells' first columns, before the eval tasks'
-TRAILING = ["mean", "Δ mean", "mde", "vs ft", "format Δ", "breakdown Δ", "flips −/+"]
+TRAILING = [
+    "mean",
+    "Δ mean",
+    "mde",
+    "vs ft",
+    "format Δ",
+    "breakdown Δ",
+    "KL",
+    "held-out CE Δ",
+    "flips −/+",
+]
 
 
 def header(table: Table) -> list[str]:

@@ -123,11 +123,37 @@ def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(res
     assert not any(p.name.startswith("collapse-") for p in written)
     text = (results_dir / "LEADERBOARD.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| model"))
-    assert header.endswith("| mean | Δ mean | mde | vs ft | format Δ | breakdown Δ | flips −/+ |")
+    assert header.endswith(
+        "| mean | Δ mean | mde | vs ft | format Δ | breakdown Δ | KL | held-out CE Δ | flips −/+ |"
+    )
     ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
     # Δ mean, its seed-level mde (two seeds, SE 0.5: 16.3 SE), vs ft (ft itself), format Δ,
-    # breakdown Δ and flips (no samples file)
-    assert ft.endswith("| -4.5 ± 0.5 | 8.2 | – | – | – | – |")
+    # breakdown Δ, KL, held-out CE Δ and flips (no samples file)
+    assert ft.endswith("| -4.5 ± 0.5 | 8.2 | – | – | – | – | – | – |")
+
+
+def test_the_forgetting_measures_are_seed_means_where_every_run_has_them(results_dir):
+    """KL and held-out CE Δ: seed mean ± stderr, three decimals, unmarked; a cell where one
+    run lacks them (a result from before them) shows a dash."""
+    for seed, (kl, held) in enumerate([(0.10, 0.02), (0.20, 0.04)]):
+        path = results_dir / f"runs/tiny/mini-v1/nli/ft/seed{seed}.json"
+        result = json.loads(path.read_text())
+        result["kl"] = {"mean": {"before": 0.0, "after": kl, "delta": kl}}
+        result["heldout_ce"] = {"delta": held}
+        path.write_text(json.dumps(result))
+    leaderboard.build(results_dir)
+    text = (results_dir / "LEADERBOARD.md").read_text()
+    ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
+    assert ft.endswith("| – | – | 0.150 ± 0.050 | +0.030 ± 0.010 | – |")
+    csv = (results_dir / "LEADERBOARD.csv").read_text().splitlines()
+    columns = csv[0].split(",")
+    row = next(line.split(",") for line in csv[1:] if ",ft," in line)
+    assert float(row[columns.index("kl_mean")]) == pytest.approx(0.15)
+    assert float(row[columns.index("heldout_ce_delta_stderr")]) == pytest.approx(0.01)
+    # their correlation with Δ mean: a section on both pages (two results: too few for an r)
+    section = text.split("## Forgetting measures against in-context retention", 1)[1]
+    assert "| KL (pretrained ‖ tuned), probe mean | 2 | – | – | – |" in section
+    assert "Forgetting measures against" in (results_dir / "LEADERBOARD.html").read_text()
 
 
 def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
@@ -184,7 +210,9 @@ def test_mde_is_the_runs_own_for_one_seed_and_the_seed_levels_for_several(result
     # mde is 0), format Δ (one seed: its item-level interval excludes 0, †), breakdown Δ (from the
     # samples, which record no output here: every item empty before and after alike), flips:
     # items 0 and 4 of each of the two tasks went right -> wrong
-    assert promot_line.endswith("| +2.0 | 3.2 | +7.0 (mde 0.0) | +10.0 † | +0.0 | −4 / +0 |")
+    assert promot_line.endswith(
+        "| +2.0 | 3.2 | +7.0 (mde 0.0) | +10.0 † | +0.0 | – | – | −4 / +0 |"
+    )
     assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
 
