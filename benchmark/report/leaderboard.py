@@ -16,7 +16,7 @@ from pathlib import Path
 
 from promot_bench.errors import RunError
 from promot_bench.evaluate import probes
-from promot_bench.report import dose, dose_plots, forgetting, page, verdict
+from promot_bench.report import dose, dose_plots, forgetting, fronts, page, verdict
 from promot_bench.report.columns import Row
 from promot_bench.report.heatmaps import plot
 from promot_bench.report.tables import (
@@ -130,6 +130,7 @@ def markdown(
     verdicts: list | None = None,
     source: str = "results",
     measures: list | None = None,
+    compared: list | None = None,
 ) -> str:
     lines = [
         "# promot-bench leaderboard",
@@ -161,6 +162,7 @@ def markdown(
         "file's `flips`. –: not in the result files (older results).",
         "",
         *verdict.markdown(verdicts or []),
+        *fronts.markdown(compared or []),
         *forgetting.markdown(measures or []),
     ]
     for table in tables:
@@ -280,6 +282,7 @@ def _build(out: Path) -> list[Path]:
     plots = {t.slug: {k: v for k, v in plot(t, out / "plots").items()} for t in tables}
     doses = dose_plots.plots(results, out / "plots")
     measures = forgetting.correlations(results)
+    compared = fronts.comparisons(results)
 
     def relative(made: dict) -> dict:  # the plots' paths as the Markdown page links them
         return {
@@ -299,9 +302,10 @@ def _build(out: Path) -> list[Path]:
             verdicts,
             out.as_posix(),
             measures,
+            compared,
         ),
     )
     atomic_write_text(written[1], csv_text(tables))
-    html = page.html_page(tables, relative(plots), relative(doses), verdicts, measures)
+    html = page.html_page(tables, relative(plots), relative(doses), verdicts, measures, compared)
     atomic_write_text(written[2], html)
     return written + [p for files in [*plots.values(), *doses.values()] for p in files.values()]

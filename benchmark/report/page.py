@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import jinja2
 
-from promot_bench.report import dose, forgetting, tables, verdict
+from promot_bench.report import dose, forgetting, fronts, tables, verdict
 from promot_bench.report.heatmaps import COLORMAP
 
 TEMPLATES = jinja2.Environment(
@@ -148,7 +148,12 @@ def board(table, plots: dict) -> dict:
 
 
 def html_page(
-    built, plots: dict, doses: dict | None = None, found: list | None = None, measures=None
+    built,
+    plots: dict,
+    doses: dict | None = None,
+    found: list | None = None,
+    measures=None,
+    compared=None,
 ) -> str:
     return (
         TEMPLATES.get_template("leaderboard.html").render(
@@ -158,6 +163,11 @@ def html_page(
                 {"title": v.title, "rows": [[Cell(c) for c in r] for r in verdict.rows(v)]}
                 for v in found or []
             ],
+            fronts={
+                "header": fronts.HEADER,
+                "rows": fronts.rows(compared or []),
+                "about": fronts.__doc__.split("\n\n", 1)[1].replace("\n", " "),
+            },
             measures={
                 "header": forgetting.HEADER,
                 "rows": forgetting.rows(measures or []),

@@ -1,0 +1,133 @@
+"""Two tuners' learning–retention fronts compared: retention at matched target score.
+
+Per (model, eval group, shots, preset, target) and seed, each tuner's points are its result files
+at that seed — every budget, dose checkpoint and learning rate — at (x = target score, y = Δ
+in-context mean). Its front is the Pareto front of those points (none is as good on both axes
+and better on one), joined by straight lines in target-score order. Over the target scores both
+fronts reach (the overlap of their ranges), the comparison is the mean vertical gap, tuner minus
+`ft`: the area between the fronts over the overlap's width, in Δ-mean points — how much more
+in-context ability the tuner keeps at the same target score. A seed where the ranges do not
+overlap gives no value. Over seeds: the seed-level t test (`seed_statistics`; n − 1 degrees of
+freedom, its mde), a point about the tuners. Descriptive beside the verdict: not in its Holm
+family, which was fixed before the fronts were compared.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from promot_bench.evaluate.seed_statistics import SeedTest, seed_test
+from promot_bench.report.dose import title
+from promot_bench.report.tables import group_label
+
+REFERENCE = "ft"
+GRID = 201  # points at which the two fronts are compared across the overlap
+
+
+@dataclass(frozen=True)
+class Comparison:
+    key: tuple  # (model, group, shots, preset, target)
+    tuner: str
+    gaps: dict  # seed -> mean gap (tuner - ft) over the overlap, for seeds where they overlap
+    overlap: tuple  # (low, high) target scores, mean over those seeds
+    test: SeedTest | None  # over seeds (two or more)
+
+
+def front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The Pareto front of (target score, Δ mean) points, by target score."""
+    kept = {p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)}
+    return sorted(kept)
+
+
+def gap(ours: list[tuple], theirs: list[tuple]) -> tuple[float, tuple] | None:
+    """The mean of (our front - their front) over the target scores both reach, and that range;
+    None where the ranges do not overlap."""
+    low, high = max(ours[0][0], theirs[0][0]), min(ours[-1][0], theirs[-1][0])
+    if low > high:
+        return None
+    grid = np.linspace(low, high, GRID)
+    mine = np.interp(grid, [p[0] for p in ours], [p[1] for p in ours])
+    other = np.interp(grid, [p[0] for p in theirs], [p[1] for p in theirs])
+    return float(np.mean(mine - other)), (low, high)
+
+
+def comparisons(results: list[dict]) -> list[Comparison]:
+    """Every tuner against `ft` where both have result files on the same key and seed."""
+    points: dict = defaultdict(lambda: defaultdict(list))  # (key, tuner) -> seed -> points
+    for r in results:
+        key = (r["model"]["name"], group_label(r), r["shots"], r.get("preset", ""), r["train"])
+        point = (r["target"]["tuned"]["score"], r["mean"]["delta"])
+        points[(key, r["tuner"])][r["seed"]].append(point)
+    found = []
+    for (key, tuner), by_seed in sorted(points.items(), key=lambda kv: str(kv[0])):
+        reference = points.get((key, REFERENCE), {})
+        if tuner == REFERENCE or not reference:
+            continue
+        gaps, ranges = {}, []
+        for seed in sorted(set(by_seed) & set(reference)):
+            got = gap(front(by_seed[seed]), front(reference[seed]))
+            if got is not None:
+                gaps[seed] = got[0]
+                ranges.append(got[1])
+        if gaps:
+            overlap = tuple(float(np.mean([r[i] for r in ranges])) for i in (0, 1))
+            test = seed_test(list(gaps.values())) if len(gaps) > 1 else None
+            found.append(Comparison(key, tuner, gaps, overlap, test))
+    return found
+
+
+HEADER = [
+    "models, probes, target",
+    "tuner − ft",
+    "seeds",
+    "target range",
+    "gap (points)",
+    "p",
+    "mde",
+]
+
+
+def rows(found: list[Comparison]) -> list[list[str]]:
+    out = []
+    for c in found:
+        values = list(c.gaps.values())
+        if c.test is None:
+            gap_text, p, mde = f"{values[0]:+.2f}", "–", "–"
+        else:
+            t = c.test
+            gap_text, p, mde = (
+                f"{t.mean:+.2f} [{t.low:+.2f}, {t.high:+.2f}]",
+                f"{t.p:.3g}",
+                (f"{t.mde:.2f}"),
+            )
+        out.append(
+            [
+                title(c.key),
+                c.tuner,
+                str(len(values)),
+                f"{c.overlap[0]:.1f}–{c.overlap[1]:.1f}",
+                gap_text,
+                p,
+                mde,
+            ]
+        )
+    return out
+
+
+def markdown(found: list[Comparison]) -> list[str]:
+    """The section, or nothing where no tuner shares a key and seed with ft."""
+    if not found:
+        return []
+    return [
+        "## Fronts compared: retention at matched target score",
+        "",
+        __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+        *("| " + " | ".join(row) + " |" for row in rows(found)),
+        "",
+    ]
