@@ -81,10 +81,10 @@ def comparisons(results: list[dict]) -> list[Comparison]:
 
 HEADER = [
     "models, probes, target",
-    "tuner − ft",
+    "tuner",
     "seeds",
     "target range",
-    "gap (points)",
+    "gap vs ft (points)",
     "p",
     "mde",
 ]
