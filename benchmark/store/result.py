@@ -255,10 +255,15 @@ SCHEMA_PATH = Path("docs") / "result.schema.json"
 
 def problem(result) -> str | None:
     """None where `result` (parsed JSON) is a run result; else its first problem, one line."""
-    if not isinstance(result, dict):
+    return first_problem(RunResult, result)
+
+
+def first_problem(model: type[BaseModel], value) -> str | None:
+    """None where `value` (parsed JSON) meets `model`; else its first problem, one line."""
+    if not isinstance(value, dict):
         return "not a JSON object"
     try:
-        RunResult.model_validate(result)
+        model.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

@@ -16,6 +16,7 @@ from promot_bench.models import specs
 from promot_bench.run import baseline, probe_card, runner
 from promot_bench.run.options import RunOptions
 from promot_bench.run.probe_card import ProbeOptions
+from promot_bench.store import card_schema
 from promot_bench.train import task_data
 
 # --- the arithmetic, on hand-made values --------------------------------------------------------
@@ -505,6 +506,7 @@ def test_card_on_the_tiny_model_end_to_end(
     card = probe_card.execute(plan)
     path = tmp_path / "out" / "probes" / plan.spec.name / "mini-v1-1shot.json"
     assert probe_card.card_path(plan) == path and json.loads(path.read_text()) == card
+    assert card_schema.problem(card) is None  # what a card holds is what its schema says
     assert counted_evaluations == [["promot_mini"]]  # one evaluation pass
     cached = [
         json.loads(f.read_text()) for f in (private_cache / "baselines").glob("*/scores.json")
@@ -595,6 +597,7 @@ def test_cli_card_for_your_own_probe_set(tiny_llama_dir, tmp_path, probe_folder,
     assert done.returncode == 0, done.stderr
     path = out / "probes" / specs.resolve(str(tiny_llama_dir)).name / "tasks-p_mc+p_qa-0shot.json"
     card = json.loads(path.read_text())
+    assert card_schema.problem(card) is None
     assert card["shots"] == 0 and card["suite"] is None and card["eval_group"] == "p_mc,p_qa"
     assert card["probes"]["p_mc"]["baselines"] == {
         "constant no": pytest.approx(30.0),
