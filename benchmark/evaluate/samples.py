@@ -229,13 +229,3 @@ def compress_tree(out: Path) -> list[tuple[Path, int, int]]:
             path.unlink()
         done.append((target, size, len(data)))
     return done
-
-
-if __name__ == "__main__":  # python -m promot_bench.evaluate.samples RESULTS_FOLDER
-    import sys
-
-    total = [0, 0]
-    for path, before, after in compress_tree(Path(sys.argv[1] if len(sys.argv) > 1 else "results")):
-        total[0], total[1] = total[0] + before, total[1] + after
-        print(f"{path}: {before:,} -> {after:,} bytes")
-    print(f"{total[0]:,} -> {total[1]:,} bytes in all", file=sys.stderr)

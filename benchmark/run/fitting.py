@@ -4,7 +4,6 @@ attaches, its eval tasks on the weights alone, and its result assembled."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from promot_bench.run.record import (
     Fitted,
     Scores,
     assemble,
+    result_text,
     target_format_of,
     weights_hash,
     write_samples,
@@ -106,7 +106,7 @@ def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dic
         result["saved"] = export.place(saving, q.folder, o.seed)
     write_samples(q, scores)
     if not own:
-        atomic_write_text(q.result_path, json.dumps(result, indent=1))
+        atomic_write_text(q.result_path, result_text(result))
     return result
 
 

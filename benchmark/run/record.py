@@ -329,6 +329,12 @@ def _retention(p: Plan, scores: Scores, fmt: TargetFormat) -> dict:
     }
 
 
+def result_text(result: dict) -> str:
+    """A result file's text: compact JSON on one line (a third smaller than indented, which
+    keeps the committed results small; `python -m json.tool` shows it indented)."""
+    return json.dumps(result, separators=(",", ":")) + "\n"
+
+
 def write_samples(p: Plan, scores: Scores) -> None:
     """The run's items, packed (its "before" items shared with every run of its baseline)."""
     lines = [

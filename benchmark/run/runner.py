@@ -16,7 +16,6 @@ reads and writes files; whether a step is already done is its decision, sent to 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -48,6 +47,7 @@ from promot_bench.run.fitting import Pretrained, score_budget
 from promot_bench.run.options import Plan, RunOptions
 from promot_bench.run.record import (
     read_result,
+    result_text,
     same_settings,
     weights_hash,
 )
@@ -265,6 +265,6 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     if not main:
         return None
     result["timings"]["total"] = round(time.perf_counter() - started, 2)
-    atomic_write_text(p.result_path, json.dumps(result, indent=1))
+    atomic_write_text(p.result_path, result_text(result))
     shutil.rmtree(p.work, ignore_errors=True)  # checkpoints are large; the result is complete
     return result

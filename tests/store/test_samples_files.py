@@ -140,3 +140,27 @@ def test_packing_removes_a_killed_writers_temporary_of_the_shared_file(tmp_path,
     assert sorted(p.name for p in shared.iterdir()) == sorted(
         [f"{digest}.samples.jsonl.gz", other.name]
     )
+
+
+def test_packing_a_results_folder_changes_its_bytes_not_its_content(tmp_path):
+    """`python -m promot_bench.run.pack`: an indented result file written compactly, a plain
+    samples file packed; each reads back equal, and a packed folder packs to itself."""
+    from promot_bench.run import pack, record
+
+    cell = tmp_path / "runs/m/mini/nli/ft/p"
+    cell.mkdir(parents=True)
+    result = {"seed": 0, "mean": {"delta": -1.5}, "samples": "seed0.samples.jsonl", "ü": "é"}
+    (cell / "seed0.json").write_text(json.dumps(result, indent=1))
+    (cell / "seed0.samples.jsonl").write_text(samples.dump(ITEMS))
+    work = tmp_path / "runs/m/mini/nli/ft/p/seed1.work"
+    work.mkdir()
+    (work / "seed1.json").write_text(json.dumps(result, indent=1))  # unfinished: left alone
+    done = pack.pack(tmp_path)
+    assert {p.name for p, _, _ in done} == {"seed0.json", "seed0.samples.jsonl.gz"}
+    sizes = {p.name: (before, after) for p, before, after in done}
+    assert sizes["seed0.json"][1] < sizes["seed0.json"][0]  # (two items: gzip's header costs more)
+    assert (cell / "seed0.json").read_text() == record.result_text(result)
+    assert json.loads((cell / "seed0.json").read_text()) == result
+    assert samples.items(cell / "seed0.samples.jsonl") == ITEMS
+    assert (work / "seed1.json").read_text() == json.dumps(result, indent=1)
+    assert pack.pack(tmp_path) == []
