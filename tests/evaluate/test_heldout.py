@@ -73,6 +73,7 @@ def test_the_summary_pairs_documents_and_refuses_two_texts():
         heldout.summary(before, {**after, "sha256": "other"})
 
 
+@pytest.mark.slow  # about 10 s here (parsing the dump's wiki markup): the fast lane's rule
 def test_a_rebuild_from_the_pinned_source_gives_the_shipped_bytes(tmp_path):
     """The build-data extra (gensim's wheel for its Wikipedia excerpt, mwparserfromhell) remakes
     the shipped text byte for byte, and its manifest whole."""
