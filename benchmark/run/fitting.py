@@ -44,7 +44,7 @@ class Pretrained:
     before: dict
     targets_before: dict
     pristine: str | None
-    text: object = None
+    text: heldout.Text | None = None
     heldout: dict | None = None
 
 
@@ -126,22 +126,20 @@ def _score_after(q: Plan, pre: Pretrained, stripped, own: bool) -> dict:
     """The eval tasks on the tuned weights alone, and each generative item's KL from the
     pretrained model (loaded again beside them for this pass: tuners change weights in place)."""
     o = q.options
-    reference = specs.load(q.spec).model if heldout.applies(stripped) else None
-    try:
-        return evaluate_json(
-            pre.loaded,
-            pre.manager,
-            o.seed,
-            stripped,
-            q.eval_tasks,
-            limit=o.limit,
-            num_fewshot=q.eval_shots,
-            gold_logprob=True,
-            kl_reference=reference,
-            progress="after" if own else f"after ({q.budget})",
-        )
-    finally:
-        del reference
+    # the KL rides on the shared-prefix gold pass, which decoder-only models take
+    reference = None if pre.loaded.is_encoder_decoder else specs.load(q.spec).model
+    return evaluate_json(
+        pre.loaded,
+        pre.manager,
+        o.seed,
+        stripped,
+        q.eval_tasks,
+        limit=o.limit,
+        num_fewshot=q.eval_shots,
+        gold_logprob=True,
+        kl_reference=reference,
+        progress="after" if own else f"after ({q.budget})",
+    )
 
 
 def _score_heldout(q: Plan, pre: Pretrained, stripped) -> dict:
