@@ -3,13 +3,14 @@
 Per (model, eval group, shots, preset, target) and seed, each tuner's points are its result files
 at that seed — every budget, dose checkpoint and learning rate — at (x = target score, y = Δ
 in-context mean). Its front is the Pareto front of those points (none is as good on both axes
-and better on one), joined by straight lines in target-score order. Over the target scores both
-fronts reach (the overlap of their ranges), the comparison is the mean vertical gap, tuner minus
-`ft`: the area between the fronts over the overlap's width, in Δ-mean points — how much more
-in-context ability the tuner keeps at the same target score. A seed where the ranges do not
-overlap gives no value. Over seeds: the seed-level t test (`seed_statistics`; n − 1 degrees of
-freedom, its mde), a point about the tuners. Descriptive beside the verdict: not in its Holm
-family, which was fixed before the fronts were compared.
+and better on one), joined by straight lines in target-score order and extended flat below its
+lowest target score (a tuner that reached a target score with some retention reaches every lower
+one with at least that). The comparison is the mean vertical gap, tuner minus `ft`, from the
+lowest target score either front reaches to the highest both reach: the area between the fronts
+over that width, in Δ-mean points — how much more in-context ability the tuner keeps at the same
+target score. Every seed both tuners ran gives a value. Over seeds: the seed-level t test
+(`seed_statistics`; n − 1 degrees of freedom, its mde), a point about the tuners. Descriptive
+beside the verdict: not in its Holm family, which was fixed before the fronts were compared.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ GRID = 201  # points at which the two fronts are compared across the overlap
 class Comparison:
     key: tuple  # (model, group, shots, preset, target)
     tuner: str
-    gaps: dict  # seed -> mean gap (tuner - ft) over the overlap, for seeds where they overlap
-    overlap: tuple  # (low, high) target scores, mean over those seeds
+    gaps: dict  # seed -> mean gap (tuner - ft) over the target scores compared
+    overlap: tuple  # (low, high) target scores compared, mean over the seeds
     test: SeedTest | None  # over seeds (two or more)
 
 
@@ -42,12 +43,11 @@ def front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return sorted(kept)
 
 
-def gap(ours: list[tuple], theirs: list[tuple]) -> tuple[float, tuple] | None:
-    """The mean of (our front - their front) over the target scores both reach, and that range;
-    None where the ranges do not overlap."""
-    low, high = max(ours[0][0], theirs[0][0]), min(ours[-1][0], theirs[-1][0])
-    if low > high:
-        return None
+def gap(ours: list[tuple], theirs: list[tuple]) -> tuple[float, tuple]:
+    """The mean of (our front - their front) from the lowest target score either reaches to the
+    highest both reach (each front flat below its first point: np.interp's ends), and that
+    range."""
+    low, high = min(ours[0][0], theirs[0][0]), min(ours[-1][0], theirs[-1][0])
     grid = np.linspace(low, high, GRID)
     mine = np.interp(grid, [p[0] for p in ours], [p[1] for p in ours])
     other = np.interp(grid, [p[0] for p in theirs], [p[1] for p in theirs])
@@ -68,10 +68,8 @@ def comparisons(results: list[dict]) -> list[Comparison]:
             continue
         gaps, ranges = {}, []
         for seed in sorted(set(by_seed) & set(reference)):
-            got = gap(front(by_seed[seed]), front(reference[seed]))
-            if got is not None:
-                gaps[seed] = got[0]
-                ranges.append(got[1])
+            gaps[seed], reach = gap(front(by_seed[seed]), front(reference[seed]))
+            ranges.append(reach)
         if gaps:
             overlap = tuple(float(np.mean([r[i] for r in ranges])) for i in (0, 1))
             test = seed_test(list(gaps.values())) if len(gaps) > 1 else None
@@ -80,7 +78,7 @@ def comparisons(results: list[dict]) -> list[Comparison]:
 
 
 HEADER = [
-    "models, probes, target",
+    "cells",
     "tuner",
     "seeds",
     "target range",

@@ -13,16 +13,17 @@ def test_the_front_keeps_only_undominated_points_by_target_score():
     assert fronts.front(points) == [(5.0, 2.0), (10.0, 0.0)]
 
 
-def test_the_gap_is_the_area_between_the_fronts_over_their_overlap():
+def test_the_gap_is_the_area_between_the_fronts_over_the_scores_compared():
     # parallel lines 5 apart over [0, 10]: area 50, width 10
     assert fronts.gap([(0, 10), (10, 0)], [(0, 5), (10, -5)]) == (pytest.approx(5.0), (0, 10))
-    # ours y = 10 - x over [0, 10]; theirs y = 0 over [5, 15]: overlap [5, 10], where ours falls
-    # from 5 to 0 — area 12.5 over width 5
-    value, overlap = fronts.gap([(0, 10), (10, 0)], [(5, 0), (15, 0)])
-    assert value == pytest.approx(2.5) and overlap == (5, 10)
-    # a single point inside the other's range: its gap at that target score
-    assert fronts.gap([(4, 3)], [(0, 10), (10, 0)])[0] == pytest.approx(-3.0)
-    assert fronts.gap([(0, 1), (4, 0)], [(5, 0), (9, 1)]) is None  # no common target score
+    # ours y = 10 - x over [0, 10]; theirs y = 0 over [5, 15], flat (0) below 5: compared from
+    # 0 (the lowest either reaches) to 10 (the highest both reach) — area 50 over width 10
+    value, compared = fronts.gap([(0, 10), (10, 0)], [(5, 0), (15, 0)])
+    assert value == pytest.approx(5.0) and compared == (0, 10)
+    # a single point: flat below it — ours 3 against theirs 10 - x over [0, 4]: 3 - 8
+    assert fronts.gap([(4, 3)], [(0, 10), (10, 0)]) == (pytest.approx(-5.0), (0, 4))
+    # ranges that do not overlap still compare: theirs flat at 0 below 5, ours 1 -> 0 over [0, 4]
+    assert fronts.gap([(0, 1), (4, 0)], [(5, 0), (9, 1)])[0] == pytest.approx(0.5)
 
 
 def run(tuner, seed, target, delta, train="nli", budget=None):
@@ -51,8 +52,9 @@ def test_the_comparison_pairs_seeds_and_tests_over_them():
             run("promot", seed, 10.0, shift - 10, budget="b"),
         ]
     results.append(run("promot", 3, 5.0, 0.0))  # a seed ft lacks: not compared
-    results.append(run("pt", 0, 20.0, 0.0))  # outside ft's range: no comparison
-    (found,) = fronts.comparisons(results)
+    results.append(run("pt", 0, 20.0, 0.0))  # above ft's range: flat 0 against ft's front
+    found, pt = fronts.comparisons(results)
+    assert pt.tuner == "pt" and pt.gaps == {0: pytest.approx(5.0)} and pt.test is None
     assert found.tuner == "promot" and found.gaps == {0: 4.0, 1: 5.0, 2: 6.0}
     assert found.overlap == (0.0, 10.0)
     expected = stats.ttest_1samp([4.0, 5.0, 6.0], 0.0)
