@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promot_bench.report.tables import group_label
+from promot_bench.report.tables import group_label, markdown_table
 
 MEASURES = {
     "KL (pretrained ‖ tuned), probe mean": lambda r: (
@@ -79,8 +79,6 @@ def markdown(found: list[Correlation]) -> list[str]:
         __doc__.replace("\n", " ").strip()
         + f" –: fewer than {MIN_RESULTS} result files have the measure.",
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
-        *("| " + " | ".join(row) + " |" for row in rows(found)),
+        *markdown_table(HEADER, rows(found)),
         "",
     ]

@@ -22,7 +22,7 @@ import numpy as np
 
 from promot_bench.evaluate.seed_statistics import SeedTest, seed_test
 from promot_bench.report.dose import title
-from promot_bench.report.tables import group_label
+from promot_bench.report.tables import group_label, markdown_table
 
 REFERENCE = "ft"
 GRID = 201  # points at which the two fronts are compared across the overlap
@@ -124,8 +124,6 @@ def markdown(found: list[Comparison]) -> list[str]:
         "",
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
-        *("| " + " | ".join(row) + " |" for row in rows(found)),
+        *markdown_table(HEADER, rows(found)),
         "",
     ]

@@ -25,6 +25,7 @@ from promot_bench.report.tables import (
     commits_line,
     header,
     load_results,
+    markdown_table,
     row_cells,
 )
 from promot_bench.store.atomic import atomic_write_text
@@ -167,11 +168,7 @@ def markdown(
     ]
     for table in tables:
         lines += [f"## {table.title}", ""]
-        names = header(table)
-        lines.append("| " + " | ".join(names) + " |")
-        lines.append("|" + "---|" * len(names))
-        for row in table.rows:
-            lines.append("| " + " | ".join(row_cells(table, row)) + " |")
+        lines += markdown_table(header(table), [row_cells(table, row) for row in table.rows])
         lines += ["", commits_line(table), ""]
         for name, path in plots.get(table.slug, {}).items():
             lines.append(f"![{name}]({path})")

@@ -310,6 +310,15 @@ def row_cells(table: Table, row: Row) -> list[str]:
     ]
 
 
+def markdown_table(header: list[str], rows) -> list[str]:
+    """A Markdown table's lines: the header, its rule, a line per row of cells."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def flips_cell(value: tuple | None) -> str:
     return "–" if value is None else f"−{value[0]:.0f} / +{value[1]:.0f}"
 

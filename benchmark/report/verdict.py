@@ -12,7 +12,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from promot_bench.evaluate.seed_statistics import SeedTest, holm, paired_differences, seed_test
-from promot_bench.report.tables import code_counts, group_label, model_title, setting, short
+from promot_bench.report.tables import (
+    code_counts,
+    group_label,
+    markdown_table,
+    model_title,
+    setting,
+    short,
+)
 
 
 @dataclass
@@ -165,9 +172,7 @@ def markdown(found: list[Verdict]) -> list[str]:
     lines = ["## Verdict: which tuner protects in-context learning? (seed-level)", "", LEGEND, ""]
     for verdict in found:
         lines += [f"### {verdict.title}", ""]
-        lines.append("| " + " | ".join(HEADER) + " |")
-        lines.append("|" + "---|" * len(HEADER))
-        lines += ["| " + " | ".join(r) + " |" for r in rows(verdict)]
+        lines += markdown_table(HEADER, rows(verdict))
         cells = sum(verdict.commits.values())
         codes = ", ".join(f"`{c}` ({n})" for c, n in verdict.commits.items())
         lines += ["", f"Code: {codes} of {cells} result files", ""]
