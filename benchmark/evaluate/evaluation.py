@@ -162,16 +162,7 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
         # In document order: data-parallel processes' samples arrive one process after another.
         samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
         records = [sample_record(s, metric) for s in samples]
-        golds = out.get("gold_logprob", {}).get(task)
-        if golds:
-            for record in records:
-                record["gold_logprob"] = golds.get(record["doc_id"])
-        kls = out.get("kl", {}).get(task)
-        if kls:
-            for record in records:
-                record["kl"] = kls.get(record["doc_id"])
-        values = [r["gold_logprob"] for r in records if r.get("gold_logprob") is not None]
-        divergences = [r["kl"] for r in records if r.get("kl") is not None]
+        means = {key: attach(records, out.get(key, {}).get(task), key) for key in PER_ITEM}
         scores[task] = TaskScore(
             task,
             metric,
@@ -181,12 +172,24 @@ def scores_of(out: dict) -> dict[str, TaskScore]:
             records,
             aggregation_name(out["configs"][task], metric),
             bool(out.get("higher_is_better", {}).get(task, {}).get(metric, True)),
-            sum(values) / len(values) if values else None,
-            sum(divergences) / len(divergences) if divergences else None,
+            means["gold_logprob"],
+            means["kl"],
             depends_on_seed(out["configs"][task]),
             task_decoding(out["configs"][task], out.get("decoding")),
         )
     return scores
+
+
+PER_ITEM = ("gold_logprob", "kl")  # values gold_logprob.score gives per item, beside lm-eval's
+
+
+def attach(records: list[dict], values: dict | None, key: str) -> float | None:
+    """Each record's value (doc_id -> value) under `key`, where the pass gave them; the mean of
+    those given (None without any)."""
+    for record in records if values else []:
+        record[key] = values.get(record["doc_id"])
+    given = [r[key] for r in records if r.get(key) is not None]
+    return sum(given) / len(given) if given else None
 
 
 def task_decoding(config: dict, lm: dict | None) -> dict:

@@ -167,11 +167,12 @@ def continuation_length(lm, context: str, continuation: str) -> int:
     return len(lm._encode_pair(context, continuation)[1])
 
 
-def gold_values(samples: list[dict]) -> list[float] | None:
-    """The items' gold log-probs in doc order (`statistics.item_values` gives their scores), or
-    None when any item lacks one (a loglikelihood task, or a result from before this metric)."""
+def gold_values(samples: list[dict], key: str = "gold_logprob") -> list[float] | None:
+    """The items' gold log-probs (or another per-item value, `key`) in doc order
+    (`statistics.item_values` gives their scores), or None when any item lacks one (a
+    loglikelihood task, or a result from before the value was recorded)."""
     ordered = sorted(samples, key=lambda s: s["doc_id"])
-    values = [s.get("gold_logprob") for s in ordered]
+    values = [s.get(key) for s in ordered]
     return None if not values or any(v is None for v in values) else values
 
 
@@ -195,12 +196,8 @@ def kl_summary(after: dict, seed: int = 0, unchanged: bool = False) -> dict | No
     where no probe has values (no reference was given)."""
     sides = {}
     for name, scores in after.items():
-        ordered = sorted(scores["samples"], key=lambda s: s["doc_id"])
-        if unchanged:
-            values = [0.0 for s in ordered if s.get("gold_logprob") is not None]
-        else:
-            values = [s.get("kl") for s in ordered]
-            values = values if values and all(v is not None for v in values) else []
+        values = gold_values(scores["samples"], "gold_logprob" if unchanged else "kl")
         if values:
-            sides[name] = ([0.0] * len(values), values)
+            zeros = [0.0] * len(values)
+            sides[name] = (zeros, zeros if unchanged else values)
     return paired_means(sides, seed=seed) if sides else None

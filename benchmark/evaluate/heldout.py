@@ -50,11 +50,6 @@ def load_text(folder: Path = FOLDER) -> Text:
     return Text(manifest["name"], manifest["sha256"], documents)
 
 
-def applies(model) -> bool:
-    """A causal LM's next-token cross-entropy; an encoder-decoder has none to compare."""
-    return not getattr(getattr(model, "config", None), "is_encoder_decoder", False)
-
-
 def cross_entropies(model, tokenizer, documents: list[str]) -> dict:
     """Each document's mean per-token cross-entropy (nats) and token count under `model`."""
     import torch

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promot_bench.report.tables import group_label, markdown_table
+from promot_bench.report.tables import group_label, markdown_section
 
 MEASURES = {
     "KL (pretrained ‖ tuned), probe mean": lambda r: (
@@ -18,6 +18,11 @@ MEASURES = {
     "held-out CE Δ": lambda r: (r.get("heldout_ce") or {}).get("delta"),
 }
 MIN_RESULTS = 4  # fewer: no correlation is shown (an r of three points says little)
+TITLE = "Forgetting measures against in-context retention"
+ABOUT = (
+    __doc__.replace("\n", " ").strip()
+    + f" –: fewer than {MIN_RESULTS} result files have the measure."
+)
 HEADER = ["models and probes", "measure", "results", "Pearson r with Δ mean", "95% interval", "p"]
 
 
@@ -71,14 +76,4 @@ def rows(found: list[Correlation]) -> list[list[str]]:
 
 def markdown(found: list[Correlation]) -> list[str]:
     """The section, or nothing where no result has either measure (results before them)."""
-    if not found:
-        return []
-    return [
-        "## Forgetting measures against in-context retention",
-        "",
-        __doc__.replace("\n", " ").strip()
-        + f" –: fewer than {MIN_RESULTS} result files have the measure.",
-        "",
-        *markdown_table(HEADER, rows(found)),
-        "",
-    ]
+    return markdown_section(TITLE, ABOUT, HEADER, rows(found)) if found else []

@@ -22,10 +22,12 @@ import numpy as np
 
 from promot_bench.evaluate.seed_statistics import SeedTest, seed_test
 from promot_bench.report.dose import title
-from promot_bench.report.tables import group_label, markdown_table
+from promot_bench.report.tables import group_label, markdown_section
 
 REFERENCE = "ft"
-GRID = 201  # points at which the two fronts are compared across the overlap
+GRID = 201  # points at which the two fronts are compared across the range compared
+TITLE = "Fronts compared: retention at matched target score"
+ABOUT = __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Comparison:
     key: tuple  # (model, group, shots, preset, target)
     tuner: str
     gaps: dict  # seed -> mean gap (tuner - ft) over the target scores compared
-    overlap: tuple  # (low, high) target scores compared, mean over the seeds
+    compared: tuple  # (low, high) target scores compared, mean over the seeds
     test: SeedTest | None  # over seeds (two or more)
 
 
@@ -71,9 +73,9 @@ def comparisons(results: list[dict]) -> list[Comparison]:
             gaps[seed], reach = gap(front(by_seed[seed]), front(reference[seed]))
             ranges.append(reach)
         if gaps:
-            overlap = tuple(float(np.mean([r[i] for r in ranges])) for i in (0, 1))
+            compared = tuple(float(np.mean([r[i] for r in ranges])) for i in (0, 1))
             test = seed_test(list(gaps.values())) if len(gaps) > 1 else None
-            found.append(Comparison(key, tuner, gaps, overlap, test))
+            found.append(Comparison(key, tuner, gaps, compared, test))
     return found
 
 
@@ -106,7 +108,7 @@ def rows(found: list[Comparison]) -> list[list[str]]:
                 title(c.key),
                 c.tuner,
                 str(len(values)),
-                f"{c.overlap[0]:.1f}–{c.overlap[1]:.1f}",
+                f"{c.compared[0]:.1f}–{c.compared[1]:.1f}",
                 gap_text,
                 p,
                 mde,
@@ -117,13 +119,4 @@ def rows(found: list[Comparison]) -> list[list[str]]:
 
 def markdown(found: list[Comparison]) -> list[str]:
     """The section, or nothing where no tuner shares a key and seed with ft."""
-    if not found:
-        return []
-    return [
-        "## Fronts compared: retention at matched target score",
-        "",
-        __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
-        "",
-        *markdown_table(HEADER, rows(found)),
-        "",
-    ]
+    return markdown_section(TITLE, ABOUT, HEADER, rows(found)) if found else []

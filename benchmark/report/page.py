@@ -147,6 +147,17 @@ def board(table, plots: dict) -> dict:
     }
 
 
+def plain_section(module, found: list) -> dict:
+    """A report module's section (fronts, forgetting): its title, text and table."""
+    return {
+        "name": module.__name__.rsplit(".", 1)[1],
+        "title": module.TITLE,
+        "about": module.ABOUT,
+        "header": module.HEADER,
+        "rows": module.rows(found),
+    }
+
+
 def html_page(
     built,
     plots: dict,
@@ -163,16 +174,10 @@ def html_page(
                 {"title": v.title, "rows": [[Cell(c) for c in r] for r in verdict.rows(v)]}
                 for v in found or []
             ],
-            fronts={
-                "header": fronts.HEADER,
-                "rows": fronts.rows(compared or []),
-                "about": fronts.__doc__.split("\n\n", 1)[1].replace("\n", " "),
-            },
-            measures={
-                "header": forgetting.HEADER,
-                "rows": forgetting.rows(measures or []),
-                "about": forgetting.__doc__.replace("\n", " "),
-            },
+            sections=[
+                plain_section(fronts, compared or []),
+                plain_section(forgetting, measures or []),
+            ],
             filters=filters(built),
             boards=[board(table, plots) for table in built],
             doses=[

@@ -319,6 +319,11 @@ def markdown_table(header: list[str], rows) -> list[str]:
     ]
 
 
+def markdown_section(title: str, text: str, header: list[str], rows) -> list[str]:
+    """A `##` section of the Markdown page: its title, a paragraph and a table."""
+    return [f"## {title}", "", text, "", *markdown_table(header, rows), ""]
+
+
 def flips_cell(value: tuple | None) -> str:
     return "–" if value is None else f"−{value[0]:.0f} / +{value[1]:.0f}"
 

@@ -56,7 +56,7 @@ def test_the_comparison_pairs_seeds_and_tests_over_them():
     found, pt = fronts.comparisons(results)
     assert pt.tuner == "pt" and pt.gaps == {0: pytest.approx(5.0)} and pt.test is None
     assert found.tuner == "promot" and found.gaps == {0: 4.0, 1: 5.0, 2: 6.0}
-    assert found.overlap == (0.0, 10.0)
+    assert found.compared == (0.0, 10.0)
     expected = stats.ttest_1samp([4.0, 5.0, 6.0], 0.0)
     assert found.test.mean == pytest.approx(5.0) and found.test.p == pytest.approx(expected.pvalue)
     (row,) = fronts.rows([found])
