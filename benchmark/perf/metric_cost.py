@@ -20,22 +20,9 @@ from pathlib import Path
 
 from promot_bench.evaluate import evaluation, heldout, suites
 from promot_bench.models import specs
+from promot_bench.perf.model_cost import eval_pass
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
-
-
-def eval_pass(loaded, manager, group: str, limit: int | None, reference=None):
-    started = time.perf_counter()
-    out = evaluation.run_lm_eval(
-        loaded.model,
-        loaded.tokenizer,
-        [group],
-        limit=limit,
-        manager=manager,
-        gold_logprob=True,
-        kl_reference=reference,
-    )
-    return time.perf_counter() - started, sum(len(v) for v in out["samples"].values())
 
 
 def heldout_pass(loaded, text, limit: int | None) -> tuple[float, int]:

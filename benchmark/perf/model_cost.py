@@ -50,10 +50,18 @@ def train_seconds(loaded, manager, steps: int, warmup: int) -> float:
     return (stamps[-1] - stamps[warmup]) / steps
 
 
-def eval_pass(loaded, manager, group: str, limit: int | None) -> tuple[float, int]:
+def eval_pass(loaded, manager, group: str, limit: int | None, reference=None) -> tuple[float, int]:
+    """Seconds and items of one retention pass as a run makes it (with the KL from
+    `reference`, as the "after" pass computes it, where one is given)."""
     started = time.perf_counter()
     out = evaluation.run_lm_eval(
-        loaded.model, loaded.tokenizer, [group], limit=limit, manager=manager, gold_logprob=True
+        loaded.model,
+        loaded.tokenizer,
+        [group],
+        limit=limit,
+        manager=manager,
+        gold_logprob=True,
+        kl_reference=reference,
     )
     return time.perf_counter() - started, sum(len(v) for v in out["samples"].values())
 
