@@ -10,7 +10,6 @@ with a star.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from promot_bench.evaluate.flips import from_samples_file
 from promot_bench.evaluate.formats import breakdown
@@ -85,7 +84,7 @@ def after_items(result: dict, phase: str = "after") -> dict:
     """task -> per-item values after tuning (or in another `phase`), from the run's samples file."""
     return {
         task: item_values(items)
-        for task, items in by_phase(result["_samples"]).get(phase, {}).items()
+        for task, items in by_phase(result.samples_file).get(phase, {}).items()
     }
 
 
@@ -123,8 +122,8 @@ def run_breakdown(result: dict) -> dict | None:
     before it was recorded); None where neither is there."""
     if result.get("breakdown"):
         return result["breakdown"]
-    if result.get("_samples") and Path(result["_samples"]).is_file():
-        phases = by_phase(result["_samples"])
+    if result.samples_file:
+        phases = by_phase(result.samples_file)
         if "before" in phases and "after" in phases:
             wrap = {
                 phase: {t: {"samples": v} for t, v in phases[phase].items()} for phase in phases
@@ -160,9 +159,9 @@ def run_flips(result: dict) -> dict | None:
     (results written before flips were recorded); None where neither is there."""
     if result.get("flips"):
         return result["flips"]
-    if result["_samples"] and Path(result["_samples"]).is_file():
+    if result.samples_file:
         return from_samples_file(
-            result["_samples"], {t: v.get("aggregation") for t, v in result["before"].items()}
+            result.samples_file, {t: v.get("aggregation") for t, v in result["before"].items()}
         )
     return None
 
@@ -201,7 +200,7 @@ def versus_ft(row: Row, cell: list[dict], ft_runs: list[dict]) -> None:
     (seed,) = differences
     run = next(r for r in cell if r["seed"] == seed)
     ft = next(r for r in ft_runs if r["seed"] == seed)
-    if not run["_samples"] or not ft["_samples"]:
+    if not run.samples_file or not ft.samples_file:
         return
     mine, other = after_items(run), after_items(ft)
     tasks = {

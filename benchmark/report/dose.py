@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from promot_bench.evaluate.seed_statistics import seed_test
 from promot_bench.evaluate.statistics import AGGREGATIONS, item_stderr
@@ -74,8 +73,8 @@ def target_stderr(result: dict) -> float | None:
     tuned = result["target"]["tuned"]
     if tuned.get("stderr") is not None:
         return tuned["stderr"]
-    path, aggregation = result.get("_samples"), tuned.get("aggregation") or "mean"
-    if not path or not Path(path).is_file() or aggregation not in AGGREGATIONS:
+    aggregation = tuned.get("aggregation") or "mean"
+    if not result.samples_file or aggregation not in AGGREGATIONS:
         return None
     items = after_items(result, "target_tuned").get(result["target_task"])
     return item_stderr(items, aggregation) if items else None

@@ -26,6 +26,7 @@ from promot_bench.report.columns import (
     forgetting_columns,
     versus_ft,
 )
+from promot_bench.store.result import LoadedResult
 
 
 @dataclass
@@ -66,26 +67,24 @@ def model_title(name: str) -> str:
     return f"{name} ({EMBEDDED[name].origin})" if name in EMBEDDED else name
 
 
-def load_results(out: Path) -> list[dict]:
+def load_results(out: Path) -> list[LoadedResult]:
     results = []
     for path in sorted((out / "runs").glob("**/seed*.json")):
         try:
-            result = json.loads(path.read_text())
-            result["_path"] = str(path.relative_to(out))
-            found = locate(path.with_name(result["samples"])) if result.get("samples") else None
-            result["_samples"] = str(found) if found else ""
-            _ = result["before"], result["after"], result["target"], result["mean"]
+            content = json.loads(path.read_text())
+            found = locate(path.with_name(content["samples"])) if content.get("samples") else None
+            _ = content["before"], content["after"], content["target"], content["mean"]
         except (ValueError, KeyError, TypeError) as exc:
             raise RunError(
                 f"result file {path} is damaged ({type(exc).__name__}); delete it and rerun "
                 "its `promot-bench run`"
             ) from None
-        results.append(result)
+        results.append(LoadedResult(content, found))
     tag_data_versions(results)
     return results
 
 
-def tag_data_versions(results: list[dict]) -> None:
+def tag_data_versions(results: list[LoadedResult]) -> None:
     """Mark each result whose eval group also has results on other data (another data version
     of the same group, e.g. more test items) with its data hash, so no table or plot mixes them
     and tables of two models say when their data differ."""
@@ -94,12 +93,12 @@ def tag_data_versions(results: list[dict]) -> None:
         hashes[r["eval_group"]].add(r.get("data_hash"))
     for r in results:
         if len(hashes[r["eval_group"]]) > 1:
-            r["_data"] = (r.get("data_hash") or "unknown")[:8]
+            r.data_version = (r.get("data_hash") or "unknown")[:8]
 
 
-def group_label(result: dict) -> str:
+def group_label(result: LoadedResult) -> str:
     """A result's eval group, with its data version where the group has several."""
-    data = result.get("_data")
+    data = result.data_version
     return result["eval_group"] + (f"@data-{data}" if data else "")
 
 

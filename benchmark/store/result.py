@@ -250,6 +250,17 @@ class RunResult(_Record):
     saved: Optional[dict[str, dict[str, Any]]] = None  # --save-model: folder and file hashes
 
 
+class LoadedResult(dict):
+    """A result file's content, exactly as written, with what the reader found beside it as
+    attributes (never keys, so nothing read back looks as if the run had written it)."""
+
+    def __init__(self, content: dict, samples_file: Path | None = None):
+        super().__init__(content)
+        self.samples_file = samples_file  # the run's samples, where its file is found
+        # the data version, set where its eval group also has results on other data
+        self.data_version: str | None = None
+
+
 SCHEMA_PATH = Path("docs") / "result.schema.json"
 
 

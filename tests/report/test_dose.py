@@ -9,6 +9,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 
 from promot_bench.report import dose, dose_plots, figures, leaderboard, tables
+from promot_bench.store.result import LoadedResult
 
 
 def result(tuner, steps, delta, target, keep_best=False, seed=0, collapse=None, stderr=2.0):
@@ -40,7 +41,7 @@ def result(tuner, steps, delta, target, keep_best=False, seed=0, collapse=None, 
                 "ci": {"low": collapse - 2, "high": collapse + 3, "significant": True},
             }
         }
-    return r
+    return LoadedResult(r)
 
 
 @pytest.fixture
@@ -101,8 +102,8 @@ def test_a_corpus_target_without_stderr_gets_the_bootstrap_over_its_items(tmp_pa
     )
     run = result("ft", 40, -1.0, 60.0, stderr=None)
     run["target"]["tuned"]["aggregation"] = "chrf_aggregation"
-    without_file = json.loads(json.dumps(run))
-    run["_samples"] = str(samples)
+    without_file = LoadedResult(run)
+    run.samples_file = samples
     (p,) = next(iter(dose.points([run]).values()))
     se = item_stderr([tuple(x) for x in pairs], "chrf_aggregation")
     assert se > 1.0 and p.target == pytest.approx((60.0, 60.0 - 1.96 * se, 60.0 + 1.96 * se))

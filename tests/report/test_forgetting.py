@@ -4,6 +4,7 @@ per model and probes, shown only with enough results, and on both pages."""
 import pytest
 
 from promot_bench.report import forgetting
+from promot_bench.store.result import LoadedResult
 
 
 def result(delta: float, kl=None, held=None, model="m", group="g") -> dict:
@@ -12,7 +13,7 @@ def result(delta: float, kl=None, held=None, model="m", group="g") -> dict:
         r["kl"] = {"mean": {"before": 0.0, "after": kl, "delta": kl}}
     if held is not None:
         r["heldout_ce"] = {"delta": held}
-    return r
+    return LoadedResult(r)
 
 
 def test_pearson_r_per_model_and_probes_with_its_interval():

@@ -4,6 +4,7 @@ Pareto front, the mean gap over the overlap of their target ranges, and the test
 import pytest
 
 from promot_bench.report import fronts
+from promot_bench.store.result import LoadedResult
 
 
 def test_the_front_keeps_only_undominated_points_by_target_score():
@@ -27,18 +28,20 @@ def test_the_gap_is_the_area_between_the_fronts_over_the_scores_compared():
 
 
 def run(tuner, seed, target, delta, train="nli", budget=None):
-    return {
-        "model": {"name": "m"},
-        "eval_group": "g",
-        "shots": 1,
-        "preset": "p",
-        "train": train,
-        "tuner": tuner,
-        "seed": seed,
-        "budget": {"label": budget},
-        "target": {"tuned": {"score": target}},
-        "mean": {"delta": delta},
-    }
+    return LoadedResult(
+        {
+            "model": {"name": "m"},
+            "eval_group": "g",
+            "shots": 1,
+            "preset": "p",
+            "train": train,
+            "tuner": tuner,
+            "seed": seed,
+            "budget": {"label": budget},
+            "target": {"tuned": {"score": target}},
+            "mean": {"delta": delta},
+        }
+    )
 
 
 def test_the_comparison_pairs_seeds_and_tests_over_them():

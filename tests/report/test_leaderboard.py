@@ -62,6 +62,19 @@ def results_dir(tmp_path):
     return tmp_path
 
 
+def test_a_loaded_result_is_its_file_exactly_with_its_samples_beside_it(results_dir):
+    """The reader adds no keys: what it found beside a result (its samples file, its data
+    version) are attributes, so a table can never mistake them for what the run wrote."""
+    path = results_dir / "runs/tiny/mini-v1/nli/ft/seed0.json"
+    written = {**json.loads(path.read_text()), "samples": "seed0.samples.jsonl"}
+    path.write_text(json.dumps(written))
+    (path.parent / "seed0.samples.jsonl.gz").write_bytes(b"")
+    loaded = {(r["tuner"], r["seed"]): r for r in tables.load_results(results_dir)}
+    assert dict(loaded["ft", 0]) == written
+    assert loaded["ft", 0].samples_file == path.parent / "seed0.samples.jsonl.gz"
+    assert loaded["ft", 1].samples_file is None and loaded["ft", 0].data_version is None
+
+
 def test_tables_hold_seed_means_and_deltas(results_dir):
     (table,) = tables.build_tables(tables.load_results(results_dir))
     labels = [row.label for row in table.rows]

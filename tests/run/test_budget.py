@@ -11,6 +11,7 @@ from promot_bench.errors import UsageError
 from promot_bench.report import tables
 from promot_bench.run import record, runner, sweep
 from promot_bench.run.options import RunOptions
+from promot_bench.store.result import LoadedResult
 from promot_bench.tuners import load_settings
 
 
@@ -114,9 +115,7 @@ def test_the_leaderboard_never_mixes_budgets_or_presets_in_one_table(tmp_path):
         result(None, preset="paper"),
         {**result(None), "budget": None, "preset": "cpu-small"},
     ]  # written before budgets were recorded
-    for number, r in enumerate(runs):
-        r["_path"], r["_samples"] = f"r{number}", ""
-    built = tables.build_tables(runs)
+    built = tables.build_tables([LoadedResult(r) for r in runs])
     # budgets in number order, not the text's (steps160 sorts before steps40 as text)
     assert [t.setting for t in built] == [None, "paper", "steps40", "steps160", "steps640"]
     assert [[row.label for row in t.rows[1:]] for t in built] == [
@@ -137,9 +136,7 @@ def test_each_table_states_the_code_its_cells_come_from():
         {**result(None, "pt"), "code": {"commit": None, "source_sha256": "e" * 64}},
         {**result(None, "lora"), "git_commit": "a7ecaa6" + "0" * 33},
     ]  # a result of schema 2
-    for number, r in enumerate(runs):
-        r["_path"], r["_samples"] = f"r{number}", ""
-    (table,) = tables.build_tables(runs)
+    (table,) = tables.build_tables([LoadedResult(r) for r in runs])
     assert table.commits == {"a7ecaa600000": 2, "b8c1ef300000+dirty": 1, "source eeeeeeeeeeee": 1}
     line = tables.commits_line(table)
     assert (
@@ -148,7 +145,7 @@ def test_each_table_states_the_code_its_cells_come_from():
         and "with care" in line
     )
     assert (
-        tables.commits_line(tables.build_tables(runs[:1])[0])
+        tables.commits_line(tables.build_tables([LoadedResult(runs[0])])[0])
         == "Code: `a7ecaa600000` (1) of 1 result file"
     )
 

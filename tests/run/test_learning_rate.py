@@ -8,6 +8,7 @@ from promot_bench.errors import UsageError
 from promot_bench.report import dose, tables
 from promot_bench.run import record, runner, sweep
 from promot_bench.run.options import RunOptions
+from promot_bench.store.result import LoadedResult
 
 
 def plan(tmp_path, **kw):
@@ -53,30 +54,31 @@ def test_a_sweep_crosses_rates_and_refuses_bad_grids(tmp_path):
 
 
 def result(tuner, rate, delta, target, budget=None):
-    return {
-        "model": {"name": "tiny"},
-        "eval_group": "g",
-        "shots": 1,
-        "seed": 0,
-        "tuner": tuner,
-        "train": "nli",
-        "preset": "cpu-study-v2",
-        "target_task": "t",
-        "learning_rate": {"setting": "lr", "value": 1.0, "label": rate},
-        "budget": {
-            "label": budget,
-            "keep_best": False,
-            "examples_per_stage": 0,
-            "dose": {"examples": 224 if budget else 3584},
-        },
-        "before": {"p": {"score": 50.0}},
-        "after": {"p": {"score": 50.0 + delta}},
-        "target": {"tuned": {"score": target}, "pretrained": {"score": 0.0}},
-        "mean": {"before": 50.0, "after": 50.0 + delta, "delta": delta},
-        "delta_ci": {"mean": {"low": delta - 1, "high": delta + 1}},
-        "target_tasks": ["t"],
-        "_samples": "",
-    }
+    return LoadedResult(
+        {
+            "model": {"name": "tiny"},
+            "eval_group": "g",
+            "shots": 1,
+            "seed": 0,
+            "tuner": tuner,
+            "train": "nli",
+            "preset": "cpu-study-v2",
+            "target_task": "t",
+            "learning_rate": {"setting": "lr", "value": 1.0, "label": rate},
+            "budget": {
+                "label": budget,
+                "keep_best": False,
+                "examples_per_stage": 0,
+                "dose": {"examples": 224 if budget else 3584},
+            },
+            "before": {"p": {"score": 50.0}},
+            "after": {"p": {"score": 50.0 + delta}},
+            "target": {"tuned": {"score": target}, "pretrained": {"score": 0.0}},
+            "mean": {"before": 50.0, "after": 50.0 + delta, "delta": delta},
+            "delta_ci": {"mean": {"low": delta - 1, "high": delta + 1}},
+            "target_tasks": ["t"],
+        }
+    )
 
 
 def test_rates_are_tables_and_dose_lines_of_their_own():
