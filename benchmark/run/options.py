@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from promot_bench import config
@@ -35,6 +35,25 @@ class RunOptions:
     include_path: list[Path] = field(default_factory=list)  # folders of the user's own task YAMLs
     # keep the tuned weights (and any adapter) as transformers / PEFT folders
     save_model: bool = False
+
+    def to_record(self) -> dict:
+        """The options as a result records them (JSON; what the user typed, `argv`, apart)."""
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "argv"},
+            "out": str(self.out),
+            "include_path": [str(folder) for folder in self.include_path],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> RunOptions:
+        """The options a result recorded (`to_record`), as the run had them."""
+        return cls(
+            **{
+                **record,
+                "out": Path(record["out"]),
+                "include_path": [Path(folder) for folder in record["include_path"]],
+            }
+        )
 
 
 @dataclass

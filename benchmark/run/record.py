@@ -22,7 +22,8 @@ from promot_bench.store import result as result_schema
 from promot_bench.store.atomic import atomic_write_bytes
 from promot_bench.tuners import TUNERS
 
-SCHEMA_VERSION = 2  # 2: several targets (target_tasks, training, per-target prompts)
+# 2: several targets (target_tasks, training, per-target prompts); 3: the run's options as data
+SCHEMA_VERSION = 3
 # Fields added since without a bump, optional to every reader (older results lack them):
 # `mde`, `collapse` and `collapse_format`, `se` in each delta_ci entry, `gold_logprob` and
 # `eval_batch_size`.
@@ -238,6 +239,7 @@ def assemble(p: Plan, scores: Scores, fitted: Fitted, timings: dict, key: dict) 
     return {
         "schema_version": SCHEMA_VERSION,
         **provenance.header(run_command(p.options), p.options.argv),
+        "options": p.options.to_record(),  # what re-creates the run (`command` says it in words)
         **_cell(p, fitted, key),
         "timings": timings,
         "stages": [r.to_dict() for r in fitted.tuned.reports],

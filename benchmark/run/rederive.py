@@ -23,6 +23,7 @@ from promot_bench.evaluate import evaluation
 from promot_bench.models import export as folders
 from promot_bench.models import specs
 from promot_bench.run import fitting, record, runner
+from promot_bench.run.options import RunOptions
 from promot_bench.store import provenance
 from promot_bench.store import result as result_schema
 
@@ -57,14 +58,22 @@ def check_reproducible(result: dict, path: Path) -> None:
         )
 
 
+def recorded_options(result: dict, parse_command) -> RunOptions:
+    """The options that made `result`: recorded as data since schema version 3; before it,
+    read from its command line by `parse_command` (the command line's own parser)."""
+    if result["schema_version"] >= 3:
+        return RunOptions.from_record(result["options"])
+    return parse_command(result["command"])
+
+
 def export(result_path: Path, to: Path, options_for, progress: bool = True) -> dict:
     """Re-train the cell of `result_path`, check its hashes, save its folders under `to`;
     returns what was saved (export.record's form, paths relative to `to`). `options_for` turns
-    the result's recorded command into the runner's options (the command line's parser:
+    an older result's command into the runner's options (the command line's parser:
     `cli.recorded_run_options`)."""
     result = read_result(result_path)
     check_reproducible(result, result_path)
-    options = options_for(result["command"])
+    options = recorded_options(result, options_for)
     try:
         to.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=to))

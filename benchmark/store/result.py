@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class _Record(BaseModel):
@@ -195,11 +195,32 @@ class LearningRate(_Record):
     label: Optional[str]
 
 
+class RunOptionsRecord(_Record):
+    """The run's options (run/options.py's RunOptions, less what the user typed)."""
+
+    tuner: str
+    train: str
+    model: Optional[str]
+    suite: str
+    shots: int
+    seed: int
+    preset: str
+    steps: Optional[int]
+    lr: Optional[float]
+    limit: Optional[int]
+    out: str
+    overrides: dict[str, str]
+    eval_tasks: Optional[str]
+    include_path: list[str]
+    save_model: bool
+
+
 class RunResult(_Record):
     """A finished cell: `<out>/runs/<model>/<suite>/<target>/<tuner>/<budget>/seed<k>.json`."""
 
     schema_version: int = Field(ge=2)
-    command: str  # the run's own command line (the settings that re-create it)
+    command: str  # the run's own command line (the settings that re-create it, in words)
+    options: Optional[RunOptionsRecord] = None  # the same as data, since schema version 3
     invoked_as: str  # what the user typed (a sweep, a run)
     created: str
     code: Code
@@ -248,6 +269,12 @@ class RunResult(_Record):
     soft_prompt_sha256: Optional[dict[str, str]]
     samples: str
     saved: Optional[dict[str, dict[str, Any]]] = None  # --save-model: folder and file hashes
+
+    @model_validator(mode="after")
+    def _options_since_3(self):
+        if self.schema_version >= 3 and self.options is None:
+            raise ValueError("a result of schema version 3 or later records its options")
+        return self
 
 
 class LoadedResult(dict):

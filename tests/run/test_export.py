@@ -132,3 +132,38 @@ def test_export_of_a_bad_result_file_is_one_line(tmp_path, capsys, content, says
     assert cli.main(["export", str(path), "--to", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_recorded_options_are_the_command_s_options_as_data(tmp_path):
+    """A result since schema 3 records its options as data; an older one's come from its command
+    line through the command line's own parser: for every kind of option both give the run's."""
+    import dataclasses
+
+    from promot_bench.run import rederive
+    from promot_bench.run.options import RunOptions
+
+    asked = RunOptions(
+        tuner="lora",
+        train="nli+en-fr",
+        model=str(tmp_path / "my model"),
+        suite="mini-v1",
+        shots=4,
+        seed=7,
+        preset="cpu-study-v2",
+        steps=40,
+        lr=2e-4,
+        limit=5,
+        out=tmp_path / "out",
+        overrides={"batch_size": "2", "lora_r": "4"},
+        eval_tasks="promot_mini_nli3,promot_mini_qa_capitals",
+        include_path=[tmp_path / "yamls"],
+        save_model=True,
+        argv=["run", "--tuner", "lora"],
+    )
+    command = record.run_command(asked)
+    new = {"schema_version": 3, "command": "", "options": json.loads(json.dumps(asked.to_record()))}
+    old = {"schema_version": 2, "command": command}
+    expected = dataclasses.replace(asked, argv=None)
+    assert rederive.recorded_options(new, cli.recorded_run_options) == expected
+    parsed = rederive.recorded_options(old, cli.recorded_run_options)
+    assert dataclasses.replace(parsed, argv=None) == expected
