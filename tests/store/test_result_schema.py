@@ -41,6 +41,7 @@ def test_every_committed_result_meets_the_schema():
         (lambda r: r.update(unheard_of=1), "unheard_of: Extra inputs are not permitted"),
         (lambda r: r["before"][next(iter(r["before"]))].update(score="high"), "score"),
         (lambda r: r["budget"].update(batch=-0.5), "budget.batch"),
+        (lambda r: r.update(schema_version=3), "records its options"),
     ],
 )
 def test_a_result_off_the_schema_is_refused_in_one_line_naming_the_field(change, named, tmp_path):
