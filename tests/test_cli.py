@@ -105,6 +105,7 @@ def test_tasks_lists_both_suites_with_metrics():
     assert "exact_match" in done.stdout and "rouge2" in done.stdout
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_eval_prints_lm_evals_table(tiny_llama_dir, private_cache):  # the env var reaches the child
     """`promot-bench eval` runs the runner's evaluation on any model spec and prints lm-eval's
     own results table (task, metric, value, stderr) and the item count."""

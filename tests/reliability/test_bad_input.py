@@ -232,6 +232,7 @@ def table(places, tmp_path_factory):
     return {tuple(argv): (d, out) for (argv, _, _), d, (_, _, out) in zip(CASES, done, rows)}
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 @pytest.mark.parametrize(
     "argv,code,message",
     CASES,
@@ -310,6 +311,7 @@ def run_tiny(model: Path, out: Path, cache: Path, *extra, env_extra=None):
     )
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_a_nan_producing_learning_rate_stops_with_one_line(places, tmp_path):
     done = run_tiny(
         places["model"], tmp_path / "out", tmp_path / "cache", "--set", "lr=1e30", "--budget", "4"

@@ -3,10 +3,13 @@ each rate from the pretrained weights, no retention probe ever scored."""
 
 import json
 
+import pytest
+
 from promot_bench.run import calibrate
 from promot_bench.run.options import RunOptions
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_each_rate_gets_its_validation_curve_and_no_probe_is_scored(
     tiny_llama_dir, tmp_path, private_cache, counted_evaluations
 ):

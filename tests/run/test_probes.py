@@ -579,6 +579,7 @@ def run_cli(*args):
     )
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_cli_card_for_your_own_probe_set(tiny_llama_dir, tmp_path, probe_folder, private_cache):
     out = tmp_path / "out"
     done = run_cli(
@@ -615,7 +616,11 @@ BAD_INPUT = [
     (["--eval-tasks", "p_qa", "--shots", "33"], ["--shots", "0 and 32"]),
     (["--model", "not a model"], ["unknown model", "smollm2-135m"]),
     (["--model", "./missing/model"], ["no such file"]),
-    (["--eval-tasks", "promot_nope"], ["promot_nope", "is not an lm-eval task"]),
+    pytest.param(  # lm-eval indexes every task it has: 6 s
+        ["--eval-tasks", "promot_nope"],
+        ["promot_nope", "is not an lm-eval task"],
+        marks=pytest.mark.slow,
+    ),
     (["--limit", "0"], ["--limit", "positive"]),
 ]
 
@@ -629,7 +634,7 @@ def one_line_error(capsys, argv) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("argv,needles", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+@pytest.mark.parametrize("argv,needles", BAD_INPUT)
 def test_bad_input_is_one_line_exit_2_nothing_written(
     argv, needles, tmp_path, probe_folder, private_cache, capsys
 ):

@@ -15,6 +15,7 @@ from promot_bench.run.options import RunOptions
 from promot_bench.tasks.metrics import first_word_label
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(options(tiny_llama_dir, tmp_path / "results", keep_best=True))
     result = runner.execute(plan, progress=False)
@@ -26,7 +27,8 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
     saved = json.loads(plan.result_path.read_text())
     assert saved == result
     assert (
-        saved["schema_version"] == 2
+        saved["schema_version"] == 3
+        and saved["options"] == plan.options.to_record()
         and saved["tuner"] == "promot"
         and saved["target_task"] == "promot_mini_nli"
     )
@@ -152,6 +154,7 @@ def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_pat
     assert all(entry["after"] == 0 for entry in result["kl"].values())  # KL to itself
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_baseline_is_cached_across_tuners(
     tiny_llama_dir, tmp_path, private_cache, counted_evaluations
 ):
@@ -287,6 +290,7 @@ def test_out_that_is_a_file_or_unwritable_is_refused(tmp_path):
         runner.check_writable(plain / "results")
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_multi_task_run_scores_each_target_with_its_own_prompt(
     tiny_llama_dir, tmp_path, private_cache
 ):
@@ -327,6 +331,7 @@ def test_multi_task_run_scores_each_target_with_its_own_prompt(
     assert f"| promot → nli+en-fr | 1 | {scores} |" in (tmp_path / "LEADERBOARD.md").read_text()
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft", train="nli-then-en-fr"))
     assert (

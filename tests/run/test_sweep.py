@@ -25,6 +25,7 @@ def test_cells_cover_the_product_and_bad_names_fail_before_anything_runs(tiny_ll
         sweep.parse_seeds("0,x")
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_finished_cells_are_skipped(tiny_llama_dir, tmp_path, private_cache, capsys, monkeypatch):
     cells = sweep.plans(options(tiny_llama_dir, tmp_path), ["pt"], ["nli"], [0, 1])
     sweep.execute(cells[:1], progress=False)
@@ -65,6 +66,7 @@ def test_cli_refuses_a_bad_seed_list(tmp_path):
     assert done.returncode == 2 and "--seeds" in done.stderr and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_a_small_sweep_feeds_the_leaderboard(tiny_llama_dir, tmp_path, private_cache):
     from promot_bench.report import leaderboard, tables
 

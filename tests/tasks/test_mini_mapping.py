@@ -5,11 +5,11 @@ One build of each (mapping and mini, about 30 s together) is shared by the modul
 determinism test makes a second mapping build.
 """
 
-import json
 import re
 from pathlib import Path
 
 import pytest
+from helpers.shipped import read, shipped
 
 from promot_bench.evaluate import evaluation
 from promot_bench.store import cache
@@ -71,19 +71,6 @@ GOLDEN = {
 }
 
 
-def read(folder: Path, tasks) -> dict:
-    return {
-        task: {
-            split: [
-                json.loads(line)
-                for line in (folder / task / f"{split}.jsonl").read_text("utf-8").splitlines()
-            ]
-            for split in SPLITS
-        }
-        for task in tasks
-    }
-
-
 @pytest.fixture(scope="module")
 def built():
     """The shipped build (tests/tasks/test_shipped_data.py checks that these builders made it);
@@ -96,7 +83,7 @@ def built():
 def targets():
     """The mini targets' data as shipped, and v2's reading target."""
     out = mini.shipped_folder(mini.SUITE, mini.SCHEMA_VERSION, 1234)
-    return {**read(out, settings.TARGET_TASKS), "reading-nli": reading.build_nli(1234)["nli"]}
+    return {**read(out, settings.TARGET_TASKS), "reading-nli": shipped(reading)["nli"]}
 
 
 def files(folder: Path) -> dict:
@@ -209,6 +196,7 @@ def test_answers_follow_the_rule_on_known_items(built):
     }
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_countries_alone_could_not_make_a_disjoint_continent_probe(targets):
     grams = mapping.target_words(1234)
     assert len(mapping.disjoint(mapping.countries_continent("country-continent"), grams)) == 35

@@ -5,6 +5,7 @@ any target item."""
 import re
 
 import pytest
+from helpers.shipped import shipped
 
 from promot_bench.tasks.mini.builders import settings
 from promot_bench.tasks.mini.builders.common import Reserved
@@ -15,7 +16,8 @@ SPLITS = settings.SPLITS
 
 @pytest.fixture(scope="module")
 def nli():
-    return reading.build_nli(1234)["nli"]
+    """As shipped (the slow test below and tests/tasks/test_shipped_data.py check the build)."""
+    return shipped(reading)["nli"]
 
 
 @pytest.mark.slow
@@ -72,6 +74,7 @@ def test_splits_share_no_name_and_names_are_no_words(nli):
     assert all(zipf_frequency(n, "en") == 0 for n in names)
 
 
+@pytest.mark.slow  # the probe strings take 14 s: out of the fast lane (tox -e fast)
 def test_no_v2_probe_entity_appears_in_the_target(nli, v2_probe_strings):
     reserved = Reserved(v2_probe_strings)
     items = [r for s in SPLITS for r in nli[s]]

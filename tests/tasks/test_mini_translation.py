@@ -49,6 +49,7 @@ def test_build_is_deterministic_and_hashed(built, tmp_path):
     assert sizes == {"test": 400, "validation": 60, "train": 400}
 
 
+@pytest.mark.slow  # the probe strings take 14 s: out of the fast lane (tox -e fast)
 def test_no_v2_probe_string_appears_in_any_item(en_fr, reserved):
     items = [r for s in SPLITS for r in en_fr[s]]
     assert [(r["id"], reserved.hit(r)) for r in items if reserved.hit(r)] == []
@@ -56,6 +57,7 @@ def test_no_v2_probe_string_appears_in_any_item(en_fr, reserved):
 
 
 @pytest.mark.slow  # over 8 s here: the fast lane's rule
+@pytest.mark.slow  # the probe strings take 14 s: out of the fast lane (tox -e fast)
 def test_its_items_are_v1s_and_the_iso_639_3_languages_less_the_probe_strings(en_fr, reserved):
     """Every item is a v1 item or an ISO 639-3 language v1 leaves out, naming no probe string; a
     sizeable share of v1 (the qa_capitals countries) does overlap; the languages are new name

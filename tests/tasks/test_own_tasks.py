@@ -152,6 +152,7 @@ def test_own_target_and_own_probe_make_an_ordinary_result(
     )
 
 
+@pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
 def test_own_tasks_share_the_baseline_cache_and_change_its_key(
     tiny_llama_dir, tmp_path, own_tasks, private_cache
 ):
