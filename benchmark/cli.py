@@ -23,13 +23,20 @@ from promot_bench.console import VERBOSE_ENV, quiet_libraries
 from promot_bench.errors import BenchError, UsageError
 from promot_bench.tasks import MAX_SHOTS
 
-SUITE_CHOICES = [
-    "mini",
-    "mini-v1",
-    "paper",
-]  # suites.SUITES' keys (importing it loads torch: not at startup)
-
 PROG = "promot-bench"
+
+SUITE_CHOICES = ["v2", "v1", "study"]  # suites.SUITES' keys (importing it loads torch: not here)
+# the suites' names before they were named by version: still taken, with one line saying the new
+RENAMED_SUITES = {"mini": "v2", "mini-v1": "v1", "paper": "study"}
+
+
+def suite_name(text: str) -> str:
+    """--suite's value, an old name told (one line on stderr) and taken as its new one."""
+    if text in RENAMED_SUITES:
+        new = RENAMED_SUITES[text]
+        print(f"{PROG}: --suite {text} is now --suite {new}", file=sys.stderr)
+        return new
+    return text
 
 
 class Parser(argparse.ArgumentParser):
@@ -253,10 +260,12 @@ def add_run_options(
     )
     p.add_argument(
         "--suite",
+        type=suite_name,
         choices=SUITE_CHOICES,
-        default="mini",
-        help="evaluation suite: promot_mini v2 (offline, the probes that pass the probe gate; "
-        "tasks/mini/README.md), its v1 or promot_suite (the study's datasets)",
+        default="v2",
+        help="evaluation suite: v2 (offline promot_mini v2, the probes that pass the probe gate; "
+        "tasks/mini/README.md), v1 (its first version) or study (promot_suite, the study's "
+        "datasets)",
     )
     if sweep:
         p.add_argument("--tuners", required=True, help="comma-separated tuner names")
@@ -594,9 +603,11 @@ def add_probes(sub) -> None:
     )
     p.add_argument(
         "--suite",
+        type=suite_name,
         choices=SUITE_CHOICES,
-        default="mini",
-        help="probe suite: promot_mini v2 (offline), its v1 or promot_suite (the study's datasets)",
+        default="v2",
+        help="probe suite: v2 (offline promot_mini v2), v1 or study (promot_suite, the study's "
+        "datasets)",
     )
     p.add_argument(
         "--eval-tasks",

@@ -138,13 +138,24 @@ def test_the_suite_choices_are_the_runners_suites():
     assert cli.SUITE_CHOICES == list(suites.SUITES)
 
 
+def test_a_suite_s_old_name_is_taken_as_its_version_with_one_line(capsys):
+    """Suites are named by version (v2, v1) or study; the names they had still parse, each
+    told in one line on stderr, and reach the runner as the new name."""
+    parser = build_parser()
+    for old, new in [("mini", "v2"), ("mini-v1", "v1"), ("paper", "study")]:
+        args = parser.parse_args(["run", "--tuner", "ft", "--train", "nli", "--suite", old])
+        assert args.suite == new
+        assert capsys.readouterr().err == f"promot-bench: --suite {old} is now --suite {new}\n"
+    assert parser.parse_args(["probes"]).suite == "v2" and capsys.readouterr().err == ""
+
+
 def test_run_sweep_and_diagnose_share_one_options_builder():
     """Each command's shared arguments reach the runner's options the same way; what a command
     lacks (sweep's single seed, diagnose's --limit) keeps the default."""
     from promot_bench.cli import run_options
 
     parser = build_parser()
-    common = "--model m --suite mini-v1 --shots 4 --preset cpu-study --out o --set lr=1e-4".split()
+    common = "--model m --suite v1 --shots 4 --preset cpu-study --out o --set lr=1e-4".split()
     run = run_options(
         parser.parse_args(
             [
@@ -211,7 +222,7 @@ def test_run_sweep_and_diagnose_share_one_options_builder():
             options.preset,
             str(options.out),
             options.overrides,
-        ) == ("m", "mini-v1", 4, "cpu-study", "o", {"lr": "1e-4"})
+        ) == ("m", "v1", 4, "cpu-study", "o", {"lr": "1e-4"})
     assert (run.tuner, run.train, run.seed, run.steps, run.limit, run.save_model) == (
         "ft",
         "nli",

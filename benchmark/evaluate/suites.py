@@ -19,6 +19,9 @@ class Suite:
     """A suite by its lm-eval groups (each a YAML file named after the group in tasks/<folder>/):
     the probes, 1-shot (`group`) and 4-shot (`group`_4shot), and the fine-tuning targets."""
 
+    name: str  # what --suite takes: the offline suite's version, or `study`
+    # its folder in results/runs/<model>/ and the result's `suite`: the name it had before suites
+    # were named by version, so every result ever written stays where it is
     key: str
     folder: str  # inside tasks/
     group: str
@@ -56,7 +59,8 @@ def group_members(folder: str, group: str) -> list[str]:
 SUITES = {
     # v2 (tasks/mini/README.md): probes chosen by the probe gate; targets with no probe entity in
     # them: reading about invented names, and v1's en-fr names less those naming a probe string
-    "mini": Suite(
+    "v2": Suite(
+        "v2",
         "mini",
         "mini",
         "promot_mini_v2",
@@ -71,7 +75,8 @@ SUITES = {
     ),
     # v1: the default until v2; most of its probes sit at chance or floor (its card,
     # tasks/mini/README.md)
-    "mini-v1": Suite(
+    "v1": Suite(
+        "v1",
         "mini-v1",
         "mini",
         "promot_mini",
@@ -79,7 +84,8 @@ SUITES = {
         "promot_mini_",
         MINI_BUILDERS,
     ),
-    "paper": Suite("paper", "suite", "promot_suite", "promot_targets", "promot_"),
+    # the study's datasets (tasks/suite/README.md)
+    "study": Suite("study", "paper", "suite", "promot_suite", "promot_targets", "promot_"),
 }
 
 
@@ -114,15 +120,15 @@ def resolve_target(name: str, suite: Suite, finder) -> str:
     lm-eval task (ours, the user's --include-path, or lm-eval's own), checked to be trainable."""
     if name in suite.targets:
         return suite.targets[name]
-    others = {t: k for k, s in SUITES.items() if k != suite.key for t in s.targets}
-    if name in others:  # e.g. `rte` under --suite mini: the study's RTE, not lm-eval's GLUE copy
+    others = {t: k for k, s in SUITES.items() if k != suite.name for t in s.targets}
+    if name in others:  # e.g. `rte` under --suite v2: the study's RTE, not lm-eval's GLUE copy
         raise UsageError(
-            f"target '{name}' is not in the {suite.key} suite (it is in --suite {others[name]}): "
+            f"target '{name}' is not in the {suite.name} suite (it is in --suite {others[name]}): "
             f"choose from {choices_text(suite.targets)}, or any lm-eval task"
         )
     task = finder(
         name,
-        f"target '{name}' is neither a {suite.key} suite target ({choices_text(suite.targets)}) "
+        f"target '{name}' is neither a {suite.name} suite target ({choices_text(suite.targets)}) "
         f"nor an lm-eval task",
         load=True,
     )

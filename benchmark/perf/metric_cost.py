@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the figures to this JSON")
     args = parser.parse_args(argv)
     head = bench_header("metric_cost", argv)
-    suite = suites.SUITES["mini"]
+    suite = suites.SUITES["v2"]
     suite.ensure_built()
     group = suite.groups[1]
     manager = evaluation.task_manager()

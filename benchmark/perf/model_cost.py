@@ -129,7 +129,7 @@ def main(argv=None) -> int:
 
     head = bench_header("model_cost", argv)
 
-    suite = suites.SUITES["mini"]
+    suite = suites.SUITES["v2"]
     suite.ensure_built()
     group = suite.groups[1]
     manager = evaluation.task_manager()  # built once, outside the timed passes

@@ -69,7 +69,7 @@ def timed(compute) -> float:
 
 
 def measure(args) -> dict:
-    suite = suites.SUITES["mini"]
+    suite = suites.SUITES["v2"]
     suite.ensure_built()
     manager = evaluation.task_manager()
     loaded = specs.load(specs.resolve("smollm2-135m"))

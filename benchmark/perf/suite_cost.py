@@ -56,7 +56,7 @@ class Setup:
 
 def prepare(args) -> Setup:
     """The suites built, the model loaded, and the three cases."""
-    suites = {"v1": SUITES["mini-v1"], "v2": SUITES["mini"]}
+    suites = {"v1": SUITES["v1"], "v2": SUITES["v2"]}
     for suite in suites.values():
         suite.ensure_built()
     loaded = specs.load(specs.resolve(args.model))

@@ -52,7 +52,7 @@ def model_identity(path: Path) -> str:
 
 def data_hash(suite: Suite) -> str | None:
     """The offline suite's built-data hash (of each builder's data, joined when several); the
-    paper suite's data is named by its YAMLs."""
+    study suite's data is named by its YAMLs."""
     hashes = [read_manifest(folder)["data_hash"] for folder in suite.ensure_built()]
     if not hashes:
         return None

@@ -20,7 +20,7 @@ class RunOptions:
     tuner: str
     train: str
     model: str | None = None
-    suite: str = "mini"
+    suite: str = "v2"
     shots: int = 1
     seed: int = 0
     preset: str = DEFAULT_PRESET

@@ -35,7 +35,7 @@ SCHEMA_VERSION = 1
 @dataclass
 class ProbeOptions:
     model: str | None = None
-    suite: str = "mini"
+    suite: str = "v2"
     shots: int = 1
     limit: int | None = None
     out: Path = Path("results")

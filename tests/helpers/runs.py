@@ -17,7 +17,7 @@ EXAMPLES = [
 
 
 def options(model_dir, out, tuner="promot", keep_best=False, **kw):
-    # v1: its two targets and eight probe families; tests of v2 say suite="mini"
+    # v1: its two targets and eight probe families; tests of v2 say suite="v2"
     values = dict(
         tuner=tuner,
         train="nli",
@@ -25,7 +25,7 @@ def options(model_dir, out, tuner="promot", keep_best=False, **kw):
         steps=2,
         limit=2,
         out=out,
-        suite="mini-v1",
+        suite="v1",
         overrides={
             "batch_size": "2",
             "prompt_length": "3",

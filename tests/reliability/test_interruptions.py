@@ -127,7 +127,7 @@ def reference(tiny_llama_dir, tmp_path_factory):
         [
             sys.executable,
             "-c",
-            "from promot_bench.run.runner import SUITES; SUITES['mini'].ensure_built()",
+            "from promot_bench.run.runner import SUITES; SUITES['v2'].ensure_built()",
         ],
         env={**os.environ, "PROMOT_BENCH_CACHE": str(root / "cache")},
         capture_output=True,

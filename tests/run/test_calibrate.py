@@ -19,7 +19,7 @@ def test_each_rate_gets_its_validation_curve_and_no_probe_is_scored(
         model=str(tiny_llama_dir),
         steps=2,
         out=tmp_path,
-        suite="mini-v1",
+        suite="v1",
         overrides={"batch_size": "2", "prompt_length": "3"},
     )
     path = calibrate.execute(base, [1e-4, 1e-3], every=1, progress=False)

@@ -145,7 +145,7 @@ def test_a_diagnose_run_writes_json_plots_and_leaderboard_links(
 def test_sequential_training_is_refused(tmp_path):
     from promot_bench.errors import UsageError
 
-    base = RunOptions(tuner="", train="nli-then-en-fr", suite="mini-v1", out=tmp_path)
+    base = RunOptions(tuner="", train="nli-then-en-fr", suite="v1", out=tmp_path)
     with pytest.raises(UsageError, match="one target"):
         diagnose.plan_all(diagnose.DiagnoseOptions(["ft"], "nli-then-en-fr", base=base))
 

@@ -34,7 +34,7 @@ def options(model_dir, out, tuner="ft", seed=0, steps=4, dose="1/2", **overrides
         limit=2,
         out=out,
         seed=seed,
-        suite="mini-v1",
+        suite="v1",
         overrides={**TINY, "dose": dose, **overrides},
     )
 

@@ -146,7 +146,7 @@ def test_recorded_options_are_the_command_s_options_as_data(tmp_path):
         tuner="lora",
         train="nli+en-fr",
         model=str(tmp_path / "my model"),
-        suite="mini-v1",
+        suite="v1",
         shots=4,
         seed=7,
         preset="cpu-study-v2",

@@ -501,7 +501,7 @@ def test_card_on_the_tiny_model_end_to_end(
 ):
     # v1: its probes span every kind (v2's are all QA-shaped)
     plan = probe_card.plan(
-        ProbeOptions(model=str(tiny_llama_dir), suite="mini-v1", limit=5, out=tmp_path / "out")
+        ProbeOptions(model=str(tiny_llama_dir), suite="v1", limit=5, out=tmp_path / "out")
     )
     card = probe_card.execute(plan)
     path = tmp_path / "out" / "probes" / plan.spec.name / "mini-v1-1shot.json"
@@ -562,7 +562,7 @@ def test_card_on_the_tiny_model_end_to_end(
         RunOptions(
             tuner="ft",
             train="nli",
-            suite="mini-v1",
+            suite="v1",
             model=str(tiny_llama_dir),
             limit=5,
             out=tmp_path / "runs",
@@ -611,7 +611,7 @@ def test_cli_card_for_your_own_probe_set(tiny_llama_dir, tmp_path, probe_folder,
 
 
 BAD_INPUT = [
-    (["--suite", "huge"], ["--suite", "'mini', 'mini-v1', 'paper'"]),
+    (["--suite", "huge"], ["--suite", "'v2', 'v1', 'study'"]),
     (["--shots", "3"], ["--shots 3", "1, 4"]),
     (["--eval-tasks", "p_qa", "--shots", "33"], ["--shots", "0 and 32"]),
     (["--model", "not a model"], ["unknown model", "smollm2-135m"]),

@@ -87,7 +87,7 @@ def test_outputs_re_decode_from_the_recorded_settings_with_transformers_alone(
             steps=2,
             limit=3,
             out=tmp_path,
-            suite="mini-v1",
+            suite="v1",
             save_model=True,
             overrides={"batch_size": "2", "checkpoint_every": "1", "keep_best": "false"},
         )

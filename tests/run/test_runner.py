@@ -357,7 +357,7 @@ def test_sequential_run_trains_one_target_after_the_other(tiny_llama_dir, tmp_pa
     "train,message",
     [
         ("nli+nli", "twice"),
-        ("nli+rte", "not in the mini suite"),
+        ("nli+rte", "not in the v2 suite"),
         ("nli+en-fr-then-nli", "mixes"),
         ("nli+", "empty target name"),
     ],
@@ -366,6 +366,4 @@ def test_bad_target_combinations_are_refused(train, message, tmp_path):
     with pytest.raises(UsageError, match=message):
         runner.plan(RunOptions(tuner="ft", train=train, out=tmp_path))
     with pytest.raises(UsageError, match="cannot train on several targets"):
-        runner.plan(
-            RunOptions(tuner="promot-1shot", train="nli+en-fr", suite="mini-v1", out=tmp_path)
-        )
+        runner.plan(RunOptions(tuner="promot-1shot", train="nli+en-fr", suite="v1", out=tmp_path))

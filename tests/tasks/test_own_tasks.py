@@ -184,7 +184,7 @@ def test_no_training_split_and_unknown_tasks_are_refused(tmp_path, own_tasks):
                 out=tmp_path,
             )
         )
-    with pytest.raises(UsageError, match="is not in the mini suite"):
+    with pytest.raises(UsageError, match="is not in the v2 suite"):
         runner.plan(RunOptions(tuner="ft", train="rte", out=tmp_path))
     with pytest.raises(UsageError, match="--include-path"):
         runner.plan(

@@ -15,7 +15,7 @@ from promot_bench.evaluate.suites import SUITES
 from promot_bench.store import cache
 from promot_bench.tasks.mini import build as mini
 
-MODULES = [importlib.import_module(m) for m in SUITES["mini"].builders]
+MODULES = [importlib.import_module(m) for m in SUITES["v2"].builders]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.SUITE)
@@ -42,7 +42,7 @@ def test_the_suites_load_without_any_data_building_package(monkeypatch):
         return real(name)
 
     monkeypatch.setattr(importlib.metadata, "version", version)
-    folders = SUITES["mini"].ensure_built()
+    folders = SUITES["v2"].ensure_built()
     assert [f.parent for f in folders] == [mini.SHIPPED] * len(MODULES)
     # another seed has no shipped build, and building it needs the sources: one line says so
     with pytest.raises(UsageError, match=r"promot-bench\[build-data\]"):

@@ -151,7 +151,7 @@ def test_a_method_runs_end_to_end_and_its_dose_lies_on_its_stage(
             tiny_llama_dir,
             tmp_path,
             tuner="peft:loha",
-            suite="mini-v1",
+            suite="v1",
             overrides={**TINY, "dose": "1/2", "peft_steps": "4"},
             steps=None,
         )
