@@ -1,9 +1,9 @@
 """The tuner interface: what every method implements, and the pieces they share.
 
 A tuner turns (model, tokenizer, training examples, the loop's settings, its own options) into a
-`Tuned`: the tuned weights, plus what is attached for the target task only (a soft prompt, a text
-prefix, an adapter). Evaluating the retention probes uses `Tuned.stripped()`: the weights with
-every attachment removed. Tuners only declare stages; the shared loop
+`Tuned`: the tuned weights, plus what is attached for the target task only (a soft prompt, a
+text demonstration, an adapter). Evaluating the retention probes uses `Tuned.stripped()`: the
+weights with every attachment removed. Tuners only declare stages; the shared loop
 (`promot_bench.train.training`) trains them. A tuner's options are a pydantic model beside it (its
 `Options`, a `config.Options`): its fields' types and bounds validate them.
 """
@@ -19,7 +19,7 @@ from promot_bench.train.soft_prompt import for_task
 from promot_bench.train.train_data import Example
 from promot_bench.train.training import Stage, StageReport, run_stage
 
-# scores (model, soft prompt or None, text prefix) on the target's validation split
+# scores (model, soft prompt or None, text demonstration) on the target's validation split
 ValidationScorer = Callable[[object, object, str], float]
 # told (stage, its step) at each checkpoint, before the scorer runs (diagnose's recorder)
 CheckpointHook = Callable[[Stage, int], None]
@@ -43,7 +43,7 @@ class FitContext:
         """The target tasks of the training examples, in order of first appearance."""
         return list(dict.fromkeys(ex.task for ex in self.examples))
 
-    def train(self, stage: Stage, model=None, prefix: str = "") -> StageReport:
+    def train(self, stage: Stage, model=None, demonstration: str = "") -> StageReport:
         """Run one stage; keep-best validation scores the model as the target evaluation will."""
         model = self.model if model is None else model
         stage.extendable = self.extendable
@@ -51,7 +51,7 @@ class FitContext:
         def validate(step: int):
             if self.on_checkpoint is not None:
                 self.on_checkpoint(stage, step)
-            return self.score_validation(model, stage.soft_prompt, prefix)
+            return self.score_validation(model, stage.soft_prompt, demonstration)
 
         return run_stage(
             stage,
@@ -69,21 +69,21 @@ class Attachment(NamedTuple):
     """What a target's own evaluation attaches to the tuned weights (the probes get neither)."""
 
     soft_prompt: object | None  # a SoftPrompt, or None
-    prefix: str  # natural-language text after the soft prompt ("" for none)
+    demonstration: str  # natural-language text after the soft prompt ("" for none)
 
 
 @dataclass
 class Tuned:
     model: object  # the tuned model (with its adapter, where a tuner uses one)
     soft_prompt: object | None = None  # attached for the target task only
-    prefix: str = ""  # natural-language text after the soft prompt, target task only
+    demonstration: str = ""  # natural-language text after the soft prompt, target task only
     reports: list[StageReport] = field(default_factory=list)
     strip: Callable[[object], object] | None = None  # removes an adapter, if any
 
     def attachment(self, task: str) -> Attachment:
         """What `task`'s evaluation attaches: its soft prompt (one of several, multi-task) and the
-        prefix."""
-        return Attachment(for_task(self.soft_prompt, task), self.prefix)
+        demonstration."""
+        return Attachment(for_task(self.soft_prompt, task), self.demonstration)
 
     def stripped(self):
         """The weights alone: what the retention probes evaluate."""

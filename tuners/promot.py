@@ -28,16 +28,17 @@ class ProMoT(Tuner):
         return ""
 
     def fit(self, ctx: FitContext) -> Tuned:
-        prefix = self.demonstration(ctx)
-        if prefix:
+        demonstration = self.demonstration(ctx)
+        if demonstration:
             ctx = replace(
-                ctx, examples=[replace(ex, prompt=prefix + ex.prompt) for ex in ctx.examples[1:]]
+                ctx,
+                examples=[replace(ex, prompt=demonstration + ex.prompt) for ex in ctx.examples[1:]],
             )
         prompt = new_soft_prompt(ctx)
-        first = ctx.train(prompt_stage(ctx, prompt), prefix=prefix)
+        first = ctx.train(prompt_stage(ctx, prompt), demonstration=demonstration)
         extra = prompt_tensor(prompt, ctx.options.prompt_lr) if self.cotrain_prompt else None
-        second = ctx.train(model_stage(ctx, prompt, extra), prefix=prefix)
-        return Tuned(ctx.model, prompt, prefix, reports=[first, second])
+        second = ctx.train(model_stage(ctx, prompt, extra), demonstration=demonstration)
+        return Tuned(ctx.model, prompt, demonstration, reports=[first, second])
 
 
 class ProMoTOneShot(ProMoT):

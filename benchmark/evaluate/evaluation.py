@@ -59,7 +59,7 @@ class TaskScore:
 
 
 def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore]:
-    """Score `model` (with `soft_prompt` and a text `prefix` attached, if given) on `tasks`;
+    """Score `model` (with `soft_prompt` and a text `demonstration` attached, if given) on `tasks`;
     `options` are `run_lm_eval`'s. In a data-parallel launch every process scores its share,
     lm-eval gathers them on the main process, and this hands the main's scores to every process:
     past this point no caller tells a helper process from the main one until it writes."""
@@ -73,7 +73,7 @@ def run_lm_eval(
     tasks: list[str],
     *,
     soft_prompt=None,
-    prefix: str = "",
+    demonstration: str = "",
     num_fewshot: int | None = None,
     limit: int | None = None,
     batch_size: int = BATCH_SIZE,
@@ -112,9 +112,9 @@ def run_lm_eval(
             task_manager=manager or task_manager(),
             log_samples=True,
             # For a plain (non-chat) model lm-eval puts the system instruction right before the
-            # prompt with no separator, so the prefix carries its own: the exact text the tuner
-            # trained with (tests/tuners/test_tuners.py checks the two agree).
-            system_instruction=prefix or None,
+            # prompt with no separator, so the demonstration carries its own: the exact text the
+            # tuner trained with (tests/tuners/test_tuners.py checks the two agree).
+            system_instruction=demonstration or None,
             # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
             # default of 100,000 resamples takes minutes on a laptop CPU.
             bootstrap_iters=bootstrap_iters,

@@ -7,8 +7,8 @@ shared and re-scored without this code:
 - `seed<k>.peft/` (tuners that attach a soft prompt or an adapter at the target): a PEFT adapter
   on top of that model -- prompt tuning for a soft prompt, LoRA for lora-then-ft's adapter -- so
   `PeftModel.from_pretrained(base, folder)` gives what the target was scored with. With several
-  targets, one adapter per target in `seed<k>.peft/<target>/`. A text prefix (promot-1shot's
-  demonstration) cannot live in a PEFT adapter: it is written to `prefix.txt` beside it.
+  targets, one adapter per target in `seed<k>.peft/<target>/`. promot-1shot's text
+  demonstration cannot live in a PEFT adapter: it is written to `demonstration.txt` beside it.
 
 Each folder is written under a temporary name and renamed, and its files' sha256 go into the
 result, so a saved model can be checked against the result it belongs to.
@@ -20,7 +20,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-PREFIX_FILE = "prefix.txt"
+DEMONSTRATION_FILE = "demonstration.txt"
 
 
 def file_hashes(folder: Path) -> dict:
@@ -43,7 +43,7 @@ def replace_folder(tmp: Path, final: Path) -> None:
     tmp.rename(final)
 
 
-def save_prompt_adapter(folder: Path, prompt, config, prefix: str = "") -> None:
+def save_prompt_adapter(folder: Path, prompt, config, demonstration: str = "") -> None:
     """A soft prompt as PEFT's prompt-tuning adapter: its config and `prompt_embeddings`, the
     state PEFT saves and loads for prompt learning (encoder side only for seq2seq models, as
     the prompt is trained: num_transformer_submodules 1)."""
@@ -65,15 +65,15 @@ def save_prompt_adapter(folder: Path, prompt, config, prefix: str = "") -> None:
     peft_config.save_pretrained(str(folder))
     weight = prompt.weight.detach().cpu().contiguous().clone()
     save_file({"prompt_embeddings": weight}, str(folder / "adapter_model.safetensors"))
-    if prefix:
-        (folder / PREFIX_FILE).write_text(prefix, encoding="utf-8")
+    if demonstration:
+        (folder / DEMONSTRATION_FILE).write_text(demonstration, encoding="utf-8")
 
 
-def save_lora_adapter(folder: Path, wrapped, prefix: str = "") -> None:
+def save_lora_adapter(folder: Path, wrapped, demonstration: str = "") -> None:
     """A PEFT model's adapter (lora-then-ft's), before it is unloaded for the probes."""
     wrapped.save_pretrained(str(folder))
-    if prefix:
-        (folder / PREFIX_FILE).write_text(prefix, encoding="utf-8")
+    if demonstration:
+        (folder / DEMONSTRATION_FILE).write_text(demonstration, encoding="utf-8")
 
 
 def has_adapter(tuned) -> bool:
@@ -90,11 +90,11 @@ def save_adapters(folder: Path, tuned, attached: dict) -> bool:
         return False
     for t in wanted:
         where = folder if len(targets) == 1 else folder / t
-        prompt, prefix = attached[t]
+        prompt, demonstration = attached[t]
         if prompt is not None:
-            save_prompt_adapter(where, prompt, tuned.model.config, prefix)
+            save_prompt_adapter(where, prompt, tuned.model.config, demonstration)
         else:
-            save_lora_adapter(where, tuned.model, prefix)
+            save_lora_adapter(where, tuned.model, demonstration)
     return True
 
 

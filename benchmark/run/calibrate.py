@@ -42,8 +42,8 @@ class Watch:
     def at(self, stage, step: int) -> None:
         self.stage, self.step = stage.name, step
 
-    def __call__(self, model, soft_prompt, prefix: str) -> float:
-        score = self.scorer(model, soft_prompt, prefix)
+    def __call__(self, model, soft_prompt, demonstration: str) -> float:
+        score = self.scorer(model, soft_prompt, demonstration)
         self.points.append({"stage": self.stage, "step": self.step, "score": score})
         return score
 

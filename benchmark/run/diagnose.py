@@ -129,11 +129,13 @@ class Recorder:
             self.stage, self.stage_steps = stage.name, stage.steps
         self.step = self.stage_start + step
 
-    def __call__(self, model, soft_prompt, prefix: str) -> float:
+    def __call__(self, model, soft_prompt, demonstration: str) -> float:
         started = time.perf_counter()
         step = self.step
         target = (
-            self.score_validation(model, soft_prompt, prefix) if self.score_validation else None
+            self.score_validation(model, soft_prompt, demonstration)
+            if self.score_validation
+            else None
         )
         key = record.weights_hash(model)
         if key not in self._eval_cache:
@@ -159,14 +161,14 @@ class Recorder:
             gradients(
                 model,
                 self.loaded.tokenizer,
-                self.with_prefix(self.true_examples, prefix),
+                self.with_demonstration(self.true_examples, demonstration),
                 soft_prompt,
                 self.plan.settings.train.max_length,
             ),
             gradients(
                 model,
                 self.loaded.tokenizer,
-                self.with_prefix(self.shuffled_examples, prefix),
+                self.with_demonstration(self.shuffled_examples, demonstration),
                 soft_prompt,
                 self.plan.settings.train.max_length,
             ),
@@ -188,8 +190,12 @@ class Recorder:
         return -math.inf if target is None else target
 
     @staticmethod
-    def with_prefix(examples: list[Example], prefix: str) -> list[Example]:
-        return [replace(ex, prompt=prefix + ex.prompt) for ex in examples] if prefix else examples
+    def with_demonstration(examples: list[Example], demonstration: str) -> list[Example]:
+        return (
+            [replace(ex, prompt=demonstration + ex.prompt) for ex in examples]
+            if demonstration
+            else examples
+        )
 
 
 def plan_all(options: DiagnoseOptions) -> list[Plan]:

@@ -111,7 +111,7 @@ def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dic
 
 
 def _score_targets(q: Plan, pre: Pretrained, tuned, attached: dict) -> dict:
-    """Each target, scored with what the tuner attaches (soft prompt, text prefix, adapter)."""
+    """Each target, scored with what the tuner attaches (soft prompt, demonstration, adapter)."""
     return {
         t: score_json(
             pipeline.score_target(
@@ -170,7 +170,7 @@ def _record_inputs(q: Plan, pre: Pretrained, after, target, tuned, attached) -> 
 def fit(p: Plan, loaded, manager, progress: bool, workdir: Path | None = None, extendable=False):
     """Train the tuner on the plan's targets (in `workdir`, by default the plan's own); returns
     the final `Tuned` and, per target, what its evaluation attaches (an `Attachment`: soft prompt
-    or None, text prefix). `extendable`: a dose checkpoint, continued by the next budget."""
+    or None, text demonstration). `extendable`: a dose checkpoint, continued by the next budget."""
     o = p.options
     workdir = p.work / "train" if workdir is None else workdir
     tasks = [task_data.load_task(t, manager) for t in p.targets]
@@ -200,7 +200,7 @@ def fit(p: Plan, loaded, manager, progress: bool, workdir: Path | None = None, e
             progress,
             model=model,
         )
-        attached[name] = Attachment(tuned.soft_prompt, tuned.prefix)
+        attached[name] = Attachment(tuned.soft_prompt, tuned.demonstration)
         reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]
         model = tuned.stripped()
     tuned.reports = reports

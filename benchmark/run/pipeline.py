@@ -18,14 +18,14 @@ from promot_bench.tuners import FitContext, get
 
 
 def validation_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BATCH_SIZE):
-    """Scores (model, soft prompt, prefix) on the targets' validation splits, 0-100 (their mean);
-    None when a target has no validation split."""
+    """Scores (model, soft prompt, demonstration) on the targets' validation splits, 0-100
+    (their mean); None when a target has no validation split."""
     tasks = tasks if isinstance(tasks, list) else [tasks]
     validations = {task.config.task: task_data.validation_task(task) for task in tasks}
     if any(v is None for v in validations.values()):
         return None
 
-    def score(model, soft_prompt, prefix: str) -> float | None:
+    def score(model, soft_prompt, demonstration: str) -> float | None:
         """The mean validation score."""
         values = []
         for name, validation in validations.items():
@@ -34,7 +34,7 @@ def validation_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BA
                 tokenizer,
                 [validation],
                 soft_prompt=for_task(soft_prompt, name),
-                prefix=prefix,
+                demonstration=demonstration,
                 manager=manager,
                 batch_size=batch_size,
                 bootstrap_iters=0,
@@ -110,7 +110,7 @@ def score_target(
         tokenizer,
         [name],
         soft_prompt=attachment.soft_prompt,
-        prefix=attachment.prefix,
+        demonstration=attachment.demonstration,
         limit=limit,
         manager=manager,
         batch_size=batch_size,

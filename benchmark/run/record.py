@@ -172,7 +172,7 @@ def target_summary(p: Plan, targets_before: dict, target: dict, attached: dict) 
             "tuned": summary({t: target[t]})[t],
             "attached": {
                 "soft_prompt": attached[t].soft_prompt is not None,
-                "prefix": attached[t].prefix,
+                "demonstration": attached[t].demonstration,
             },
         }
         for t in p.targets

@@ -52,7 +52,8 @@ class Scores(_Record):
 
 class Attached(_Record):
     soft_prompt: bool
-    prefix: str
+    demonstration: Optional[str] = None  # the text attached before each prompt ("" for none)
+    prefix: Optional[str] = None  # its name before schema version 3
 
 
 class TargetEntry(_Record):

@@ -46,14 +46,14 @@ def test_each_method_trains_its_adapter_alone_then_merges(
     seen = {}
     real_train = FitContext.train
 
-    def train(ctx, stage: Stage, model=None, prefix=""):
+    def train(ctx, stage: Stage, model=None, demonstration=""):
         # what training may change is the adapter alone: every other tensor of the wrapped
         # model (the base weights, as the method initialised them: PiSSA moves part of them
         # into its adapter) is bit-identical after the stage
         frozen = {
             k: v.detach().clone() for k, v in model.named_parameters() if k not in stage.trainable
         }
-        report = real_train(ctx, stage, model, prefix)
+        report = real_train(ctx, stage, model, demonstration)
         after = dict(model.named_parameters())
         seen["untouched"] = all(torch.equal(after[k], v) for k, v in frozen.items())
         seen["trainable"] = set(stage.trainable)
@@ -121,9 +121,9 @@ def test_promot_with_each_method_trains_the_adapter_then_every_weight_with_it_fr
     stages = []
     real_train = FitContext.train
 
-    def train(ctx, stage: Stage, model=None, prefix=""):
+    def train(ctx, stage: Stage, model=None, demonstration=""):
         start = {k: v.detach().clone() for k, v in model.named_parameters()}
-        report = real_train(ctx, stage, model, prefix)
+        report = real_train(ctx, stage, model, demonstration)
         moved = {k for k, v in model.named_parameters() if not torch.equal(v, start[k])}
         stages.append((stage.name, set(stage.trainable), moved))
         return report

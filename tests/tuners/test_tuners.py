@@ -100,7 +100,7 @@ def test_promot_cotrain_changes_the_prompt_in_stage2(tiny_llama_dir, tmp_path, m
 
 def test_promot_1shot_puts_one_demonstration_after_the_prompt(tiny_llama_dir, tmp_path):
     tuned, _ = fit("promot-1shot", tiny_llama_dir, tmp_path)
-    assert tuned.prefix == f"{EXAMPLES[0].prompt}{EXAMPLES[0].completion}\n\n"
+    assert tuned.demonstration == f"{EXAMPLES[0].prompt}{EXAMPLES[0].completion}\n\n"
     assert tuned.soft_prompt is not None
 
 
@@ -187,7 +187,7 @@ def test_keep_best_restores_the_best_checkpoint(tiny_llama_dir, tmp_path):
         EXAMPLES,
         tmp_path,
         tiny_cfg(steps=5, keep_best=True),
-        score_validation=lambda model, prompt, prefix: next(scores),
+        score_validation=lambda model, prompt, demonstration: next(scores),
     )
     tuned = get("ft").fit(ctx)
     assert (tuned.reports[0].best_step, tuned.reports[0].best_score) == (2, 0.9)
