@@ -31,22 +31,22 @@ class Row:
     # the seed-level tests behind the starred columns (None for one seed, or no data)
     delta_test: SeedTest | None = None
     versus_ft_test: SeedTest | None = None
-    format_test: SeedTest | None = None
+    collapse_test: SeedTest | None = None
     # the marks the table gives them: "*" Holm-adjusted p < 0.05 over the table's tests; for one
     # seed "†" where its item-level interval excludes 0
     significant: str = ""
     delta_p: float | None = None  # the tests' Holm-adjusted p values (`tables.mark`)
     versus_ft_p: float | None = None
-    format_p: float | None = None
+    collapse_p: float | None = None
     # mean in-context score minus ft's on the same target, items, seed
     versus_ft: tuple | None = None
     versus_ft_significant: str = ""
     versus_ft_mde: float | None = None  # of vs ft, as `mde` is of Δ mean's
     mde: float | None = None  # of the seed mean's Δ mean; None where a result predates it
     # Δ share (points) of outputs in the target's format, probe mean
-    format_delta: tuple | None = None
-    format_significant: str = ""
-    format_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
+    collapse_delta: tuple | None = None
+    collapse_significant: str = ""
+    collapse_tasks: dict | None = None  # task -> seed mean of the Δ share, for the collapse heatmap
     # Δ share (points) of broken outputs (empty, or echoing the cue), probe mean
     breakdown_delta: tuple | None = None
     breakdown_test: SeedTest | None = None
@@ -70,7 +70,7 @@ class Row:
         return [
             ("delta", self.delta_test),
             ("versus_ft", self.versus_ft_test),
-            ("format", self.format_test),
+            ("collapse", self.collapse_test),
             ("breakdown", self.breakdown_test),
         ]
 
@@ -105,12 +105,12 @@ def collapse_columns(row: Row, cell: list[dict], tasks: list[str]) -> None:
     if any(not r.get("collapse") for r in cell):
         return
     changes = [r["collapse"]["mean"]["delta"] for r in cell]
-    row.format_delta = mean_stderr(changes)
+    row.collapse_delta = mean_stderr(changes)
     if len(cell) == 1:
-        row.format_significant = item_mark(cell[0]["collapse"]["mean"]["ci"])
+        row.collapse_significant = item_mark(cell[0]["collapse"]["mean"]["ci"])
     else:
-        row.format_test = seed_test(changes)
-    row.format_tasks = {
+        row.collapse_test = seed_test(changes)
+    row.collapse_tasks = {
         t: sum(r["collapse"][t]["delta"] for r in cell) / len(cell)
         for t in tasks
         if all(t in r["collapse"] for r in cell)

@@ -17,7 +17,7 @@ def plot_dose(key: tuple, lines: dict, path: Path) -> Path:
     fig, axes = plt.subplots(3, 1, figsize=(6.5, 8.0), sharex=True)
     panels = [
         ("delta", "Δ in-context mean\n(points, 95% interval)"),
-        ("collapse", "outputs in the target's\nformat after (%)"),
+        ("collapse", "collapse after (% of outputs\nin the target's format)"),
         ("target", "target score"),
     ]
     for ax, (field, label) in zip(axes, panels):

@@ -33,11 +33,11 @@ def plot(table: Table, folder: Path) -> dict:
             folder / f"heatmap-{table.slug}.png",
         )
     }
-    if any(row.format_tasks for row in tuned):  # older results carry no collapse rate
+    if any(row.collapse_tasks for row in tuned):  # older results carry no collapse rate
         files["collapse heatmap"] = heatmap(
             table,
-            [[(row.format_tasks or {}).get(t, math.nan) for t in table.tasks] for row in tuned],
-            "Δ % in target's format",
+            [[(row.collapse_tasks or {}).get(t, math.nan) for t in table.tasks] for row in tuned],
+            "collapse Δ (% in the target's format)",
             f"Collapse into the target's format: {table.title}",
             folder / f"collapse-{table.slug}.png",
             cmap="RdBu_r",

@@ -3,7 +3,7 @@
 One table per (model, eval group): a row for the pretrained model and one per (tuner, target),
 seed means ± stderr; columns: the target score, each eval task after tuning (prompt stripped),
 the mean, Δ mean against the pretrained model, its minimum detectable effect (mde), and the
-collapse rate's change (format Δ: the share of outputs in the target's format). Outputs
+collapse rate's change (collapse Δ: the share of outputs in the target's format). Outputs
 (idempotent, written atomically):
 results/LEADERBOARD.md, .csv, .html (page.py, no network), and PNG plots in results/plots/ that
 both pages link.
@@ -151,7 +151,7 @@ def markdown(
         "of Δ mean at 80% power, 5% two-sided: over seeds the noncentral t's at n − 1 degrees of "
         "freedom (about 5.7 SE at three seeds); for one seed 2.8 × its item-level SE; differences "
         "smaller than it the cell could not reliably see. "
-        "format Δ: change in the share of outputs (percentage points, mean over eval tasks) in "
+        "collapse Δ: change in the share of outputs (percentage points, mean over eval tasks) in "
         "the target's format — first word one of its labels, or the target's language — the "
         "collapse rate; marks as for Δ mean. KL: the KL divergence from the pretrained model to"
         " the tuned one at the gold answers' positions (nats, mean over generative probes; seed"
@@ -205,7 +205,7 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
     score_mean, score_stderr = row.tasks.get(task, ("", ""))
     delta_mean, delta_mean_stderr = row.delta_mean or ("", "")
     versus_ft, versus_ft_stderr = row.versus_ft or ("", "")
-    format_delta_mean, format_delta_mean_stderr = row.format_delta or ("", "")
+    collapse_delta_mean, collapse_delta_mean_stderr = row.collapse_delta or ("", "")
     kl_mean, kl_stderr = row.kl or ("", "")
     heldout_delta, heldout_delta_stderr = row.heldout_delta or ("", "")
     flips_lost, flips_gained = (row.flips_tasks or {}).get(task, ("", ""))
@@ -238,9 +238,9 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
         "versus_ft_p_holm": blank(row.versus_ft_p),
         "versus_ft_power": blank(row.versus_ft_test.power if row.versus_ft_test else None),
         "mde": blank(row.mde),
-        "format_delta": (row.format_tasks or {}).get(task, ""),
-        "format_delta_mean": format_delta_mean,
-        "format_delta_mean_stderr": format_delta_mean_stderr,
+        "collapse_delta": (row.collapse_tasks or {}).get(task, ""),
+        "collapse_delta_mean": collapse_delta_mean,
+        "collapse_delta_mean_stderr": collapse_delta_mean_stderr,
         "kl_mean": kl_mean,
         "kl_stderr": blank(kl_stderr),
         "heldout_ce_delta": heldout_delta,

@@ -89,7 +89,7 @@ def detail(table, row) -> dict:
     for task in table.tasks:
         before, after = pre[task][0], row.tasks[task][0]
         ci = (row.task_ci or {}).get(task)
-        fmt = (row.format_tasks or {}).get(task)
+        fmt = (row.collapse_tasks or {}).get(task)
         flips = (row.flips_tasks or {}).get(task)
         lines.append(
             [

@@ -301,7 +301,7 @@ def row_cells(table: Table, row: Row) -> list[str]:
         fmt((row.mde, None)),
         signed(row.versus_ft, row.versus_ft_significant)
         + ("" if row.versus_ft_mde is None else f" (mde {row.versus_ft_mde:.1f})"),
-        signed(row.format_delta, row.format_significant),
+        signed(row.collapse_delta, row.collapse_significant),
         signed(row.breakdown_delta, row.breakdown_significant),
         fmt(row.kl, digits=3),
         fmt(row.heldout_delta, signed=True, digits=3),
@@ -333,7 +333,7 @@ TRAILING = [
     "Δ mean",
     "mde",
     "vs ft",
-    "format Δ",
+    "collapse Δ",
     "breakdown Δ",
     "KL",
     "held-out CE Δ",

@@ -22,7 +22,7 @@ def format_row(result: dict) -> str:
         f"target {result['target_task']}: {t['tuned']['score']:.1f} "
         f"(pretrained {t['pretrained']['score']:.1f})",
         f"{'eval task':<{width}} {'before':>7} {'after':>7} {'delta':>7}  {'95% interval':<18}  "
-        "in format (%)",
+        "collapse (%)",
     ]
     collapsed = result.get("collapse") or {}  # absent from older results
     rows = [
@@ -52,7 +52,7 @@ def format_row(result: dict) -> str:
     rule = (result.get("collapse_format") or {}).get("rule") if collapsed else None
     lines.append(
         "[95% paired interval of the delta over items (this one trained model); * = it "
-        "excludes 0; in format: "
+        "excludes 0; collapse: "
         + (
             f"% of outputs in the target's format ({rule}), before→after; * = the change's "
             "interval "

@@ -137,7 +137,8 @@ def test_results_without_mde_or_collapse_show_a_dash_and_no_collapse_heatmap(res
     text = (results_dir / "LEADERBOARD.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| model"))
     assert header.endswith(
-        "| mean | Δ mean | mde | vs ft | format Δ | breakdown Δ | KL | held-out CE Δ | flips −/+ |"
+        "| mean | Δ mean | mde | vs ft | collapse Δ | breakdown Δ | KL | held-out CE Δ "
+        "| flips −/+ |"
     )
     ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
     # Δ mean, its seed-level mde (two seeds, SE 0.5: 16.3 SE), vs ft (ft itself), format Δ,
@@ -169,7 +170,7 @@ def test_the_forgetting_measures_are_seed_means_where_every_run_has_them(results
     assert "Forgetting measures against" in (results_dir / "LEADERBOARD.html").read_text()
 
 
-def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
+def with_mde_and_collapse(results_dir, cell, mde, collapse_delta, items):
     """Give a cell's runs an mde, a collapse rate and a samples file
     (items: seed -> (before, after))."""
     for seed, (before, after) in items.items():
@@ -179,9 +180,9 @@ def with_mde_and_collapse(results_dir, cell, mde, format_delta, items):
         result["collapse"] = {
             t: {
                 "before": 0.0,
-                "after": format_delta,
-                "delta": format_delta,
-                "ci": {"low": format_delta - 1, "high": format_delta + 1, "significant": True},
+                "after": collapse_delta,
+                "delta": collapse_delta,
+                "ci": {"low": collapse_delta - 1, "high": collapse_delta + 1, "significant": True},
             }
             for t in [*TASKS, "mean"]
         }
@@ -210,8 +211,8 @@ def test_mde_is_the_runs_own_for_one_seed_and_the_seed_levels_for_several(result
     assert promot.mde == 3.25  # one seed: the run's own
     # several: the seed-level mde of the seeds' Δ means (-5, -4), 80% power at one df
     assert ft.mde == pytest.approx(seed_statistics.mde(0.5, 2)) == ft.delta_test.mde
-    assert ft.format_delta == (40.0, 0.0) and ft.format_significant == "*"
-    assert ft.format_tasks == {t: 40.0 for t in TASKS}
+    assert ft.collapse_delta == (40.0, 0.0) and ft.collapse_significant == "*"
+    assert ft.collapse_tasks == {t: 40.0 for t in TASKS}
     written = leaderboard.build(results_dir)
     assert (results_dir / "plots/collapse-tiny-promot_mini.png") in written
     promot_line = next(
@@ -226,7 +227,7 @@ def test_mde_is_the_runs_own_for_one_seed_and_the_seed_levels_for_several(result
     assert promot_line.endswith(
         "| +2.0 | 3.2 | +7.0 (mde 0.0) | +10.0 † | +0.0 | – | – | −4 / +0 |"
     )
-    assert "format Δ" in (results_dir / "LEADERBOARD.html").read_text()
+    assert "collapse Δ" in (results_dir / "LEADERBOARD.html").read_text()
 
 
 def _card():

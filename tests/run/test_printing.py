@@ -37,7 +37,7 @@ def test_columns_fit_the_longest_name_and_zeros_carry_no_sign():
     lines = printing.format_row(result()).splitlines()
     header, first, long, mean = lines[2], lines[3], lines[4], lines[5]
     assert header.startswith("eval task" + " " * (len(LONG) - len("eval task") + 1))
-    assert header.endswith("in format (%)")
+    assert header.endswith("collapse (%)")
     # every row's numbers start in the same column, the long name's included
     assert len({line.index(" 40.00") for line in (first,)} | {long.index(" 20.00")}) == 1
     assert "   0.00  [0.00, +3.00]" in first  # not "+0.00" nor "-0.00"

@@ -138,7 +138,7 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
     row = printing.format_row(saved)
     assert "items flipped (all probes)" in row
     assert "promot_mini_nli3" in row and f"mde (Δ mean, 80% power): {saved['mde']:.2f}" in row
-    assert "in format: % of outputs in the target's format (first word in {False, True})" in row
+    assert "collapse: % of outputs in the target's format (first word in {False, True})" in row
     assert "gold log-prob per token" in row
 
 
