@@ -176,11 +176,13 @@ def cmd_eval(args) -> int:
         loaded.model,
         loaded.tokenizer,
         names,
-        num_fewshot=args.shots,
-        limit=args.limit,
-        batch_size=args.batch_size or evaluation.BATCH_SIZE,
-        seed=args.seed,
-        manager=manager,
+        evaluation.EvalOptions(
+            num_fewshot=args.shots,
+            limit=args.limit,
+            batch_size=args.batch_size or evaluation.BATCH_SIZE,
+            seed=args.seed,
+            manager=manager,
+        ),
     )
     seconds = time.perf_counter() - started
     if out is None:  # a data-parallel helper: the main process prints everyone's scores

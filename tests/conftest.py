@@ -68,9 +68,9 @@ def counted_evaluations(monkeypatch):
     calls = []
     real = evaluation.evaluate
 
-    def counting(model, tokenizer, tasks, **kw):
+    def counting(model, tokenizer, tasks, *options):
         calls.append([t if isinstance(t, str) else t.config.task for t in tasks])
-        return real(model, tokenizer, tasks, **kw)
+        return real(model, tokenizer, tasks, *options)
 
     monkeypatch.setattr(evaluation, "evaluate", counting)
     return calls

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from promot_bench import processes, tasks
 from promot_bench.console import silenced_stderr
@@ -58,78 +59,82 @@ class TaskScore:
     decoding: dict | None = None
 
 
-def evaluate(model, tokenizer, tasks: list[str], **options) -> dict[str, TaskScore]:
-    """Score `model` (with `soft_prompt` and a text `demonstration` attached, if given) on `tasks`;
-    `options` are `run_lm_eval`'s. In a data-parallel launch every process scores its share,
-    lm-eval gathers them on the main process, and this hands the main's scores to every process:
-    past this point no caller tells a helper process from the main one until it writes."""
-    out = run_lm_eval(model, tokenizer, tasks, **options)
+@dataclass(frozen=True)
+class EvalOptions:
+    """How one pass scores (`evaluate`, `run_lm_eval`); every field has its default.
+
+    `soft_prompt` and the text `demonstration` are attached to every prompt. `lm_class` replaces
+    `PromptLM` (the evaluation benchmark passes stock `HFLM`). `gold_logprob` adds
+    out["gold_logprob"] (task -> doc_id -> value) for the generative tasks, through the same LM
+    object (gold_logprob.py), and with `kl_reference` (the pretrained model) out["kl"] (task ->
+    doc_id -> its KL from it at the gold's positions). `progress`: a label under which the pass
+    shows its items done (generation, then gold log-probs) on stderr."""
+
+    soft_prompt: Any = None
+    demonstration: str = ""
+    num_fewshot: int | None = None
+    limit: int | None = None
+    batch_size: int = BATCH_SIZE
+    seed: int = 0
+    manager: Any = None
+    bootstrap_iters: int = 1000
+    lm_class: Any = None
+    gold_logprob: bool = False
+    kl_reference: Any = None
+    progress: str | None = None
+
+
+def evaluate(
+    model, tokenizer, tasks: list[str], options: EvalOptions = EvalOptions()
+) -> dict[str, TaskScore]:
+    """Score `model` on `tasks` as `options` say. In a data-parallel launch every process scores
+    its share, lm-eval gathers them on the main process, and this hands the main's scores to
+    every process: past this point no caller tells a helper process from the main one until it
+    writes."""
+    out = run_lm_eval(model, tokenizer, tasks, options)
     return processes.main_decides(lambda: scores_of(out))
 
 
-def run_lm_eval(
-    model,
-    tokenizer,
-    tasks: list[str],
-    *,
-    soft_prompt=None,
-    demonstration: str = "",
-    num_fewshot: int | None = None,
-    limit: int | None = None,
-    batch_size: int = BATCH_SIZE,
-    seed: int = 0,
-    manager=None,
-    bootstrap_iters: int = 1000,
-    lm_class=None,
-    gold_logprob: bool = False,
-    kl_reference=None,
-    progress: str | None = None,
-) -> dict:
-    """lm-eval's own output dict (results, configs, samples) for `evaluate`'s arguments; None on
-    a data-parallel helper process (`processes.init_group` started the launch's group).
-
-    `lm_class` replaces `PromptLM` (the evaluation benchmark passes stock `HFLM`). `gold_logprob`
-    adds out["gold_logprob"] (task -> doc_id -> value) for the generative tasks, through the same
-    LM object (gold_logprob.py), and with `kl_reference` (the pretrained model) out["kl"] (task
-    -> doc_id -> its KL from it at the gold's positions). `progress`: a label under which the
-    pass shows its items done (generation, then gold log-probs) on stderr."""
+def run_lm_eval(model, tokenizer, tasks: list[str], options: EvalOptions = EvalOptions()) -> dict:
+    """lm-eval's own output dict (results, configs, samples) for `tasks` as `options` say; None
+    on a data-parallel helper process (`processes.init_group` started the launch's group)."""
     from lm_eval import simple_evaluate
 
     faults.point("eval")
-
-    if lm_class is None:
+    o = options
+    if o.lm_class is None:
         lm = PromptLM(
-            model, soft_prompt, tokenizer=tokenizer, batch_size=batch_size, progress=progress
+            model, o.soft_prompt, tokenizer=tokenizer, batch_size=o.batch_size, progress=o.progress
         )
     else:
-        lm = lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+        lm = o.lm_class(pretrained=model, tokenizer=tokenizer, batch_size=o.batch_size)
     with silenced_stderr():  # lm-eval's bars and notices, and the `git describe` it runs
         out = simple_evaluate(
             model=lm,
             tasks=tasks,
-            num_fewshot=num_fewshot,
-            limit=limit,
-            task_manager=manager or task_manager(),
+            num_fewshot=o.num_fewshot,
+            limit=o.limit,
+            task_manager=o.manager or task_manager(),
             log_samples=True,
             # For a plain (non-chat) model lm-eval puts the system instruction right before the
             # prompt with no separator, so the demonstration carries its own: the exact text the
             # tuner trained with (tests/tuners/test_tuners.py checks the two agree).
-            system_instruction=demonstration or None,
+            system_instruction=o.demonstration or None,
             # Metrics without a closed-form stderr (corpus BLEU) are bootstrapped; lm-eval's
             # default of 100,000 resamples takes minutes on a laptop CPU.
-            bootstrap_iters=bootstrap_iters,
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
+            bootstrap_iters=o.bootstrap_iters,
+            random_seed=o.seed,
+            numpy_random_seed=o.seed,
+            torch_random_seed=o.seed,
+            fewshot_random_seed=o.seed,
         )
     if out is None:
         return None
-    if gold_logprob:
+    if o.gold_logprob:
         from promot_bench.evaluate import gold_logprob as gold
 
-        out["gold_logprob"], out["kl"] = gold.score(lm, out, kl_reference)
-    out["decoding"] = lm_decoding(lm, soft_prompt)
+        out["gold_logprob"], out["kl"] = gold.score(lm, out, o.kl_reference)
+    out["decoding"] = lm_decoding(lm, o.soft_prompt)
     return out
 
 

@@ -66,10 +66,9 @@ def timed(evaluation, loaded, tasks, shots, limit, batch_size, lm_class):
         loaded.model,
         loaded.tokenizer,
         tasks,
-        num_fewshot=shots,
-        limit=limit,
-        batch_size=batch_size,
-        lm_class=lm_class,
+        evaluation.EvalOptions(
+            num_fewshot=shots, limit=limit, batch_size=batch_size, lm_class=lm_class
+        ),
     )
     return time.perf_counter() - started, scores, counter.close()
 

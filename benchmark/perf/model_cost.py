@@ -58,10 +58,9 @@ def eval_pass(loaded, manager, group: str, limit: int | None, reference=None) ->
         loaded.model,
         loaded.tokenizer,
         [group],
-        limit=limit,
-        manager=manager,
-        gold_logprob=True,
-        kl_reference=reference,
+        evaluation.EvalOptions(
+            limit=limit, manager=manager, gold_logprob=True, kl_reference=reference
+        ),
     )
     return time.perf_counter() - started, sum(len(v) for v in out["samples"].values())
 

@@ -79,16 +79,16 @@ def measure(args) -> dict:
     settings = load_settings("cpu-study-v2")
     validate = pipeline.validation_scorer(task, loaded.tokenizer, manager)
     group = suite.groups[1]
-    evaluation.run_lm_eval(loaded.model, loaded.tokenizer, [group], limit=2, manager=manager)
+    evaluation.run_lm_eval(
+        loaded.model, loaded.tokenizer, [group], evaluation.EvalOptions(limit=2, manager=manager)
+    )
     costs = {
         "retention_pass_s": timed(
             lambda: evaluation.run_lm_eval(
                 loaded.model,
                 loaded.tokenizer,
                 [group],
-                limit=args.limit,
-                manager=manager,
-                gold_logprob=True,
+                evaluation.EvalOptions(limit=args.limit, manager=manager, gold_logprob=True),
             )
         ),
         "target_pass_s": timed(

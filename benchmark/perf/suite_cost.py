@@ -80,10 +80,12 @@ def timed_case(setup: Setup, name: str, limit):
         loaded.model,
         loaded.tokenizer,
         [setup.suites[case["suite"]].groups[setup.shots]],
-        limit=limit,
-        batch_size=case["batch_size"],
-        manager=setup.manager,
-        gold_logprob=case["gold_logprob"],
+        evaluation.EvalOptions(
+            limit=limit,
+            batch_size=case["batch_size"],
+            manager=setup.manager,
+            gold_logprob=case["gold_logprob"],
+        ),
     )
     seconds = time.perf_counter() - started
     items = sum(len(v) for v in out["samples"].values())

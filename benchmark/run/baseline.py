@@ -124,7 +124,9 @@ def baseline_key(p: Plan, loaded) -> dict:
 
 def evaluate_json(loaded, manager, seed: int, model, names: list[str], **kw) -> dict:
     """`evaluation.evaluate` as the cache stores it."""
-    scores = evaluation.evaluate(model, loaded.tokenizer, names, manager=manager, seed=seed, **kw)
+    scores = evaluation.evaluate(
+        model, loaded.tokenizer, names, evaluation.EvalOptions(manager=manager, seed=seed, **kw)
+    )
     return scores_to_json(scores)
 
 

@@ -143,11 +143,13 @@ class Recorder:
                 model,
                 self.loaded.tokenizer,
                 self.plan.eval_tasks,
-                manager=self.manager,
-                limit=self.options.eval_limit,
-                num_fewshot=self.plan.eval_shots,
-                seed=self.plan.options.seed,
-                bootstrap_iters=0,
+                evaluation.EvalOptions(
+                    manager=self.manager,
+                    limit=self.options.eval_limit,
+                    num_fewshot=self.plan.eval_shots,
+                    seed=self.plan.options.seed,
+                    bootstrap_iters=0,
+                ),
             )
             self._eval_cache[key] = (
                 {t: r.value for t, r in results.items()},

@@ -33,12 +33,14 @@ def validation_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BA
                 model,
                 tokenizer,
                 [validation],
-                soft_prompt=for_task(soft_prompt, name),
-                demonstration=demonstration,
-                manager=manager,
-                batch_size=batch_size,
-                bootstrap_iters=0,
-                num_fewshot=0,
+                evaluation.EvalOptions(
+                    soft_prompt=for_task(soft_prompt, name),
+                    demonstration=demonstration,
+                    manager=manager,
+                    batch_size=batch_size,
+                    bootstrap_iters=0,
+                    num_fewshot=0,
+                ),
             )
             values.append(result[name].value)
         return sum(values) / len(values)
@@ -109,12 +111,14 @@ def score_target(
         model,
         tokenizer,
         [name],
-        soft_prompt=attachment.soft_prompt,
-        demonstration=attachment.demonstration,
-        limit=limit,
-        manager=manager,
-        batch_size=batch_size,
-        num_fewshot=0,
-        seed=seed,
+        evaluation.EvalOptions(
+            soft_prompt=attachment.soft_prompt,
+            demonstration=attachment.demonstration,
+            limit=limit,
+            manager=manager,
+            batch_size=batch_size,
+            num_fewshot=0,
+            seed=seed,
+        ),
     )
     return scores[name]

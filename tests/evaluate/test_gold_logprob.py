@@ -55,10 +55,9 @@ def gold_values(llama, manager) -> dict:
             llama.model,
             llama.tokenizer,
             [TASK],
-            num_fewshot=shots,
-            limit=LIMIT,
-            manager=manager,
-            gold_logprob=True,
+            evaluation.EvalOptions(
+                num_fewshot=shots, limit=LIMIT, manager=manager, gold_logprob=True
+            ),
         )
         values[shots] = {
             s["doc_id"]: (s, out["gold_logprob"][TASK][s["doc_id"]]) for s in out["samples"][TASK]
@@ -128,15 +127,19 @@ def test_the_shared_prefix_path_agrees_with_lm_evals_loglikelihood(
         llama.model,
         llama.tokenizer,
         [TASK],
-        **shown,
-        lm_class=partial(PromptLM, soft_prompt=prompt, reuse_prefix=False),
+        evaluation.EvalOptions(
+            **shown, lm_class=partial(PromptLM, soft_prompt=prompt, reuse_prefix=False)
+        ),
     )
     with monkeypatch.context() as patched:  # the cached path must not fall back to HFLM's
         patched.setattr(
             PromptLM, "loglikelihood", lambda *a, **k: pytest.fail("fell back to loglikelihood")
         )
         cached = evaluation.run_lm_eval(
-            llama.model, llama.tokenizer, [TASK], soft_prompt=prompt, **shown
+            llama.model,
+            llama.tokenizer,
+            [TASK],
+            evaluation.EvalOptions(soft_prompt=prompt, **shown),
         )
     assert sorted(cached["gold_logprob"][TASK]) == list(range(6))
     for doc_id, value in stock["gold_logprob"][TASK].items():
@@ -160,11 +163,9 @@ def kl_pass(model, reference, tokenizer, manager) -> dict:
         model,
         tokenizer,
         [TASK],
-        num_fewshot=1,
-        limit=LIMIT,
-        manager=manager,
-        gold_logprob=True,
-        kl_reference=reference,
+        evaluation.EvalOptions(
+            num_fewshot=1, limit=LIMIT, manager=manager, gold_logprob=True, kl_reference=reference
+        ),
     )
     return {s["doc_id"]: (s, out["kl"][TASK][s["doc_id"]]) for s in out["samples"][TASK]}
 

@@ -76,7 +76,10 @@ class CountingLM(PromptLM):
 def evaluate(loaded, out: Path) -> None:
     processes.init_group()
     scores = evaluation.evaluate(
-        loaded.model, loaded.tokenizer, ["promot_mini"], limit=5, lm_class=CountingLM
+        loaded.model,
+        loaded.tokenizer,
+        ["promot_mini"],
+        evaluation.EvalOptions(limit=5, lm_class=CountingLM),
     )
     rank = int(os.environ.get("RANK", "0"))
     out.with_suffix(f".rank{rank}.json").write_text(

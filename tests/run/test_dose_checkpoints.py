@@ -189,9 +189,7 @@ def test_the_before_pass_is_computed_once_for_every_seed(
         specs.load_from_path(tiny_llama_dir).model,
         specs.load_from_path(tiny_llama_dir).tokenizer,
         ["promot_mini"],
-        limit=2,
-        seed=1,
-        manager=evaluation.task_manager(),
+        evaluation.EvalOptions(limit=2, seed=1, manager=evaluation.task_manager()),
     )
     assert {t: s.value for t, s in fresh.items()} == {
         t: v["score"] for t, v in second["before"].items()

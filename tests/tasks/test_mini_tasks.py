@@ -121,7 +121,10 @@ def test_target_training_examples_come_from_the_train_split(manager):
 def test_group_runs_end_to_end_on_a_tiny_model(tiny_llama_dir, manager):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     scores = evaluation.evaluate(
-        loaded.model, loaded.tokenizer, ["promot_mini"], limit=2, manager=manager, bootstrap_iters=0
+        loaded.model,
+        loaded.tokenizer,
+        ["promot_mini"],
+        evaluation.EvalOptions(limit=2, manager=manager, bootstrap_iters=0),
     )
     assert set(scores) == set(EVAL)
     for score in scores.values():
