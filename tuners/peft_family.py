@@ -12,25 +12,31 @@ prompt (the study's `lora-then-ft` generalised): the adapter trains, model froze
 base weight trains with the adapter attached and frozen; the target is scored with the adapter,
 the retention probes on the weights without it.
 
-Left out: AdaLoRA (its rank budget is re-allocated by a call at every step, which the shared loop
-does not make), the prompt-learning methods (prompt tuning is `pt` and ProMoT's first stage,
-checked equal to PEFT's; prefix tuning and P-tuning are not implemented here) and methods that
-do not wrap a causal LM's linear layers.
+AdaLoRA re-allocates its rank budget at every step and regularises its factors towards
+orthogonality: its stage carries hooks the shared loop calls (`AdaLoraHooks`), its schedule runs
+over the stage's own steps (`total_step`), and its allocator's state goes into every checkpoint.
+
+Left out: the prompt-learning methods (prompt tuning is `pt` and ProMoT's first stage, checked
+equal to PEFT's; prefix tuning and P-tuning are not implemented here) and methods that do not
+wrap a causal LM's linear layers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from promot_bench import processes
 from promot_bench.config import Count, Options, Rate
 from promot_bench.errors import UsageError, choices_text
-from promot_bench.train.training import Stage
+from promot_bench.train.training import Stage, StageHooks
 
 from .base import FitContext, Tuned, Tuner
 
 # method -> (PEFT config class, our defaults over PEFT's)
 METHODS = {
     "lora": ("LoraConfig", {"r": 4, "lora_alpha": 8}),
+    # rank 8 per matrix at first, 4 on average at the end; total_step: the stage's steps
+    "adalora": ("AdaLoraConfig", {"init_r": 8, "target_r": 4, "lora_alpha": 8}),
     "dora": ("LoraConfig", {"r": 4, "lora_alpha": 8, "use_dora": True}),
     "rslora": ("LoraConfig", {"r": 4, "lora_alpha": 8, "use_rslora": True}),
     "pissa": ("LoraConfig", {"r": 4, "lora_alpha": 8, "init_lora_weights": "pissa"}),
@@ -75,12 +81,15 @@ def parse_options(text: str) -> dict:
     return found
 
 
-def peft_config(method: str, text: str = ""):
-    """The method's PEFT config: our defaults, then `text`'s fields, each checked to be one of
-    the config class's (one line naming the field and the choices where it is not)."""
+def peft_config(method: str, text: str = "", steps: int = 1):
+    """The method's PEFT config for a stage of `steps`: our defaults, then `text`'s fields, each
+    checked to be one of the config class's (one line naming the field and the choices where it
+    is not)."""
     import peft
 
     name, defaults = METHODS[method]
+    if name == "AdaLoraConfig":
+        defaults = {**defaults, "total_step": steps}
     kind = getattr(peft, name)
     given = parse_options(text)
     fields = {f.name for f in dataclasses.fields(kind) if f.init}
@@ -97,12 +106,15 @@ def peft_config(method: str, text: str = ""):
 
 
 def wrap(ctx: FitContext, method: str):
-    """The model wrapped with the method's adapter (PEFT's `get_peft_model`) and the adapter's
-    tensors at the adapter's rate: what `get_peft_model` left trainable."""
+    """The model wrapped with the method's adapter (PEFT's `get_peft_model`), the adapter's
+    tensors at the adapter's rate (what `get_peft_model` left trainable), and the model's own
+    weights by their wrapped names (not the adapter's constants, such as AdaLoRA's rank count)."""
     from peft import get_peft_model
 
+    config = peft_config(method, ctx.options.peft_options, ctx.options.peft_steps)
+    own = {id(param) for param in ctx.model.parameters()}
     try:
-        wrapped = get_peft_model(ctx.model, peft_config(method, ctx.options.peft_options))
+        wrapped = get_peft_model(ctx.model, config)
     except UsageError:
         raise
     except (ValueError, TypeError, RuntimeError) as exc:  # e.g. no module it can wrap
@@ -112,7 +124,60 @@ def wrap(ctx: FitContext, method: str):
         for name, param in wrapped.named_parameters()
         if param.requires_grad
     }
-    return wrapped, adapter
+    weights = {name: p for name, p in wrapped.named_parameters() if id(p) in own}
+    return wrapped, adapter, weights
+
+
+class AdaLoraHooks(StageHooks):
+    """AdaLoRA's work at every step, as PEFT's AdaLoraModel asks of a training loop: the
+    orthogonal regulariser its own forward adds when it computes the loss (ours does not), and
+    `update_and_allocate` after the optimizer's step; the allocator's running importance
+    scores and the rank pattern are its state."""
+
+    KEYS = ("ipt", "exp_avg_ipt", "exp_avg_unc")
+
+    def __init__(self, wrapped):
+        self.model = wrapped.base_model  # peft's AdaLoraModel
+        self.config = self.model.peft_config[self.model.trainable_adapter_name]
+
+    def loss_term(self):
+        return self.config.orth_reg_weight * orthogonal_penalty(self.model)
+
+    def after_step(self, step: int) -> None:
+        self.model.update_and_allocate(step)
+
+    def state(self) -> dict:
+        allocator = self.model.rankallocator
+        return {
+            **{key: dict(getattr(allocator, key)) for key in self.KEYS},
+            "rank_pattern": self.config.rank_pattern,
+        }
+
+    def load_state(self, state: dict) -> None:
+        for key in self.KEYS:
+            setattr(self.model.rankallocator, key, dict(state.get(key, {})))
+        self.config.rank_pattern = state.get("rank_pattern")
+
+
+def orthogonal_penalty(model):
+    """AdaLoRA's regulariser as PEFT's AdaLoraModel.forward computes it: over the trained
+    adapter's P (lora_A) and Q (lora_B) factors, the mean Frobenius distance of PPᵀ and QᵀQ from
+    the identity (tests/tuners/test_peft_family.py checks it equals PEFT's own)."""
+    import torch
+
+    name, terms = model.trainable_adapter_name, []
+    for key, p in model.model.named_parameters():
+        if ("lora_A" in key or "lora_B" in key) and name in key and p.numel() > 0:
+            cov = p @ p.T if "lora_A" in key else p.T @ p
+            identity = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+            terms.append(torch.linalg.matrix_norm(cov - identity))
+    return sum(terms) / len(terms) if terms else 0.0
+
+
+def adapter_stage(ctx: FitContext, method: str, wrapped, adapter: dict) -> Stage:
+    """The stage that trains the method's adapter, with the method's hooks where it has some."""
+    hooks = AdaLoraHooks(wrapped) if METHODS[method][0] == "AdaLoraConfig" else None
+    return Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, adapter, hooks=hooks)
 
 
 class PeftTuner(Tuner):
@@ -127,12 +192,24 @@ class PeftTuner(Tuner):
 
     @classmethod
     def check(cls, settings) -> None:
-        peft_config(cls.method, settings.of(PeftOptions).peft_options)
+        options = settings.of(PeftOptions)
+        peft_config(cls.method, options.peft_options, options.peft_steps)
+        if METHODS[cls.method][0] != "AdaLoraConfig":
+            return
+        if settings.train.dose and cls.dosed_stage:
+            raise UsageError(
+                f"{cls.name}: AdaLoRA's rank schedule runs over its stage's own length, so "
+                "checkpoints of one longer run are not shorter runs: set dose= (none) and give "
+                "each budget its own run"
+            )
+        if processes.launch_kind() != "single":
+            raise UsageError(f"{cls.name}: AdaLoRA's rank allocation runs in one process only")
+
+    dosed_stage = True  # the adapter's stage is the one a dose checkpoints
 
     def fit(self, ctx: FitContext) -> Tuned:
-        wrapped, adapter = wrap(ctx, self.method)
-        stage = Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, adapter)
-        report = ctx.train(stage, model=wrapped)
+        wrapped, adapter, _ = wrap(ctx, self.method)
+        report = ctx.train(adapter_stage(ctx, self.method, wrapped, adapter), model=wrapped)
         return Tuned(wrapped.merge_and_unload(), reports=[report])
 
 
@@ -143,21 +220,15 @@ class PromotPeft(PeftTuner):
     with the adapter, the retention probes without it (`unload`: removed, not merged)."""
 
     dose_setting = "steps"  # the model stage, as ProMoT's
+    dosed_stage = False
     lr_setting = "lr"
     attached_in_training = "the method's adapter (frozen in stage 2)"
     attached_at_target_eval = "the method's adapter"
 
     def fit(self, ctx: FitContext) -> Tuned:
-        wrapped, adapter = wrap(ctx, self.method)
-        first = ctx.train(
-            Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, adapter),
-            model=wrapped,
-        )
-        weights = {
-            name: (param, ctx.cfg.lr)
-            for name, param in wrapped.named_parameters()
-            if name not in adapter
-        }
+        wrapped, adapter, own = wrap(ctx, self.method)
+        first = ctx.train(adapter_stage(ctx, self.method, wrapped, adapter), model=wrapped)
+        weights = {name: (param, ctx.cfg.lr) for name, param in own.items()}
         second = ctx.train(
             Stage("model", ctx.cfg.steps, ctx.cfg.checkpoint_every, weights), model=wrapped
         )

@@ -163,3 +163,72 @@ def test_a_method_runs_end_to_end_and_its_dose_lies_on_its_stage(
     )
     (checkpoint,) = runner.dose_plans(plan)[:-1]
     assert checkpoint.result_path.is_file() and checkpoint.settings.to_dict()["peft_steps"] == 2
+
+
+def test_adalora_s_regulariser_is_the_one_peft_s_own_forward_adds(tiny_llama_dir):
+    """Our loop computes the loss itself, so AdaLoRA's hooks add the orthogonal regulariser
+    PEFT's AdaLoraModel.forward adds to a loss it computes: the same value."""
+    from peft import get_peft_model
+
+    from promot_bench.tuners.peft_family import AdaLoraHooks
+
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
+    wrapped = get_peft_model(loaded.model, peft_config("adalora", "", 10))
+    torch.manual_seed(0)
+    for name, p in wrapped.named_parameters():  # factors far from orthogonal
+        if "lora_" in name:
+            p.data.normal_()
+    ids = torch.tensor([[1, 5, 7, 9, 11]])
+    with torch.no_grad():
+        with_term = wrapped(input_ids=ids, labels=ids).loss
+        plain = wrapped.base_model.model(input_ids=ids, labels=ids).loss
+        ours = AdaLoraHooks(wrapped).loss_term()
+    assert float(ours) > 0.1 and float(with_term - plain) == pytest.approx(float(ours), rel=1e-5)
+
+
+def _adalora_fit(loaded, folder, steps: int, **overrides):
+    torch.manual_seed(0)  # the adapter's initialisation, as the runner seeds it
+    ctx = context(loaded, folder, peft_steps=str(steps), **overrides)
+    return get("peft:adalora").fit(ctx)
+
+
+def test_adalora_allocates_its_ranks_and_a_resumed_stage_ends_as_an_uninterrupted_one(
+    tiny_llama_dir, tmp_path, monkeypatch
+):
+    """Its hooks run at every step (the allocator's scores move, ranks are masked towards the
+    target) and its state rides in the checkpoints: a stage stopped after step 2 and resumed
+    ends bit-identical to one that ran its 4 steps at once."""
+    from promot_bench.train import training
+
+    whole = _adalora_fit(specs.load(specs.resolve(str(tiny_llama_dir))), tmp_path / "a", 4)
+    calls = []
+    real = training._step
+
+    def stop_after_two(run, *args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(args[-2])
+        return real(run, *args)
+
+    monkeypatch.setattr(training, "_step", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        _adalora_fit(specs.load(specs.resolve(str(tiny_llama_dir))), tmp_path / "b", 4)
+    monkeypatch.setattr(training, "_step", real)
+    assert (tmp_path / "b/peft/latest.pt").is_file()
+    state = torch.load(tmp_path / "b/peft/latest.pt", weights_only=False)["hooks"]
+    assert state["exp_avg_ipt"] and all(v.abs().sum() > 0 for v in state["exp_avg_ipt"].values())
+    resumed = _adalora_fit(specs.load(specs.resolve(str(tiny_llama_dir))), tmp_path / "b", 4)
+    assert resumed.reports[0].resumed_from == 2
+    a, b = dict(whole.model.named_parameters()), dict(resumed.model.named_parameters())
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_adalora_refuses_a_dose_of_its_own_stage_and_other_processes(tmp_path):
+    with pytest.raises(UsageError, match="AdaLoRA's rank schedule"):
+        runner.plan(
+            options("unused-model", tmp_path, tuner="peft:adalora", overrides={"dose": "1/2"})
+        )
+    # ProMoT's dose lies on its model stage: its AdaLoRA stage keeps its own length
+    runner.plan(
+        options("smollm2-135m", tmp_path, tuner="promot:adalora", overrides={"dose": "1/2"})
+    )
