@@ -28,7 +28,8 @@ import dataclasses
 from promot_bench import processes
 from promot_bench.config import Count, Options, Rate
 from promot_bench.errors import UsageError, choices_text
-from promot_bench.train.training import Stage, StageHooks
+from promot_bench.train.stage_hooks import OneProcessHooks
+from promot_bench.train.training import Stage
 
 from .base import FitContext, Tuned, Tuner
 
@@ -128,7 +129,7 @@ def wrap(ctx: FitContext, method: str):
     return wrapped, adapter, weights
 
 
-class AdaLoraHooks(StageHooks):
+class AdaLoraHooks(OneProcessHooks):
     """AdaLoRA's work at every step, as PEFT's AdaLoraModel asks of a training loop: the
     orthogonal regulariser its own forward adds when it computes the loss (ours does not), and
     `update_and_allocate` after the optimizer's step; the allocator's running importance
@@ -176,8 +177,10 @@ def orthogonal_penalty(model):
 
 def adapter_stage(ctx: FitContext, method: str, wrapped, adapter: dict) -> Stage:
     """The stage that trains the method's adapter, with the method's hooks where it has some."""
-    hooks = AdaLoraHooks(wrapped) if METHODS[method][0] == "AdaLoraConfig" else None
-    return Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, adapter, hooks=hooks)
+    stage = Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, adapter)
+    if METHODS[method][0] == "AdaLoraConfig":
+        stage.hooks = AdaLoraHooks(wrapped)
+    return stage
 
 
 class PeftTuner(Tuner):

@@ -10,6 +10,7 @@ natural-language demonstration from the training data after the soft prompt.
 from dataclasses import replace
 
 from promot_bench.errors import UsageError
+from promot_bench.train.train_data import with_demonstration
 
 from .base import FitContext, Tuned, Tuner, model_stage
 from .prompt import PromptOptions, new_soft_prompt, prompt_stage, prompt_tensor
@@ -29,11 +30,8 @@ class ProMoT(Tuner):
 
     def fit(self, ctx: FitContext) -> Tuned:
         demonstration = self.demonstration(ctx)
-        if demonstration:
-            ctx = replace(
-                ctx,
-                examples=[replace(ex, prompt=demonstration + ex.prompt) for ex in ctx.examples[1:]],
-            )
+        if demonstration:  # the first example is the demonstration: it trains no more
+            ctx = replace(ctx, examples=with_demonstration(ctx.examples[1:], demonstration))
         prompt = new_soft_prompt(ctx)
         first = ctx.train(prompt_stage(ctx, prompt), demonstration=demonstration)
         extra = prompt_tensor(prompt, ctx.options.prompt_lr) if self.cotrain_prompt else None

@@ -37,7 +37,7 @@ from promot_bench.run.options import Plan, RunOptions
 from promot_bench.store import provenance
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import task_data
-from promot_bench.train.train_data import Example
+from promot_bench.train.train_data import with_demonstration
 
 SCHEMA_VERSION = 1
 
@@ -163,14 +163,14 @@ class Recorder:
             gradients(
                 model,
                 self.loaded.tokenizer,
-                self.with_demonstration(self.true_examples, demonstration),
+                with_demonstration(self.true_examples, demonstration),
                 soft_prompt,
                 self.plan.settings.train.max_length,
             ),
             gradients(
                 model,
                 self.loaded.tokenizer,
-                self.with_demonstration(self.shuffled_examples, demonstration),
+                with_demonstration(self.shuffled_examples, demonstration),
                 soft_prompt,
                 self.plan.settings.train.max_length,
             ),
@@ -190,14 +190,6 @@ class Recorder:
                 flush=True,
             )
         return -math.inf if target is None else target
-
-    @staticmethod
-    def with_demonstration(examples: list[Example], demonstration: str) -> list[Example]:
-        return (
-            [replace(ex, prompt=demonstration + ex.prompt) for ex in examples]
-            if demonstration
-            else examples
-        )
 
 
 def plan_all(options: DiagnoseOptions) -> list[Plan]:

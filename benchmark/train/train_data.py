@@ -10,7 +10,7 @@ sees exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 IGNORE = -100
 
@@ -20,6 +20,13 @@ class Example:
     prompt: str
     completion: str  # the gold text after the prompt, starting with the task's delimiter
     task: str = ""  # which target task it came from (multi-task training keeps them apart)
+
+
+def with_demonstration(examples: list[Example], demonstration: str) -> list[Example]:
+    """The examples with a text demonstration before each prompt (promot-1shot's)."""
+    if not demonstration:
+        return examples
+    return [replace(ex, prompt=demonstration + ex.prompt) for ex in examples]
 
 
 def encode(tokenizer, example: Example, is_encoder_decoder: bool, max_length: int) -> dict:

@@ -28,7 +28,7 @@ import torch
 from promot_bench import processes
 from promot_bench.config import TrainConfig
 from promot_bench.console import Phase
-from promot_bench.errors import RunError, UsageError
+from promot_bench.errors import RunError
 from promot_bench.store import faults
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import distributed
@@ -41,6 +41,7 @@ from promot_bench.train.stage_files import (
     tensors_of,
     write_checkpoint,
 )
+from promot_bench.train.stage_hooks import StageHooks
 from promot_bench.train.train_data import Example, batch_indices, encode
 
 
@@ -53,26 +54,8 @@ class Stage:
     trainable: dict[str, tuple[torch.nn.Parameter, float]]
     soft_prompt: object | None = None  # a SoftPrompt prepended to every input (trained or not)
     extendable: bool = False  # keep the resumable state at the end, to be continued later
-    # an adapter's own work at every step (`StageHooks`), where its method needs some (AdaLoRA)
-    hooks: StageHooks | None = None
-
-
-class StageHooks:
-    """What a stage's adapter adds to each step; the defaults add nothing. Its state goes into
-    every checkpoint, so a resumed stage continues exactly as an uninterrupted one."""
-
-    def loss_term(self) -> torch.Tensor | float:
-        """Added to every micro-batch's loss (a regulariser)."""
-        return 0.0
-
-    def after_step(self, step: int) -> None:
-        """After the optimizer's step `step` (0-based), before the gradients are cleared."""
-
-    def state(self) -> dict:
-        return {}
-
-    def load_state(self, state: dict) -> None:
-        pass
+    # an adapter's own work at every step, where its method needs some (AdaLoRA); none by default
+    hooks: StageHooks = field(default_factory=StageHooks)
 
 
 @dataclass
@@ -86,12 +69,9 @@ class StageReport:
     best_score: float | None = None
     resumed_from: int = 0
     history: list = field(default_factory=list)  # [step, loss] at every step
-    grad_norms: list = field(
-        default_factory=list
-    )  # the gradient's norm before clipping, every step
-    validation: list = field(
-        default_factory=list
-    )  # [step, score] at every checkpoint (keep-best's view)
+    # the gradient's norm before clipping, every step
+    grad_norms: list = field(default_factory=list)
+    validation: list = field(default_factory=list)  # [step, score] at every checkpoint (keep-best)
     # sha256 of the examples every step drew, in order: two stages with the same value trained on
     # the same batches in the same order (ft's and ProMoT's model stages for one seed)
     batches_sha256: str | None = None
@@ -231,11 +211,7 @@ def _start(stage: Stage, model, cfg: TrainConfig, folder: Path) -> _Run:
     # One process, or this process's share of a data-parallel or sharded step
     # (train/distributed.py); the optimizer steps what the strategy trains.
     parallel = distributed.strategy(model, stage, cfg.label_smoothing)
-    if stage.hooks is not None and parallel.kind != "single":
-        raise UsageError(
-            f"stage '{stage.name}' does work of its own at every step (its adapter's), which "
-            f"one process does; it cannot train under {parallel.kind}: launch one process"
-        )
+    stage.hooks.check(parallel.kind)
     optimizer = make_optimizer(cfg, parallel.trainable)
     run = _Run(
         stage,
@@ -269,8 +245,7 @@ def _restore(run: _Run, state: dict) -> None:
             f"{run.stage.steps} steps; delete the folder to retrain"
         )
     run.best_score = state["best_score"]
-    if run.stage.hooks is not None:
-        run.stage.hooks.load_state(state.get("hooks") or {})
+    run.stage.hooks.load_state(state.get("hooks") or {})
 
 
 def _step(run: _Run, encoded: list, pad_token_id: int, step: int, device) -> tuple[float, int]:
@@ -283,8 +258,7 @@ def _step(run: _Run, encoded: list, pad_token_id: int, step: int, device) -> tup
         )
         with autocast(cfg.precision, device):
             loss, batch = parallel.loss([encoded[i] for i in indices], pad_token_id)
-            if run.stage.hooks is not None:
-                loss = loss + run.stage.hooks.loss_term()
+            loss = loss + run.stage.hooks.loss_term()
         value = parallel.backward(loss / cfg.grad_accum)
         if not math.isfinite(value):
             last = (
@@ -301,8 +275,7 @@ def _step(run: _Run, encoded: list, pad_token_id: int, step: int, device) -> tup
     run.report.grad_norms.append(round(parallel.clip(cfg.clip_norm), 6))
     run.optimizer.step()
     run.scheduler.step()
-    if run.stage.hooks is not None:
-        run.stage.hooks.after_step(step)
+    run.stage.hooks.after_step(step)
     run.optimizer.zero_grad(set_to_none=True)
     faults.point("step")
     return loss_sum, tokens
@@ -334,7 +307,7 @@ def _save_checkpoint(run: _Run, step: int) -> None:
                 "step": step,
                 "best_score": run.best_score,
                 "report": run.report.to_dict(),
-                "hooks": run.stage.hooks.state() if run.stage.hooks is not None else {},
+                "hooks": run.stage.hooks.state(),
             },
         )
     run.parallel.barrier()
