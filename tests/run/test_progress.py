@@ -36,7 +36,7 @@ def run_cli(model_dir, out, cwd, *extra):
             "--eval-tasks",
             "promot_mini_nli3",
             "--suite",
-            "mini-v1",
+            "v1",
             "--out",
             str(out),
             *extra,

@@ -371,7 +371,7 @@ def test_a_run_fine_tunes_on_a_study_target(tiny_llama_dir, tmp_path, monkeypatc
         "--model",
         str(tiny_llama_dir),
         "--suite",
-        "paper",
+        "study",
         "--train",
         "rte",
         "--tuner",
