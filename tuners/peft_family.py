@@ -205,8 +205,7 @@ class PeftTuner(Tuner):
                 "checkpoints of one longer run are not shorter runs: set dose= (none) and give "
                 "each budget its own run"
             )
-        if processes.launch_kind() != "single":
-            raise UsageError(f"{cls.name}: AdaLoRA's rank allocation runs in one process only")
+        AdaLoraHooks.check(processes.launch_kind())
 
     dosed_stage = True  # the adapter's stage is the one a dose checkpoints
 

@@ -25,14 +25,17 @@ class StageHooks:
     def load_state(self, state: dict) -> None:
         pass
 
-    def check(self, parallel: str) -> None:
-        """Refuse a launch (`parallel`: single, ddp, fsdp) the hooks cannot follow."""
+    @classmethod
+    def check(cls, parallel: str) -> None:
+        """Refuse a launch (`parallel`: single, ddp, fsdp) the hooks cannot follow; a tuner asks
+        before anything loads, the loop again when the stage starts."""
 
 
 class OneProcessHooks(StageHooks):
     """Hooks that read whole tensors and their gradients: one process only."""
 
-    def check(self, parallel: str) -> None:
+    @classmethod
+    def check(cls, parallel: str) -> None:
         if parallel != "single":
             raise UsageError(
                 f"a stage with its adapter's own work at every step trains in one process, "
