@@ -1,6 +1,7 @@
 """The package's layout stays readable: its packages form layers that import only downward (no
-exception list), no import cycle between its modules, and no module (the command line aside) so
-long that it holds several jobs."""
+exception list), no import cycle between its modules, no module (the command line aside) so
+long that it holds several jobs, and no function too long to read or taking more than a few
+parameters (the rest go in a parameter object)."""
 
 import ast
 from pathlib import Path
@@ -14,6 +15,10 @@ ROOTS = {
 }
 MAX_LINES = 350
 LONGER_ALLOWED = {"benchmark/cli.py"}  # every subcommand's arguments, in one parser
+MAX_FUNCTION_LINES = 60
+MAX_PARAMETERS = 6  # self and cls not counted
+# the parser's declarations: one add_argument after another, nothing to follow
+DECLARATIONS = {"build_parser", "add_run_options"}
 
 
 def modules() -> dict[str, Path]:
@@ -155,6 +160,37 @@ def test_no_module_is_over_the_line_limit():
         if count > MAX_LINES and relative not in LONGER_ALLOWED:
             long[relative] = count
     assert long == {}
+
+
+def oversized(source: str) -> list[tuple[str, int, int]]:
+    """(name, lines, parameters) of each function in `source` over either limit."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        a = node.args
+        names = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+        count = len([n for n in names if n not in ("self", "cls")])
+        lines = node.end_lineno - node.lineno + 1
+        if count > MAX_PARAMETERS or (lines > MAX_FUNCTION_LINES and node.name not in DECLARATIONS):
+            found.append((node.name, lines, count))
+    return found
+
+
+def test_no_function_is_too_long_or_takes_too_many_parameters():
+    found = {}
+    for root in ("benchmark", "tuners"):
+        for path in sorted(CHECKOUT.joinpath(root).rglob("*.py")):
+            for name, lines, count in oversized(path.read_text(encoding="utf-8")):
+                found[f"{path.relative_to(CHECKOUT).as_posix()}:{name}"] = (lines, count)
+    assert found == {}
+
+
+def test_the_function_check_sees_a_long_function_and_a_long_parameter_list():
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    source = f"def long():\n{body}\n\ndef wide(self, a, b, c, d, e, f, g):\n    pass\n"
+    assert oversized(source) == [("long", MAX_FUNCTION_LINES + 1, 0), ("wide", 2, 7)]
+    assert oversized("class C:\n    def ok(self, a, b, c, d, e, f):\n        pass\n") == []
 
 
 def test_no_test_module_imports_another():

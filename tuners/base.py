@@ -16,7 +16,7 @@ from typing import Callable, ClassVar, NamedTuple
 
 from promot_bench.config import TrainConfig
 from promot_bench.train.soft_prompt import for_task
-from promot_bench.train.train_data import Example
+from promot_bench.train.train_data import Example, StageData
 from promot_bench.train.training import Stage, StageReport, run_stage
 
 # scores (model, soft prompt or None, text demonstration) on the target's validation split
@@ -56,9 +56,7 @@ class FitContext:
         return run_stage(
             stage,
             model,
-            self.tokenizer,
-            self.examples,
-            self.cfg,
+            StageData(self.tokenizer, self.examples, self.cfg),
             self.workdir / stage.name,
             validate if self.score_validation is not None else None,
             self.progress,

@@ -59,17 +59,11 @@ class ForwardCounter:
         return self.stats
 
 
-def timed(evaluation, loaded, tasks, shots, limit, batch_size, lm_class):
+def timed(evaluation, loaded, tasks, options):
+    """One pass of `evaluation.evaluate` as `options` say: (seconds, scores, forward passes)."""
     counter = ForwardCounter(loaded.model)
     started = time.perf_counter()
-    scores = evaluation.evaluate(
-        loaded.model,
-        loaded.tokenizer,
-        tasks,
-        evaluation.EvalOptions(
-            num_fewshot=shots, limit=limit, batch_size=batch_size, lm_class=lm_class
-        ),
-    )
+    scores = evaluation.evaluate(loaded.model, loaded.tokenizer, tasks, options)
     return time.perf_counter() - started, scores, counter.close()
 
 
@@ -86,13 +80,17 @@ def parse_args(argv) -> argparse.Namespace:
 
 def run_paths(args, loaded, tasks: list[str], paths: dict) -> dict:
     """Every path warmed up, then each timed; its figures printed as it ends."""
+
+    def options(limit: int | None, lm_class):
+        return evaluation.EvalOptions(
+            num_fewshot=args.shots, limit=limit, batch_size=args.batch_size, lm_class=lm_class
+        )
+
     for lm_class in paths.values():  # warm-up
-        timed(evaluation, loaded, tasks, args.shots, 2, args.batch_size, lm_class)
+        timed(evaluation, loaded, tasks, options(2, lm_class))
     runs = {}
     for name, lm_class in paths.items():
-        seconds, scores, forward = timed(
-            evaluation, loaded, tasks, args.shots, args.limit, args.batch_size, lm_class
-        )
+        seconds, scores, forward = timed(evaluation, loaded, tasks, options(args.limit, lm_class))
         items = sum(s.n for s in scores.values())
         runs[name] = {
             "seconds": round(seconds, 1),

@@ -93,7 +93,11 @@ def measure(args) -> dict:
         ),
         "target_pass_s": timed(
             lambda: pipeline.score_target(
-                loaded.model, Attachment(None, ""), loaded.tokenizer, TARGET, manager
+                loaded.model,
+                loaded.tokenizer,
+                TARGET,
+                Attachment(None, ""),
+                evaluation.EvalOptions(manager=manager),
             )
         ),
         "validation_pass_s": timed(lambda: validate(loaded.model, None, "")),

@@ -32,7 +32,7 @@ from promot_bench.store import faults
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.store.provenance import bench_header
 from promot_bench.train import loss, task_data, training
-from promot_bench.train.train_data import batch_indices, collate, encode
+from promot_bench.train.train_data import StageData, batch_indices, collate, encode
 from promot_bench.tuners import load_settings
 from promot_bench.tuners.base import FitContext, model_stage
 from promot_bench.tuners.prompt import PromptOptions, new_soft_prompt, prompt_stage
@@ -84,7 +84,8 @@ def step_times(stage, model, tokenizer, examples, cfg, folder) -> list[float]:
     faults.point = stamp
     try:
         stamps.append(time.perf_counter())
-        training.run_stage(stage, model, tokenizer, examples, cfg, folder, None, progress=False)
+        data = StageData(tokenizer, examples, cfg)
+        training.run_stage(stage, model, data, folder, progress=False)
     finally:
         faults.point = real_point
     return stamps[: stage.steps + 1]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from promot_bench.cli import parse_overrides
 from promot_bench.evaluate import evaluation
+from promot_bench.evaluate.evaluation import EvalOptions
 from promot_bench.models import specs
 from promot_bench.run import pipeline
 from promot_bench.store.atomic import atomic_write_text
@@ -58,7 +59,11 @@ def score_pretrained(setup: Setup) -> dict:
     """The pretrained model's row (printed)."""
     loaded = specs.load(setup.spec)
     base = pipeline.score_target(
-        loaded.model, Attachment(None, ""), loaded.tokenizer, setup.target, setup.manager
+        loaded.model,
+        loaded.tokenizer,
+        setup.target,
+        Attachment(None, ""),
+        EvalOptions(manager=setup.manager),
     )
     row = {"train_seconds": 0.0, "target_score": base.value, "stderr": base.stderr}
     print(f"pretrained: {setup.target} {base.value:.1f} ± {base.stderr:.1f}", flush=True)
@@ -72,12 +77,21 @@ def fit_and_score(setup: Setup, name: str) -> tuple[dict, list]:
     with tempfile.TemporaryDirectory() as workdir:
         started = time.perf_counter()
         tuned = pipeline.fit(
-            loaded, name, setup.task, setup.settings, Path(workdir), setup.manager, progress=False
+            loaded,
+            name,
+            setup.task,
+            setup.settings,
+            setup.manager,
+            pipeline.FitRun(Path(workdir), progress=False),
         )
         seconds = time.perf_counter() - started
     scoring = time.perf_counter()
     score = pipeline.score_target(
-        tuned.model, tuned.attachment(setup.target), loaded.tokenizer, setup.target, setup.manager
+        tuned.model,
+        loaded.tokenizer,
+        setup.target,
+        tuned.attachment(setup.target),
+        EvalOptions(manager=setup.manager),
     )
     scoring = time.perf_counter() - scoring
     training = sum(r.seconds for r in tuned.reports)

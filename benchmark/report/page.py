@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import jinja2
 
 from promot_bench.report import dose, forgetting, fronts, tables, verdict
+from promot_bench.report.contents import Contents
 from promot_bench.report.heatmaps import COLORMAP
 
 TEMPLATES = jinja2.Environment(
@@ -158,34 +159,28 @@ def plain_section(module, found: list) -> dict:
     }
 
 
-def html_page(
-    built,
-    plots: dict,
-    doses: dict | None = None,
-    found: list | None = None,
-    measures=None,
-    compared=None,
-) -> str:
+def html_page(contents: Contents) -> str:
+    c = contents
     return (
         TEMPLATES.get_template("leaderboard.html").render(
             legend=verdict.LEGEND,
             verdict_header=verdict.HEADER,
             verdicts=[
                 {"title": v.title, "rows": [[Cell(c) for c in r] for r in verdict.rows(v)]}
-                for v in found or []
+                for v in c.verdicts
             ],
             sections=[
-                plain_section(fronts, compared or []),
-                plain_section(forgetting, measures or []),
+                plain_section(fronts, c.compared),
+                plain_section(forgetting, c.measures),
             ],
-            filters=filters(built),
-            boards=[board(table, plots) for table in built],
+            filters=filters(c.tables),
+            boards=[board(table, c.plots) for table in c.tables],
             doses=[
                 {
                     "title": dose.title(key),
                     "images": [image(name, path) for name, path in files.items()],
                 }
-                for key, files in (doses or {}).items()
+                for key, files in c.doses.items()
             ],
         )
         + "\n"

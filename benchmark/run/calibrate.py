@@ -64,7 +64,12 @@ def curve(p: Plan, loaded, manager, every: int, progress: bool) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="promot-bench-calibrate-") as work:
         tuned = pipeline.fit(
-            loaded, p.options.tuner, task, settings, Path(work), manager, progress, watch=watch
+            loaded,
+            p.options.tuner,
+            task,
+            settings,
+            manager,
+            pipeline.FitRun(Path(work), progress, watch=watch),
         )
     return {
         "lr": settings.to_dict()[TUNERS[p.options.tuner].lr_setting],

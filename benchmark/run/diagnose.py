@@ -97,25 +97,30 @@ class DiagnoseOptions:
     base: RunOptions = field(default_factory=lambda: RunOptions(tuner="", train=""))
 
 
+@dataclass(frozen=True)
+class Watched:
+    """What the recorder measures against: the target tasks (their validation score), the
+    targets' answer format (the specialization rate) and the gradient-alignment batch, with its
+    labels true and shuffled."""
+
+    tasks: list
+    fmt: TargetFormat
+    true_examples: list
+    shuffled_examples: list
+
+
 class Recorder:
     """Called at every checkpoint the training loop makes (as its validation hook)."""
 
     def __init__(
-        self,
-        loaded,
-        plan: Plan,
-        tasks: list,
-        manager,
-        fmt: TargetFormat,
-        probe: tuple,
-        options: DiagnoseOptions,
-        progress: bool,
+        self, loaded, plan: Plan, manager, watched: Watched, options: DiagnoseOptions, progress
     ):
-        self.loaded, self.plan, self.manager, self.fmt = loaded, plan, manager, fmt
-        self.true_examples, self.shuffled_examples = probe
+        self.loaded, self.plan, self.manager, self.fmt = loaded, plan, manager, watched.fmt
+        self.true_examples = watched.true_examples
+        self.shuffled_examples = watched.shuffled_examples
         self.options, self.progress = options, progress
         self.groups = parameter_groups(loaded.model)
-        self.score_validation = pipeline.validation_scorer(tasks, loaded.tokenizer, manager)
+        self.score_validation = pipeline.validation_scorer(watched.tasks, loaded.tokenizer, manager)
         self.checkpoints: list[Checkpoint] = []
         self.stage, self.stage_start, self.stage_steps, self.step = "start", 0, 0, 0
         # weights hash -> (scores, specialization): unchanged weights, same answers
@@ -137,6 +142,26 @@ class Recorder:
             if self.score_validation
             else None
         )
+        scores, rates = self.probe_scores(model)
+        cos = self.alignment(model, soft_prompt, demonstration)
+        point = Checkpoint(
+            step, self.stage, target, scores, rates, cos, round(time.perf_counter() - started, 2)
+        )
+        self.checkpoints.append(point)
+        if self.progress:
+            spec = mean_rate(rates, already_in_format(self.checkpoints[0].specialization))
+            print(
+                f"  step {step:>4} ({self.stage}): target "
+                f"{target if target is None else round(target, 1)}, "
+                f"in-context mean {sum(scores.values()) / len(scores):.1f}, specialization "
+                f"{'-' if spec is None else f'{spec:.2f}'}, cosine(all) {cos.get('all')}",
+                flush=True,
+            )
+        return -math.inf if target is None else target
+
+    def probe_scores(self, model) -> tuple[dict, dict]:
+        """Each eval task's score and specialization rate on these weights (prompt stripped);
+        unchanged weights (ProMoT's prompt stage) are not scored again."""
         key = record.weights_hash(model)
         if key not in self._eval_cache:
             results = evaluation.evaluate(
@@ -158,38 +183,22 @@ class Recorder:
                     for t, r in results.items()
                 },
             )
-        scores, rates = self._eval_cache[key]
-        cos = cosines(
-            gradients(
+        return self._eval_cache[key]
+
+    def alignment(self, model, soft_prompt, demonstration: str) -> dict:
+        """Per parameter group, the cosine between the gradients of the true and the shuffled
+        labels' loss on the probe batch."""
+
+        def grads(examples):
+            return gradients(
                 model,
                 self.loaded.tokenizer,
-                with_demonstration(self.true_examples, demonstration),
+                with_demonstration(examples, demonstration),
                 soft_prompt,
                 self.plan.settings.train.max_length,
-            ),
-            gradients(
-                model,
-                self.loaded.tokenizer,
-                with_demonstration(self.shuffled_examples, demonstration),
-                soft_prompt,
-                self.plan.settings.train.max_length,
-            ),
-            self.groups,
-        )
-        point = Checkpoint(
-            step, self.stage, target, scores, rates, cos, round(time.perf_counter() - started, 2)
-        )
-        self.checkpoints.append(point)
-        if self.progress:
-            spec = mean_rate(rates, already_in_format(self.checkpoints[0].specialization))
-            print(
-                f"  step {step:>4} ({self.stage}): target "
-                f"{target if target is None else round(target, 1)}, "
-                f"in-context mean {sum(scores.values()) / len(scores):.1f}, specialization "
-                f"{'-' if spec is None else f'{spec:.2f}'}, cosine(all) {cos.get('all')}",
-                flush=True,
             )
-        return -math.inf if target is None else target
+
+        return cosines(grads(self.true_examples), grads(self.shuffled_examples), self.groups)
 
 
 def plan_all(options: DiagnoseOptions) -> list[Plan]:
@@ -292,16 +301,8 @@ def _watch_tuner(plan: Plan, options: DiagnoseOptions, progress: bool) -> tuple:
     examples = [ex for task in tasks for ex in task_data.training_examples(task)]
     fmt = target_format(examples)
     probe = examples[: options.probe_batch]
-    recorder = Recorder(
-        loaded,
-        plan,
-        tasks,
-        manager,
-        fmt,
-        (probe, shuffled_labels(probe, plan.options.seed)),
-        options,
-        progress,
-    )
+    watched = Watched(tasks, fmt, probe, shuffled_labels(probe, plan.options.seed))
+    recorder = Recorder(loaded, plan, manager, watched, options, progress)
     recorder(loaded.model, None, "")  # step 0: the pretrained model, nothing attached
     with tempfile.TemporaryDirectory() as workdir:
         tuned = pipeline.fit(
@@ -309,11 +310,8 @@ def _watch_tuner(plan: Plan, options: DiagnoseOptions, progress: bool) -> tuple:
             plan.options.tuner,
             tasks,
             plan.settings,
-            Path(workdir),
             manager,
-            progress,
-            watch=recorder,
-            examples=examples,
+            pipeline.FitRun(Path(workdir), progress, watch=recorder, examples=examples),
         )
     entry = {
         "stages": [{"name": r.name, "steps": r.steps, "seconds": r.seconds} for r in tuned.reports],

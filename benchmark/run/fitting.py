@@ -12,10 +12,12 @@ from pathlib import Path
 from promot_bench import processes
 from promot_bench.console import say
 from promot_bench.evaluate import gold_logprob, heldout
+from promot_bench.evaluate.evaluation import EvalOptions
 from promot_bench.models import export, specs
 from promot_bench.run import pipeline
 from promot_bench.run.baseline import evaluate_json, score_json
 from promot_bench.run.options import Plan
+from promot_bench.run.pipeline import FitRun
 from promot_bench.run.record import (
     Fitted,
     Scores,
@@ -115,7 +117,11 @@ def _score_targets(q: Plan, pre: Pretrained, tuned, attached: dict) -> dict:
     return {
         t: score_json(
             pipeline.score_target(
-                tuned.model, attached[t], pre.loaded.tokenizer, t, pre.manager, seed=q.options.seed
+                tuned.model,
+                pre.loaded.tokenizer,
+                t,
+                attached[t],
+                EvalOptions(manager=pre.manager, seed=q.options.seed),
             )
         )
         for t in q.targets
@@ -180,10 +186,8 @@ def fit(p: Plan, loaded, manager, progress: bool, workdir: Path | None = None, e
             o.tuner,
             tasks if p.mode == "multi" else tasks[0],
             p.settings,
-            workdir,
             manager,
-            progress,
-            extendable=extendable,
+            FitRun(workdir, progress, extendable=extendable),
         )
         return tuned, {t: tuned.attachment(t) for t in p.targets}
     # Sequential: the same tuner on each target in turn, each continuing from the weights the
@@ -195,10 +199,8 @@ def fit(p: Plan, loaded, manager, progress: bool, workdir: Path | None = None, e
             o.tuner,
             task,
             p.settings,
-            workdir / f"{number}-{name}",
             manager,
-            progress,
-            model=model,
+            FitRun(workdir / f"{number}-{name}", progress, model=model),
         )
         attached[name] = Attachment(tuned.soft_prompt, tuned.demonstration)
         reports += [replace(r, name=f"{name}/{r.name}") for r in tuned.reports]

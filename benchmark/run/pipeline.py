@@ -8,7 +8,9 @@ targets' validation scores."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from promot_bench.config import Settings
 from promot_bench.evaluate import evaluation
@@ -48,77 +50,64 @@ def validation_scorer(tasks, tokenizer, manager, batch_size: int = evaluation.BA
     return score
 
 
-def fit(
-    loaded,
-    tuner_name: str,
-    tasks,
-    settings: Settings,
-    workdir: Path,
-    manager,
-    progress: bool = True,
-    model=None,
-    watch=None,
-    examples: list | None = None,
-    extendable: bool = False,
-):
-    """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task);
-    `model` continues from other weights than `loaded.model` (sequential training). `watch`
-    (diagnose's recorder) scores every checkpoint in place of the targets' validation and is
-    told each checkpoint's stage and step (`watch.at`). `examples`: the tasks' training examples,
-    where the caller has read them already. `extendable`: keep every stage resumable at its end,
-    so a later fit with longer stages in the same `workdir` continues them (dose checkpoints)."""
+@dataclass(frozen=True)
+class FitRun:
+    """Where and how one fit runs, beyond what it fits: its work folder (checkpoints go to
+    `workdir/<stage>/`), whether it shows progress, `model` to continue from other weights than
+    the loaded ones (sequential training), `watch` (diagnose's recorder: scores every checkpoint
+    in place of the targets' validation and is told each checkpoint's stage and step,
+    `watch.at`), `examples` where the caller has read the training examples already, and
+    `extendable` (keep every stage resumable at its end, so a later fit with longer stages in the
+    same folder continues them: dose checkpoints)."""
+
+    workdir: Path
+    progress: bool = True
+    model: Any = None
+    watch: Any = None
+    examples: list | None = None
+    extendable: bool = False
+
+
+def fit(loaded, tuner_name: str, tasks, settings: Settings, manager, run: FitRun):
+    """Fit `tuner_name` on the training split of `tasks` (one task, or a list: multi-task), as
+    `run` says; keep-best (where the settings ask for it) scores the targets' validation splits
+    through `manager`."""
     import torch
 
     tasks = tasks if isinstance(tasks, list) else [tasks]
     tuner = get(tuner_name)
     torch.manual_seed(settings.train.seed)
+    examples = run.examples
     if examples is None:
         examples = [ex for task in tasks for ex in task_data.training_examples(task)]
-    if watch is not None:
-        scorer, hook = watch, watch.at
+    if run.watch is not None:
+        scorer, hook = run.watch, run.watch.at
     elif settings.train.keep_best:
         scorer, hook = validation_scorer(tasks, loaded.tokenizer, manager), None
     else:
         scorer, hook = None, None
     ctx = FitContext(
-        loaded.model if model is None else model,
+        loaded.model if run.model is None else run.model,
         loaded.tokenizer,
         examples,
         settings.train,
-        workdir,
+        run.workdir,
         scorer,
-        progress,
+        run.progress,
         on_checkpoint=hook,
         options=settings.of(tuner.Options),
-        extendable=extendable,
+        extendable=run.extendable,
     )
     return tuner.fit(ctx)
 
 
-def score_target(
-    model,
-    attachment,
-    tokenizer,
-    name: str,
-    manager,
-    seed: int = 0,
-    limit: int | None = None,
-    batch_size: int = evaluation.BATCH_SIZE,
-):
+def score_target(model, tokenizer, name: str, attachment, options=evaluation.EvalOptions()):
     """Target `name`'s test score with what its evaluation attaches (a `tuners.Attachment`),
-    0-shot as in the study."""
-    scores = evaluation.evaluate(
-        model,
-        tokenizer,
-        [name],
-        evaluation.EvalOptions(
-            soft_prompt=attachment.soft_prompt,
-            demonstration=attachment.demonstration,
-            limit=limit,
-            manager=manager,
-            batch_size=batch_size,
-            num_fewshot=0,
-            seed=seed,
-        ),
+    0-shot as in the study; `options` give the rest (task manager, seed, limit, batch size)."""
+    options = replace(
+        options,
+        soft_prompt=attachment.soft_prompt,
+        demonstration=attachment.demonstration,
+        num_fewshot=0,
     )
-    return scores[name]
+    return evaluation.evaluate(model, tokenizer, [name], options)[name]

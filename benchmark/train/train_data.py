@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
+from promot_bench.config import TrainConfig
+
 IGNORE = -100
 
 
@@ -20,6 +22,16 @@ class Example:
     prompt: str
     completion: str  # the gold text after the prompt, starting with the task's delimiter
     task: str = ""  # which target task it came from (multi-task training keeps them apart)
+
+
+@dataclass(frozen=True)
+class StageData:
+    """What every stage of one fit trains with: the tokenizer, the training examples and the
+    loop's settings."""
+
+    tokenizer: object
+    examples: list[Example]
+    cfg: TrainConfig
 
 
 def with_demonstration(examples: list[Example], demonstration: str) -> list[Example]:

@@ -42,7 +42,7 @@ from promot_bench.train.stage_files import (
     write_checkpoint,
 )
 from promot_bench.train.stage_hooks import StageHooks
-from promot_bench.train.train_data import Example, batch_indices, encode
+from promot_bench.train.train_data import Example, StageData, batch_indices, encode
 
 
 @dataclass
@@ -112,14 +112,13 @@ def set_trainable(model, stage: Stage) -> None:
 def run_stage(
     stage: Stage,
     model,
-    tokenizer,
-    examples: list[Example],
-    cfg: TrainConfig,
+    data: StageData,
     folder: Path,
     validate: Validator | None = None,
     progress: bool = True,
 ) -> StageReport:
     """Train one stage, resuming from `folder` if an earlier run left checkpoints there."""
+    tokenizer, examples, cfg = data.tokenizer, data.examples, data.cfg
     folder.mkdir(parents=True, exist_ok=True)
     done = _finished_earlier(stage, folder)
     if done is not None:

@@ -13,7 +13,7 @@ from promot_bench.evaluate import evaluation
 from promot_bench.models import specs
 from promot_bench.run import runner
 from promot_bench.run.options import RunOptions
-from promot_bench.train.train_data import Example
+from promot_bench.train.train_data import Example, StageData
 from promot_bench.train.training import Stage, run_stage
 
 TINY = {
@@ -110,7 +110,7 @@ def train(llama, folder, steps, extendable=False):
         extendable=extendable,
     )
     cfg = config.TrainConfig(batch_size=2, seed=3, keep_best=False, checkpoint_every=2)
-    report = run_stage(stage, model, tokenizer, examples(), cfg, folder, progress=False)
+    report = run_stage(stage, model, StageData(tokenizer, examples(), cfg), folder, progress=False)
     return report, {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
@@ -225,7 +225,12 @@ def test_ft_and_promot_s_model_stage_draw_the_same_batches_for_one_seed(tiny_lla
         loaded = specs.load_from_path(tiny_llama_dir)
         settings = load_settings("cpu-small", {**TINY, "steps": 3, "prompt_steps": 2, "seed": seed})
         tuned = pipeline.fit(
-            loaded, tuner, task, settings, tmp_path / f"{tuner}-{seed}", manager, progress=False
+            loaded,
+            tuner,
+            task,
+            settings,
+            manager,
+            pipeline.FitRun(tmp_path / f"{tuner}-{seed}", progress=False),
         )
         return next(r for r in tuned.reports if r.name == "model").batches_sha256
 

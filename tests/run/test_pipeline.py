@@ -29,14 +29,20 @@ def test_fit_and_score_a_mini_target(tiny_llama_dir, tmp_path, manager):
         ),
     )
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
-    tuned = pipeline.fit(loaded, "promot", task, settings, tmp_path, manager, progress=False)
+    tuned = pipeline.fit(
+        loaded, "promot", task, settings, manager, pipeline.FitRun(tmp_path, progress=False)
+    )
     assert [r.name for r in tuned.reports] == ["prompt", "model"]
     # keep-best validated at every checkpoint on the 60-item validation split
     assert all(r.best_step in (1, 2) and r.best_score is not None for r in tuned.reports)
     assert (tmp_path / "model" / "best.safetensors").is_file()
     name = task.config.task
     score = pipeline.score_target(
-        tuned.model, tuned.attachment(name), loaded.tokenizer, name, manager, limit=4
+        tuned.model,
+        loaded.tokenizer,
+        name,
+        tuned.attachment(name),
+        evaluation.EvalOptions(manager=manager, limit=4),
     )
     assert score.n == 4 and score.metric == "score"
 
