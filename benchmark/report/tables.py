@@ -4,7 +4,6 @@ cells every output shares (the Markdown and CSV files, the page)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from promot_bench.report.columns import (
     forgetting_columns,
     versus_ft,
 )
-from promot_bench.store.result import LoadedResult
+from promot_bench.store.result import LoadedResult, UnreadableResult, read
 
 
 @dataclass
@@ -71,14 +70,13 @@ def load_results(out: Path) -> list[LoadedResult]:
     results = []
     for path in sorted((out / "runs").glob("**/seed*.json")):
         try:
-            content = json.loads(path.read_text())
-            found = locate(path.with_name(content["samples"])) if content.get("samples") else None
-            _ = content["before"], content["after"], content["target"], content["mean"]
-        except (ValueError, KeyError, TypeError) as exc:
+            content = read(path)
+        except UnreadableResult as exc:
             raise RunError(
-                f"result file {path} is damaged ({type(exc).__name__}); delete it and rerun "
+                f"result file {path} is damaged ({exc.reason}); delete it and rerun "
                 "its `promot-bench run`"
             ) from None
+        found = locate(path.with_name(content["samples"])) if content["samples"] else None
         results.append(LoadedResult(content, found))
     tag_data_versions(results)
     return results

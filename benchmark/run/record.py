@@ -33,14 +33,11 @@ def read_result(path: Path) -> dict:
     """A finished cell's result; one written by us is complete (atomic writes), so a damaged one
     was changed from outside: refused, never silently recomputed over."""
     try:
-        result = json.loads(path.read_text())
-    except ValueError as exc:
-        wrong = type(exc).__name__
-    else:
-        wrong = result_schema.problem(result)  # the published schema (store/result.py)
-        if wrong is None:
-            return result
-    raise RunError(f"result file {path} is damaged ({wrong}): delete it to rerun this cell")
+        return result_schema.read(path)
+    except result_schema.UnreadableResult as exc:
+        raise RunError(
+            f"result file {path} is damaged ({exc.reason}): delete it to rerun this cell"
+        ) from None
 
 
 def same_settings(result: dict, p: Plan) -> dict:

@@ -13,7 +13,6 @@ says so and writes nothing. It re-runs training only, not the evaluations.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,15 +29,9 @@ from promot_bench.store import result as result_schema
 
 def read_result(path: Path) -> dict:
     try:
-        result = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such result file") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable JSON result ({type(exc).__name__})") from None
-    wrong = result_schema.problem(result)
-    if wrong is not None:
-        raise UsageError(f"{path}: not a promot-bench run result ({wrong})")
-    return result
+        return result_schema.read(path)
+    except result_schema.UnreadableResult as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_reproducible(result: dict, path: Path) -> None:

@@ -15,6 +15,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from promot_bench.errors import RunError
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -290,6 +292,34 @@ class LoadedResult(dict):
 
 
 SCHEMA_PATH = Path("docs") / "result.schema.json"
+
+
+class UnreadableResult(RunError):
+    """A result file that is missing, not JSON, or not a run result (`reason`: one line)."""
+
+    def __init__(self, path: Path, reason: str, missing: bool = False):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason, self.missing = path, reason, missing
+
+
+def read(path: Path) -> dict:
+    """The one reader of run result files: the file's content, checked against `RunResult` (the
+    published schema) before anyone reads a key of it; `UnreadableResult` where it is not one."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableResult(path, "no such result file", missing=True) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnreadableResult(path, f"unreadable ({type(exc).__name__})") from None
+    try:
+        content = json.loads(text)
+    except ValueError as exc:
+        raise UnreadableResult(path, f"not JSON ({type(exc).__name__})") from None
+    wrong = problem(content)
+    if wrong is not None:
+        raise UnreadableResult(path, f"not a run result ({wrong})")
+    return content
 
 
 def problem(result) -> str | None:

@@ -5,6 +5,7 @@ column re-derived from a samples file."""
 import json
 
 import pytest
+from helpers.results import complete
 
 from promot_bench.evaluate import flips
 from promot_bench.report import page, tables
@@ -154,7 +155,7 @@ def test_a_samples_file_gives_the_same_flips_and_the_leaderboard_column(tmp_path
         "mean": {"before": 50.0, "after": 50.0, "delta": 0.0},
         "delta_ci": {"mean": {"delta": 0.0, "low": -1.0, "high": 1.0, "significant": False}},
     }
-    (folder / "seed0.json").write_text(json.dumps(result))
+    (folder / "seed0.json").write_text(json.dumps(complete(result)))
     (table,) = tables.build_tables(tables.load_results(tmp_path))
     row = table.rows[1]
     assert row.flips == (1.0, 1.0, 2.0) and row.flips_tasks == {

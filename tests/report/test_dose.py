@@ -5,6 +5,7 @@ the leaderboard's section."""
 import json
 
 import pytest
+from helpers.results import complete
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 
@@ -240,7 +241,7 @@ def test_the_leaderboard_shows_dose_curves_and_the_frontier(results, tmp_path):
         label = r["budget"]["label"] or "own"
         path = tmp_path / f"runs/tiny/mini/nli/{r['tuner']}/{label}/seed0.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r))
+        path.write_text(json.dumps(complete(r)))
     written = {p.name for p in leaderboard.build(tmp_path)}
     slug = "tiny-promot_mini_v2-1shot-cpu-small-promot_mini_v2_nli"
     assert {f"dose-{slug}.png", f"frontier-{slug}.png"} <= written

@@ -4,6 +4,7 @@ significance marks, all outputs written, idempotent, and a damaged file refused.
 import json
 
 import pytest
+from helpers.results import HASH, complete, heldout, paired
 from scipy import stats
 
 from promot_bench.errors import RunError
@@ -21,7 +22,6 @@ def fake_result(tuner, train, seed, after, target, significant):
         else {"delta": delta, "low": -1.0, "high": 1.0, "significant": False}
     )
     return {
-        "schema_version": 1,
         "model": {"name": "tiny"},
         "eval_group": "promot_mini",
         "shots": 1,
@@ -58,7 +58,7 @@ def results_dir(tmp_path):
     for r in runs:
         path = tmp_path / "runs/tiny/mini-v1" / r["train"] / r["tuner"] / f"seed{r['seed']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r))
+        path.write_text(json.dumps(complete(r)))
     return tmp_path
 
 
@@ -67,7 +67,7 @@ def test_a_loaded_result_is_its_file_exactly_with_its_samples_beside_it(results_
     version) are attributes, so a table can never mistake them for what the run wrote."""
     path = results_dir / "runs/tiny/mini-v1/nli/ft/seed0.json"
     written = {**json.loads(path.read_text()), "samples": "seed0.samples.jsonl"}
-    path.write_text(json.dumps(written))
+    path.write_text(json.dumps(complete(written)))
     (path.parent / "seed0.samples.jsonl.gz").write_bytes(b"")
     loaded = {(r["tuner"], r["seed"]): r for r in tables.load_results(results_dir)}
     assert dict(loaded["ft", 0]) == written
@@ -121,7 +121,7 @@ def test_a_lower_is_better_task_is_marked(results_dir):
     path = results_dir / "runs/tiny/mini-v1/nli/ft/seed0.json"
     result = json.loads(path.read_text())
     result["before"]["promot_mini_qa_capitals"]["higher_is_better"] = False
-    path.write_text(json.dumps(result))
+    path.write_text(json.dumps(complete(result)))
     leaderboard.build(results_dir)
     header = next(
         line
@@ -152,9 +152,9 @@ def test_the_forgetting_measures_are_seed_means_where_every_run_has_them(results
     for seed, (kl, held) in enumerate([(0.10, 0.02), (0.20, 0.04)]):
         path = results_dir / f"runs/tiny/mini-v1/nli/ft/seed{seed}.json"
         result = json.loads(path.read_text())
-        result["kl"] = {"mean": {"before": 0.0, "after": kl, "delta": kl}}
-        result["heldout_ce"] = {"delta": held}
-        path.write_text(json.dumps(result))
+        result["kl"] = {"mean": paired(0.0, kl)}
+        result["heldout_ce"] = heldout(held)
+        path.write_text(json.dumps(complete(result)))
     leaderboard.build(results_dir)
     text = (results_dir / "LEADERBOARD.md").read_text()
     ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
@@ -194,7 +194,7 @@ def with_mde_and_collapse(results_dir, cell, mde, collapse_delta, items):
             for i, v in enumerate(values)
         ]
         path.with_name(result["samples"]).write_text("\n".join(lines) + "\n")
-        path.write_text(json.dumps(result))
+        path.write_text(json.dumps(complete(result)))
 
 
 def test_mde_is_the_runs_own_for_one_seed_and_the_seed_levels_for_several(results_dir):
@@ -293,7 +293,7 @@ def test_v1_and_v2_results_never_share_a_table(results_dir):
     v2["eval_group"], v2["target_task"] = "promot_mini_v2", "promot_mini_v2_nli"
     path = results_dir / "runs/tiny/mini/nli/ft/seed0.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(v2))
+    path.write_text(json.dumps(complete(v2)))
     built = tables.build_tables(tables.load_results(results_dir))
     assert sorted(t.group for t in built) == ["promot_mini", "promot_mini_v2"]
     (new,) = [t for t in built if t.group == "promot_mini_v2"]
@@ -305,19 +305,19 @@ def test_v1_and_v2_results_never_share_a_table(results_dir):
 
 
 def test_two_data_versions_of_one_group_never_share_a_table(results_dir):
-    """The fixture's cells carry no data hash; one more ft cell on other data (another test-item
-    count of the same group) gets its own table, titled with its data version."""
+    """One more ft cell on other data than the fixture's (another test-item count of the same
+    group) gets its own table, titled with its data version; so do the fixture's."""
     other = fake_result(
         "ft", "nli", 0, {"promot_mini_nli3": 41.0, "promot_mini_qa_capitals": 18.0}, 80.0, False
     )
     other["data_hash"] = "abcdef0123456789"
     path = results_dir / "runs/tiny/mini-v1-other/nli/ft/seed0.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(other))
+    path.write_text(json.dumps(complete(other)))
     built = tables.build_tables(tables.load_results(results_dir))
     assert sorted(t.group for t in built) == [
+        f"promot_mini@data-{HASH[:8]}",
         "promot_mini@data-abcdef01",
-        "promot_mini@data-unknown",
     ]
     (new,) = [t for t in built if t.group.endswith("abcdef01")]
     assert [row.label for row in new.rows] == ["pretrained", "ft → nli"]
@@ -348,7 +348,7 @@ def test_a_cell_trained_on_two_targets_shows_each_targets_own_score(results_dir)
         }
         path = results_dir / f"runs/tiny/mini-v1/nli+en-fr/ft/seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(run))
+        path.write_text(json.dumps(complete(run)))
     leaderboard.build(results_dir)
     text = (results_dir / "LEADERBOARD.md").read_text()
     assert "| ft → nli+en-fr | 2 | nli 72.0 ± 2.0; en_fr 42.0 ± 2.0 |" in text
@@ -377,7 +377,9 @@ def test_vs_ft_is_a_seed_level_test_with_its_own_mde(results_dir):
     ours_after = {0: [100, 100, 100, 0, 100, 0], 1: [100, 0, 100, 0, 0, 100]}
     seed1 = json.loads((results_dir / "runs/tiny/mini-v1/nli/promot/seed0.json").read_text())
     seed1["seed"] = 1
-    (results_dir / "runs/tiny/mini-v1/nli/promot/seed1.json").write_text(json.dumps(seed1))
+    (results_dir / "runs/tiny/mini-v1/nli/promot/seed1.json").write_text(
+        json.dumps(complete(seed1))
+    )
     for cell, afters in (("ft", ft_after), ("promot", ours_after)):
         with_mde_and_collapse(
             results_dir, cell, 9.9, 0.0, {s: (before, a) for s, a in afters.items()}
@@ -386,7 +388,7 @@ def test_vs_ft_is_a_seed_level_test_with_its_own_mde(results_dir):
             path = results_dir / f"runs/tiny/mini-v1/nli/{cell}/seed{seed}.json"
             result = json.loads(path.read_text())
             result["mean"]["after"] = sum(after) / len(after)
-            path.write_text(json.dumps(result))
+            path.write_text(json.dumps(complete(result)))
     (table,) = tables.build_tables(tables.load_results(results_dir))
     promot = table.rows[-1]
     differences = [300 / 6, 200 / 6]  # seed by seed: 50, 33.3

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 from helpers.page_dom import board_column
+from helpers.results import complete
 from matplotlib import colormaps, colors
 
 from promot_bench.report import leaderboard, page
@@ -63,7 +64,7 @@ def board(tmp_path):
     for r in runs:
         path = tmp_path / "runs/tiny/mini/nli" / r["tuner"] / "seed0.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r))
+        path.write_text(json.dumps(complete(r)))
     leaderboard.build(tmp_path)
     return tmp_path / "LEADERBOARD.html"
 
@@ -147,7 +148,7 @@ def verdict_board(tmp_path):
             )
             path = tmp_path / "runs/tiny/mini/nli" / tuner / f"seed{seed}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(r))
+            path.write_text(json.dumps(complete(r)))
     leaderboard.build(tmp_path)
     return tmp_path / "LEADERBOARD.html"
 

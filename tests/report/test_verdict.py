@@ -4,6 +4,7 @@ seed plan a preset's written rule gives from its pilot."""
 import json
 
 import pytest
+from helpers.results import complete
 from scipy import stats
 
 from promot_bench import config
@@ -46,7 +47,7 @@ def write(folder, results):
         variant = r["preset"] + (f"-{r['budget']['label']}" if r["budget"]["label"] else "")
         path = folder / f"runs/tiny/mini/{r['train']}/{r['tuner']}/{variant}/seed{r['seed']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r))
+        path.write_text(json.dumps(complete(r)))
 
 
 @pytest.fixture

@@ -119,8 +119,8 @@ def test_export_refuses_weights_that_differ_from_the_result(
     "content, says",
     [
         (None, "no such result file"),
-        ("{not json", "not a readable JSON"),
-        ('{"scores": {}}', "not a promot-bench run result"),
+        ("{not json", "not JSON"),
+        ('{"scores": {}}', "not a run result"),
     ],
 )
 def test_export_of_a_bad_result_file_is_one_line(tmp_path, capsys, content, says):
