@@ -10,6 +10,7 @@ from .ft import FineTuning
 from .lora import LoRA, LoRAOptions, LoRAThenFineTuning
 from .peft_family import PeftOptions
 from .peft_family import tuners as peft_tuners
+from .peft_prompts import tuners as peft_prompt_tuners
 from .promot import ProMoT, ProMoTOneShot
 from .prompt import PromptOptions
 from .pt import PromptTuning
@@ -30,6 +31,7 @@ TUNERS: dict[str, type[Tuner]] = {
     )
 }
 TUNERS.update(peft_tuners())  # peft:<method>, every PEFT weight-adapter method
+TUNERS.update(peft_prompt_tuners())  # and its prompt-learning methods
 
 # Every tuner's options class, in the order a budget label lists their stage lengths.
 OPTION_CLASSES = (PromptOptions, LoRAOptions, WiseOptions, PeftOptions)

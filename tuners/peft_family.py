@@ -16,9 +16,10 @@ AdaLoRA re-allocates its rank budget at every step and regularises its factors t
 orthogonality: its stage carries hooks the shared loop calls (`AdaLoraHooks`), its schedule runs
 over the stage's own steps (`total_step`), and its allocator's state goes into every checkpoint.
 
-Left out: the prompt-learning methods (prompt tuning is `pt` and ProMoT's first stage, checked
-equal to PEFT's; prefix tuning and P-tuning are not implemented here) and methods that do not
-wrap a causal LM's linear layers.
+The prompt-learning methods are tuners of their own (`peft_prompts.py`: P-tuning; prompt tuning is
+`pt` and ProMoT's first stage, checked equal to PEFT's). Left out: prefix tuning (its key/value
+prefix needs an evaluation path of its own) and methods that do not wrap a causal LM's linear
+layers.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ METHODS = {
     "hra": ("HRAConfig", {"r": 8}),
     "miss": ("MissConfig", {"r": 16}),
     "road": ("RoadConfig", {"variant": "road_1", "group_size": 16}),
+}
+# PEFT's prompt-learning methods beyond prompt tuning (`pt`): tuners of their own
+# (peft_prompts.py); P-tuning's encoder at the hidden size PEFT's own examples use
+PROMPT_METHODS = {
+    "p_tuning": ("PromptEncoderConfig", {"num_virtual_tokens": 20, "encoder_hidden_size": 128}),
 }
 PREFIX = "peft:"
 PROMOT_PREFIX = "promot:"
@@ -88,7 +94,7 @@ def peft_config(method: str, text: str = "", steps: int = 1):
     is not)."""
     import peft
 
-    name, defaults = METHODS[method]
+    name, defaults = {**METHODS, **PROMPT_METHODS}[method]
     if name == "AdaLoraConfig":
         defaults = {**defaults, "total_step": steps}
     kind = getattr(peft, name)

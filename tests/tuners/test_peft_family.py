@@ -14,6 +14,7 @@ from promot_bench.tuners import TUNERS, FitContext, get, load_settings
 from promot_bench.tuners.peft_family import (
     METHODS,
     PROMOT_METHODS,
+    PROMPT_METHODS,
     PeftTuner,
     PromotPeft,
     peft_config,
@@ -98,13 +99,15 @@ def test_options_are_the_method_s_config_fields_checked_before_anything_loads(tm
 
 def test_the_family_is_registered_and_named_for_the_file_system(tmp_path):
     family = [name for name in TUNERS if name.startswith("peft:")]
-    assert len(family) == len(METHODS) >= 12
-    assert all(issubclass(TUNERS[n], PeftTuner) for n in family)
+    assert len(family) == len(METHODS) + len(PROMPT_METHODS) and len(METHODS) >= 12
+    assert {n for n in family if issubclass(TUNERS[n], PeftTuner)} == {f"peft:{m}" for m in METHODS}
     p = runner.plan(options("smollm2-135m", tmp_path, tuner="peft:dora"))
     assert p.folder.parent.name == "peft-dora"
     promot = [name for name in TUNERS if name.startswith("promot:")]
-    assert len(promot) == len(METHODS) - 1 and "promot:pissa" not in promot
-    assert all(issubclass(TUNERS[n], PromotPeft) for n in promot)
+    assert len(promot) == len(PROMOT_METHODS) + len(PROMPT_METHODS) and "promot:pissa" not in promot
+    assert {n for n in promot if issubclass(TUNERS[n], PromotPeft)} == {
+        f"promot:{m}" for m in PROMOT_METHODS
+    }
     assert runner.plan(
         options("smollm2-135m", tmp_path, tuner="promot:dora")
     ).folder.parent.name == ("promot-dora")

@@ -1,0 +1,122 @@
+"""`peft:p_tuning` and `promot:p_tuning`: PEFT's P-tuning encoder trains with the model frozen,
+its tokens are PEFT's own (our attached forward equals PeftModel's), and once trained they are a
+plain soft prompt for the target; ProMoT's second stage trains every weight with them frozen."""
+
+import pytest
+import torch
+from helpers.runs import EXAMPLES, options
+
+from promot_bench.errors import UsageError
+from promot_bench.models import specs
+from promot_bench.run import runner
+from promot_bench.train.soft_prompt import SoftPrompt
+from promot_bench.train.training import Stage
+from promot_bench.tuners import FitContext, get, load_settings
+from promot_bench.tuners.peft_family import PeftOptions
+from promot_bench.tuners.peft_prompts import new_prompt
+
+TINY = {"batch_size": "2", "checkpoint_every": "1", "keep_best": "false", "peft_steps": "2"}
+
+
+def context(loaded, folder, **overrides):
+    settings = load_settings("cpu-small", {**TINY, **overrides})
+    return FitContext(
+        loaded.model,
+        loaded.tokenizer,
+        EXAMPLES,
+        settings.train,
+        folder,
+        progress=False,
+        options=settings.of(PeftOptions),
+    )
+
+
+def test_our_attached_forward_is_peft_s_own(tiny_llama_dir, tmp_path):
+    """The tokens prepended as our loop and evaluation prepend a soft prompt give the logits
+    PEFT's own P-tuning forward gives, for the same encoder."""
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
+    prompt = new_prompt(context(loaded, tmp_path), "p_tuning")
+    wrapped = prompt._wrapped[0]
+    ids = loaded.tokenizer(["Paris is in France. answer:"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        theirs = wrapped(input_ids=ids).logits[:, prompt.length :]
+        ours = loaded.model(**prompt.prepend(loaded.model, ids)).logits[:, prompt.length :]
+        frozen = prompt.frozen()
+        kept = loaded.model(**frozen.prepend(loaded.model, ids)).logits[:, prompt.length :]
+    assert prompt.length == 20 and ours.shape == theirs.shape
+    assert torch.allclose(ours, theirs, atol=1e-6) and torch.equal(ours, kept)
+    assert isinstance(frozen, SoftPrompt) and frozen.init == "p_tuning"
+
+
+def test_p_tuning_trains_its_encoder_alone_and_attaches_its_tokens(
+    tiny_llama_dir, tmp_path, monkeypatch
+):
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
+    base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
+    stages = []
+    real_train = FitContext.train
+
+    def train(ctx, stage: Stage, model=None, demonstration=""):
+        tokens = stage.soft_prompt.weight.detach().clone()
+        report = real_train(ctx, stage, model, demonstration)
+        stages.append((stage.name, set(stage.trainable), tokens, stage.soft_prompt))
+        return report
+
+    monkeypatch.setattr(FitContext, "train", train)
+    tuned = get("peft:p_tuning").fit(context(loaded, tmp_path))
+    ((name, trainable, start, trained),) = stages
+    assert name == "peft" and trainable and all(k.startswith("p_tuning.") for k in trainable)
+    assert all(torch.equal(v, base[k]) for k, v in tuned.model.named_parameters())
+    assert isinstance(tuned.soft_prompt, SoftPrompt) and tuned.soft_prompt.length == 20
+    assert not torch.equal(tuned.soft_prompt.weight, start)  # the encoder learned
+    assert torch.equal(tuned.soft_prompt.weight, trained.weight.detach())
+    assert tuned.stripped() is tuned.model  # the probes: the pretrained weights, unchanged
+
+
+def test_promot_with_p_tuning_trains_every_weight_with_the_tokens_frozen(
+    tiny_llama_dir, tmp_path, monkeypatch
+):
+    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
+    base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
+    seen = []
+    real_train = FitContext.train
+
+    def train(ctx, stage: Stage, model=None, demonstration=""):
+        report = real_train(ctx, stage, model, demonstration)
+        seen.append((stage.name, stage.soft_prompt))
+        return report
+
+    monkeypatch.setattr(FitContext, "train", train)
+    tuned = get("promot:p_tuning").fit(context(loaded, tmp_path, steps="2"))
+    (first, _), (second, attached) = seen
+    assert (first, second) == ("peft", "model") and attached is tuned.soft_prompt
+    moved = {k for k, v in tuned.model.named_parameters() if not torch.equal(v, base[k])}
+    assert moved == set(base)  # every weight trained in stage 2
+    assert [r.name for r in tuned.reports] == ["peft", "model"]
+
+
+def test_p_tuning_s_options_are_its_config_s_and_one_target_at_a_time(tmp_path):
+    with pytest.raises(UsageError, match="PromptEncoderConfig has no field rank"):
+        runner.plan(
+            options("unused", tmp_path, tuner="peft:p_tuning", overrides={"peft_options": "rank=2"})
+        )
+    with pytest.raises(UsageError, match="peft:p_tuning"):
+        runner.plan(options("unused", tmp_path, tuner="peft:p_tuning", train="nli+en-fr"))
+
+
+@pytest.mark.slow
+def test_p_tuning_runs_end_to_end(tiny_llama_dir, tmp_path, private_cache):
+    plan = runner.plan(
+        options(
+            tiny_llama_dir,
+            tmp_path,
+            tuner="peft:p_tuning",
+            overrides={**TINY, "keep_best": "true"},  # validation with the live encoder's tokens
+            steps=None,
+        )
+    )
+    result = runner.execute(plan, progress=False)
+    assert result["tuner"] == "peft:p_tuning" and result["stages"][0]["name"] == "peft"
+    assert result["stages"][0]["best_step"] in (1, 2) and result["stages"][0]["validation"]
+    assert result["target"]["attached"]["soft_prompt"] is True
+    assert result["after_is_baseline"] is True  # the model is frozen: the probes are its before
