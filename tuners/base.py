@@ -100,6 +100,9 @@ class Tuner:
     # the setting that is its own learning rate (that stage's): what `--lr` sets
     lr_setting: ClassVar[str] = "lr"
     Options: ClassVar[type | None] = None  # its own settings: a model beside it, or None
+    # a prompt-learning method's probes are scored with its prompt attached too, as PEFT's method
+    # comparison scores them (the retention matrix itself is always the weights alone)
+    probes_attached: ClassVar[bool] = False
 
     def fit(self, ctx: FitContext) -> Tuned:
         raise NotImplementedError

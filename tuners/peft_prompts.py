@@ -83,6 +83,7 @@ class PeftPromptTuner(Tuner):
     dose_setting = "peft_steps"
     lr_setting = "peft_lr"
     multi_task = False  # one encoder: per-task prompts would need one each
+    probes_attached = True
     attached_in_training = "the method's virtual tokens"
     attached_at_target_eval = "the method's virtual tokens"
 
@@ -103,6 +104,7 @@ class PromotPeftPrompt(PeftPromptTuner):
 
     dose_setting = "steps"  # the model stage, as ProMoT's
     lr_setting = "lr"
+    probes_attached = False  # its weights changed: the stripped probes are its retention
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_prompt(ctx, self.method)

@@ -14,6 +14,7 @@ class PromptTuning(Tuner):
     Options = PromptOptions
     dose_setting = "prompt_steps"
     lr_setting = "prompt_lr"
+    probes_attached = True
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_soft_prompt(ctx)

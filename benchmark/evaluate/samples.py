@@ -34,7 +34,8 @@ from pathlib import Path
 SUFFIX = ".gz"
 FORMAT = 2
 SHARED = ("before", "target_pretrained")  # phases the same for every run that shares their inputs
-REFERENCE = {"after": "before", "target_tuned": "target_pretrained"}  # whose prompts a phase has
+# whose prompts a phase has (a prompt attached as embeddings leaves the text as it was)
+REFERENCE = {"after": "before", "target_tuned": "target_pretrained", "after_attached": "before"}
 REPEATED = ("prompt", "gold")  # keys left out of a block where each equals its reference item's
 
 

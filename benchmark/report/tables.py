@@ -25,7 +25,8 @@ from promot_bench.report.columns import (
     forgetting_columns,
     versus_ft,
 )
-from promot_bench.store.result import LoadedResult, UnreadableResult, read
+from promot_bench.store.result import LoadedResult
+from promot_bench.store.result_file import UnreadableResult, read
 
 
 @dataclass

@@ -241,9 +241,11 @@ def result_path(plans: list[Plan], options: DiagnoseOptions) -> Path:
 
 
 def command(options: DiagnoseOptions) -> str:
-    run = record.run_command(
+    run = (
         replace(options.base, tuner=",".join(options.tuners), train=options.train)
-    ).split(" ", 2)[2]
+        .command()
+        .split(" ", 2)[2]
+    )
     return (
         f"promot-bench diagnose {run} --every {options.every} --eval-limit {options.eval_limit} "
         f"--probe-batch {options.probe_batch}"

@@ -30,7 +30,7 @@ from promot_bench.run.record import (
 from promot_bench.run.resume import step
 from promot_bench.store.atomic import atomic_write_text
 from promot_bench.train import task_data
-from promot_bench.tuners import Attachment
+from promot_bench.tuners import TUNERS, Attachment
 
 
 @dataclass
@@ -56,7 +56,7 @@ def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dic
     checkpoint's result file is written here; the run's own is returned for `_execute` to write
     once its timings are complete. None on a data-parallel helper process."""
     o, main = q.options, processes.is_main()
-    loaded, manager, before = pre.loaded, pre.manager, pre.before
+    loaded, manager = pre.loaded, pre.manager
     own = q is p  # the run's own budget, not a dose checkpoint
     note = say if progress and main else (lambda text: None)
     work = p.work if own else p.work / q.budget
@@ -75,12 +75,52 @@ def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dic
     # The targets first: lora-then-ft's adapter is still attached; stripping removes it.
     target = step(work, "target", lambda: _score_targets(q, pre, tuned, attached), timings)
     note("after: the eval tasks on the weights alone")
+    kept = _score_retention(q, pre, tuned, attached, work, timings)
+    if not main:
+        return None  # the helper processes' one exit: from here on the main process writes
+    note(
+        f"after: done in {timings.get('after', 0):.0f} s"
+        + (" (weights unchanged: the baseline reused)" if kept.unchanged else "")
+        + (f"; held-out text in {timings['heldout']:.0f} s" if "heldout" in timings else "")
+    )
+    scores, fitted = _record_inputs(q, pre, kept.after, target, tuned, attached)
+    scores.after_attached = kept.with_prompt
+    result = assemble(q, scores, fitted, timings, pre.key)
+    if kept.held is not None:
+        result["heldout_ce"] = heldout.summary(pre.heldout, kept.held, seed=o.seed)
+    result["kl"] = gold_logprob.kl_summary(kept.after, seed=o.seed, unchanged=kept.unchanged)
+    if o.save_model:
+        export.save_model(saving / "model", kept.stripped, loaded.tokenizer)
+        result["saved"] = export.place(saving, q.folder, o.seed)
+    write_samples(q, scores)
+    if not own:
+        atomic_write_text(q.result_path, result_text(result))
+    return result
+
+
+@dataclass
+class Retention:
+    """The eval tasks after tuning: on the weights alone (`after`; the baseline itself where the
+    weights are unchanged), the held-out text's cross-entropies (None where they do not apply),
+    and with the target's prompt attached (prompt-learning tuners; else None)."""
+
+    stripped: object  # the tuned weights alone
+    unchanged: bool
+    after: dict
+    held: dict | None
+    with_prompt: dict | None
+
+
+def _score_retention(
+    q: Plan, pre: Pretrained, tuned, attached: dict, work: Path, timings
+) -> Retention:
+    own = q.dose_of is None  # the run's own budget, not a dose checkpoint
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
     unchanged = processes.main_decides(lambda: weights_hash(stripped) == pre.pristine)
     after = (
-        before
+        pre.before
         if unchanged
         else step(work, "after", lambda: _score_after(q, pre, stripped, own), timings)
     )
@@ -91,25 +131,16 @@ def score_budget(p: Plan, q: Plan, pre: Pretrained, progress: bool, timings: dic
             if unchanged
             else step(work, "heldout", lambda: _score_heldout(q, pre, stripped), timings)
         )
-    if not main:
-        return None  # the helper processes' one exit: from here on the main process writes
-    note(
-        f"after: done in {timings.get('after', 0):.0f} s"
-        + (" (weights unchanged: the baseline reused)" if unchanged else "")
-        + (f"; held-out text in {timings['heldout']:.0f} s" if "heldout" in timings else "")
-    )
-    scores, fitted = _record_inputs(q, pre, after, target, tuned, attached)
-    result = assemble(q, scores, fitted, timings, pre.key)
-    if held is not None:
-        result["heldout_ce"] = heldout.summary(pre.heldout, held, seed=o.seed)
-    result["kl"] = gold_logprob.kl_summary(after, seed=o.seed, unchanged=unchanged)
-    if o.save_model:
-        export.save_model(saving / "model", stripped, loaded.tokenizer)
-        result["saved"] = export.place(saving, q.folder, o.seed)
-    write_samples(q, scores)
-    if not own:
-        atomic_write_text(q.result_path, result_text(result))
-    return result
+    with_prompt = None
+    if TUNERS[q.options.tuner].probes_attached and len(q.targets) == 1:
+        attachment = attached[q.targets[0]]
+        with_prompt = step(
+            work,
+            "after_attached",
+            lambda: _score_attached(q, pre, tuned.model, attachment, own),
+            timings,
+        )
+    return Retention(stripped, unchanged, after, held, with_prompt)
 
 
 def _score_targets(q: Plan, pre: Pretrained, tuned, attached: dict) -> dict:
@@ -145,6 +176,24 @@ def _score_after(q: Plan, pre: Pretrained, stripped, own: bool) -> dict:
         gold_logprob=True,
         kl_reference=reference,
         progress="after" if own else f"after ({q.budget})",
+    )
+
+
+def _score_attached(q: Plan, pre: Pretrained, model, attachment: Attachment, own: bool) -> dict:
+    """The eval tasks with the target's prompt attached to every one of their prompts (a
+    prompt-learning tuner), as PEFT's method comparison scores such methods."""
+    o = q.options
+    return evaluate_json(
+        pre.loaded,
+        pre.manager,
+        o.seed,
+        model,
+        q.eval_tasks,
+        limit=o.limit,
+        num_fewshot=q.eval_shots,
+        soft_prompt=attachment.soft_prompt,
+        demonstration=attachment.demonstration,
+        progress="after, prompt attached" + ("" if own else f" ({q.budget})"),
     )
 
 

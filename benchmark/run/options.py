@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -43,6 +44,46 @@ class RunOptions:
             "out": str(self.out),
             "include_path": [str(folder) for folder in self.include_path],
         }
+
+    def command(self) -> str:
+        """The run's own command line: the options that re-create it, in words (the result's
+        `command`; what the user typed is `argv`)."""
+        o = self
+        parts = [
+            "promot-bench",
+            "run",
+            "--tuner",
+            o.tuner,
+            "--train",
+            o.train,
+            "--suite",
+            o.suite,
+            "--shots",
+            str(o.shots),
+            "--seed",
+            str(o.seed),
+            "--preset",
+            o.preset,
+            "--out",
+            str(o.out),
+        ]
+        if o.model is not None:
+            parts += ["--model", o.model]
+        if o.steps is not None:
+            parts += ["--budget", str(o.steps)]
+        if o.lr is not None:
+            parts += ["--lr", repr(o.lr)]
+        if o.limit is not None:
+            parts += ["--limit", str(o.limit)]
+        if o.save_model:
+            parts += ["--save-model"]
+        if o.eval_tasks is not None:
+            parts += ["--eval-tasks", o.eval_tasks]
+        for folder in o.include_path:
+            parts += ["--include-path", str(folder)]
+        for key, value in sorted(o.overrides.items()):
+            parts += ["--set", f"{key}={value}"]
+        return " ".join(shlex.quote(p) for p in parts)
 
     @classmethod
     def from_record(cls, record: dict) -> RunOptions:

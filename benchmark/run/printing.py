@@ -37,6 +37,14 @@ def format_row(result: dict) -> str:
         )
     mde = result.get("mde")
     lines.append(f"mde (Δ mean, 80% power): {'–' if mde is None else f'{mde:.2f}'}")
+    attached = result.get("attached_after")  # prompt-learning tuners only
+    if attached:
+        share = format_share((attached.get("collapse") or {}).get("mean"))
+        lines.append(
+            f"with the prompt attached to every probe (as PEFT's comparison scores prompt "
+            f"methods): mean {attached['mean']:.2f}, {signed(attached['delta_ci']['delta'])} "
+            f"{interval(attached['delta_ci'])}, collapse {share}"
+        )
     gold = (result.get("gold_logprob") or {}).get("mean")  # absent from older results
     if gold:
         lines.append(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +15,8 @@ from promot_bench.evaluate.flips import flips
 from promot_bench.evaluate.formats import TargetFormat, breakdown, collapse, target_format
 from promot_bench.evaluate.samples import compressed, pack, shared_folder
 from promot_bench.evaluate.statistics import item_values, mde, paired_interval
-from promot_bench.run.options import Plan, RunOptions
-from promot_bench.store import provenance
-from promot_bench.store import result as result_schema
+from promot_bench.run.options import Plan
+from promot_bench.store import provenance, result_file
 from promot_bench.store.atomic import atomic_write_bytes
 from promot_bench.tuners import TUNERS
 
@@ -33,8 +31,8 @@ def read_result(path: Path) -> dict:
     """A finished cell's result; one written by us is complete (atomic writes), so a damaged one
     was changed from outside: refused, never silently recomputed over."""
     try:
-        return result_schema.read(path)
-    except result_schema.UnreadableResult as exc:
+        return result_file.read(path)
+    except result_file.UnreadableResult as exc:
         raise RunError(
             f"result file {path} is damaged ({exc.reason}): delete it to rerun this cell"
         ) from None
@@ -96,45 +94,6 @@ def budget_record(p: Plan, reports: list, train_sizes: dict) -> dict:
         if dosed
         else None,
     }
-
-
-def run_command(o: RunOptions) -> str:
-
-    parts = [
-        "promot-bench",
-        "run",
-        "--tuner",
-        o.tuner,
-        "--train",
-        o.train,
-        "--suite",
-        o.suite,
-        "--shots",
-        str(o.shots),
-        "--seed",
-        str(o.seed),
-        "--preset",
-        o.preset,
-        "--out",
-        str(o.out),
-    ]
-    if o.model is not None:
-        parts += ["--model", o.model]
-    if o.steps is not None:
-        parts += ["--budget", str(o.steps)]
-    if o.lr is not None:
-        parts += ["--lr", repr(o.lr)]
-    if o.limit is not None:
-        parts += ["--limit", str(o.limit)]
-    if o.save_model:
-        parts += ["--save-model"]
-    if o.eval_tasks is not None:
-        parts += ["--eval-tasks", o.eval_tasks]
-    for folder in o.include_path:
-        parts += ["--include-path", str(folder)]
-    for key, value in sorted(o.overrides.items()):
-        parts += ["--set", f"{key}={value}"]
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 def weights_hash(model) -> str:
@@ -207,15 +166,19 @@ class Scores:
     after: dict
     targets_before: dict
     target: dict
+    after_attached: dict | None = None  # the eval tasks with the target's prompt attached
 
     def phases(self) -> tuple:
         """(phase name in the samples file, {task: scores}), in the file's order."""
-        return (
+        found = (
             ("before", self.before),
             ("after", self.after),
             ("target_pretrained", self.targets_before),
             ("target_tuned", self.target),
         )
+        if self.after_attached is not None:
+            found += (("after_attached", self.after_attached),)
+        return found
 
 
 @dataclass
@@ -235,13 +198,14 @@ def assemble(p: Plan, scores: Scores, fitted: Fitted, timings: dict, key: dict) 
     once)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        **provenance.header(run_command(p.options), p.options.argv),
+        **provenance.header(p.options.command(), p.options.argv),
         "options": p.options.to_record(),  # what re-creates the run (`command` says it in words)
         **_cell(p, fitted, key),
         "timings": timings,
         "stages": [r.to_dict() for r in fitted.tuned.reports],
         "target": target_summary(p, scores.targets_before, scores.target, fitted.attached),
         **_retention(p, scores, fitted.fmt or TargetFormat()),
+        "attached_after": _attached_after(p, scores, fitted.fmt or TargetFormat()),
         "weights_sha256": weights_hash(fitted.tuned.stripped()),
         # the weights were unchanged, so the baseline was reused
         "after_is_baseline": scores.after is scores.before,
@@ -288,11 +252,9 @@ def _cell(p: Plan, fitted: Fitted, key: dict) -> dict:
     }
 
 
-def _retention(p: Plan, scores: Scores, fmt: TargetFormat) -> dict:
-    """The eval tasks before and after: scores, deltas with paired intervals over items, mde,
-    format (collapse) and breakdown rates, gold log-probabilities and flips."""
-    before, after, seed = scores.before, scores.after, p.options.seed
-    paired = {
+def paired_items(before: dict, after: dict) -> dict:
+    """Per eval task: its aggregation and the items' values on both sides, in one order."""
+    return {
         name: (
             before[name]["aggregation"],
             item_values(before[name]["samples"]),
@@ -300,8 +262,29 @@ def _retention(p: Plan, scores: Scores, fmt: TargetFormat) -> dict:
         )
         for name in before
     }
+
+
+def _attached_after(p: Plan, scores: Scores, fmt: TargetFormat) -> dict | None:
+    """The eval tasks with the target's prompt attached (prompt-learning tuners): scores, mean,
+    its change from before with the paired interval over items, and the collapse rate; None for
+    every other tuner."""
+    before, attached, seed = scores.before, scores.after_attached, p.options.seed
+    if attached is None:
+        return None
+    return {
+        "scores": summary(attached),
+        "mean": mean(attached),
+        "delta_ci": paired_interval(paired_items(before, attached), seed=seed)["mean"],
+        "collapse": collapse(before, attached, fmt, seed=seed),
+    }
+
+
+def _retention(p: Plan, scores: Scores, fmt: TargetFormat) -> dict:
+    """The eval tasks before and after: scores, deltas with paired intervals over items, mde,
+    format (collapse) and breakdown rates, gold log-probabilities and flips."""
+    before, after, seed = scores.before, scores.after, p.options.seed
     # the paired interval over items of after - before, per task and for the mean (one model)
-    delta_ci = paired_interval(paired, seed=seed)
+    delta_ci = paired_interval(paired_items(before, after), seed=seed)
     return {
         "before": summary(before),
         "after": summary(after),

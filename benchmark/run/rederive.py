@@ -23,14 +23,13 @@ from promot_bench.models import export as folders
 from promot_bench.models import specs
 from promot_bench.run import fitting, record, runner
 from promot_bench.run.options import RunOptions
-from promot_bench.store import provenance
-from promot_bench.store import result as result_schema
+from promot_bench.store import provenance, result_file
 
 
 def read_result(path: Path) -> dict:
     try:
-        return result_schema.read(path)
-    except result_schema.UnreadableResult as exc:
+        return result_file.read(path)
+    except result_file.UnreadableResult as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -15,8 +15,6 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from promot_bench.errors import RunError
-
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -149,6 +147,17 @@ class HeldoutCE(_Record):
     per_document: PerDocument
 
 
+class AttachedAfter(_Record):
+    """The eval tasks with the target's prompt attached (prompt-learning tuners), as PEFT's method
+    comparison scores them: each task's scores, their mean, the mean's change from before with its
+    paired interval over items, and the collapse rate."""
+
+    scores: dict[str, Scores]
+    mean: float
+    delta_ci: Delta
+    collapse: Optional[dict[str, Paired]] = None
+
+
 class DoseBudget(_Record):
     stage: str
     steps: int
@@ -267,6 +276,7 @@ class RunResult(_Record):
     # per generative probe and mean: KL(pretrained || tuned) at the gold's positions (nats)
     kl: Optional[dict[str, Paired]] = None
     flips: dict[str, Flips]
+    attached_after: Optional[AttachedAfter] = None  # prompt-learning tuners (pt, peft:p_tuning)
     weights_sha256: str
     after_is_baseline: bool
     soft_prompt_sha256: Optional[dict[str, str]]
@@ -292,34 +302,6 @@ class LoadedResult(dict):
 
 
 SCHEMA_PATH = Path("docs") / "result.schema.json"
-
-
-class UnreadableResult(RunError):
-    """A result file that is missing, not JSON, or not a run result (`reason`: one line)."""
-
-    def __init__(self, path: Path, reason: str, missing: bool = False):
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason, self.missing = path, reason, missing
-
-
-def read(path: Path) -> dict:
-    """The one reader of run result files: the file's content, checked against `RunResult` (the
-    published schema) before anyone reads a key of it; `UnreadableResult` where it is not one."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UnreadableResult(path, "no such result file", missing=True) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UnreadableResult(path, f"unreadable ({type(exc).__name__})") from None
-    try:
-        content = json.loads(text)
-    except ValueError as exc:
-        raise UnreadableResult(path, f"not JSON ({type(exc).__name__})") from None
-    wrong = problem(content)
-    if wrong is not None:
-        raise UnreadableResult(path, f"not a run result ({wrong})")
-    return content
 
 
 def problem(result) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-Phase = Literal["before", "after", "target_pretrained", "target_tuned"]
+Phase = Literal["before", "after", "target_pretrained", "target_tuned", "after_attached"]
 
 
 class _Record(BaseModel):

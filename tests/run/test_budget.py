@@ -9,7 +9,7 @@ from helpers.runs import saved_result
 
 from promot_bench.errors import UsageError
 from promot_bench.report import tables
-from promot_bench.run import record, runner, sweep
+from promot_bench.run import runner, sweep
 from promot_bench.run.options import RunOptions
 from promot_bench.store.result import LoadedResult
 from promot_bench.tuners import load_settings
@@ -46,7 +46,7 @@ def test_a_budget_is_a_folder_and_sets_every_stage_with_final_weights(tmp_path):
         plan(tmp_path, overrides={"prompt_steps": "80"}).budget == "steps40-80-40-40-best"
     )  # --set: keep-best stays
     assert plan(tmp_path, preset="paper").variant == "paper"  # another preset: its own folder too
-    assert "--budget 640" in record.run_command(dose.options)
+    assert "--budget 640" in dose.options.command()
 
 
 def test_a_sweep_crosses_budgets_with_tuners_and_seeds(tmp_path):

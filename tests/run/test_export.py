@@ -160,7 +160,7 @@ def test_recorded_options_are_the_command_s_options_as_data(tmp_path):
         save_model=True,
         argv=["run", "--tuner", "lora"],
     )
-    command = record.run_command(asked)
+    command = asked.command()
     new = {"schema_version": 3, "command": "", "options": json.loads(json.dumps(asked.to_record()))}
     old = {"schema_version": 2, "command": command}
     expected = dataclasses.replace(asked, argv=None)

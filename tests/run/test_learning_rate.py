@@ -6,7 +6,7 @@ import pytest
 
 from promot_bench.errors import UsageError
 from promot_bench.report import dose, tables
-from promot_bench.run import record, runner, sweep
+from promot_bench.run import runner, sweep
 from promot_bench.run.options import RunOptions
 from promot_bench.store.result import LoadedResult
 
@@ -33,7 +33,7 @@ def test_each_tuner_s_own_rate_is_a_folder_where_it_is_not_the_preset_s(tmp_path
         "cpu-study-v2-lr1e-05-checkpoint112",
         "cpu-study-v2-lr1e-05",
     ]
-    assert "--lr 1e-05" in record.run_command(low.options)
+    assert "--lr 1e-05" in low.options.command()
 
 
 def test_a_sweep_crosses_rates_and_refuses_bad_grids(tmp_path):

@@ -143,15 +143,33 @@ def test_a_run_writes_a_complete_result(tiny_llama_dir, tmp_path, private_cache)
 
 
 def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_path, private_cache):
-    result = runner.execute(
-        runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt")), progress=False
-    )
+    plan = runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt"))
+    result = runner.execute(plan, progress=False)
     # stripping the prompt gives back the pretrained weights, so their evaluation is the baseline's
     assert result["before"] == result["after"] and result["after_is_baseline"]
     # and the held-out text's: the base model's with nothing attached, on both sides
     held = result["heldout_ce"]
     assert held["per_document"]["before"] == held["per_document"]["after"] and held["delta"] == 0
     assert all(entry["after"] == 0 for entry in result["kl"].values())  # KL to itself
+    # and, as PEFT's comparison scores prompt methods, every probe with the prompt attached: its
+    # own items in the samples file, its mean and paired interval re-derived from them
+    attached = result["attached_after"]
+    assert list(attached["scores"]) == list(result["before"]) and "mean" in attached["collapse"]
+    phase = samples.by_phase(plan.samples_path)["after_attached"]
+    assert set(phase) == set(result["before"])
+    scores = attached["scores"]
+    assert all(len(phase[t]) == s["n"] for t, s in scores.items())
+    means = {t: s["score"] for t, s in scores.items() if s["aggregation"] == "mean"}
+    assert means and all(  # a per-item metric's score is its items' mean
+        sum(i["score"] for i in phase[t]) / len(phase[t]) == pytest.approx(v)
+        for t, v in means.items()
+    )
+    assert attached["delta_ci"]["delta"] == pytest.approx(
+        attached["mean"] - result["mean"]["before"]
+    )
+    assert "with the prompt attached to every probe" in printing.format_row(result)
+    ft = runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft")), progress=False)
+    assert ft["attached_after"] is None and "prompt attached" not in printing.format_row(ft)
 
 
 @pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)
@@ -163,9 +181,8 @@ def test_baseline_is_cached_across_tuners(
     counted_evaluations.clear()
     runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="pt")), progress=False)
     assert first.count(["promot_mini"]) == 2  # before and after ft
-    assert (
-        counted_evaluations.count(["promot_mini"]) == 0
-    )  # pt: cached before; after = the same weights
+    # pt: before cached, after the same weights; its one pass is with its prompt attached
+    assert counted_evaluations.count(["promot_mini"]) == 1
     assert ["promot_mini_nli"] in first and [
         "promot_mini_nli"
     ] in counted_evaluations  # the tuned target only
