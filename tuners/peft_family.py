@@ -189,20 +189,30 @@ def adapter_stage(ctx: FitContext, method: str, wrapped, adapter: dict) -> Stage
     return stage
 
 
-class PeftTuner(Tuner):
-    """One PEFT method (`method`): its adapter trains, model frozen, then merges."""
+class PeftMethod(Tuner):
+    """What every PEFT tuner shares: its method (`method`), trained in a stage of its own with
+    the family's options, its config's fields checked before anything loads."""
 
     method: str = ""
     Options = PeftOptions
     dose_setting = "peft_steps"
     lr_setting = "peft_lr"
-    attached_in_training = "the method's adapter"
-    attached_at_target_eval = "nothing (merged)"
 
     @classmethod
     def check(cls, settings) -> None:
         options = settings.of(PeftOptions)
         peft_config(cls.method, options.peft_options, options.peft_steps)
+
+
+class PeftTuner(PeftMethod):
+    """One PEFT weight-adapter method: its adapter trains, model frozen, then merges."""
+
+    attached_in_training = "the method's adapter"
+    attached_at_target_eval = "nothing (merged)"
+
+    @classmethod
+    def check(cls, settings) -> None:
+        super().check(settings)
         if METHODS[cls.method][0] != "AdaLoraConfig":
             return
         if settings.train.dose and cls.dosed_stage:

@@ -21,7 +21,7 @@ from promot_bench.train.soft_prompt import SoftPrompt, attach
 from promot_bench.train.training import Stage
 
 from .base import FitContext, Tuned, Tuner, model_stage
-from .peft_family import PROMPT_METHODS, PeftOptions, peft_config
+from .peft_family import PROMPT_METHODS, PeftMethod, peft_config
 
 
 class PeftPrompt(nn.Module):
@@ -74,23 +74,14 @@ def prompt_learning_stage(ctx: FitContext, prompt: PeftPrompt) -> Stage:
     return Stage("peft", ctx.options.peft_steps, ctx.cfg.checkpoint_every, trainable, prompt)
 
 
-class PeftPromptTuner(Tuner):
-    """One PEFT prompt-learning method (`method`): its encoder trains, the model is frozen, and
-    its tokens are attached for the target only (the probes score the model alone, as `pt`'s)."""
+class PeftPromptTuner(PeftMethod):
+    """One PEFT prompt-learning method: its encoder trains, the model is frozen, and its tokens
+    are attached for the target only (the probes score the model alone, as `pt`'s)."""
 
-    method: str = ""
-    Options = PeftOptions
-    dose_setting = "peft_steps"
-    lr_setting = "peft_lr"
     multi_task = False  # one encoder: per-task prompts would need one each
     probes_attached = True
     attached_in_training = "the method's virtual tokens"
     attached_at_target_eval = "the method's virtual tokens"
-
-    @classmethod
-    def check(cls, settings) -> None:
-        options = settings.of(PeftOptions)
-        peft_config(cls.method, options.peft_options, options.peft_steps)
 
     def fit(self, ctx: FitContext) -> Tuned:
         prompt = new_prompt(ctx, self.method)

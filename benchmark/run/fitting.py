@@ -114,7 +114,6 @@ class Retention:
 def _score_retention(
     q: Plan, pre: Pretrained, tuned, attached: dict, work: Path, timings
 ) -> Retention:
-    own = q.dose_of is None  # the run's own budget, not a dose checkpoint
     stripped = tuned.stripped()
     # A tuner that leaves every weight bit-identical (pt) gives back the pretrained model:
     # its evaluation is the cached baseline, so it is reused rather than recomputed.
@@ -122,7 +121,7 @@ def _score_retention(
     after = (
         pre.before
         if unchanged
-        else step(work, "after", lambda: _score_after(q, pre, stripped, own), timings)
+        else step(work, "after", lambda: _score_after(q, pre, stripped), timings)
     )
     held = None
     if pre.heldout is not None:
@@ -137,7 +136,7 @@ def _score_retention(
         with_prompt = step(
             work,
             "after_attached",
-            lambda: _score_attached(q, pre, tuned.model, attachment, own),
+            lambda: _score_attached(q, pre, tuned.model, attachment),
             timings,
         )
     return Retention(stripped, unchanged, after, held, with_prompt)
@@ -159,29 +158,9 @@ def _score_targets(q: Plan, pre: Pretrained, tuned, attached: dict) -> dict:
     }
 
 
-def _score_after(q: Plan, pre: Pretrained, stripped, own: bool) -> dict:
-    """The eval tasks on the tuned weights alone, and each generative item's KL from the
-    pretrained model (loaded again beside them for this pass: tuners change weights in place)."""
-    o = q.options
-    # the KL rides on the shared-prefix gold pass, which decoder-only models take
-    reference = None if pre.loaded.is_encoder_decoder else specs.load(q.spec).model
-    return evaluate_json(
-        pre.loaded,
-        pre.manager,
-        o.seed,
-        stripped,
-        q.eval_tasks,
-        limit=o.limit,
-        num_fewshot=q.eval_shots,
-        gold_logprob=True,
-        kl_reference=reference,
-        progress="after" if own else f"after ({q.budget})",
-    )
-
-
-def _score_attached(q: Plan, pre: Pretrained, model, attachment: Attachment, own: bool) -> dict:
-    """The eval tasks with the target's prompt attached to every one of their prompts (a
-    prompt-learning tuner), as PEFT's method comparison scores such methods."""
+def _score_probes(q: Plan, pre: Pretrained, model, label: str, **kw) -> dict:
+    """The eval tasks on `model`, as `kw` asks (`evaluation.EvalOptions`' fields), shown under
+    `label` (with the dose checkpoint's budget)."""
     o = q.options
     return evaluate_json(
         pre.loaded,
@@ -191,9 +170,29 @@ def _score_attached(q: Plan, pre: Pretrained, model, attachment: Attachment, own
         q.eval_tasks,
         limit=o.limit,
         num_fewshot=q.eval_shots,
+        progress=label + ("" if q.dose_of is None else f" ({q.budget})"),
+        **kw,
+    )
+
+
+def _score_after(q: Plan, pre: Pretrained, stripped) -> dict:
+    """The eval tasks on the tuned weights alone, and each generative item's KL from the
+    pretrained model (loaded again beside them for this pass: tuners change weights in place)."""
+    # the KL rides on the shared-prefix gold pass, which decoder-only models take
+    reference = None if pre.loaded.is_encoder_decoder else specs.load(q.spec).model
+    return _score_probes(q, pre, stripped, "after", gold_logprob=True, kl_reference=reference)
+
+
+def _score_attached(q: Plan, pre: Pretrained, model, attachment: Attachment) -> dict:
+    """The eval tasks with the target's prompt attached to every one of their prompts (a
+    prompt-learning tuner), as PEFT's method comparison scores such methods."""
+    return _score_probes(
+        q,
+        pre,
+        model,
+        "after, prompt attached",
         soft_prompt=attachment.soft_prompt,
         demonstration=attachment.demonstration,
-        progress="after, prompt attached" + ("" if own else f" ({q.budget})"),
     )
 
 

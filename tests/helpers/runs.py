@@ -6,6 +6,8 @@ from pathlib import Path
 
 from promot_bench.run.options import RunOptions
 from promot_bench.train.train_data import Example
+from promot_bench.tuners import FitContext, load_settings
+from promot_bench.tuners.peft_family import PeftOptions
 
 EXAMPLES = [
     Example(
@@ -43,3 +45,21 @@ def saved_result(**fields) -> dict:
     in tests/fixtures so it meets the result schema), with `fields` replaced."""
     path = Path(__file__).resolve().parent.parent / "fixtures" / "result.json"
     return {**json.loads(path.read_text()), **fields}
+
+
+# a PEFT method's stage, two steps on the tiny model
+PEFT_TINY = {"batch_size": "2", "checkpoint_every": "1", "keep_best": "false", "peft_steps": "2"}
+
+
+def peft_context(loaded, folder, **overrides) -> FitContext:
+    """A fit of a PEFT tuner on `EXAMPLES` with the cpu-small preset at `PEFT_TINY`."""
+    settings = load_settings("cpu-small", {**PEFT_TINY, **overrides})
+    return FitContext(
+        loaded.model,
+        loaded.tokenizer,
+        EXAMPLES,
+        settings.train,
+        folder,
+        progress=False,
+        options=settings.of(PeftOptions),
+    )

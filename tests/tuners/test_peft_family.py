@@ -4,13 +4,14 @@ are checked against the method's PEFT config before anything loads."""
 
 import pytest
 import torch
-from helpers.runs import EXAMPLES, options
+from helpers.runs import PEFT_TINY, options
+from helpers.runs import peft_context as context
 
 from promot_bench.errors import UsageError
 from promot_bench.models import specs
 from promot_bench.run import runner
 from promot_bench.train.training import Stage
-from promot_bench.tuners import TUNERS, FitContext, get, load_settings
+from promot_bench.tuners import TUNERS, FitContext, get
 from promot_bench.tuners.peft_family import (
     METHODS,
     PROMOT_METHODS,
@@ -19,23 +20,6 @@ from promot_bench.tuners.peft_family import (
     PromotPeft,
     peft_config,
 )
-
-TINY = {"batch_size": "2", "checkpoint_every": "1", "keep_best": "false", "peft_steps": "2"}
-
-
-def context(loaded, folder, **overrides):
-    settings = load_settings("cpu-small", {**TINY, **overrides})
-    from promot_bench.tuners.peft_family import PeftOptions
-
-    return FitContext(
-        loaded.model,
-        loaded.tokenizer,
-        EXAMPLES,
-        settings.train,
-        folder,
-        progress=False,
-        options=settings.of(PeftOptions),
-    )
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -155,7 +139,7 @@ def test_a_method_runs_end_to_end_and_its_dose_lies_on_its_stage(
             tmp_path,
             tuner="peft:loha",
             suite="v1",
-            overrides={**TINY, "dose": "1/2", "peft_steps": "4"},
+            overrides={**PEFT_TINY, "dose": "1/2", "peft_steps": "4"},
             steps=None,
         )
     )

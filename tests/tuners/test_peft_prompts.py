@@ -4,31 +4,16 @@ plain soft prompt for the target; ProMoT's second stage trains every weight with
 
 import pytest
 import torch
-from helpers.runs import EXAMPLES, options
+from helpers.runs import PEFT_TINY, options
+from helpers.runs import peft_context as context
 
 from promot_bench.errors import UsageError
 from promot_bench.models import specs
 from promot_bench.run import runner
 from promot_bench.train.soft_prompt import SoftPrompt
 from promot_bench.train.training import Stage
-from promot_bench.tuners import FitContext, get, load_settings
-from promot_bench.tuners.peft_family import PeftOptions
+from promot_bench.tuners import FitContext, get
 from promot_bench.tuners.peft_prompts import new_prompt
-
-TINY = {"batch_size": "2", "checkpoint_every": "1", "keep_best": "false", "peft_steps": "2"}
-
-
-def context(loaded, folder, **overrides):
-    settings = load_settings("cpu-small", {**TINY, **overrides})
-    return FitContext(
-        loaded.model,
-        loaded.tokenizer,
-        EXAMPLES,
-        settings.train,
-        folder,
-        progress=False,
-        options=settings.of(PeftOptions),
-    )
 
 
 def test_our_attached_forward_is_peft_s_own(tiny_llama_dir, tmp_path):
@@ -111,7 +96,8 @@ def test_p_tuning_runs_end_to_end(tiny_llama_dir, tmp_path, private_cache):
             tiny_llama_dir,
             tmp_path,
             tuner="peft:p_tuning",
-            overrides={**TINY, "keep_best": "true"},  # validation with the live encoder's tokens
+            # keep-best: the target's validation with the live encoder's tokens
+            overrides={**PEFT_TINY, "keep_best": "true"},
             steps=None,
         )
     )
