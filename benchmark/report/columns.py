@@ -56,6 +56,9 @@ class Row:
     # the KL from the pretrained model (probe mean, nats) and the held-out text's Δ cross-entropy
     kl: tuple | None = None
     heldout_delta: tuple | None = None
+    # a prompt-learning tuner's Δ mean with its prompt attached to every probe, as PEFT's method
+    # comparison scores it: seed mean ± stderr, descriptive (the row's Δ mean is without it)
+    attached_delta: tuple | None = None
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
     flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)
@@ -152,6 +155,12 @@ def forgetting_columns(row: Row, cell: list[dict]) -> None:
         row.kl = mean_stderr([r["kl"]["mean"]["after"] for r in cell])
     if all(r.get("heldout_ce") for r in cell):
         row.heldout_delta = mean_stderr([r["heldout_ce"]["delta"] for r in cell])
+
+
+def attached_columns(row: Row, cell: list[dict]) -> None:
+    """Seed mean ± stderr of Δ mean with the prompt attached, where every run scored it."""
+    if all(r.get("attached_after") for r in cell):
+        row.attached_delta = mean_stderr([r["attached_after"]["delta_ci"]["delta"] for r in cell])
 
 
 def run_flips(result: dict) -> dict | None:

@@ -144,6 +144,9 @@ def markdown(contents: Contents) -> str:
         "of Δ mean at 80% power, 5% two-sided: over seeds the noncentral t's at n − 1 degrees of "
         "freedom (about 5.7 SE at three seeds); for one seed 2.8 × its item-level SE; differences "
         "smaller than it the cell could not reliably see. "
+        "(attached …): a prompt-learning tuner's (pt, peft:p_tuning) Δ mean with its prompt "
+        "attached to every probe, as PEFT's method comparison scores such methods (seed mean ± "
+        "stderr, not tested); the row's own Δ mean is the weights alone. "
         "collapse Δ: change in the share of outputs (percentage points, mean over eval tasks) in "
         "the target's format — first word one of its labels, or the target's language — the "
         "collapse rate; marks as for Δ mean. KL: the KL divergence from the pretrained model to"
@@ -201,6 +204,7 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
     collapse_delta_mean, collapse_delta_mean_stderr = row.collapse_delta or ("", "")
     kl_mean, kl_stderr = row.kl or ("", "")
     heldout_delta, heldout_delta_stderr = row.heldout_delta or ("", "")
+    attached_delta, attached_delta_stderr = row.attached_delta or ("", "")
     flips_lost, flips_gained = (row.flips_tasks or {}).get(task, ("", ""))
     flips_lost_all, flips_gained_all, flips_n_all = row.flips or ("", "", "")
     return {
@@ -238,6 +242,8 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
         "kl_stderr": blank(kl_stderr),
         "heldout_ce_delta": heldout_delta,
         "heldout_ce_delta_stderr": blank(heldout_delta_stderr),
+        "attached_delta_mean": attached_delta,
+        "attached_delta_stderr": blank(attached_delta_stderr),
         "flips_lost": flips_lost,
         "flips_gained": flips_gained,
         "flips_lost_all": flips_lost_all,

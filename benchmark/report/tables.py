@@ -18,6 +18,7 @@ from promot_bench.evaluate.statistics import mean_stderr
 from promot_bench.evaluate.suites import JOINERS
 from promot_bench.report.columns import (
     Row,
+    attached_columns,
     breakdown_columns,
     collapse_columns,
     delta_columns,
@@ -201,6 +202,7 @@ def _cell_row(cell: list[dict], tasks: list[str], ft_cell: list[dict]) -> Row:
     flips_columns(row, cell, tasks)
     breakdown_columns(row, cell)
     forgetting_columns(row, cell)
+    attached_columns(row, cell)
     row.per_target = per_target_scores(cell)
     return row
 
@@ -296,7 +298,8 @@ def row_cells(table: Table, row: Row) -> list[str]:
         target_cell(row),
         *(fmt(row.tasks[t]) for t in table.tasks),
         fmt(row.mean),
-        signed(row.delta_mean, row.significant),
+        signed(row.delta_mean, row.significant)
+        + ("" if row.attached_delta is None else f" (attached {fmt(row.attached_delta, True)})"),
         fmt((row.mde, None)),
         signed(row.versus_ft, row.versus_ft_significant)
         + ("" if row.versus_ft_mde is None else f" (mde {row.versus_ft_mde:.1f})"),

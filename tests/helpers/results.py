@@ -140,6 +140,10 @@ def complete(given: dict) -> dict:
         )
         for t, entry in r["delta_ci"].items()
     }
+    attached = r.get("attached_after")
+    if attached:
+        attached["scores"] = {t: scores(entry) for t, entry in attached["scores"].items()}
+        attached["delta_ci"] = delta(attached["delta_ci"], mean["before"], attached["mean"])
     wrong = problem(r)
     assert wrong is None, f"the test's result is not a run result: {wrong}"
     return r

@@ -408,3 +408,31 @@ def test_vs_ft_is_a_seed_level_test_with_its_own_mde(results_dir):
     assert f"| +50.0 † (mde {statistics.mde(se):.1f}) |" in text
     header = (results_dir / "LEADERBOARD.csv").read_text().splitlines()[0].split(",")
     assert "versus_ft_mde" in header
+
+
+def test_a_prompt_method_shows_its_delta_with_the_prompt_attached(results_dir):
+    """pt's Δ mean stays the weights alone; beside it, the seed mean of its Δ with the prompt
+    attached to every probe (as PEFT's comparison scores it), in the Markdown and the CSV."""
+    unchanged = {"promot_mini_nli3": 40.0, "promot_mini_qa_capitals": 20.0}
+    for seed, attached in enumerate([-3.0, -5.0]):
+        run = fake_result("pt", "nli", seed, unchanged, 70.0, False)
+        run["attached_after"] = {
+            "scores": {t: {"score": v["score"] + attached} for t, v in run["before"].items()},
+            "mean": run["mean"]["before"] + attached,
+            "delta_ci": {"delta": attached, "low": attached - 1, "high": attached + 1},
+        }
+        path = results_dir / f"runs/tiny/mini-v1/nli/pt/seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(complete(run)))
+    leaderboard.build(results_dir)
+    text = (results_dir / "LEADERBOARD.md").read_text()
+    pt = next(line for line in text.splitlines() if line.startswith("| pt → nli"))
+    assert "| +0.0 ± 0.0 (attached -4.0 ± 1.0) |" in pt
+    ft = next(line for line in text.splitlines() if line.startswith("| ft → nli"))
+    assert "attached" not in ft
+    csv = (results_dir / "LEADERBOARD.csv").read_text().splitlines()
+    columns = csv[0].split(",")
+    rows = {line.split(",")[columns.index("tuner")]: line.split(",") for line in csv[1:]}
+    assert float(rows["pt"][columns.index("attached_delta_mean")]) == pytest.approx(-4.0)
+    assert float(rows["pt"][columns.index("attached_delta_stderr")]) == pytest.approx(1.0)
+    assert rows["ft"][columns.index("attached_delta_mean")] == ""
