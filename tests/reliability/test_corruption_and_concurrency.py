@@ -110,9 +110,9 @@ def test_two_cells_sharing_the_baseline_cache_at_once(tiny_llama_dir, tmp_path):
     )  # suite, target and held-out text, once each
     assert not [b for b in baselines if ".building." in b.name]  # nothing half-built left
     # Each baseline ran once in all (lock); then each cell's own: ft validation, target, after;
-    # pt validation and target (its after is the baseline).
+    # pt validation, target and the probes with its prompt attached (its after is the baseline).
     evals = sum(log.read_text().split().count("eval") for log in logs)
-    assert evals == 2 + 3 + 2
+    assert evals == 2 + 3 + 3
 
 
 def test_a_damaged_checkpoint_is_refused_with_its_path(tiny_llama_dir, tmp_path):
@@ -156,8 +156,9 @@ def test_a_damaged_cached_baseline_is_recomputed(tiny_llama_dir, tmp_path):
         scores_file.write_text(text[:-10] + "#" * 9 + text[-1])  # same size, damaged content
     log = tmp_path / "pt.log"
     finish(start(args(tiny_llama_dir, out, "pt"), shared, log))
-    # both baselines recomputed, then pt's keep-best validation and its target
-    assert log.read_text().split().count("eval") == 4
+    # both baselines recomputed, then pt's keep-best validation, its target and the probes with
+    # its prompt attached
+    assert log.read_text().split().count("eval") == 5
     assert result_of(out, "pt")["before"] == result_of(out, "ft")["before"]
 
 
