@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from promot_bench.evaluate import heldout, language_catalogue
+from promot_bench.evaluate.language_catalogue import Catalogue
 from promot_bench.evaluate.statistics import paired_means
 from promot_bench.tasks.metrics import first_word_label
 
@@ -139,25 +141,37 @@ def language_of(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class TargetFormat:
-    """What a specialized output looks like: one of the target's labels, or its language."""
+    """What a specialized output looks like: one of the target's labels, or its language (its
+    function words and letters, or a catalogue of its short forms learnt from the target)."""
 
     labels: tuple[str, ...] = ()
     language: str | None = None
+    catalogue: Catalogue | None = None
 
     def matches(self, output: str) -> bool:
+        text = output or ""
         if self.labels:
-            return first_word_label(output or "", self.labels) is not None
-        return self.language is not None and language_of(output or "") == self.language
+            return first_word_label(text, self.labels) is not None
+        if self.language is None:
+            return False
+        return language_of(text) == self.language or bool(
+            self.catalogue and self.catalogue.matches(text)
+        )
 
     def describe(self) -> str:
         if self.labels:
             return f"first word in {{{', '.join(self.labels)}}}"
-        return f"output in language '{self.language}'" if self.language else "none"
+        if not self.language:
+            return "none"
+        learnt = f", or one of {self.catalogue.describe()}" if self.catalogue else ""
+        return f"output in language '{self.language}' (its function words and letters{learnt})"
 
 
 def target_format(examples: list) -> TargetFormat:
     """Labels when the target's answers are single words from a small set (classification),
-    else the language most of its answers are in (a translation target), else nothing."""
+    else the language most of its answers are in (a translation target), with the catalogue of
+    its answers' short forms (`language_catalogue`: against the examples' prompts, which are
+    English, and the shipped held-out English text), else nothing."""
     answers = [ex.completion.split() for ex in examples]
     firsts = {words[0].strip(".,;:!?") for words in answers if words}
     if 0 < len(firsts) <= MAX_LABELS and all(len(words) == 1 for words in answers):
@@ -169,7 +183,9 @@ def target_format(examples: list) -> TargetFormat:
         # Short answers (names: "Tunisie") mostly carry no marker, so a tenth of the answers is
         # plenty (v2's en-fr: 13%), as long as the marked ones agree (three quarters of them).
         if n >= len(examples) / 10 and n >= 0.75 * sum(counted.values()):
-            return TargetFormat(language=lang)
+            answers = [ex.completion for ex in examples]
+            inputs = [*heldout.load_text().documents, *(ex.prompt for ex in examples)]
+            return TargetFormat(language=lang, catalogue=language_catalogue.fit(answers, inputs))
     return TargetFormat()
 
 

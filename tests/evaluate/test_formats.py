@@ -76,12 +76,19 @@ def test_a_translation_targets_language_from_its_marked_answers():
     marked answers that disagree, or too few, decide nothing."""
     from types import SimpleNamespace as Ex
 
-    names = [Ex(completion=t) for t in ["Tunisie"] * 8 + ["la Corée", "langues des Afars"]]
-    assert formats.target_format(names) == formats.TargetFormat(language="fr")
-    few = [Ex(completion="Tunisie")] * 17 + [Ex(completion="la Corée")]
+    def answers(texts):
+        return [
+            Ex(prompt="Translate English to French: Tunisia\nFrench:", completion=t) for t in texts
+        ]
+
+    names = answers(["Tunisie"] * 8 + ["la Corée", "langues des Afars"])
+    fmt = formats.target_format(names)
+    assert fmt.language == "fr" and "tunisie" in fmt.catalogue.words
+    assert fmt.matches(" Tunisie") and not fmt.matches(" Tunisia")
+    few = answers(["Tunisie"] * 17 + ["la Corée"])
     assert formats.target_format(few) == formats.TargetFormat()  # 1 marked of 18: under a tenth
     marked = ["la Corée", "der Osten", "die Stadt", "et le nord"]
-    mixed = [Ex(completion=t) for t in ["Tunisie"] * 6 + marked]
+    mixed = answers(["Tunisie"] * 6 + marked)
     assert formats.target_format(mixed) == formats.TargetFormat()  # fr 2, de 2: no agreement
 
 
