@@ -37,7 +37,7 @@ def format_row(result: dict) -> str:
         )
     mde = result.get("mde")
     lines.append(f"mde (Δ mean, 80% power): {'–' if mde is None else f'{mde:.2f}'}")
-    attached = result.get("attached_after")  # prompt-learning tuners only
+    attached = result.get("after_attached")  # prompt-learning tuners only
     if attached:
         share = format_share((attached.get("collapse") or {}).get("mean"))
         lines.append(

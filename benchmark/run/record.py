@@ -205,7 +205,7 @@ def assemble(p: Plan, scores: Scores, fitted: Fitted, timings: dict, key: dict) 
         "stages": [r.to_dict() for r in fitted.tuned.reports],
         "target": target_summary(p, scores.targets_before, scores.target, fitted.attached),
         **_retention(p, scores, fitted.fmt or TargetFormat()),
-        "attached_after": _attached_after(p, scores, fitted.fmt or TargetFormat()),
+        "after_attached": _after_attached(p, scores, fitted.fmt or TargetFormat()),
         "weights_sha256": weights_hash(fitted.tuned.stripped()),
         # the weights were unchanged, so the baseline was reused
         "after_is_baseline": scores.after is scores.before,
@@ -264,7 +264,7 @@ def paired_items(before: dict, after: dict) -> dict:
     }
 
 
-def _attached_after(p: Plan, scores: Scores, fmt: TargetFormat) -> dict | None:
+def _after_attached(p: Plan, scores: Scores, fmt: TargetFormat) -> dict | None:
     """The eval tasks with the target's prompt attached (prompt-learning tuners): scores, mean,
     its change from before with the paired interval over items, and the collapse rate; None for
     every other tuner."""

@@ -147,7 +147,7 @@ class HeldoutCE(_Record):
     per_document: PerDocument
 
 
-class AttachedAfter(_Record):
+class AfterAttached(_Record):
     """The eval tasks with the target's prompt attached (prompt-learning tuners), as PEFT's method
     comparison scores them: each task's scores, their mean, the mean's change from before with its
     paired interval over items, and the collapse rate."""
@@ -276,7 +276,7 @@ class RunResult(_Record):
     # per generative probe and mean: KL(pretrained || tuned) at the gold's positions (nats)
     kl: Optional[dict[str, Paired]] = None
     flips: dict[str, Flips]
-    attached_after: Optional[AttachedAfter] = None  # prompt-learning tuners (pt, peft:p_tuning)
+    after_attached: Optional[AfterAttached] = None  # prompt-learning tuners (pt, peft:p_tuning)
     weights_sha256: str
     after_is_baseline: bool
     soft_prompt_sha256: Optional[dict[str, str]]

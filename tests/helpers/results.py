@@ -140,7 +140,7 @@ def complete(given: dict) -> dict:
         )
         for t, entry in r["delta_ci"].items()
     }
-    attached = r.get("attached_after")
+    attached = r.get("after_attached")
     if attached:
         attached["scores"] = {t: scores(entry) for t, entry in attached["scores"].items()}
         attached["delta_ci"] = delta(attached["delta_ci"], mean["before"], attached["mean"])

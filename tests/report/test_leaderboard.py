@@ -416,7 +416,7 @@ def test_a_prompt_method_shows_its_delta_with_the_prompt_attached(results_dir):
     unchanged = {"promot_mini_nli3": 40.0, "promot_mini_qa_capitals": 20.0}
     for seed, attached in enumerate([-3.0, -5.0]):
         run = fake_result("pt", "nli", seed, unchanged, 70.0, False)
-        run["attached_after"] = {
+        run["after_attached"] = {
             "scores": {t: {"score": v["score"] + attached} for t, v in run["before"].items()},
             "mean": run["mean"]["before"] + attached,
             "delta_ci": {"delta": attached, "low": attached - 1, "high": attached + 1},
@@ -433,6 +433,6 @@ def test_a_prompt_method_shows_its_delta_with_the_prompt_attached(results_dir):
     csv = (results_dir / "LEADERBOARD.csv").read_text().splitlines()
     columns = csv[0].split(",")
     rows = {line.split(",")[columns.index("tuner")]: line.split(",") for line in csv[1:]}
-    assert float(rows["pt"][columns.index("attached_delta_mean")]) == pytest.approx(-4.0)
-    assert float(rows["pt"][columns.index("attached_delta_stderr")]) == pytest.approx(1.0)
-    assert rows["ft"][columns.index("attached_delta_mean")] == ""
+    assert float(rows["pt"][columns.index("after_attached_delta_mean")]) == pytest.approx(-4.0)
+    assert float(rows["pt"][columns.index("after_attached_delta_stderr")]) == pytest.approx(1.0)
+    assert rows["ft"][columns.index("after_attached_delta_mean")] == ""

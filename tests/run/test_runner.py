@@ -153,7 +153,7 @@ def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_pat
     assert all(entry["after"] == 0 for entry in result["kl"].values())  # KL to itself
     # and, as PEFT's comparison scores prompt methods, every probe with the prompt attached: its
     # own items in the samples file, its mean and paired interval re-derived from them
-    attached = result["attached_after"]
+    attached = result["after_attached"]
     assert list(attached["scores"]) == list(result["before"]) and "mean" in attached["collapse"]
     phase = samples.by_phase(plan.samples_path)["after_attached"]
     assert set(phase) == set(result["before"])
@@ -169,7 +169,7 @@ def test_prompt_tuning_leaves_the_suite_scores_untouched(tiny_llama_dir, tmp_pat
     )
     assert "with the prompt attached to every probe" in printing.format_row(result)
     ft = runner.execute(runner.plan(options(tiny_llama_dir, tmp_path, tuner="ft")), progress=False)
-    assert ft["attached_after"] is None and "prompt attached" not in printing.format_row(ft)
+    assert ft["after_attached"] is None and "prompt attached" not in printing.format_row(ft)
 
 
 @pytest.mark.slow  # 6 s or more on 2 cores: out of the fast lane (tox -e fast)

@@ -107,4 +107,4 @@ def test_p_tuning_runs_end_to_end(tiny_llama_dir, tmp_path, private_cache):
     assert result["target"]["attached"]["soft_prompt"] is True
     assert result["after_is_baseline"] is True  # the model is frozen: the probes are its before
     # and the probes with its tokens attached, as PEFT's comparison scores prompt methods
-    assert set(result["attached_after"]["scores"]) == set(result["before"])
+    assert set(result["after_attached"]["scores"]) == set(result["before"])
