@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from promot_bench.train.shared_prefix import cache_argument
+from promot_bench.train.shared_prefix import cache_argument, prefix_cache
 
 MAX_KEPT = 16  # prefixes kept at once: one per task being evaluated (a few MB each)
 
@@ -32,16 +32,13 @@ class PrefixCache:
         return self.argument is not None
 
     def cache_for(self, prefix_ids: torch.Tensor):
-        """The key/value cache of [soft prompt; `prefix_ids`] at batch size 1 (callers copy it)."""
+        """The key/value cache of [soft prompt or key/value prefix; `prefix_ids`] at batch size 1
+        (callers copy it)."""
         key = tuple(prefix_ids.tolist())
         if key in self._caches:
             self.hits += 1
             return self._caches[key]
-        embeds = self.model.get_input_embeddings()(prefix_ids[None])
-        if self.soft_prompt is not None:
-            embeds = torch.cat([self.soft_prompt.weight.to(embeds.dtype)[None], embeds], dim=1)
-        out = self.model(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
         if len(self._caches) >= MAX_KEPT:
             self._caches.pop(next(iter(self._caches)))  # the oldest
-        self._caches[key] = getattr(out, self.argument)
+        self._caches[key] = prefix_cache(self.model, prefix_ids, self.soft_prompt)
         return self._caches[key]

@@ -34,6 +34,7 @@ from lm_eval.models.utils import (
     postprocess_generated_text,
 )
 
+from promot_bench.errors import RunError
 from promot_bench.evaluate.prefix_cache import PrefixCache
 from promot_bench.evaluate.refill import RefillGenerator, Request, common_prefix
 from promot_bench.train.soft_prompt import SoftPrompt
@@ -104,8 +105,9 @@ class PromptLM(HFLM):
             inputs = self.soft_prompt.prepend(self.model, inps, attn_mask, labels)
             logits = self.model(**inputs).logits
         if self.backend == "causal":
-            # Drop the prompt's positions: HFLM slices the logits by its own token counts.
-            logits = logits[:, self._prompt_length :]
+            # Drop the prompt's positions (a key/value prefix has none in the output): HFLM
+            # slices the logits by its own token counts.
+            logits = logits[:, self.soft_prompt.output_positions :]
         return logits
 
     def generate_until(self, requests, disable_tqdm: bool = False):
@@ -211,6 +213,11 @@ class PromptLM(HFLM):
     def _model_generate(self, context, max_length, stop, **generation_kwargs):
         if self.soft_prompt is None:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
+        if self.soft_prompt.output_positions == 0:  # generate() cannot start from a bare cache
+            raise RunError(
+                "a key/value prefix generates through refill only: greedy decoding, a numeric "
+                "batch size, and a model whose cache refills"
+            )
         with torch.no_grad():  # the prompt may be trainable; evaluation builds no graph
             inputs = self.soft_prompt.prepend(
                 self.model, context, generation_kwargs.pop("attention_mask", None)

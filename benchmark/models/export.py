@@ -5,7 +5,8 @@ shared and re-scored without this code:
   removed; lora's adapter merged), with config and tokenizer: `AutoModelForCausalLM` (or
   `AutoModelForSeq2SeqLM`) `.from_pretrained` loads it;
 - `seed<k>.peft/` (tuners that attach a soft prompt or an adapter at the target): a PEFT adapter
-  on top of that model -- prompt tuning for a soft prompt, LoRA for lora-then-ft's adapter -- so
+  on top of that model -- prompt tuning for a soft prompt, prefix tuning for a key/value
+  prefix, LoRA for lora-then-ft's adapter -- so
   `PeftModel.from_pretrained(base, folder)` gives what the target was scored with. With several
   targets, one adapter per target in `seed<k>.peft/<target>/`. promot-1shot's text
   demonstration cannot live in a PEFT adapter: it is written to `demonstration.txt` beside it.
@@ -69,6 +70,29 @@ def save_prompt_adapter(folder: Path, prompt, config, demonstration: str = "") -
         (folder / DEMONSTRATION_FILE).write_text(demonstration, encoding="utf-8")
 
 
+def save_prefix_adapter(folder: Path, prefix) -> None:
+    """A key/value prefix as PEFT's prefix-tuning adapter: its config and `prompt_embeddings`,
+    one row per virtual token holding every layer's keys then values, as PEFT's `get_prompt`
+    reads them (no projection)."""
+    from peft import PrefixTuningConfig, TaskType
+    from safetensors.torch import save_file
+
+    layers, _, heads, length, size = prefix.weight.shape
+    peft_config = PrefixTuningConfig(
+        task_type=TaskType.CAUSAL_LM,
+        num_virtual_tokens=length,
+        token_dim=heads * size,
+        num_transformer_submodules=1,
+        num_attention_heads=heads,
+        num_layers=layers,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    peft_config.save_pretrained(str(folder))
+    # [layers, 2, heads, length, size] -> [length, (layer, key/value, head, size)]
+    rows = prefix.weight.detach().cpu().permute(3, 0, 1, 2, 4).reshape(length, -1)
+    save_file({"prompt_embeddings": rows.contiguous()}, str(folder / "adapter_model.safetensors"))
+
+
 def save_lora_adapter(folder: Path, wrapped, demonstration: str = "") -> None:
     """A PEFT model's adapter (lora-then-ft's), before it is unloaded for the probes."""
     wrapped.save_pretrained(str(folder))
@@ -91,7 +115,9 @@ def save_adapters(folder: Path, tuned, attached: dict) -> bool:
     for t in wanted:
         where = folder if len(targets) == 1 else folder / t
         prompt, demonstration = attached[t]
-        if prompt is not None:
+        if prompt is not None and prompt.output_positions == 0:  # a key/value prefix
+            save_prefix_adapter(where, prompt)
+        elif prompt is not None:
             save_prompt_adapter(where, prompt, tuned.model.config, demonstration)
         else:
             save_lora_adapter(where, tuned.model, demonstration)

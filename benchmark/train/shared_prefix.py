@@ -42,6 +42,19 @@ def shared_length(
     return max(0, min(length, first_target - 1))
 
 
+def prefix_cache(model, prefix_ids: torch.Tensor, attachment=None):
+    """The key/value cache of [attachment; `prefix_ids`] at batch size 1 (`prefix_ids`: 1-D): a
+    soft prompt's embeddings run in front of the tokens' own, a key/value prefix (one that has
+    `shared_cache`) starts the cache itself. None when the model returns no cache."""
+    if attachment is not None and hasattr(attachment, "shared_cache"):
+        return attachment.shared_cache(model, prefix_ids)
+    embeds = model.get_input_embeddings()(prefix_ids[None])
+    if attachment is not None:
+        embeds = torch.cat([attachment.weight.to(embeds.dtype)[None], embeds], dim=1)
+    out = model(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
+    return getattr(out, cache_argument(model), None)
+
+
 def loss(model, batch: dict, soft_prompt, label_smoothing: float) -> torch.Tensor | None:
     """The batch's mean target-token cross-entropy through the shared-prefix path, or None
     when the batch or model does not qualify (the caller then takes the plain path)."""
@@ -53,15 +66,10 @@ def loss(model, batch: dict, soft_prompt, label_smoothing: float) -> torch.Tenso
     prompt_length = soft_prompt.length if soft_prompt is not None else 0
     if n + prompt_length < MIN_SHARED:
         return None
-    embed = model.get_input_embeddings()
-    prefix = embed(ids[:1, :n])
-    if soft_prompt is not None:
-        prefix = torch.cat([soft_prompt.weight.to(prefix.dtype)[None], prefix], dim=1)
-    width = prefix.shape[1]
-    shared = model(inputs_embeds=prefix, use_cache=True)
-    cache = getattr(shared, argument, None)
+    cache = prefix_cache(model, ids[0, :n], soft_prompt)
     if cache is None:
         return None
+    width = n + prompt_length
     cache.batch_repeat_interleave(ids.shape[0])
 
     rest_ids, rest_labels = ids[:, n:], labels[:, n:]

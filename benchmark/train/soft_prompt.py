@@ -43,6 +43,11 @@ class SoftPrompt(nn.Module):
     def hidden_size(self) -> int:
         return self.weight.shape[1]
 
+    @property
+    def output_positions(self) -> int:
+        """Columns of the model's output that are the prompt's (scoring drops them)."""
+        return self.length
+
     def extra_repr(self) -> str:
         return (
             f"length={self.length}, hidden_size={self.hidden_size}, init={self.init}, "
