@@ -240,11 +240,12 @@ def check_tasks(names: list[str]) -> int:
 def cmd_tuners(_args) -> int:
     from promot_bench.tuners import TUNERS
 
+    width = max(map(len, TUNERS))
     for name, tuner in TUNERS.items():
-        print(f"{name:<17} {tuner.summary}")
-        print(f"{'':<17} trains: {tuner.trains}")
+        print(f"{name:<{width}} {tuner.summary}")
+        print(f"{'':<{width}} trains: {tuner.trains}")
         print(
-            f"{'':<17} attached in training: {tuner.attached_in_training}; "
+            f"{'':<{width}} attached in training: {tuner.attached_in_training}; "
             f"at target evaluation: {tuner.attached_at_target_eval}"
         )
     print(

@@ -16,10 +16,9 @@ AdaLoRA re-allocates its rank budget at every step and regularises its factors t
 orthogonality: its stage carries hooks the shared loop calls (`AdaLoraHooks`), its schedule runs
 over the stage's own steps (`total_step`), and its allocator's state goes into every checkpoint.
 
-The prompt-learning methods are tuners of their own (`peft_prompts.py`: P-tuning; prompt tuning is
-`pt` and ProMoT's first stage, checked equal to PEFT's). Left out: prefix tuning (its key/value
-prefix needs an evaluation path of its own) and methods that do not wrap a causal LM's linear
-layers.
+The prompt-learning methods are tuners of their own (`peft_prompts.py`: P-tuning and prefix
+tuning; prompt tuning is `pt` and ProMoT's first stage, checked equal to PEFT's). Left out:
+methods that do not wrap a causal LM's linear layers.
 """
 
 from __future__ import annotations
@@ -56,6 +55,7 @@ METHODS = {
 # (peft_prompts.py); P-tuning's encoder at the hidden size PEFT's own examples use
 PROMPT_METHODS = {
     "p_tuning": ("PromptEncoderConfig", {"num_virtual_tokens": 20, "encoder_hidden_size": 128}),
+    "prefix_tuning": ("PrefixTuningConfig", {"num_virtual_tokens": 20}),
 }
 PREFIX = "peft:"
 PROMOT_PREFIX = "promot:"

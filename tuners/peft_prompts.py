@@ -1,13 +1,15 @@
-"""`peft:p_tuning` and `promot:p_tuning`: PEFT's P-tuning as a tuner, and as ProMoT's first stage.
+"""`peft:<method>` and `promot:<method>` for PEFT's prompt-learning methods beyond prompt tuning:
+P-tuning and prefix tuning, as tuners and as ProMoT's first stage.
 
 P-tuning trains a small encoder (PEFT's `PromptEncoder`: an embedding and an MLP) whose output is
-the virtual tokens prepended to every input; the model stays frozen. The encoder and the tokens
-it gives are PEFT's own (`get_peft_model`, `PeftModel.get_prompt`); our loop trains them as it
-trains a soft prompt. Once trained, the tokens are computed one last time and kept as a plain soft
-prompt — what PEFT itself saves for inference — so every evaluation attaches them as it attaches
-`pt`'s.
+the virtual tokens prepended to every input; prefix tuning trains every layer's keys and values
+for its virtual positions (PEFT's `PrefixEncoder`), which go in front of the model's key/value
+cache (`train/kv_prefix.py`). The model stays frozen. The tokens are PEFT's own
+(`get_peft_model`, `PeftModel.get_prompt`); our loop trains them as it trains a soft prompt.
+Once trained, they are computed one last time and kept as a plain soft prompt or key/value prefix
+— what PEFT itself saves for inference — so every evaluation attaches them as it attaches `pt`'s.
 
-`promot:p_tuning` is ProMoT with P-tuning's tokens in place of the soft prompt: the encoder
+`promot:<method>` is ProMoT with the method's tokens in place of the soft prompt: the encoder
 trains with the model frozen, then every weight trains with the tokens attached and frozen.
 """
 
@@ -17,6 +19,8 @@ import torch
 from torch import nn
 
 from promot_bench.errors import UsageError
+from promot_bench.train import kv_prefix
+from promot_bench.train.kv_prefix import KVPrefix
 from promot_bench.train.soft_prompt import SoftPrompt, attach
 from promot_bench.train.training import Stage
 
@@ -24,9 +28,9 @@ from .base import FitContext, Tuned, Tuner, model_stage
 from .peft_family import PROMPT_METHODS, PeftMethod, peft_config
 
 
-class PeftPrompt(nn.Module):
-    """A PEFT prompt-learning method's virtual tokens, as our loop and evaluation take a soft
-    prompt: `weight` (computed by PEFT's `get_prompt`), `length`, `prepend`, `tensors`."""
+class PeftVirtualTokens(nn.Module):
+    """A PEFT prompt-learning method's virtual tokens (its encoder trains; PEFT's `get_prompt`
+    gives what they are now), as our loop and evaluation take an attachment."""
 
     def __init__(self, wrapped, method: str):
         super().__init__()
@@ -35,18 +39,27 @@ class PeftPrompt(nn.Module):
         self.method = method
 
     @property
+    def length(self) -> int:
+        return self._wrapped[0].active_peft_config.num_virtual_tokens
+
+    def tensors(self) -> dict:
+        return {f"{self.method}.{name}": p for name, p in self.encoder.named_parameters()}
+
+
+class PeftPrompt(PeftVirtualTokens):
+    """Tokens that are embeddings (P-tuning): `weight` [length, hidden], attached as a soft
+    prompt is."""
+
+    @property
     def weight(self) -> torch.Tensor:
         return self._wrapped[0].get_prompt(batch_size=1)[0]
 
     @property
-    def length(self) -> int:
-        return self._wrapped[0].active_peft_config.num_virtual_tokens
+    def output_positions(self) -> int:
+        return self.length
 
     def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough) -> dict:
         return attach(model, self.weight, input_ids, attention_mask, labels, **passthrough)
-
-    def tensors(self) -> dict:
-        return {f"{self.method}.{name}": p for name, p in self.encoder.named_parameters()}
 
     def frozen(self) -> SoftPrompt:
         """The tokens as a plain soft prompt: what every evaluation attaches."""
@@ -54,20 +67,46 @@ class PeftPrompt(nn.Module):
             return SoftPrompt(self.weight.detach().clone(), init=self.method)
 
 
-def new_prompt(ctx: FitContext, method: str) -> PeftPrompt:
+class PeftPrefix(PeftVirtualTokens):
+    """Tokens that are every layer's keys and values (prefix tuning): `weight` [layers, 2,
+    heads, length, head size], attached as a `KVPrefix` is."""
+
+    output_positions = 0
+
+    @property
+    def weight(self) -> torch.Tensor:
+        layers = self._wrapped[0].get_prompt(batch_size=1).layers
+        return torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in layers])
+
+    def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough) -> dict:
+        return kv_prefix.attach(
+            model, self.weight, input_ids, attention_mask, labels, **passthrough
+        )
+
+    def shared_cache(self, model, prefix_ids: torch.Tensor):
+        return kv_prefix.shared_cache(model, self.weight, prefix_ids)
+
+    def frozen(self) -> KVPrefix:
+        """The keys and values as a plain prefix: what every evaluation attaches."""
+        with torch.no_grad():
+            return KVPrefix(self.weight.detach().clone(), init=self.method)
+
+
+def new_prompt(ctx: FitContext, method: str) -> PeftVirtualTokens:
     """The method's virtual tokens for `ctx.model`, from PEFT's `get_peft_model` (its config
     completed from the model's by PEFT itself; the model's weights are left as they are)."""
-    from peft import get_peft_model
+    from peft import PrefixTuningConfig, get_peft_model
 
     config = peft_config(method, ctx.options.peft_options, ctx.options.peft_steps)
     try:
         wrapped = get_peft_model(ctx.model, config)
     except (ValueError, TypeError, RuntimeError) as exc:
         raise UsageError(f"peft:{method} cannot apply to this model: {exc}") from None
-    return PeftPrompt(wrapped, method)
+    kind = PeftPrefix if isinstance(config, PrefixTuningConfig) else PeftPrompt
+    return kind(wrapped, method)
 
 
-def prompt_learning_stage(ctx: FitContext, prompt: PeftPrompt) -> Stage:
+def prompt_learning_stage(ctx: FitContext, prompt: PeftVirtualTokens) -> Stage:
     """The stage that trains the method's encoder, its tokens prepended, the model frozen."""
     lr = ctx.options.peft_lr
     trainable = {name: (p, lr) for name, p in prompt.tensors().items()}

@@ -58,7 +58,7 @@ class Row:
     heldout_delta: tuple | None = None
     # a prompt-learning tuner's Δ mean with its prompt attached to every probe, as PEFT's method
     # comparison scores it: seed mean ± stderr, descriptive (the row's Δ mean is without it)
-    after_attached_delta: tuple | None = None
+    after_attached: tuple | None = None  # seed mean, stderr of Δ mean with the prompt attached
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
     flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)
@@ -161,7 +161,7 @@ def attached_columns(row: Row, cell: list[dict]) -> None:
     """Seed mean ± stderr of Δ mean with the prompt attached, where every run scored it."""
     if all(r.get("after_attached") for r in cell):
         deltas = [r["after_attached"]["delta_ci"]["delta"] for r in cell]
-        row.after_attached_delta = mean_stderr(deltas)
+        row.after_attached = mean_stderr(deltas)
 
 
 def run_flips(result: dict) -> dict | None:

@@ -204,7 +204,7 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
     collapse_delta_mean, collapse_delta_mean_stderr = row.collapse_delta or ("", "")
     kl_mean, kl_stderr = row.kl or ("", "")
     heldout_delta, heldout_delta_stderr = row.heldout_delta or ("", "")
-    after_attached_delta, after_attached_delta_stderr = row.after_attached_delta or ("", "")
+    attached_mean, attached_stderr = row.after_attached or ("", "")
     flips_lost, flips_gained = (row.flips_tasks or {}).get(task, ("", ""))
     flips_lost_all, flips_gained_all, flips_n_all = row.flips or ("", "", "")
     return {
@@ -242,8 +242,8 @@ def csv_record(table: Table, row: Row, task: str) -> dict:
         "kl_stderr": blank(kl_stderr),
         "heldout_ce_delta": heldout_delta,
         "heldout_ce_delta_stderr": blank(heldout_delta_stderr),
-        "after_attached_delta_mean": after_attached_delta,
-        "after_attached_delta_stderr": blank(after_attached_delta_stderr),
+        "after_attached_delta_mean": attached_mean,
+        "after_attached_delta_stderr": blank(attached_stderr),
         "flips_lost": flips_lost,
         "flips_gained": flips_gained,
         "flips_lost_all": flips_lost_all,

@@ -288,13 +288,6 @@ def target_cell(row: Row) -> str:
     return f"{short(row.target[0])} {fmt(row.target[1:])}"
 
 
-def attached_suffix(row: Row) -> str:
-    """A prompt-learning tuner's Δ mean with its prompt attached, beside the stripped one."""
-    if row.after_attached_delta is None:
-        return ""
-    return f" (attached {fmt(row.after_attached_delta, True)})"
-
-
 def row_cells(table: Table, row: Row) -> list[str]:
     def signed(value, mark):
         return fmt(value, signed=True) + (f" {mark}" if mark else "") if value else "–"
@@ -305,7 +298,8 @@ def row_cells(table: Table, row: Row) -> list[str]:
         target_cell(row),
         *(fmt(row.tasks[t]) for t in table.tasks),
         fmt(row.mean),
-        signed(row.delta_mean, row.significant) + attached_suffix(row),
+        signed(row.delta_mean, row.significant)
+        + ("" if row.after_attached is None else f" (attached {fmt(row.after_attached, True)})"),
         fmt((row.mde, None)),
         signed(row.versus_ft, row.versus_ft_significant)
         + ("" if row.versus_ft_mde is None else f" (mde {row.versus_ft_mde:.1f})"),

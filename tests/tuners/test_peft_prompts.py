@@ -1,6 +1,7 @@
-"""`peft:p_tuning` and `promot:p_tuning`: PEFT's P-tuning encoder trains with the model frozen,
-its tokens are PEFT's own (our attached forward equals PeftModel's), and once trained they are a
-plain soft prompt for the target; ProMoT's second stage trains every weight with them frozen."""
+"""`peft:p_tuning`, `peft:prefix_tuning` and their `promot:` forms: PEFT's encoder trains with the
+model frozen, its tokens are PEFT's own (our attached forward equals PeftModel's), and once
+trained they are a plain soft prompt (P-tuning) or key/value prefix (prefix tuning) for the
+target; ProMoT's second stage trains every weight with them frozen."""
 
 import pytest
 import torch
@@ -10,31 +11,37 @@ from helpers.runs import peft_context as context
 from promot_bench.errors import UsageError
 from promot_bench.models import specs
 from promot_bench.run import runner
+from promot_bench.train.kv_prefix import KVPrefix
 from promot_bench.train.soft_prompt import SoftPrompt
 from promot_bench.train.training import Stage
 from promot_bench.tuners import FitContext, get
 from promot_bench.tuners.peft_prompts import new_prompt
 
+METHODS = {"p_tuning": SoftPrompt, "prefix_tuning": KVPrefix}  # what each one's tokens become
 
-def test_our_attached_forward_is_peft_s_own(tiny_llama_dir, tmp_path):
-    """The tokens prepended as our loop and evaluation prepend a soft prompt give the logits
-    PEFT's own P-tuning forward gives, for the same encoder."""
+
+@pytest.mark.parametrize("method", METHODS)
+def test_our_attached_forward_is_peft_s_own(method, tiny_llama_dir, tmp_path):
+    """The tokens attached as our loop and evaluation attach them give the logits PEFT's own
+    forward gives, for the same encoder."""
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
-    prompt = new_prompt(context(loaded, tmp_path), "p_tuning")
+    prompt = new_prompt(context(loaded, tmp_path), method)
     wrapped = prompt._wrapped[0]
     ids = loaded.tokenizer(["Paris is in France. answer:"], return_tensors="pt")["input_ids"]
+    skip = prompt.output_positions  # P-tuning's tokens are columns of the output, a prefix's not
     with torch.no_grad():
-        theirs = wrapped(input_ids=ids).logits[:, prompt.length :]
-        ours = loaded.model(**prompt.prepend(loaded.model, ids)).logits[:, prompt.length :]
+        theirs = wrapped(input_ids=ids).logits[:, skip:]
+        ours = loaded.model(**prompt.prepend(loaded.model, ids)).logits[:, skip:]
         frozen = prompt.frozen()
-        kept = loaded.model(**frozen.prepend(loaded.model, ids)).logits[:, prompt.length :]
-    assert prompt.length == 20 and ours.shape == theirs.shape
+        kept = loaded.model(**frozen.prepend(loaded.model, ids)).logits[:, skip:]
+    assert prompt.length == 20 and ours.shape == theirs.shape == (1, ids.shape[1], 400)
     assert torch.allclose(ours, theirs, atol=1e-6) and torch.equal(ours, kept)
-    assert isinstance(frozen, SoftPrompt) and frozen.init == "p_tuning"
+    assert isinstance(frozen, METHODS[method]) and frozen.init == method
 
 
-def test_p_tuning_trains_its_encoder_alone_and_attaches_its_tokens(
-    tiny_llama_dir, tmp_path, monkeypatch
+@pytest.mark.parametrize("method", METHODS)
+def test_the_method_trains_its_encoder_alone_and_attaches_its_tokens(
+    method, tiny_llama_dir, tmp_path, monkeypatch
 ):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
@@ -48,18 +55,19 @@ def test_p_tuning_trains_its_encoder_alone_and_attaches_its_tokens(
         return report
 
     monkeypatch.setattr(FitContext, "train", train)
-    tuned = get("peft:p_tuning").fit(context(loaded, tmp_path))
+    tuned = get(f"peft:{method}").fit(context(loaded, tmp_path))
     ((name, trainable, start, trained),) = stages
-    assert name == "peft" and trainable and all(k.startswith("p_tuning.") for k in trainable)
+    assert name == "peft" and trainable and all(k.startswith(f"{method}.") for k in trainable)
     assert all(torch.equal(v, base[k]) for k, v in tuned.model.named_parameters())
-    assert isinstance(tuned.soft_prompt, SoftPrompt) and tuned.soft_prompt.length == 20
+    assert isinstance(tuned.soft_prompt, METHODS[method]) and tuned.soft_prompt.length == 20
     assert not torch.equal(tuned.soft_prompt.weight, start)  # the encoder learned
     assert torch.equal(tuned.soft_prompt.weight, trained.weight.detach())
     assert tuned.stripped() is tuned.model  # the probes: the pretrained weights, unchanged
 
 
-def test_promot_with_p_tuning_trains_every_weight_with_the_tokens_frozen(
-    tiny_llama_dir, tmp_path, monkeypatch
+@pytest.mark.parametrize("method", METHODS)
+def test_promot_with_the_method_trains_every_weight_with_the_tokens_frozen(
+    method, tiny_llama_dir, tmp_path, monkeypatch
 ):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
@@ -72,7 +80,7 @@ def test_promot_with_p_tuning_trains_every_weight_with_the_tokens_frozen(
         return report
 
     monkeypatch.setattr(FitContext, "train", train)
-    tuned = get("promot:p_tuning").fit(context(loaded, tmp_path, steps="2"))
+    tuned = get(f"promot:{method}").fit(context(loaded, tmp_path, steps="2"))
     (first, _), (second, attached) = seen
     assert (first, second) == ("peft", "model") and attached is tuned.soft_prompt
     moved = {k for k, v in tuned.model.named_parameters() if not torch.equal(v, base[k])}
@@ -90,19 +98,20 @@ def test_p_tuning_s_options_are_its_config_s_and_one_target_at_a_time(tmp_path):
 
 
 @pytest.mark.slow
-def test_p_tuning_runs_end_to_end(tiny_llama_dir, tmp_path, private_cache):
+@pytest.mark.parametrize("method", METHODS)
+def test_the_method_runs_end_to_end(method, tiny_llama_dir, tmp_path, private_cache):
     plan = runner.plan(
         options(
             tiny_llama_dir,
             tmp_path,
-            tuner="peft:p_tuning",
+            tuner=f"peft:{method}",
             # keep-best: the target's validation with the live encoder's tokens
             overrides={**PEFT_TINY, "keep_best": "true"},
             steps=None,
         )
     )
     result = runner.execute(plan, progress=False)
-    assert result["tuner"] == "peft:p_tuning" and result["stages"][0]["name"] == "peft"
+    assert result["tuner"] == f"peft:{method}" and result["stages"][0]["name"] == "peft"
     assert result["stages"][0]["best_step"] in (1, 2) and result["stages"][0]["validation"]
     assert result["target"]["attached"]["soft_prompt"] is True
     assert result["after_is_baseline"] is True  # the model is frozen: the probes are its before
