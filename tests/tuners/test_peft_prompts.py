@@ -39,22 +39,29 @@ def test_our_attached_forward_is_peft_s_own(method, tiny_llama_dir, tmp_path):
     assert isinstance(frozen, METHODS[method]) and frozen.init == method
 
 
+def spy_on_stages(monkeypatch) -> list:
+    """Each stage the fit trains, as (name, names of what trains, the attachment's tensor
+    before training, the attachment)."""
+    stages = []
+    real_train = FitContext.train
+
+    def train(ctx, stage: Stage, model=None, demonstration=""):
+        start = stage.soft_prompt.weight.detach().clone()
+        report = real_train(ctx, stage, model, demonstration)
+        stages.append((stage.name, set(stage.trainable), start, stage.soft_prompt))
+        return report
+
+    monkeypatch.setattr(FitContext, "train", train)
+    return stages
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_the_method_trains_its_encoder_alone_and_attaches_its_tokens(
     method, tiny_llama_dir, tmp_path, monkeypatch
 ):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
-    stages = []
-    real_train = FitContext.train
-
-    def train(ctx, stage: Stage, model=None, demonstration=""):
-        tokens = stage.soft_prompt.weight.detach().clone()
-        report = real_train(ctx, stage, model, demonstration)
-        stages.append((stage.name, set(stage.trainable), tokens, stage.soft_prompt))
-        return report
-
-    monkeypatch.setattr(FitContext, "train", train)
+    stages = spy_on_stages(monkeypatch)
     tuned = get(f"peft:{method}").fit(context(loaded, tmp_path))
     ((name, trainable, start, trained),) = stages
     assert name == "peft" and trainable and all(k.startswith(f"{method}.") for k in trainable)
@@ -71,17 +78,9 @@ def test_promot_with_the_method_trains_every_weight_with_the_tokens_frozen(
 ):
     loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
     base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
-    seen = []
-    real_train = FitContext.train
-
-    def train(ctx, stage: Stage, model=None, demonstration=""):
-        report = real_train(ctx, stage, model, demonstration)
-        seen.append((stage.name, stage.soft_prompt))
-        return report
-
-    monkeypatch.setattr(FitContext, "train", train)
+    stages = spy_on_stages(monkeypatch)
     tuned = get(f"promot:{method}").fit(context(loaded, tmp_path, steps="2"))
-    (first, _), (second, attached) = seen
+    (first, *_), (second, _, _, attached) = stages
     assert (first, second) == ("peft", "model") and attached is tuned.soft_prompt
     moved = {k for k, v in tuned.model.named_parameters() if not torch.equal(v, base[k])}
     assert moved == set(base)  # every weight trained in stage 2
