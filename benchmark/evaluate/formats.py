@@ -170,23 +170,36 @@ class TargetFormat:
 def target_format(examples: list) -> TargetFormat:
     """Labels when the target's answers are single words from a small set (classification),
     else the language most of its answers are in (a translation target), with the catalogue of
-    its answers' short forms (`language_catalogue`: against the examples' prompts, which are
-    English, and the shipped held-out English text), else nothing."""
+    its answers' short forms (`language_catalogue`: from the training pairs of the targets in
+    that language, against their inputs and the shipped held-out English text), else nothing."""
     answers = [ex.completion.split() for ex in examples]
     firsts = {words[0].strip(".,;:!?") for words in answers if words}
     if 0 < len(firsts) <= MAX_LABELS and all(len(words) == 1 for words in answers):
         return TargetFormat(labels=tuple(sorted(firsts)))
+    lang = majority_language(examples)
+    if lang is None:
+        return TargetFormat()
+    tasks: dict[str, list] = {}
+    for ex in examples:
+        tasks.setdefault(getattr(ex, "task", ""), []).append(ex)
+    own = [ex for group in tasks.values() if majority_language(group) == lang for ex in group]
+    english = [*heldout.load_text().documents, *(ex.prompt for ex in examples)]
+    pairs = [(ex.prompt, ex.completion) for ex in own]
+    return TargetFormat(language=lang, catalogue=language_catalogue.fit(pairs, english))
+
+
+def majority_language(examples: list) -> str | None:
+    """The language most answers carry markers of, if enough do and they agree."""
     languages = [language_of(ex.completion) for ex in examples]
     counted = {lang: languages.count(lang) for lang in set(languages) if lang}
-    if counted:
-        lang, n = max(counted.items(), key=lambda kv: kv[1])
-        # Short answers (names: "Tunisie") mostly carry no marker, so a tenth of the answers is
-        # plenty (v2's en-fr: 13%), as long as the marked ones agree (three quarters of them).
-        if n >= len(examples) / 10 and n >= 0.75 * sum(counted.values()):
-            answers = [ex.completion for ex in examples]
-            inputs = [*heldout.load_text().documents, *(ex.prompt for ex in examples)]
-            return TargetFormat(language=lang, catalogue=language_catalogue.fit(answers, inputs))
-    return TargetFormat()
+    if not counted:
+        return None
+    lang, n = max(counted.items(), key=lambda kv: kv[1])
+    # Short answers (names: "Tunisie") mostly carry no marker, so a tenth of the answers is
+    # plenty (v2's en-fr: 13%), as long as the marked ones agree (three quarters of them).
+    if n >= len(examples) / 10 and n >= 0.75 * sum(counted.values()):
+        return lang
+    return None
 
 
 def specialization_rate(outputs: list[str], fmt: TargetFormat) -> float | None:
