@@ -66,7 +66,7 @@ class FitContext:
 class Attachment(NamedTuple):
     """What a target's own evaluation attaches to the tuned weights (the probes get neither)."""
 
-    soft_prompt: object | None  # a SoftPrompt, or None
+    soft_prompt: object | None  # a SoftPrompt or KVPrefix, or None
     demonstration: str  # natural-language text after the soft prompt ("" for none)
 
 

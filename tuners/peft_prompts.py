@@ -21,6 +21,7 @@ from torch import nn
 from promot_bench.errors import UsageError
 from promot_bench.train import kv_prefix
 from promot_bench.train.kv_prefix import KVPrefix
+from promot_bench.train.shared_prefix import embedded_cache
 from promot_bench.train.soft_prompt import SoftPrompt, attach
 from promot_bench.train.training import Stage
 
@@ -61,6 +62,9 @@ class PeftPrompt(PeftVirtualTokens):
     def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough) -> dict:
         return attach(model, self.weight, input_ids, attention_mask, labels, **passthrough)
 
+    def shared_cache(self, model, shared_ids: torch.Tensor):
+        return embedded_cache(model, self.weight, shared_ids)
+
     def frozen(self) -> SoftPrompt:
         """The tokens as a plain soft prompt: what every evaluation attaches."""
         with torch.no_grad():
@@ -75,16 +79,22 @@ class PeftPrefix(PeftVirtualTokens):
 
     @property
     def weight(self) -> torch.Tensor:
-        layers = self._wrapped[0].get_prompt(batch_size=1).layers
-        return torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in layers])
+        layers = getattr(self._wrapped[0].get_prompt(batch_size=1), "layers", None)
+        try:
+            return torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in layers])
+        except (TypeError, RuntimeError) as exc:  # not a cache of uniform layers
+            raise UsageError(
+                f"peft:{self.method}: PEFT's prefix for this model is not one "
+                f"[layers, 2, heads, length, head size] tensor ({exc})"
+            ) from None
 
     def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough) -> dict:
         return kv_prefix.attach(
             model, self.weight, input_ids, attention_mask, labels, **passthrough
         )
 
-    def shared_cache(self, model, prefix_ids: torch.Tensor):
-        return kv_prefix.shared_cache(model, self.weight, prefix_ids)
+    def shared_cache(self, model, shared_ids: torch.Tensor):
+        return kv_prefix.shared_cache(model, self.weight, shared_ids)
 
     def frozen(self) -> KVPrefix:
         """The keys and values as a plain prefix: what every evaluation attaches."""
@@ -102,8 +112,11 @@ def new_prompt(ctx: FitContext, method: str) -> PeftVirtualTokens:
         wrapped = get_peft_model(ctx.model, config)
     except (ValueError, TypeError, RuntimeError) as exc:
         raise UsageError(f"peft:{method} cannot apply to this model: {exc}") from None
-    kind = PeftPrefix if isinstance(config, PrefixTuningConfig) else PeftPrompt
-    return kind(wrapped, method)
+    if not isinstance(config, PrefixTuningConfig):
+        return PeftPrompt(wrapped, method)
+    prefix = PeftPrefix(wrapped, method)
+    kv_prefix.check(ctx.model, prefix.weight)  # one line where PEFT's keys and values do not fit
+    return prefix
 
 
 def prompt_learning_stage(ctx: FitContext, prompt: PeftVirtualTokens) -> Stage:

@@ -1,5 +1,6 @@
 """The key/value caches of the beginnings a task's requests share (its demonstrations — our
-tasks take the first k training rows, `sampler: first_n` — and a soft prompt): computed once
+tasks take the first k training rows, `sampler: first_n` — and a soft prompt or key/value
+prefix): computed once
 per task at batch size 1, copied into every prefill by refill generation (`refill.py`), so
 stock lm-eval's recomputation of that beginning for every item is saved. Decoder-only models
 whose forward takes a cache (`applies`); others use stock generation.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from promot_bench.train.shared_prefix import cache_argument, prefix_cache
+from promot_bench.train.shared_prefix import beginning_cache, cache_argument
 
 MAX_KEPT = 16  # prefixes kept at once: one per task being evaluated (a few MB each)
 
@@ -40,5 +41,5 @@ class PrefixCache:
             return self._caches[key]
         if len(self._caches) >= MAX_KEPT:
             self._caches.pop(next(iter(self._caches)))  # the oldest
-        self._caches[key] = prefix_cache(self.model, prefix_ids, self.soft_prompt)
+        self._caches[key] = beginning_cache(self.model, prefix_ids, self.soft_prompt)
         return self._caches[key]

@@ -1,10 +1,12 @@
-"""An lm-eval model that evaluates with a soft prompt attached.
+"""An lm-eval model that evaluates with a soft prompt (or a key/value prefix) attached.
 
 PEFT's prompt-tuning adapter inside lm-eval's HFLM generates wrong text (its virtual tokens and
 the KV cache disagree), so instead this subclass overrides the two places where HFLM touches
-the model, `_model_call` (scoring) and `_model_generate` (generation), and prepends the prompt's
-embeddings there with `SoftPrompt.prepend`. Everything else (tokenising, batching, truncation,
-stop sequences, post-processing) stays HFLM's own. With `soft_prompt=None` it is plain HFLM.
+the model, `_model_call` (scoring) and `_model_generate` (generation), and attaches the prompt
+there with its `prepend` (`SoftPrompt`'s embeddings, or `KVPrefix`'s keys and values in front of
+the cache; greedy generation from a prefix outside refill is `kv_prefix.greedy`, as `generate`
+cannot start from a bare cache). Everything else (tokenising, batching, truncation, stop
+sequences, post-processing) stays HFLM's own. With `soft_prompt=None` it is plain HFLM.
 
 HFLM internals relied on (lm-eval 0.4.13; re-check on upgrade):
   * `_model_call(inps, attn_mask=None, labels=None) -> logits`: causal models get right-padded
@@ -37,6 +39,8 @@ from lm_eval.models.utils import (
 from promot_bench.errors import RunError
 from promot_bench.evaluate.prefix_cache import PrefixCache
 from promot_bench.evaluate.refill import RefillGenerator, Request, common_prefix
+from promot_bench.train import kv_prefix
+from promot_bench.train.kv_prefix import KVPrefix
 from promot_bench.train.soft_prompt import SoftPrompt
 
 
@@ -44,7 +48,7 @@ class PromptLM(HFLM):
     def __init__(
         self,
         pretrained,
-        soft_prompt: SoftPrompt | None = None,
+        soft_prompt: SoftPrompt | KVPrefix | None = None,
         reuse_prefix: bool = True,
         progress: str | None = None,
         **kwargs,
@@ -210,14 +214,30 @@ class PromptLM(HFLM):
 
         return [Request(t, shared, max_gen_toks, stopped) for t in tokens], until
 
+    def _prefix_generate(self, context, max_length, generation_kwargs):
+        """A key/value prefix's greedy decoding outside refill (`kv_prefix.greedy`), returned
+        as generate returns it: the context, then the new tokens."""
+        mask = generation_kwargs.pop("attention_mask", None)
+        if generation_kwargs.get("do_sample") or generation_kwargs.get("temperature"):
+            raise RunError("a key/value prefix decodes greedily only: drop do_sample/temperature")
+        eos = self.model.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        with self._autocast():
+            new = kv_prefix.greedy(
+                self.model,
+                self.soft_prompt.weight,
+                context,
+                mask,
+                max_length - context.shape[1],
+                eos,
+            )
+        return torch.cat([context, new.to(context.device)], dim=1)
+
     def _model_generate(self, context, max_length, stop, **generation_kwargs):
         if self.soft_prompt is None:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
         if self.soft_prompt.output_positions == 0:  # generate() cannot start from a bare cache
-            raise RunError(
-                "a key/value prefix generates through refill only: greedy decoding, a numeric "
-                "batch size, and a model whose cache refills"
-            )
+            return self._prefix_generate(context, max_length, generation_kwargs)
         with torch.no_grad():  # the prompt may be trainable; evaluation builds no graph
             inputs = self.soft_prompt.prepend(
                 self.model, context, generation_kwargs.pop("attention_mask", None)

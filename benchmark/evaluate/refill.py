@@ -9,8 +9,9 @@ forward pass ever holds more than `batch_size` rows. Each request gets the same 
 as before; only the order of floating-point sums differs (benchmark/perf/eval.py checks that
 outputs stay identical).
 
-A task's requests share a beginning (its demonstrations, and a soft prompt): that beginning's
-key/value cache is computed once (`PrefixCache`) and prefills start from a copy. The batch's
+A task's requests share a beginning (its demonstrations, and a soft prompt or key/value
+prefix): that beginning's key/value cache is computed once (`PrefixCache`) and prefills start
+from a copy. The batch's
 cache holds each row right-aligned, [padding | shared beginning | padding | own tokens |
 generated], padding masked and positions counted over real tokens only, as left-padded
 generation numbers them.

@@ -58,7 +58,7 @@ class Row:
     heldout_delta: tuple | None = None
     # a prompt-learning tuner's Δ mean with its prompt attached to every probe, as PEFT's method
     # comparison scores it: seed mean ± stderr, descriptive (the row's Δ mean is without it)
-    after_attached: tuple | None = None  # seed mean, stderr of Δ mean with the prompt attached
+    after_attached: tuple | None = None
     flips: tuple | None = None  # seed means of the items lost and gained over all probes, and of n
     flips_tasks: dict | None = None  # task -> seed means of its items lost and gained
     flips_detail: dict | None = None  # task -> the lowest seed's flips entry (counts and examples)

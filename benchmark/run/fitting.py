@@ -258,7 +258,8 @@ def fit(p: Plan, loaded, manager, progress: bool, workdir: Path | None = None, e
 
 
 def prompt_path(p: Plan, target: str) -> Path:
-    """Where a target's soft prompt is saved (one file per target when there are several)."""
+    """Where a target's soft prompt (or key/value prefix) is saved (one file per target when there
+    are several)."""
     if len(p.targets) == 1:
         return p.folder / f"seed{p.options.seed}.prompt.safetensors"
     return p.folder / f"seed{p.options.seed}.prompt.{target}.safetensors"

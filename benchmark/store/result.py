@@ -276,7 +276,7 @@ class RunResult(_Record):
     # per generative probe and mean: KL(pretrained || tuned) at the gold's positions (nats)
     kl: Optional[dict[str, Paired]] = None
     flips: dict[str, Flips]
-    after_attached: Optional[AfterAttached] = None  # prompt-learning tuners (pt, peft:p_tuning)
+    after_attached: Optional[AfterAttached] = None  # prompt-learning tuners (pt, peft:<method>)
     weights_sha256: str
     after_is_baseline: bool
     soft_prompt_sha256: Optional[dict[str, str]]

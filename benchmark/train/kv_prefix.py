@@ -16,6 +16,7 @@ generates through refill only).
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
@@ -40,6 +41,13 @@ class KVPrefix(nn.Module):
         self.weight = nn.Parameter(weight)
         self.init = init
 
+    @classmethod
+    def random(cls, model, length: int, seed: int = 0, scale: float = 1.0) -> "KVPrefix":
+        """Normal keys and values (PEFT's prefix encoder starts from unit-scale ones)."""
+        generator = torch.Generator().manual_seed(seed)  # on CPU: the same draw on every device
+        weight = torch.randn(shape_for(model, length), generator=generator) * scale
+        return cls(weight, init="random")
+
     @property
     def length(self) -> int:
         return self.weight.shape[3]
@@ -47,8 +55,8 @@ class KVPrefix(nn.Module):
     def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough) -> dict:
         return attach(model, self.weight, input_ids, attention_mask, labels, **passthrough)
 
-    def shared_cache(self, model, prefix_ids: torch.Tensor):
-        return shared_cache(model, self.weight, prefix_ids)
+    def shared_cache(self, model, shared_ids: torch.Tensor):
+        return shared_cache(model, self.weight, shared_ids)
 
     def tensors(self) -> dict:
         return {TENSOR_KEY: self.weight}
@@ -69,25 +77,48 @@ class KVPrefix(nn.Module):
 
         try:
             with safe_open(str(path), framework="pt") as handle:
-                init = (handle.metadata() or {}).get("init", "given")
-                return cls(handle.get_tensor(TENSOR_KEY), init=init)
+                metadata = handle.metadata() or {}
+                weight = handle.get_tensor(TENSOR_KEY)
         except Exception as exc:  # missing, truncated, corrupt, or not a prefix at all
             raise RunError(f"key/value prefix file {path} is missing or damaged ({exc})") from None
+        if metadata.get("shape") != ",".join(map(str, weight.shape)):
+            raise RunError(
+                f"key/value prefix file {path} is inconsistent: tensor shape "
+                f"{tuple(weight.shape)}, metadata shape {metadata.get('shape')}"
+            )
+        return cls(weight, init=metadata.get("init", "given"))
+
+
+def shape_for(model, length: int) -> tuple[int, ...]:
+    """The shape of a `length`-position prefix for the model's cache; one line for a model
+    whose cache a prefix cannot start (encoder-decoder, or a forward that takes no cache)."""
+    if model.config.is_encoder_decoder:
+        raise UsageError("a key/value prefix attaches to decoder-only models only")
+    cache_keyword(model)
+    config = model.config.get_text_config(decoder=True)
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    size = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return (config.num_hidden_layers, 2, heads, length, size)
+
+
+def cache_keyword(model) -> str:
+    """The keyword under which the model's forward takes a key/value cache (transformers 5:
+    `cache`; earlier: `past_key_values`)."""
+    parameters = inspect.signature(model.forward).parameters
+    found = next((name for name in ("cache", "past_key_values") if name in parameters), None)
+    if found is None:
+        raise UsageError(f"{type(model).__name__} takes no key/value cache: no prefix can attach")
+    return found
 
 
 def check(model, weight: torch.Tensor) -> None:
     """One line when the prefix does not fit the model's cache (another model's prefix)."""
-    if model.config.is_encoder_decoder:
-        raise UsageError("a key/value prefix attaches to decoder-only models only")
-    config = model.config.get_text_config(decoder=True)
-    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-    size = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    expected = (config.num_hidden_layers, 2, heads, size)
-    found = (*weight.shape[:3], weight.shape[4])
-    if found != expected:
+    expected = shape_for(model, weight.shape[3])
+    if tuple(weight.shape) != expected:
+        found, expected = [*weight.shape[:3], weight.shape[4]], [*expected[:3], expected[4]]
         raise UsageError(
-            f"the key/value prefix has [layers, 2, heads, head size] {list(found)} but the model "
-            f"takes {list(expected)}: it was trained for another model"
+            f"the key/value prefix has [layers, 2, heads, head size] {found} but the model "
+            f"takes {expected}: it was trained for another model"
         )
 
 
@@ -108,8 +139,6 @@ def attach(model, weight, input_ids, attention_mask=None, labels=None, **passthr
     """Keyword arguments for `model(**kwargs)` with the prefix in front: its cache, the mask
     over prefix and tokens, and each token's position counted over real columns (left padding
     keeps its unpadded positions)."""
-    from promot_bench.train.shared_prefix import cache_argument
-
     length = weight.shape[3]
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
@@ -118,7 +147,7 @@ def attach(model, weight, input_ids, attention_mask=None, labels=None, **passthr
         "input_ids": input_ids,
         "attention_mask": full,
         "position_ids": (full.long().cumsum(-1) - 1).clamp(min=0)[:, length:],
-        cache_argument(model) or "past_key_values": cache(model, weight, input_ids.shape[0]),
+        cache_keyword(model): cache(model, weight, input_ids.shape[0]),
         **passthrough,
     }
     if labels is not None:
@@ -126,21 +155,44 @@ def attach(model, weight, input_ids, attention_mask=None, labels=None, **passthr
     return out
 
 
-def shared_cache(model, weight: torch.Tensor, prefix_ids: torch.Tensor):
-    """The cache of [prefix; `prefix_ids`] at batch size 1 (`prefix_ids`: 1-D)."""
-    from promot_bench.train.shared_prefix import cache_argument
-
+def shared_cache(model, weight: torch.Tensor, shared_ids: torch.Tensor):
+    """The cache of [prefix; `shared_ids`] at batch size 1 (`shared_ids`: 1-D)."""
     start = cache(model, weight, 1)
-    if not len(prefix_ids):
+    if not len(shared_ids):
         return start
-    length, n = weight.shape[3], len(prefix_ids)
-    ids = prefix_ids[None].to(model.device)
+    length, n = weight.shape[3], len(shared_ids)
+    ids = shared_ids[None].to(model.device)
     out = model(
         input_ids=ids,
         attention_mask=torch.ones(1, length + n, dtype=torch.long, device=ids.device),
         position_ids=torch.arange(length, length + n, device=ids.device)[None],
         use_cache=True,
         logits_to_keep=1,
-        **{cache_argument(model): start},
+        **{cache_keyword(model): start},
     )
-    return getattr(out, cache_argument(model))
+    return getattr(out, cache_keyword(model))
+
+
+@torch.no_grad()
+def greedy(model, weight, context, attention_mask, max_new: int, eos: set[int]) -> torch.Tensor:
+    """Greedy continuations of left-padded `context` rows with the prefix in front, one token a
+    step through a growing cache: [rows, max_new] new tokens, a row that wrote an end token
+    padded with it (as `generate` pads). Where refill cannot run (a row beyond a sliding
+    window, a batch size of "auto")."""
+    kwargs = attach(model, weight, context, attention_mask)
+    keyword, mask = cache_keyword(model), kwargs["attention_mask"]
+    position = kwargs["position_ids"][:, -1:]
+    new, done = [], torch.zeros(context.shape[0], dtype=torch.bool, device=context.device)
+    fill = min(eos) if eos else 0
+    while len(new) < max_new and not bool(done.all()):
+        token = (out := model(**kwargs, use_cache=True)).logits[:, -1].argmax(-1)
+        token = torch.where(done, torch.full_like(token, fill), token)
+        new.append(token)
+        done |= torch.isin(token, torch.tensor(sorted(eos), dtype=token.dtype, device=token.device))
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        position = position + 1
+        kwargs = {"input_ids": token[:, None], "attention_mask": mask, "position_ids": position}
+        kwargs[keyword] = getattr(out, keyword)
+    if not new:
+        return context.new_zeros(context.shape[0], 0)
+    return torch.stack(new, dim=1)

@@ -1,6 +1,6 @@
-"""The training loss: mean cross-entropy over target tokens, with a soft prompt prepended where a
-stage has one. The loop (training.py) and the data-parallel strategies (distributed.py) both
-call it; it lives apart so that neither has to import the other for it."""
+"""The training loss: mean cross-entropy over target tokens, with a soft prompt (or key/value
+prefix) attached where a stage has one. The loop (training.py) and the data-parallel strategies
+(distributed.py) both call it; it lives apart so that neither has to import the other for it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Training batches whose rows all begin alike — the soft prompt, promot-1shot's demonstration, an
-instruction such as "Translate English to French:" — run that shared beginning once, at batch
-size 1, and let every row attend to its key/value cache.
+"""Training batches whose rows all begin alike — the soft prompt or key/value prefix,
+promot-1shot's demonstration, an instruction such as "Translate English to French:" — run that
+shared beginning once, at batch size 1, and let every row attend to its key/value cache.
 
 The loss and its gradients equal those of the plain forward pass (tests/train/test_training.py
 checks them against it); only the arithmetic is less: promot-1shot's rows are half
@@ -42,15 +42,21 @@ def shared_length(
     return max(0, min(length, first_target - 1))
 
 
-def prefix_cache(model, prefix_ids: torch.Tensor, attachment=None):
-    """The key/value cache of [attachment; `prefix_ids`] at batch size 1 (`prefix_ids`: 1-D): a
-    soft prompt's embeddings run in front of the tokens' own, a key/value prefix (one that has
-    `shared_cache`) starts the cache itself. None when the model returns no cache."""
-    if attachment is not None and hasattr(attachment, "shared_cache"):
-        return attachment.shared_cache(model, prefix_ids)
-    embeds = model.get_input_embeddings()(prefix_ids[None])
+def beginning_cache(model, shared_ids: torch.Tensor, attachment=None):
+    """The key/value cache of [attachment; `shared_ids`] at batch size 1 (`shared_ids`: 1-D): the
+    attachment's own `shared_cache` (a soft prompt's embeddings run in front of the tokens'; a
+    key/value prefix starts the cache itself), or the tokens alone. None when the model
+    returns no cache."""
     if attachment is not None:
-        embeds = torch.cat([attachment.weight.to(embeds.dtype)[None], embeds], dim=1)
+        return attachment.shared_cache(model, shared_ids)
+    return embedded_cache(model, None, shared_ids)
+
+
+def embedded_cache(model, weight: torch.Tensor | None, shared_ids: torch.Tensor):
+    """The cache of [`weight`'s embeddings; `shared_ids`'] at batch size 1."""
+    embeds = model.get_input_embeddings()(shared_ids[None])
+    if weight is not None:
+        embeds = torch.cat([weight.to(embeds.dtype)[None], embeds], dim=1)
     out = model(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
     return getattr(out, cache_argument(model), None)
 
@@ -63,13 +69,13 @@ def loss(model, batch: dict, soft_prompt, label_smoothing: float) -> torch.Tenso
     if argument is None or ids.shape[0] < 2:
         return None
     n = shared_length(ids, mask, labels)
-    prompt_length = soft_prompt.length if soft_prompt is not None else 0
-    if n + prompt_length < MIN_SHARED:
+    width = n + (soft_prompt.length if soft_prompt is not None else 0)
+    # a soft prompt's positions run once instead of once a row; a key/value prefix runs in none
+    if n + (soft_prompt.output_positions if soft_prompt is not None else 0) < MIN_SHARED:
         return None
-    cache = prefix_cache(model, ids[0, :n], soft_prompt)
+    cache = beginning_cache(model, ids[0, :n], soft_prompt)
     if cache is None:
         return None
-    width = n + prompt_length
     cache.batch_repeat_interleave(ids.shape[0])
 
     rest_ids, rest_labels = ids[:, n:], labels[:, n:]

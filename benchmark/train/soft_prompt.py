@@ -104,6 +104,12 @@ class SoftPrompt(nn.Module):
         `passthrough` (e.g. `decoder_input_ids`) is returned unchanged."""
         return attach(model, self.weight, input_ids, attention_mask, labels, **passthrough)
 
+    def shared_cache(self, model, shared_ids: torch.Tensor):
+        """The key/value cache of [prompt; `shared_ids`] at batch size 1."""
+        from promot_bench.train.shared_prefix import embedded_cache
+
+        return embedded_cache(model, self.weight, shared_ids)
+
     def tensors(self) -> dict:
         """What trains, by checkpoint name."""
         return {TENSOR_KEY: self.weight}

@@ -52,7 +52,8 @@ class Stage:
     checkpoint_every: int
     # name -> (tensor, learning rate): what trains in this stage and how fast
     trainable: dict[str, tuple[torch.nn.Parameter, float]]
-    soft_prompt: object | None = None  # a SoftPrompt prepended to every input (trained or not)
+    # a SoftPrompt (or KVPrefix) attached to every input, trained or not
+    soft_prompt: object | None = None
     extendable: bool = False  # keep the resumable state at the end, to be continued later
     # an adapter's own work at every step, where its method needs some (AdaLoRA); none by default
     hooks: StageHooks = field(default_factory=StageHooks)

@@ -136,7 +136,7 @@ SHARED = [
 class NoPrompt:
     """`greedy_reference` with nothing prepended."""
 
-    length = 0
+    output_positions = 0
 
     def prepend(self, model, input_ids, attention_mask=None, labels=None, **passthrough):
         return {"input_ids": input_ids, **passthrough}

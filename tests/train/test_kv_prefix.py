@@ -26,13 +26,35 @@ from promot_bench.train import loss, shared_prefix
 from promot_bench.train.kv_prefix import KVPrefix
 
 
-def random_prefix(model, length=5, seed=0) -> KVPrefix:
-    config = model.config
-    heads = config.num_key_value_heads
-    size = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    generator = torch.Generator().manual_seed(seed)
-    shape = (config.num_hidden_layers, 2, heads, length, size)
-    return KVPrefix(torch.randn(shape, generator=generator))
+def random_prefix(model, length=5) -> KVPrefix:
+    return KVPrefix.random(model, length, seed=0)
+
+
+def prefix_of(model, tokens: list[int]) -> KVPrefix:
+    """A prefix that is real tokens' own keys and values: the model's cache of `tokens`."""
+    with torch.no_grad():
+        cache = model(input_ids=torch.tensor([tokens]), use_cache=True).past_key_values
+    layers = [torch.stack([layer.keys[0], layer.values[0]]) for layer in cache.layers]
+    return KVPrefix(torch.stack(layers))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_a_prefix_of_real_tokens_gives_the_model_s_own_continuation(arch, request):
+    """Ground truth independent of `prepend`: with tokens T's own keys and values as the prefix,
+    rows X (left-padded to one batch) get the logits the model gives T + X at X's columns."""
+    loaded = request.getfixturevalue(arch)
+    tok, model = loaded.tokenizer, loaded.model
+    beginning = ids(tok, "Q: What is the capital of France? A: Paris")
+    rows = [ids(tok, " Q: Where is Lyon? A:"), ids(tok, " premise")]
+    prefix = prefix_of(model, beginning)
+    width = max(map(len, rows))
+    batch = torch.tensor([[0] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    with torch.no_grad():
+        ours = model(**prefix.prepend(model, batch, mask)).logits
+        for i, row in enumerate(rows):
+            whole = model(input_ids=torch.tensor([beginning + row])).logits[0, len(beginning) :]
+            assert torch.allclose(ours[i, width - len(row) :], whole, atol=1e-4)
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
@@ -56,10 +78,20 @@ def test_scoring_and_generation_equal_the_reference(arch, request):
     assert lm.prefix_cache.hits >= 1 or arch != "llama"  # SHARED's second batch reused the first's
 
 
-def test_stock_generation_is_refused_in_one_line(llama):
-    lm = prompt_lm(llama, random_prefix(llama.model), reuse_prefix=False)
-    with pytest.raises(RunError, match="refill only"):
-        lm.generate_until(gen_requests([]), disable_tqdm=True)
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_outside_refill_greedy_decoding_gives_the_reference(arch, request):
+    """No shared-beginning reuse (llama), or rows beyond gemma3's sliding window, which refill
+    hands on: the prefix's own greedy loop gives the reference's tokens."""
+    loaded = request.getfixturevalue(arch)
+    prefix = random_prefix(loaded.model)
+    lm = prompt_lm(loaded, prefix, reuse_prefix=(arch == "gemma3"))
+    contexts = SHARED if arch == "gemma3" else CONTEXTS
+    if arch == "gemma3":
+        window = loaded.model.config.sliding_window
+        assert min(len(ids(loaded.tokenizer, c)) for c in contexts) > window
+    expected = [greedy_reference(loaded, prefix, c, [], MAX_GEN_TOKS) for c in contexts]
+    assert lm.generate_until(gen_requests([], contexts), disable_tqdm=True) == expected
+    assert lm.prefix_cache is None  # refill did not run (gemma3: it fell back)
 
 
 def test_left_padding_keeps_each_row_s_logits(llama):
@@ -76,15 +108,18 @@ def test_left_padding_keeps_each_row_s_logits(llama):
 
 def test_the_shared_beginning_training_path_equals_the_plain_one(llama):
     """Loss and gradients (to the prefix and the weights) equal the plain path's."""
-    prefix = random_prefix(llama.model, length=12)  # with the shared words, over MIN_SHARED
+    prefix = random_prefix(llama.model)
     tok = llama.tokenizer
-    rows = [ids(tok, "Translate English to French: " + w) for w in ("United Kingdom", "premise")]
-    width = max(map(len, rows))
+    shared = ids(tok, "Translate English to French: The quick brown fox jumps over the lazy dog.")
+    rows = [shared + ids(tok, w) for w in (" United Kingdom", " premise")]
+    n, width = len(shared), max(map(len, rows))
     batch = {
         "input_ids": torch.tensor([r + [0] * (width - len(r)) for r in rows]),
         "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
-        "labels": torch.tensor([[-100] * 6 + r[6:] + [-100] * (width - len(r)) for r in rows]),
+        "labels": torch.tensor([[-100] * n + r[n:] + [-100] * (width - len(r)) for r in rows]),
     }
+    # the shared path runs: its shared tokens alone reach MIN_SHARED (the prefix saves no work)
+    assert shared_prefix.shared_length(*batch.values()) >= shared_prefix.MIN_SHARED
     results = []
     for path in (shared_prefix.loss, loss.plain_loss):
         llama.model.zero_grad()
@@ -105,6 +140,13 @@ def test_a_prefix_saves_loads_and_refuses_another_model_s_or_a_damaged_file(llam
     assert torch.equal(KVPrefix.load(path).weight, prefix.weight)
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(RunError, match="missing or damaged"):
+        KVPrefix.load(path)
+    from safetensors.torch import save_file
+
+    save_file(
+        {"kv_prefix": prefix.weight.detach()[:1]}, str(path), metadata={"shape": "2,2,2,5,16"}
+    )
+    with pytest.raises(RunError, match="inconsistent"):
         KVPrefix.load(path)
     wrong = KVPrefix(torch.zeros(3, 2, 2, 5, 16))  # three layers for a two-layer model
     with pytest.raises(UsageError, match="trained for another model"):

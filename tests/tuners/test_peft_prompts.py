@@ -7,6 +7,7 @@ import pytest
 import torch
 from helpers.runs import PEFT_TINY, options
 from helpers.runs import peft_context as context
+from helpers.tiny_models import build_tiny_gemma3
 
 from promot_bench.errors import UsageError
 from promot_bench.models import specs
@@ -20,11 +21,14 @@ from promot_bench.tuners.peft_prompts import new_prompt
 METHODS = {"p_tuning": SoftPrompt, "prefix_tuning": KVPrefix}  # what each one's tokens become
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_our_attached_forward_is_peft_s_own(method, tiny_llama_dir, tmp_path):
+@pytest.mark.parametrize(
+    "method, arch", [("p_tuning", "llama"), ("prefix_tuning", "llama"), ("prefix_tuning", "gemma3")]
+)
+def test_our_attached_forward_is_peft_s_own(method, arch, tiny_llama_dir, tmp_path):
     """The tokens attached as our loop and evaluation attach them give the logits PEFT's own
-    forward gives, for the same encoder."""
-    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
+    forward gives, for the same encoder (Gemma 3: PEFT builds its prefix cache its own way)."""
+    folder = tiny_llama_dir if arch == "llama" else build_tiny_gemma3(tmp_path / "gemma3")
+    loaded = specs.load(specs.resolve(str(folder)))
     prompt = new_prompt(context(loaded, tmp_path), method)
     wrapped = prompt._wrapped[0]
     ids = loaded.tokenizer(["Paris is in France. answer:"], return_tensors="pt")["input_ids"]
@@ -34,7 +38,11 @@ def test_our_attached_forward_is_peft_s_own(method, tiny_llama_dir, tmp_path):
         ours = loaded.model(**prompt.prepend(loaded.model, ids)).logits[:, skip:]
         frozen = prompt.frozen()
         kept = loaded.model(**frozen.prepend(loaded.model, ids)).logits[:, skip:]
-    assert prompt.length == 20 and ours.shape == theirs.shape == (1, ids.shape[1], 400)
+    assert prompt.length == 20 and ours.shape == theirs.shape == (
+        1,
+        ids.shape[1],
+        len(loaded.tokenizer),
+    )
     assert torch.allclose(ours, theirs, atol=1e-6) and torch.equal(ours, kept)
     assert isinstance(frozen, METHODS[method]) and frozen.init == method
 
