@@ -47,6 +47,15 @@ def test_our_attached_forward_is_peft_s_own(method, arch, tiny_llama_dir, tmp_pa
     assert isinstance(frozen, METHODS[method]) and frozen.init == method
 
 
+def fit_spied(tuner: str, folder, tmp_path, monkeypatch, **overrides):
+    """The tuner fitted on the tiny model: its weights before, each stage it trained (as
+    `spy_on_stages` records them) and what it returned."""
+    loaded = specs.load(specs.resolve(str(folder)))
+    base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
+    stages = spy_on_stages(monkeypatch)
+    return base, stages, get(tuner).fit(context(loaded, tmp_path, **overrides))
+
+
 def spy_on_stages(monkeypatch) -> list:
     """Each stage the fit trains, as (name, names of what trains, the attachment's tensor
     before training, the attachment)."""
@@ -67,10 +76,7 @@ def spy_on_stages(monkeypatch) -> list:
 def test_the_method_trains_its_encoder_alone_and_attaches_its_tokens(
     method, tiny_llama_dir, tmp_path, monkeypatch
 ):
-    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
-    base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
-    stages = spy_on_stages(monkeypatch)
-    tuned = get(f"peft:{method}").fit(context(loaded, tmp_path))
+    base, stages, tuned = fit_spied(f"peft:{method}", tiny_llama_dir, tmp_path, monkeypatch)
     ((name, trainable, start, trained),) = stages
     assert name == "peft" and trainable and all(k.startswith(f"{method}.") for k in trainable)
     assert all(torch.equal(v, base[k]) for k, v in tuned.model.named_parameters())
@@ -84,10 +90,9 @@ def test_the_method_trains_its_encoder_alone_and_attaches_its_tokens(
 def test_promot_with_the_method_trains_every_weight_with_the_tokens_frozen(
     method, tiny_llama_dir, tmp_path, monkeypatch
 ):
-    loaded = specs.load(specs.resolve(str(tiny_llama_dir)))
-    base = {k: v.detach().clone() for k, v in loaded.model.named_parameters()}
-    stages = spy_on_stages(monkeypatch)
-    tuned = get(f"promot:{method}").fit(context(loaded, tmp_path, steps="2"))
+    base, stages, tuned = fit_spied(
+        f"promot:{method}", tiny_llama_dir, tmp_path, monkeypatch, steps="2"
+    )
     (first, *_), (second, _, _, attached) = stages
     assert (first, second) == ("peft", "model") and attached is tuned.soft_prompt
     moved = {k for k, v in tuned.model.named_parameters() if not torch.equal(v, base[k])}
