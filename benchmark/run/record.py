@@ -18,6 +18,7 @@ from promot_bench.evaluate.statistics import item_values, mde, paired_interval
 from promot_bench.run.options import Plan
 from promot_bench.store import provenance, result_file
 from promot_bench.store.atomic import atomic_write_bytes
+from promot_bench.train.kv_prefix import KVPrefix
 from promot_bench.tuners import TUNERS
 
 # 2: several targets (target_tasks, training, per-target prompts); 3: the run's options as data
@@ -128,6 +129,7 @@ def target_summary(p: Plan, targets_before: dict, target: dict, attached: dict) 
             "tuned": summary({t: target[t]})[t],
             "attached": {
                 "soft_prompt": attached[t].soft_prompt is not None,
+                "kv_prefix": isinstance(attached[t].soft_prompt, KVPrefix),
                 "demonstration": attached[t].demonstration,
             },
         }

@@ -51,7 +51,8 @@ class Scores(_Record):
 
 
 class Attached(_Record):
-    soft_prompt: bool
+    soft_prompt: bool  # virtual tokens attached: a soft prompt, or a key/value prefix
+    kv_prefix: Optional[bool] = None  # keys and values in front of the cache (prefix tuning)
     demonstration: Optional[str] = None  # the text attached before each prompt ("" for none)
     prefix: Optional[str] = None  # its name before schema version 3
 

@@ -126,6 +126,7 @@ def test_the_method_runs_end_to_end(method, tiny_llama_dir, tmp_path, private_ca
     assert result["tuner"] == f"peft:{method}" and result["stages"][0]["name"] == "peft"
     assert result["stages"][0]["best_step"] in (1, 2) and result["stages"][0]["validation"]
     assert result["target"]["attached"]["soft_prompt"] is True
+    assert result["target"]["attached"]["kv_prefix"] is (method == "prefix_tuning")
     assert result["after_is_baseline"] is True  # the model is frozen: the probes are its before
     # and the probes with its tokens attached, as PEFT's comparison scores prompt methods
     assert set(result["after_attached"]["scores"]) == set(result["before"])
