@@ -95,6 +95,7 @@ class Tuner:
     attached_in_training: ClassVar[str]
     attached_at_target_eval: ClassVar[str]
     multi_task: ClassVar[bool] = True  # can train on several targets at once (mixed batches)
+    decoder_only: ClassVar[bool] = False  # what it attaches needs a decoder-only model
     # the setting that is the length of its last stage: what a dose from checkpoints varies
     dose_setting: ClassVar[str] = "steps"
     # the setting that is its own learning rate (that stage's): what `--lr` sets

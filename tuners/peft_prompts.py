@@ -178,6 +178,12 @@ def tuners() -> dict[str, type[Tuner]]:
             made[prefix + method] = type(
                 f"{base.__name__}_{method}",
                 (base,),
-                {"name": prefix + method, "method": method, "summary": summary, "trains": trains},
+                {
+                    "name": prefix + method,
+                    "method": method,
+                    "summary": summary,
+                    "trains": trains,
+                    "decoder_only": config == "PrefixTuningConfig",  # its prefix is a cache's
+                },
             )
     return made

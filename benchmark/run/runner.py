@@ -227,6 +227,8 @@ def _execute(p: Plan, progress: bool) -> dict | None:
     t0 = time.perf_counter()
     # before anything is written: a model or held-out text that cannot load leaves no trace
     loaded = specs.load(p.spec)
+    if loaded.is_encoder_decoder and TUNERS[o.tuner].decoder_only:
+        raise UsageError(f"{o.tuner} attaches to decoder-only models only; {p.spec.name} is not")
     # the held-out cross-entropy is a causal LM's next-token loss: none for an encoder-decoder
     text = None if loaded.is_encoder_decoder else heldout.load_text()
     manager = evaluation.task_manager(o.include_path, defaults=p.lm_eval_defaults)

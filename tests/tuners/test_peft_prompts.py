@@ -109,6 +109,13 @@ def test_p_tuning_s_options_are_its_config_s_and_one_target_at_a_time(tmp_path):
         runner.plan(options("unused", tmp_path, tuner="peft:p_tuning", train="nli+en-fr"))
 
 
+def test_prefix_tuning_refuses_an_encoder_decoder_before_anything_is_written(tiny_t5_dir, tmp_path):
+    plan = runner.plan(options(tiny_t5_dir, tmp_path, tuner="peft:prefix_tuning"))
+    with pytest.raises(UsageError, match="decoder-only models only"):
+        runner.execute(plan, progress=False)
+    assert not plan.folder.exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_the_method_runs_end_to_end(method, tiny_llama_dir, tmp_path, private_cache):
