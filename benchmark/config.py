@@ -40,7 +40,9 @@ class TrainConfig(Options):
     """The training loop's settings, shared by every tuner and stage, and the model stage's."""
 
     # optimisation (shared by every stage)
-    optimizer: Literal["adamw", "adafactor"] = "adamw"
+    # adamw-fused: AdamW's fused kernel, the same update to float tolerance in a quarter of the
+    # time (benchmark/perf/README.md); not the presets' default, whose cells ran without it
+    optimizer: Literal["adamw", "adamw-fused", "adafactor"] = "adamw"
     batch_size: Count = 8
     grad_accum: Count = 1
     # constant, or linear (decays to 0 at the stage's last step)

@@ -62,7 +62,7 @@ def test_overrides_win_and_are_typed():
         (
             "cpu-small",
             {"optimizer": "sgd"},
-            "setting optimizer: .*'adamw' or 'adafactor', got 'sgd'",
+            "setting optimizer: .*'adamw', 'adamw-fused' or 'adafactor', got 'sgd'",
         ),
         ("cpu-small", {"steps": "many"}, "setting steps: input should be a valid integer"),
         ("cpu-small", {"keep_best": "maybe"}, "setting keep_best: input should be a valid boolean"),

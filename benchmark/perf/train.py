@@ -1,8 +1,8 @@
 """Training throughput: tokens/s and achieved GFLOP/s of the training loop for `ft`, `pt` and
 ProMoT's model stage (`promot`: weights train, the soft prompt attached), against a plain
-PyTorch loop (full logits, the model's own loss, AdamW) on the same batches, and `ft` in bf16
-mixed precision (`ft-bf16`), each as a fraction of this machine's fp32 matmul rate measured in
-the same run; peak RSS per case.
+PyTorch loop (full logits, the model's own loss, AdamW) on the same batches, `ft` in bf16
+mixed precision (`ft-bf16`) and with AdamW's fused kernel (`ft-fused`), each as a fraction of
+this machine's fp32 matmul rate measured in the same run; peak RSS per case.
 
     python -m promot_bench.perf.train --out results/bench/train.json
 
@@ -37,7 +37,7 @@ from promot_bench.tuners import load_settings
 from promot_bench.tuners.base import FitContext, model_stage
 from promot_bench.tuners.prompt import PromptOptions, new_soft_prompt, prompt_stage
 
-CASES = ("plain", "ft", "pt", "promot", "ft-bf16")
+CASES = ("plain", "ft", "pt", "promot", "ft-bf16", "ft-fused")
 
 
 # Square sizes, and the embedded model's MLP projection at a training batch's token count
@@ -120,9 +120,10 @@ def prepare_case(case: str, steps: int) -> Case:
             "checkpoint_every": steps,
             "prompt_checkpoint_every": steps,
             "precision": "bf16" if case.endswith("-bf16") else "fp32",
+            "optimizer": "adamw-fused" if case.endswith("-fused") else "adamw",
         },
     )
-    case = case.removesuffix("-bf16")
+    case = case.removesuffix("-bf16").removesuffix("-fused")
     loaded = specs.load(specs.resolve(None))
     model, tok = loaded.model, loaded.tokenizer
     examples = task_data.training_examples(
