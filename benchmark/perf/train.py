@@ -99,7 +99,7 @@ def plain_inputs(batch: dict) -> dict:
 class Case:
     """One case, ready to train: its model and data, and what it trains."""
 
-    case: str  # without its "-bf16"
+    case: str  # without its "-bf16" or "-fused"
     model: object
     tok: object
     examples: list
@@ -204,7 +204,9 @@ def one_case(case: str, steps: int, warmup: int) -> dict:
     seconds = stamps[-1] - stamps[warmup]
     tokens = sum(int(b["attention_mask"].sum()) for b in c.batches[warmup:])
     return {
-        "case": c.case + ("-bf16" if c.cfg.precision == "bf16" else ""),
+        "case": c.case
+        + ("-bf16" if c.cfg.precision == "bf16" else "")
+        + ("-fused" if c.cfg.optimizer == "adamw-fused" else ""),
         "steps_timed": steps - warmup,
         "seconds_per_step": seconds / (steps - warmup),
         "tokens_per_s": tokens / seconds,
