@@ -16,7 +16,6 @@ generates through refill only).
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from torch import nn
 
 from promot_bench.errors import RunError, UsageError
 from promot_bench.store.atomic import replacing
+from promot_bench.train import shared_prefix
 
 TENSOR_KEY = "kv_prefix"
 
@@ -102,10 +102,9 @@ def shape_for(model, length: int) -> tuple[int, ...]:
 
 
 def cache_keyword(model) -> str:
-    """The keyword under which the model's forward takes a key/value cache (transformers 5:
-    `cache`; earlier: `past_key_values`)."""
-    parameters = inspect.signature(model.forward).parameters
-    found = next((name for name in ("cache", "past_key_values") if name in parameters), None)
+    """The keyword under which the model's forward takes a key/value cache; one line where it
+    takes none."""
+    found = shared_prefix.cache_keyword(model)
     if found is None:
         raise UsageError(f"{type(model).__name__} takes no key/value cache: no prefix can attach")
     return found
@@ -161,16 +160,16 @@ def shared_cache(model, weight: torch.Tensor, shared_ids: torch.Tensor):
     if not len(shared_ids):
         return start
     length, n = weight.shape[3], len(shared_ids)
-    ids = shared_ids[None].to(model.device)
+    ids, keyword = shared_ids[None].to(model.device), cache_keyword(model)
     out = model(
         input_ids=ids,
         attention_mask=torch.ones(1, length + n, dtype=torch.long, device=ids.device),
         position_ids=torch.arange(length, length + n, device=ids.device)[None],
         use_cache=True,
         logits_to_keep=1,
-        **{cache_keyword(model): start},
+        **{keyword: start},
     )
-    return getattr(out, cache_keyword(model))
+    return getattr(out, keyword)
 
 
 @torch.no_grad()

@@ -24,9 +24,15 @@ def cache_argument(model) -> str | None:
     transformers 5), or None when this path does not apply."""
     if model.config.is_encoder_decoder:
         return None
-    parameters = inspect.signature(model.forward).parameters
-    if "logits_to_keep" not in parameters:
+    if "logits_to_keep" not in inspect.signature(model.forward).parameters:
         return None
+    return cache_keyword(model)
+
+
+def cache_keyword(model) -> str | None:
+    """The keyword of the model's forward that takes a key/value cache: `cache` (transformers
+    5), `past_key_values` (earlier), or None."""
+    parameters = inspect.signature(model.forward).parameters
     return next((name for name in ("cache", "past_key_values") if name in parameters), None)
 
 
